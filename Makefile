@@ -1,0 +1,55 @@
+# Dynamics CRM Setup Portal — two commands on a fresh machine: `make run`, `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+PG_URL ?= postgres://postgres@127.0.0.1:5432/portal
+REDIS_URL ?= redis://127.0.0.1:6379/5
+
+.PHONY: run test test-defaults test-services bench install install-dev system-deps lint clean
+
+$(PY):
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt $(PY)
+	$(PIP) install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(PY)
+	$(PIP) install -q -r requirements-dev.txt
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+# Debian packages the browser tests and the compose check need (no browser download).
+system-deps:
+	@scripts/system_deps.sh
+
+run: install
+	$(PY) manage.py migrate --noinput -v0
+	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) scripts/run.py
+
+test: install-dev system-deps
+	$(MAKE) test-defaults
+	@if [ "$${CI:-}" = "true" ] || [ "$${CI:-}" = "1" ]; then $(MAKE) test-services; fi
+
+test-defaults:
+	env -u DATABASE_URL -u CELERY_BROKER_URL $(PY) -m pytest
+
+# The same suite against PostgreSQL and Redis; fails (never skips) when they are unreachable.
+test-services:
+	@$(PY) scripts/check_services.py "$(PG_URL)" "$(REDIS_URL)"
+	DATABASE_URL="$(PG_URL)" CELERY_BROKER_URL="$(REDIS_URL)" $(PY) -m pytest
+
+bench: install-dev system-deps
+	$(PY) bench/run.py
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf var/staticfiles var/broker

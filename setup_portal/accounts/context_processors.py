@@ -1,0 +1,16 @@
+from django.conf import settings
+
+from . import roles
+
+
+def portal(request) -> dict:
+    user = request.user
+    return {
+        "portal_version": settings.VERSION,
+        "sandbox_enabled": settings.SANDBOX_ENABLED,
+        "user_is_admin": roles.is_admin(user),
+        "user_is_team_lead": roles.is_team_lead(user),
+        "user_can_review": roles.can_review(user),
+        "user_role": roles.role_label(user) if user.is_authenticated else "",
+        "microsoft_login_enabled": bool(settings.MICROSOFT_LOGIN_CLIENT_ID),
+    }

@@ -1,0 +1,51 @@
+"""Server-side OAuth state: pending flows keyed by `state`, and granted authorizations."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from setup_portal.crypto import EncryptedTextField
+
+
+class AuthFlow(models.Model):
+    """An msal auth-code flow waiting for its callback (holds the PKCE verifier, encrypted).
+
+    Keyed by `state` and bound to the user who started it, so the callback works even
+    when the browser does not send the session cookie back (SameSite, other tab).
+    """
+
+    class Purpose(models.TextChoices):
+        SETUP = "setup", "Setup authorization"
+        REAUTH = "reauth", "Re-authentication"
+
+    state = models.CharField(max_length=64, primary_key=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    setup = models.ForeignKey("wizard.Setup", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    instance = models.ForeignKey("instances.Instance", null=True, blank=True, on_delete=models.CASCADE,
+                                 related_name="+")
+    purpose = models.CharField(max_length=16, choices=Purpose.choices, default=Purpose.SETUP)
+    flow = EncryptedTextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    consumed_at = models.DateTimeField(null=True, blank=True)
+
+
+class Authorization(models.Model):
+    """A successful sign-in + consent: the encrypted msal token cache and who granted it."""
+
+    setup = models.ForeignKey("wizard.Setup", null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="authorizations")
+    instance = models.ForeignKey("instances.Instance", null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="authorizations")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    token_cache = EncryptedTextField(blank=True)
+    home_account_id = models.CharField(max_length=200, blank=True)
+    # Non-secret claims from the verified id_token: tid, oid, preferred_username, name
+    claims = models.JSONField(default=dict, blank=True)
+    scopes = models.CharField(max_length=500, blank=True)
+    access_token_expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]

@@ -1,0 +1,186 @@
+"""Instances: working connections to a Dynamics CRM environment, and their jobs."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from setup_portal.crypto import EncryptedTextField
+from setup_portal.wizard.models import AuthType, Cloud
+
+
+class Instance(models.Model):
+    class Status(models.TextChoices):
+        PROVISIONING = "provisioning", "Provisioning"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+        NEEDS_REAUTH = "needs_reauth", "Needs re-authentication"
+        DISABLED = "disabled", "Disabled"
+        DELETED = "deleted", "Deleted"
+
+    class Review(models.TextChoices):
+        PENDING = "pending", "Awaiting review"
+        APPROVED = "approved", "Approved"
+        CHANGES_REQUESTED = "changes_requested", "Changes requested"
+
+    class Health(models.TextChoices):
+        UNKNOWN = "unknown", "Not checked"
+        HEALTHY = "healthy", "Healthy"
+        FAILING = "failing", "Failing"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=100, unique=True)
+    # Stored as ",a,b," so "tag contains" is one indexed-friendly LIKE.
+    tags = models.CharField(max_length=500, blank=True, default="")
+    setup = models.OneToOneField("wizard.Setup", null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="instance")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="instances")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+
+    # Configuration (copied from the setup when the instance is created)
+    use_sandbox = models.BooleanField(default=False)
+    dynamics_url = models.CharField(max_length=255)
+    region = models.CharField(max_length=64, blank=True)
+    cloud = models.CharField(max_length=16, choices=Cloud.choices, default=Cloud.PUBLIC)
+    tenant = models.CharField(max_length=255)
+    auth_type = models.CharField(max_length=16, choices=AuthType.choices)
+    client_id = models.CharField(max_length=36, blank=True)
+    client_secret = EncryptedTextField(blank=True)
+    secret_hint = models.CharField(max_length=16, blank=True)
+    secret_expires_on = models.DateField(null=True, blank=True, db_index=True)
+    username = models.CharField(max_length=254, blank=True)
+    password = EncryptedTextField(blank=True)
+    polling_enabled = models.BooleanField(default=False)
+    polling_resources = models.JSONField(default=list, blank=True)
+    polling_interval_minutes = models.PositiveIntegerField(default=15)
+    filter_nulls = models.BooleanField(default=True)
+
+    # State
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PROVISIONING, db_index=True)
+    status_detail = models.TextField(blank=True)
+    status_code = models.CharField(max_length=32, blank=True)
+    token_cache = EncryptedTextField(blank=True)
+    access_token_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    token_refreshed_at = models.DateTimeField(null=True, blank=True)
+    token_hash = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the instance token")
+    token_prefix = models.CharField(max_length=12, blank=True)
+
+    # What Dataverse said about us
+    dataverse_user_id = models.CharField(max_length=36, blank=True)
+    business_unit_id = models.CharField(max_length=36, blank=True)
+    organization_id = models.CharField(max_length=36, blank=True)
+    organization_name = models.CharField(max_length=200, blank=True)
+    organization_version = models.CharField(max_length=32, blank=True)
+
+    # Health (latest check; history in HealthCheck)
+    health = models.CharField(max_length=16, choices=Health.choices, default=Health.UNKNOWN, db_index=True)
+    health_checked_at = models.DateTimeField(null=True, blank=True)
+    health_detail = models.CharField(max_length=300, blank=True)
+
+    # Review (latest decision; history in InstanceReview)
+    review_state = models.CharField(max_length=20, choices=Review.choices, default=Review.PENDING, db_index=True)
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_comment = models.TextField(blank=True)
+
+    # Secret-expiry reminders already sent, e.g. {"2026-12-01": [30, 7]} keyed by expiry date
+    reminders_sent = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def tag_list(self) -> list[str]:
+        return [t for t in self.tags.split(",") if t]
+
+
+class ProvisioningJob(models.Model):
+    class Kind(models.TextChoices):
+        PROVISION = "provision", "Provision"
+        REAUTH = "reauth", "Re-authenticate"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="jobs")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PROVISION)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # A worker holds the job until the lease runs out; the sweeper re-enqueues expired leases.
+    lease_owner = models.CharField(max_length=100, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    error_code = models.CharField(max_length=32, blank=True)
+    error_detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} job {self.pk} for {self.instance_id}"
+
+
+class JobStep(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+
+    job = models.ForeignKey(ProvisioningJob, on_delete=models.CASCADE, related_name="steps")
+    key = models.CharField(max_length=32)
+    position = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    detail = models.TextField(blank=True)
+    error_code = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        ordering = ["job", "position"]
+        constraints = [models.UniqueConstraint(fields=["job", "key"], name="unique_step_per_job")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.status})"
+
+
+class HealthCheck(models.Model):
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="health_checks")
+    checked_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    ok = models.BooleanField()
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    detail = models.CharField(max_length=300, blank=True)
+    error_code = models.CharField(max_length=32, blank=True)
+    triggered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+
+    class Meta:
+        ordering = ["-checked_at", "-id"]
+
+
+class InstanceReview(models.Model):
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="reviews")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    decision = models.CharField(max_length=20, choices=Instance.Review.choices)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]

@@ -1,0 +1,149 @@
+"""Shared fixtures: the three named users, a logged-in client per role, and a real Celery worker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from setup_portal.accounts.roles import ensure_roles, set_role
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _require_ci_services():
+    """In CI a run configured for PostgreSQL/Redis must reach them: fail, never skip."""
+    if os.environ.get("CI", "").lower() not in {"1", "true", "yes"}:
+        return
+    from setup_portal.accounts.views import _broker_ok
+
+    if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        import psycopg
+
+        db = settings.DATABASES["default"]
+        try:
+            psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], dbname="postgres",
+                            connect_timeout=5).close()
+        except psycopg.OperationalError as exc:
+            pytest.exit(f"CI=true and PostgreSQL at {db['HOST']}:{db['PORT']} is unreachable: {exc}", returncode=3)
+    if settings.CELERY_BROKER_URL.startswith("redis") and not _broker_ok():
+        pytest.exit(f"CI=true and the Redis broker {settings.CELERY_BROKER_URL} is unreachable", returncode=3)
+
+
+def _make_user(django_user_model, username: str, role: str | None):
+    ensure_roles()
+    user = django_user_model.objects.create_user(username=username, email=f"{username}@example.com",
+                                                 password=PASSWORD)
+    set_role(user, role)
+    return user
+
+
+@pytest.fixture
+def alice(db, django_user_model):
+    """Admin."""
+    return _make_user(django_user_model, "alice", "admin")
+
+
+@pytest.fixture
+def bob(db, django_user_model):
+    """Team lead."""
+    return _make_user(django_user_model, "bob", "teamlead")
+
+
+@pytest.fixture
+def charlie(db, django_user_model):
+    """Signed-in user with no role."""
+    return _make_user(django_user_model, "charlie", None)
+
+
+@pytest.fixture
+def alice_client(client, alice):
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
+def bob_client(client, bob):
+    client.force_login(bob)
+    return client
+
+
+@pytest.fixture
+def charlie_client(client, charlie):
+    client.force_login(charlie)
+    return client
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """Environment for a child process that must see the test database and broker."""
+    env = dict(os.environ)
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
+    else:
+        env["DATABASE_URL"] = (f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}")
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+class WorkerProcess:
+    """A real `celery worker` child process; `kill()` sends SIGKILL, `start()` starts a new one."""
+
+    def __init__(self, log_path: Path, concurrency: int = 1):
+        self.log_path = log_path
+        self.concurrency = concurrency
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO",
+             f"--concurrency={self.concurrency}", "--pool=prefork", "--without-gossip", "--without-mingle",
+             "--without-heartbeat", f"--hostname=test-{os.getpid()}-{time.monotonic_ns()}@%h"],
+            cwd=ROOT, env=subprocess_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if b"ready." in self.log_path.read_bytes():
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"Celery worker exited early:\n{self.log_path.read_text()[-3000:]}")
+            time.sleep(0.1)
+        raise RuntimeError(f"Celery worker did not become ready:\n{self.log_path.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (main process and pool children)."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, 9)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, 15)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, 9)
+                self.proc.wait(5)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def celery_worker(transactional_db, tmp_path):
+    """A real Celery worker process reading the test database; data must be committed (transactional_db)."""
+    worker = WorkerProcess(tmp_path / "worker.log")
+    worker.start()
+    yield worker
+    worker.stop()
