@@ -9,3 +9,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("setup_portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+app.autodiscover_tasks(related_name="keepalive_tasks")
+
+
+@app.on_after_finalize.connect
+def _install_beat_schedule(sender, **kwargs) -> None:
+    from setup_portal.instances.schedule import BEAT_SCHEDULE
+
+    sender.conf.beat_schedule = {**BEAT_SCHEDULE, **(sender.conf.beat_schedule or {})}

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.test import Client
 
 from setup_portal.accounts.roles import ensure_roles, set_role
 
@@ -64,22 +65,26 @@ def charlie(db, django_user_model):
     return _make_user(django_user_model, "charlie", None)
 
 
-@pytest.fixture
-def alice_client(client, alice):
-    client.force_login(alice)
+def _client_for(user) -> Client:
+    """Each role gets its own client, so several can be used in one test."""
+    client = Client()
+    client.force_login(user)
     return client
 
 
 @pytest.fixture
-def bob_client(client, bob):
-    client.force_login(bob)
-    return client
+def alice_client(alice):
+    return _client_for(alice)
 
 
 @pytest.fixture
-def charlie_client(client, charlie):
-    client.force_login(charlie)
-    return client
+def bob_client(bob):
+    return _client_for(bob)
+
+
+@pytest.fixture
+def charlie_client(charlie):
+    return _client_for(charlie)
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:

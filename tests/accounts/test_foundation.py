@@ -1,0 +1,225 @@
+"""The foundation through HTTP: sign-in, roles, first admin, settings, health, static files, deployment checks."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from cryptography.fernet import Fernet
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from setup_portal.accounts.roles import is_admin, is_team_lead
+from tests.conftest import PASSWORD, ROOT
+
+PRODUCTION_ENV = {
+    "DEBUG": "0",
+    "SECRET_KEY": "x" * 20 + "-production-secret-key-for-tests-only-0123456789",
+    "ALLOWED_HOSTS": "portal.example.com,127.0.0.1",
+    "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+}
+
+
+def run_manage(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "DJANGO_SETTINGS_MODULE"}}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_it_signs_in_and_out(alice, client):
+    response = client.post("/accounts/login/", {"login": "alice", "password": PASSWORD}, follow=True)
+    assert response.status_code == 200
+    assert b"Welcome, alice" in response.content
+    response = client.post("/accounts/logout/", follow=True)
+    assert b"Sign In" in response.content or b"Sign in" in response.content
+    assert client.get("/").status_code == 302
+
+
+def test_it_refuses_a_wrong_password(alice, client):
+    response = client.post("/accounts/login/", {"login": "alice", "password": "wrong-password"})
+    assert response.status_code == 200
+    assert b"not correct" in response.content
+    assert "_auth_user_id" not in client.session
+
+
+def test_it_rate_limits_failed_logins(alice, client):
+    for i in range(6):
+        client.post("/accounts/login/", {"login": "alice", "password": f"wrong-{i}"})
+    response = client.post("/accounts/login/", {"login": "alice", "password": PASSWORD})
+    assert b"Too many failed login attempts" in response.content
+    assert "_auth_user_id" not in client.session
+
+
+def test_public_signup_is_closed(client, db):
+    response = client.get("/accounts/signup/")
+    assert b"Sign Up Closed" in response.content or b"closed" in response.content.lower()
+    client.post("/accounts/signup/", {"username": "mallory", "password1": PASSWORD, "password2": PASSWORD})
+    assert not get_user_model().objects.filter(username="mallory").exists()
+
+
+def test_home_shows_each_role_what_to_do_next(alice_client, bob, charlie, client):
+    assert b"Connect your first Dynamics CRM environment" in alice_client.get("/").content
+    client.force_login(bob)
+    assert b"Nothing to review" in client.get("/").content
+    client.force_login(charlie)
+    body = client.get("/").content
+    assert b"You have no role yet" in body
+    assert b"/instances/" not in body
+
+
+def test_anonymous_is_sent_to_login(client, db):
+    for path in ["/", "/users/", "/users/add/"]:
+        response = client.get(path)
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/")
+
+
+def test_user_admin_is_for_admins_only(alice_client, bob_client, charlie):
+    assert alice_client.get("/users/").status_code == 200
+    assert bob_client.get("/users/").status_code == 403
+    bob_client.force_login(charlie)
+    assert bob_client.get("/users/").status_code == 403
+    assert bob_client.post("/users/add/", {"username": "x", "role": "admin"}).status_code == 403
+
+
+def test_admin_adds_a_team_lead_and_sees_the_password_once(alice_client):
+    response = alice_client.post("/users/add/", {"username": "dora", "email": "dora@example.com", "role": "teamlead"})
+    assert response.status_code == 200
+    password = re.search(rb'<code id="new-password">([^<]+)</code>', response.content).group(1).decode()
+    dora = get_user_model().objects.get(username="dora")
+    assert is_team_lead(dora) and not is_admin(dora)
+    assert dora.check_password(password)
+    assert password.encode() not in alice_client.get("/users/").content
+
+
+def test_add_user_rejects_bad_input_with_a_message(alice_client, bob):
+    response = alice_client.post("/users/add/", {"username": "bob", "role": "admin"})
+    assert response.status_code == 400
+    assert b"already exists" in response.content
+    response = alice_client.post("/users/add/", {"username": "<script>", "role": "admin"})
+    assert response.status_code == 400
+    assert b"letters, digits" in response.content
+
+
+def test_admin_changes_a_role_but_not_their_own(alice_client, alice, bob):
+    alice_client.post(f"/users/{bob.pk}/role/", {"role": "admin"})
+    assert is_admin(get_user_model().objects.get(pk=bob.pk))
+    response = alice_client.post(f"/users/{alice.pk}/role/", {"role": "teamlead"}, follow=True)
+    assert b"cannot take away your own admin role" in response.content
+    assert is_admin(get_user_model().objects.get(pk=alice.pk))
+
+
+def test_createuser_command_gives_the_role(db, capsys):
+    call_command("createuser", "erin", "--role", "teamlead")
+    assert "with password:" in capsys.readouterr().out
+    assert is_team_lead(get_user_model().objects.get(username="erin"))
+
+
+def test_first_admin_is_created_once(db, capsys):
+    call_command("bootstrap_admin")
+    out = capsys.readouterr().out
+    password = re.search(r"Password: (\S+)", out).group(1)
+    admin = get_user_model().objects.get(username="admin")
+    assert is_admin(admin) and admin.check_password(password)
+    call_command("bootstrap_admin")
+    assert "no first admin created" in capsys.readouterr().out
+    assert get_user_model().objects.count() == 1
+
+
+def test_mfa_is_available_to_every_user(charlie_client):
+    response = charlie_client.get("/accounts/2fa/")
+    assert response.status_code == 200
+    assert b"Authenticator App" in response.content
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"DEBUG": "maybe"}, "DEBUG='maybe' is not valid"),
+    ({"CELERY_TASK_TIME_LIMIT": "soon"}, "CELERY_TASK_TIME_LIMIT='soon' is not valid"),
+    ({"CELERY_BROKER_URL": "kafka://x"}, "CELERY_BROKER_URL='kafka://x' is not valid"),
+    ({"FIELD_ENCRYPTION_KEYS": "not-a-key"}, "FIELD_ENCRYPTION_KEYS holds a value that is not a Fernet key"),
+    ({"DEBUG": "0"}, "needs SECRET_KEY, ALLOWED_HOSTS, FIELD_ENCRYPTION_KEYS"),
+    ({**PRODUCTION_ENV, "SECRET_KEY": "short"}, "SECRET_KEY is too short"),
+])
+def test_settings_refuse_bad_values_by_name(env, message):
+    result = run_manage("check", env=env)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_production_settings_pass_the_deploy_check():
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_healthz_reports_database_and_broker(client, db):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["database"] == "ok" and response.json()["broker"] == "ok"
+
+
+def test_healthz_is_503_when_the_broker_is_unreachable(client, db):
+    from config.celery import app
+
+    original = app.conf.broker_url, app.conf.broker_transport_options
+    app.conf.broker_url, app.conf.broker_transport_options = "redis://127.0.0.1:1/0", {}
+    try:
+        response = client.get("/healthz")
+    finally:
+        app.conf.broker_url, app.conf.broker_transport_options = original
+    assert response.status_code == 503
+    assert response.json() == {**response.json(), "broker": "unreachable", "database": "ok"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_static_files_are_served_with_debug_off(tmp_path):
+    env = {**PRODUCTION_ENV, "VAR_DIR": str(tmp_path), "SECURE_SSL_REDIRECT": "0"}
+    assert run_manage("collectstatic", "--noinput", "-v0", env=env).returncode == 0
+    assert run_manage("migrate", "-v0", env=env).returncode == 0
+    port = _free_port()
+    full_env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE"}} | env
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind",
+                             f"127.0.0.1:{port}", "--workers", "1"], cwd=ROOT, env=full_env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                page = requests.get(f"{base}/accounts/login/", timeout=2)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        assert page.status_code == 200
+        css = re.search(r'href="(/static/css/portal\.[0-9a-f]+\.css)"', page.text).group(1)
+        asset = requests.get(base + css, timeout=5, headers={"Accept-Encoding": "gzip"})
+        assert asset.status_code == 200
+        assert asset.headers["Content-Type"].startswith("text/css")
+        assert "immutable" in asset.headers["Cache-Control"]
+        assert "cdn" not in page.text.lower() and "https://" not in re.sub(r"<a [^>]*>", "", page.text)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None and os.environ.get("CI") != "true",
+                    reason="docker-compose not installed (CI installs it)")
+def test_docker_compose_file_validates(tmp_path):
+    shutil.copy(ROOT / "docker-compose.yml", tmp_path)
+    shutil.copy(ROOT / ".env.example", tmp_path / ".env")
+    result = subprocess.run(["docker-compose", "config", "-q"], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert Path(ROOT / "Dockerfile").read_text().startswith("FROM python:3.11")
