@@ -1,0 +1,174 @@
+"""Wizard actions: every change to a setup goes through here, atomic and audited."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from setup_portal.audit.models import record
+from setup_portal.crypto import mask
+
+from .models import AuthType, Cloud, Setup, StageRecord
+from .stages import REVIEWED_STAGES, next_stage
+
+# Secret fields and the hint field that identifies each without revealing it.
+SECRET_HINTS = {"client_secret": "secret_hint", "password": "password_hint"}
+# A change to any of these voids the authorization: the token was granted for the old values.
+AUTHORIZATION_FIELDS = {"dynamics_url", "tenant", "cloud", "auth_type", "client_id", "username", "use_sandbox"}
+# Later stages that must be done again when a field changes (review and authorize are handled apart).
+VOIDS: dict[str, set[str]] = {
+    "tenant": {"keys", "permissions"},  # the app registration lives in the directory
+    "cloud": {"keys", "permissions"},
+    "use_sandbox": {"keys", "permissions"},
+    "dynamics_url": {"permissions"},  # consent is for <dynamics url>/user_impersonation
+    "auth_type": {"keys", "permissions"},  # other credentials, other permissions
+    "client_id": {"permissions"},  # consent is per app
+}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    return value
+
+
+def _stage_values(setup: Setup, fields: list[str], changed: list[str]) -> dict:
+    """What a stage record keeps: the stage's values, secrets only as hint and "changed"."""
+    values: dict[str, Any] = {}
+    for field in fields:
+        if field in SECRET_HINTS:
+            values[SECRET_HINTS[field]] = getattr(setup, SECRET_HINTS[field])
+            values[f"{field}_changed"] = field in changed
+        else:
+            values[field] = _jsonable(getattr(setup, field))
+    return values
+
+
+@transaction.atomic
+def do_create_setup(*, acting_user) -> Setup:
+    setup = Setup.objects.create(owner=acting_user)
+    record("setup.created", setup, actor=acting_user)
+    return setup
+
+
+@transaction.atomic
+def do_complete_stage(setup: Setup, stage: str, *, changes: dict[str, Any], started_at: dt.datetime | None,
+                      notes: list[str] | None = None, source: str = "form", acting_user) -> StageRecord:
+    """Apply a valid stage's values, void the later stages they affect, and record the stage.
+
+    `changes` maps Setup fields to new values; an omitted secret keeps the stored one.
+    """
+    setup = Setup.objects.select_for_update().get(pk=setup.pk)
+    changed = [field for field, value in changes.items() if getattr(setup, field) != value]
+    for field in changed:
+        setattr(setup, field, changes[field])
+        if field in SECRET_HINTS:
+            setattr(setup, SECRET_HINTS[field], mask(changes[field]))
+
+    voided: set[str] = set()
+    for field in changed:
+        voided |= VOIDS.get(field, set())
+    if changed and stage in REVIEWED_STAGES:
+        voided.add("review")
+    if AUTHORIZATION_FIELDS.intersection(changed) and setup.authorized_at:
+        setup.authorized_at = None
+        voided.add("authorize")
+    now = timezone.now()
+    if voided:
+        StageRecord.objects.filter(setup=setup, stage__in=voided, invalidated_at__isnull=True).update(
+            invalidated_at=now)
+    setup.current_stage = next_stage(stage)
+    setup.save()
+
+    started_at = started_at or now
+    values = _stage_values(setup, list(changes), changed)
+    values["source"] = source
+    stage_record = StageRecord.objects.create(
+        setup=setup, stage=stage, user=acting_user, values=values, started_at=started_at,
+        duration_ms=max(0, int((now - started_at).total_seconds() * 1000)), valid=True, messages=list(notes or []),
+    )
+    record("setup.stage_completed", setup, actor=acting_user,
+           data={"stage": stage, "changed": changed, "invalidated": sorted(voided), "source": source})
+    return stage_record
+
+
+def do_record_failed_stage(setup: Setup, stage: str, *, values: dict[str, str], errors: list[str],
+                           started_at: dt.datetime | None, acting_user) -> StageRecord:
+    """Keep the attempt (never its secrets) so the record shows what went wrong and when."""
+    now = timezone.now()
+    started_at = started_at or now
+    clean = {key: str(value)[:200] for key, value in values.items()
+             if key not in SECRET_HINTS and key != "csrfmiddlewaretoken"}
+    return StageRecord.objects.create(
+        setup=setup, stage=stage, user=acting_user, values=clean, started_at=started_at,
+        duration_ms=max(0, int((now - started_at).total_seconds() * 1000)), valid=False, messages=errors[:20],
+    )
+
+
+@transaction.atomic
+def do_discard_setup(setup: Setup, *, acting_user) -> None:
+    setup.status = Setup.Status.DISCARDED
+    # Nothing of a discarded draft is needed again; drop the secrets rather than keep them encrypted.
+    setup.client_secret = ""
+    setup.password = ""
+    setup.save(update_fields=["status", "client_secret", "password", "updated_at"])
+    record("setup.discarded", setup, actor=acting_user)
+
+
+def sandbox_key_changes(info: dict, auth_type: str) -> dict[str, Any]:
+    """Stage 4 values for the sandbox tenant, for the chosen authentication type."""
+    expires = dt.date.fromisoformat(info["client_secret_expires"][:10])
+    if auth_type == AuthType.CUSTOM:
+        return {"client_id": info["public_client_id"], "username": info["username"], "password": info["password"]}
+    if auth_type == AuthType.S2S:
+        return {"client_id": info["s2s_client_id"], "client_secret": info["s2s_client_secret"],
+                "secret_expires_on": expires}
+    return {"client_id": info["client_id"], "client_secret": info["client_secret"], "secret_expires_on": expires}
+
+
+@transaction.atomic
+def do_fill_from_sandbox(setup: Setup, info: dict, *, acting_user) -> Setup:
+    """Fill stages 1-5 with the sandbox tenant's values, one stage record each, and stop at review.
+
+    `info` is `setup_portal.sandbox.info.sandbox_info()`; the URL still passes the same guard
+    as a typed one, so a sandbox that moved ports is refused rather than trusted.
+    """
+    from .dynamics_url import normalize_dynamics_url
+
+    parsed = normalize_dynamics_url(info["dynamics_url"], sandbox_allowed=True)
+    auth_type = setup.auth_type or AuthType.OAUTH2
+    stages = [
+        ("account", {"prerequisites": {"dynamics_account": True, "consent_admin": True, "register_app": True}}),
+        ("environment", {"dynamics_url": parsed.url, "region": parsed.region, "cloud": Cloud.PUBLIC,
+                         "tenant": info["tenant_id"], "use_sandbox": True}),
+        ("application", {"auth_type": auth_type, "multi_tenant": False}),
+        ("keys", sandbox_key_changes(info, auth_type)),
+        ("permissions", {"permissions_confirmed": True}),
+    ]
+    now = timezone.now()
+    for stage, changes in stages:
+        do_complete_stage(setup, stage, changes=changes, started_at=now, source="sandbox", acting_user=acting_user)
+    setup.refresh_from_db()
+    return setup
+
+
+@transaction.atomic
+def do_finish_setup(setup: Setup, *, settings: dict, started_at: dt.datetime | None, acting_user):
+    """Stage 8: record it and hand over to the instances app, which creates the instance and its job."""
+    from setup_portal.instances.actions import do_create_instance
+
+    now = timezone.now()
+    started_at = started_at or now
+    Setup.objects.filter(pk=setup.pk).update(instance_settings=settings)
+    StageRecord.objects.create(setup=setup, stage="instance", user=acting_user, values={**settings, "source": "form"},
+                               started_at=started_at,
+                               duration_ms=max(0, int((now - started_at).total_seconds() * 1000)), valid=True)
+    return do_create_instance(
+        setup, name=settings["name"], tags=settings["tags"], polling_enabled=settings["polling_enabled"],
+        polling_resources=settings["polling_resources"],
+        polling_interval_minutes=settings["polling_interval_minutes"], filter_nulls=settings["filter_nulls"],
+        acting_user=acting_user,
+    )

@@ -1,0 +1,76 @@
+"""National clouds and directories (tenants): which sign-in authority a setup uses.
+
+Reference: https://learn.microsoft.com/entra/identity-platform/authentication-national-cloud
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from urllib.parse import urlencode
+
+AUTHORITY_HOSTS = {
+    "public": "login.microsoftonline.com",
+    "usgov": "login.microsoftonline.us",
+    "china": "login.partner.microsoftonline.cn",
+}
+
+# Multi-tenant aliases: the portal needs one specific directory (AADSTS50194 otherwise).
+_ALIASES = {"common", "organizations", "consumers"}
+_DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+
+
+class InvalidTenant(ValueError):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def authority_host(cloud: str) -> str:
+    """The Microsoft sign-in host for a cloud ("public", "usgov", "china")."""
+    try:
+        return AUTHORITY_HOSTS[cloud]
+    except KeyError:
+        raise ValueError(f"Unknown cloud {cloud!r}") from None
+
+
+def authority_url(cloud: str, tenant: str) -> str:
+    return f"https://{authority_host(cloud)}/{tenant}"
+
+
+def normalize_tenant(raw: str) -> str:
+    """A directory (tenant) GUID or verified domain, lower-cased; raises InvalidTenant."""
+    text = (raw or "").strip().lower()
+    if not text:
+        raise InvalidTenant("Enter your directory (tenant) ID or a verified domain such as contoso.onmicrosoft.com.")
+    if len(text) > 253:
+        raise InvalidTenant("That is too long to be a tenant ID or domain.")
+    if not text.isascii():
+        raise InvalidTenant("Use plain letters, digits, dots and hyphens; the tenant contains look-alike characters.")
+    if text in _ALIASES:
+        raise InvalidTenant(f"“{text}” is not one directory. Enter your own tenant ID (a GUID) or verified domain; "
+                            "Azure refuses single-tenant apps on /common (AADSTS50194).")
+    if GUID.match(text):
+        return str(uuid.UUID(text))
+    if re.match(r"^[0-9a-f-]{30,40}$", text):
+        raise InvalidTenant("That looks like a tenant ID but is not a complete GUID "
+                            "(8-4-4-4-12 hexadecimal digits). Copy it again from the Overview page.")
+    if text.startswith(("http://", "https://")) or "/" in text:
+        raise InvalidTenant("Enter only the tenant ID or domain, not a URL.")
+    if any(label.startswith("xn--") for label in text.split(".")) or not _DOMAIN.match(text):
+        raise InvalidTenant("Enter a tenant ID (a GUID like 72f988bf-86f1-41af-91ab-2d7cd011db47) or a "
+                            "verified domain (like contoso.onmicrosoft.com).")
+    return text
+
+
+def admin_consent_url(*, base: str, tenant: str, client_id: str, dynamics_url: str, redirect_uri: str,
+                      state: str) -> str:
+    """The link an Azure admin opens to grant consent for the whole directory.
+
+    `base` is https://<authority host> (or the sandbox's browser base).
+    Reference: https://learn.microsoft.com/entra/identity-platform/v2-admin-consent
+    """
+    query = urlencode({"client_id": client_id, "scope": f"{dynamics_url}/user_impersonation",
+                       "redirect_uri": redirect_uri, "state": state})
+    return f"{base.rstrip('/')}/{tenant}/v2.0/adminconsent?{query}"

@@ -1,0 +1,296 @@
+"""Wizard pages: the drafts list, starting a setup, and one page per stage.
+
+Who sees what: the admin who owns a draft edits it; team leads and other admins see it
+read-only (GET only); anyone else gets 403.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from setup_portal.accounts.roles import admin_required, is_admin, reviewer_required
+
+from . import actions
+from .clouds import admin_consent_url, authority_host
+from .dynamics_url import InvalidDynamicsUrl
+from .forms import AccountForm, ApplicationForm, ConfirmForm, EnvironmentForm, InstanceForm, KeysForm, PermissionsForm
+from .models import AuthType, Setup
+from .stages import STAGE_KEYS, STAGE_NAMES, STAGES, Progress, next_stage, position, previous_stage
+from .summary import setup_summary
+
+log = logging.getLogger(__name__)
+
+STAGE_FORMS = {"account": AccountForm, "environment": EnvironmentForm, "application": ApplicationForm,
+               "keys": KeysForm, "permissions": PermissionsForm}
+SESSION_KEY = "wizard_stage_started"
+
+
+def _get_setup(request: HttpRequest, setup_id: uuid.UUID) -> tuple[Setup, bool]:
+    """The setup and whether this user may change it (its owner, an admin, while it is a draft)."""
+    setup = get_object_or_404(Setup.objects.select_related("owner"), pk=setup_id,
+                              status__in=[Setup.Status.DRAFT, Setup.Status.COMPLETED])
+    editable = (is_admin(request.user) and setup.owner_id == request.user.pk
+                and setup.status == Setup.Status.DRAFT)
+    return setup, editable
+
+
+def _sandbox_info() -> dict | None:
+    """The sandbox tenant's values, or None when it is off or cannot say (not started yet)."""
+    if not settings.SANDBOX_ENABLED:
+        return None
+    try:
+        from setup_portal.sandbox.info import sandbox_info
+
+        return sandbox_info()
+    except Exception:  # whatever the sandbox raises, the admin gets a page with a message, not a 500
+        log.exception("sandbox_info failed")
+        return None
+
+
+def _started_at(request: HttpRequest, setup: Setup, stage: str, *, remember: bool) -> dt.datetime | None:
+    """When this user first opened the stage page; kept in the session until the stage is completed."""
+    started = request.session.get(SESSION_KEY, {})
+    key = f"{setup.pk}:{stage}"
+    if key not in started and remember:
+        started[key] = timezone.now().isoformat()
+        request.session[SESSION_KEY] = started
+    return dt.datetime.fromisoformat(started[key]) if key in started else None
+
+
+def _forget_started(request: HttpRequest, setup: Setup, stage: str) -> None:
+    started = request.session.get(SESSION_KEY, {})
+    if started.pop(f"{setup.pk}:{stage}", None) is not None:
+        request.session[SESSION_KEY] = started
+
+
+def _authorize_action(setup: Setup) -> str:
+    try:
+        return reverse("azure:authorize", kwargs={"setup_id": setup.pk})
+    except NoReverseMatch:  # the azure app's URLs are not wired yet
+        return f"/azure/authorize/{setup.pk}/"
+
+
+def _consent_url(setup: Setup) -> str:
+    if not (setup.client_id and setup.tenant and setup.dynamics_url):
+        return ""
+    base = f"https://{authority_host(setup.cloud)}"
+    if setup.use_sandbox:
+        info = _sandbox_info()
+        if not info:
+            return ""
+        base = info["browser_base"]
+    return admin_consent_url(base=base, tenant=setup.tenant, client_id=setup.client_id,
+                             dynamics_url=setup.dynamics_url, redirect_uri=_redirect_uri(),
+                             state=f"adminconsent-{setup.pk}")
+
+
+def _redirect_uri() -> str:
+    return settings.PORTAL_BASE_URL + "/azure/callback/"
+
+
+def _render(request: HttpRequest, setup: Setup, stage: str, progress: Progress, editable: bool,
+            ctx: dict, status: int = 200) -> HttpResponse:
+    previous = previous_stage(stage)
+    ctx.update({
+        "setup": setup, "stage": stage, "stage_name": STAGE_NAMES[stage], "number": position(stage),
+        "total": len(STAGE_KEYS), "steps": progress.steps(stage), "editable": editable,
+        "previous": previous, "following": next_stage(stage) if stage != STAGE_KEYS[-1] else None,
+        "next_openable": stage != STAGE_KEYS[-1] and progress.can_open(next_stage(stage)),
+        "redirect_uri": _redirect_uri(),
+        "summary": setup_summary(setup), "is_custom": setup.auth_type == AuthType.CUSTOM,
+        "is_s2s": setup.auth_type == AuthType.S2S, "review_sections": STAGES[:5],
+    })
+    return render(request, f"wizard/{stage}.html", ctx, status=status)
+
+
+@reviewer_required
+def drafts(request: HttpRequest) -> HttpResponse:
+    rows = Setup.objects.filter(status=Setup.Status.DRAFT).select_related("owner")
+    if is_admin(request.user):
+        rows = rows.filter(owner=request.user)
+    items = [{"setup": s, "number": position(s.current_stage) if s.current_stage in STAGE_KEYS else 1,
+              "stage_name": STAGE_NAMES.get(s.current_stage, "")} for s in rows[:200]]
+    return render(request, "wizard/drafts.html", {"items": items, "total": len(STAGE_KEYS),
+                                                  "mine": is_admin(request.user)})
+
+
+@admin_required
+def new(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        setup = actions.do_create_setup(acting_user=request.user)
+        return redirect("wizard:stage", setup_id=setup.pk, stage="account")
+    return render(request, "wizard/new.html", {})
+
+
+@require_POST
+@admin_required
+def use_sandbox(request: HttpRequest) -> HttpResponse:
+    if not settings.SANDBOX_ENABLED:
+        raise Http404("The sandbox tenant is not enabled.")
+    info = _sandbox_info()
+    if not info:
+        messages.error(request, "The sandbox tenant is not running. Start it with `make run` "
+                                "(or `python manage.py run_sandbox`) and try again.")
+        return redirect("wizard:new")
+    setup = actions.do_create_setup(acting_user=request.user)
+    try:
+        actions.do_fill_from_sandbox(setup, info, acting_user=request.user)
+    except InvalidDynamicsUrl as exc:
+        messages.error(request, f"The sandbox's Dynamics URL was refused: {exc.message}")
+        return redirect("wizard:stage", setup_id=setup.pk, stage="account")
+    messages.success(request, "Every stage is filled in with the sandbox tenant's values. Check them here, "
+                              "or open any step above to see what it asks.")
+    return redirect("wizard:stage", setup_id=setup.pk, stage="review")
+
+
+@reviewer_required
+def resume(request: HttpRequest, setup_id: uuid.UUID) -> HttpResponse:
+    setup, _ = _get_setup(request, setup_id)
+    if setup.status == Setup.Status.COMPLETED and hasattr(setup, "instance"):
+        return redirect(f"/instances/{setup.instance.pk}/")
+    progress = Progress.of(setup)
+    stage = setup.current_stage if setup.current_stage in STAGE_KEYS else "account"
+    if not progress.can_open(stage):
+        stage = progress.first_open()
+    return redirect("wizard:stage", setup_id=setup.pk, stage=stage)
+
+
+@require_POST
+@admin_required
+def discard(request: HttpRequest, setup_id: uuid.UUID) -> HttpResponse:
+    setup, editable = _get_setup(request, setup_id)
+    if not editable:
+        raise PermissionDenied("Only the admin who started this draft can discard it.")
+    actions.do_discard_setup(setup, acting_user=request.user)
+    messages.success(request, f"Discarded the draft “{setup}”.")
+    return redirect("wizard:drafts")
+
+
+@reviewer_required
+def stage(request: HttpRequest, setup_id: uuid.UUID, stage: str) -> HttpResponse:
+    setup, editable = _get_setup(request, setup_id)
+    if stage not in STAGE_KEYS:
+        raise Http404("No such stage.")
+    if request.method == "POST" and not editable:
+        raise PermissionDenied("This draft is read-only for you.")
+    progress = Progress.of(setup)
+    if not progress.can_open(stage):
+        messages.info(request, f"Finish “{STAGE_NAMES[progress.first_open()]}” first.")
+        return redirect("wizard:stage", setup_id=setup.pk, stage=progress.first_open())
+    if not editable:
+        history = setup.stage_records.select_related("user")
+        return _render(request, setup, stage, progress, editable, {"history": history})
+    handler = {"review": _review, "authorize": _authorize, "instance": _instance}.get(stage, _form_stage)
+    return handler(request, setup, stage, progress)
+
+
+def _form_stage(request: HttpRequest, setup: Setup, stage: str, progress: Progress) -> HttpResponse:
+    form_class = STAGE_FORMS[stage]
+    sandbox = _sandbox_info() if setup.use_sandbox else None
+    started_at = _started_at(request, setup, stage, remember=request.method == "GET")
+    if request.method != "POST":
+        form = form_class(setup=setup, sandbox=sandbox)
+        restored = _restore_attempt(setup, stage, form)
+        ctx = {"form": form, "consent_url": _consent_url(setup), "restored": restored}
+        return _render(request, setup, stage, progress, True, ctx)
+    if stage == "keys" and request.POST.get("fill") == "sandbox" and sandbox:
+        changes = actions.sandbox_key_changes(sandbox, setup.auth_type)
+        actions.do_complete_stage(setup, stage, changes=changes, started_at=started_at, source="sandbox",
+                                  acting_user=request.user)
+        return _advance(request, setup, stage, "Filled in with the sandbox tenant's credentials.")
+    form = form_class(request.POST, setup=setup, sandbox=sandbox)
+    if form.is_valid():
+        notes = form.notes()
+        actions.do_complete_stage(setup, stage, changes=form.changes(), started_at=started_at, notes=notes,
+                                  acting_user=request.user)
+        for note in notes:
+            messages.warning(request, note)
+        return _advance(request, setup, stage, _saved_message(stage, form))
+    errors = [f"{name}: {e}" for name, errs in form.errors.items() for e in errs]
+    actions.do_record_failed_stage(setup, stage, values=request.POST.dict(), errors=errors,
+                                   started_at=started_at, acting_user=request.user)
+    ctx = {"form": form, "consent_url": _consent_url(setup)}
+    return _render(request, setup, stage, progress, True, ctx, status=400)
+
+
+def _restore_attempt(setup: Setup, stage: str, form) -> bool:
+    """Put back what the admin typed in a refused attempt they walked away from (never secrets).
+
+    Resuming a draft should show the stage as it was left, not blank fields.
+    """
+    last = setup.stage_records.filter(stage=stage).order_by("-completed_at", "-id").first()
+    if last is None or last.valid:
+        return False
+    for name, value in last.values.items():
+        if name in form.fields and name not in actions.SECRET_HINTS and isinstance(value, str):
+            form.initial[name] = value
+    return True
+
+
+def _saved_message(stage: str, form) -> str:
+    if stage == "environment":
+        changes = form.changes()
+        sign_in = "the sandbox tenant" if changes["use_sandbox"] else authority_host(changes["cloud"])
+        return f"Saved. Detected region: {changes['region']}; admins sign in at {sign_in}."
+    return ""
+
+
+def _advance(request: HttpRequest, setup: Setup, stage: str, message: str) -> HttpResponse:
+    _forget_started(request, setup, stage)
+    if message:
+        messages.success(request, message)
+    return redirect("wizard:stage", setup_id=setup.pk, stage=next_stage(stage))
+
+
+def _review(request: HttpRequest, setup: Setup, stage: str, progress: Progress) -> HttpResponse:
+    started_at = _started_at(request, setup, stage, remember=request.method == "GET")
+    if request.method == "POST" and ConfirmForm(request.POST, setup=setup).is_valid():
+        actions.do_complete_stage(setup, stage, changes={}, started_at=started_at, acting_user=request.user)
+        return _advance(request, setup, stage, "Saved. Next: authorize the portal in Azure AD.")
+    history = list(setup.stage_records.select_related("user"))
+    latest = {r.stage: r for r in history if r.valid}  # a stage done again supersedes its earlier notes
+    warnings = [note for r in latest.values() if not r.invalidated_at for note in r.messages]
+    return _render(request, setup, stage, progress, True, {"history": history, "warnings": warnings})
+
+
+def _authorize(request: HttpRequest, setup: Setup, stage: str, progress: Progress) -> HttpResponse:
+    started_at = _started_at(request, setup, stage, remember=request.method == "GET")
+    if request.method == "POST":
+        if not setup.authorized_at:
+            messages.error(request, "Authorize first: sign in with Microsoft using the button below.")
+            return redirect("wizard:stage", setup_id=setup.pk, stage=stage)
+        actions.do_complete_stage(setup, stage, changes={}, started_at=started_at, acting_user=request.user)
+        return _advance(request, setup, stage, "")
+    authorization = setup.authorizations.first() if setup.authorized_at else None
+    claims = authorization.claims if authorization else {}
+    return _render(request, setup, stage, progress, True,
+                   {"authorization": authorization, "signed_in_as": claims.get("preferred_username", ""),
+                    "authorize_action": _authorize_action(setup)})
+
+
+def _instance(request: HttpRequest, setup: Setup, stage: str, progress: Progress) -> HttpResponse:
+    started_at = _started_at(request, setup, stage, remember=request.method == "GET")
+    form = InstanceForm(request.POST if request.method == "POST" else None, setup=setup)
+    if request.method == "POST" and form.is_valid():
+        try:
+            job = actions.do_finish_setup(setup, settings=form.settings(), started_at=started_at,
+                                          acting_user=request.user)
+        except IntegrityError:  # another admin took the name between the check and the insert
+            form.add_error("name", "An instance with this name was just created. Pick another name.")
+        else:
+            _forget_started(request, setup, stage)
+            return redirect("instances:progress", instance_id=job.instance_id)
+    status = 400 if request.method == "POST" else 200
+    return _render(request, setup, stage, progress, True, {"form": form}, status=status)
