@@ -1,0 +1,5 @@
+"""Benchmark settings: production-like (DEBUG off) plus one bare view to compare against."""
+
+from config.settings import *  # noqa: F403
+
+ROOT_URLCONF = "bench.urls"
