@@ -1,0 +1,189 @@
+"""The sandbox tenant's directory: tenant, users, app registrations, consent grants and
+Dataverse environments, read from the seed file that ships with the project.
+
+Plain dataclasses, no database: the sandbox is a separate process and its state is
+meant to vanish when it stops.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+# Well-known first-party resources (application ids are Microsoft's real ones).
+DYNAMICS_APP_ID = "00000007-0000-0000-c000-000000000000"
+GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+GRAPH_URI = "https://graph.microsoft.com"
+
+RESOURCES = {
+    "dynamics": {"app_id": DYNAMICS_APP_ID, "name": "Dynamics CRM"},
+    "graph": {"app_id": GRAPH_APP_ID, "name": "Microsoft Graph"},
+}
+
+# What the consent page says for each delegated permission (Azure's own wording).
+PERMISSION_TEXT = {
+    ("dynamics", "user_impersonation"): "Access Dynamics 365 as organization users",
+    ("graph", "User.Read"): "Sign you in and read your profile",
+}
+OIDC_SCOPE_TEXT = {
+    "openid": "Sign you in",
+    "profile": "View your basic profile",
+    "email": "View your email address",
+    "offline_access": "Maintain access to data you have given it access to",
+}
+OIDC_SCOPES = frozenset(OIDC_SCOPE_TEXT)
+
+
+class SeedError(ValueError):
+    """The seed file is missing, not JSON, or lacks a required field."""
+
+
+@dataclass
+class Secret:
+    id: str
+    value: str
+    expires: date
+    description: str = ""
+
+    def is_expired(self, today: date | None = None) -> bool:
+        return self.expires < (today or date.today())
+
+
+@dataclass
+class User:
+    oid: str
+    upn: str
+    name: str
+    password: str
+    is_admin: bool = False
+    mfa_required: bool = False
+
+
+@dataclass
+class App:
+    client_id: str
+    object_id: str
+    name: str
+    role: str
+    multi_tenant: bool
+    public_client: bool
+    secrets: list[Secret]
+    redirect_uris: list[str]
+    permissions: dict[str, list[str]]
+
+    def current_secret(self) -> Secret | None:
+        valid = [s for s in self.secrets if not s.is_expired()]
+        return max(valid, key=lambda s: s.expires) if valid else None
+
+    def expired_secret(self) -> Secret | None:
+        return next((s for s in self.secrets if s.is_expired()), None)
+
+
+@dataclass
+class Environment:
+    name: str
+    friendly_name: str
+    unique_name: str
+    organization_id: str
+    environment_id: str
+    region: str
+    geo: str
+    version: str
+    business_units: list[dict]
+    users: list[dict]
+    application_users: list[dict]
+    records: dict[str, list[dict]]
+
+    def url(self, backchannel_base: str) -> str:
+        return f"{backchannel_base}/dataverse/{self.name}"
+
+    def root_business_unit(self) -> dict:
+        return next((bu for bu in self.business_units if bu.get("root")), self.business_units[0])
+
+    def application_user(self, client_id: str) -> dict | None:
+        return next((u for u in self.application_users if u["client_id"].lower() == client_id.lower()), None)
+
+    def system_user(self, upn: str) -> dict | None:
+        return next((u for u in self.users if u["upn"].lower() == upn.lower()), None)
+
+
+@dataclass
+class Tenant:
+    id: str
+    domain: str
+    name: str
+    region: str
+    users_can_consent: bool
+
+    def matches(self, segment: str) -> bool:
+        return segment.lower() in {self.id.lower(), self.domain.lower()}
+
+
+@dataclass
+class Directory:
+    tenant: Tenant
+    users: dict[str, User]
+    apps: dict[str, App]
+    grants: list[dict]
+    environments: dict[str, Environment]
+    extra: dict = field(default_factory=dict)
+
+    def user(self, upn: str) -> User | None:
+        return self.users.get(upn.strip().lower())
+
+    def app(self, client_id: str) -> App | None:
+        return self.apps.get(client_id.strip().lower())
+
+    def app_by_role(self, role: str) -> App:
+        return next(a for a in self.apps.values() if a.role == role)
+
+    def default_environment(self) -> Environment:
+        return next(iter(self.environments.values()))
+
+
+_RELATIVE = re.compile(r"^([+-]\d+)d$")
+
+
+def _parse_expiry(raw: str, today: date) -> date:
+    match = _RELATIVE.match(raw.strip())
+    if match:
+        return today + timedelta(days=int(match.group(1)))
+    return date.fromisoformat(raw)
+
+
+def load(path: Path, today: date | None = None) -> Directory:
+    """Read the seed file; relative secret expiries are counted from `today`."""
+    today = today or date.today()
+    try:
+        data = json.loads(Path(path).read_text())
+        t = data["tenant"]
+        tenant = Tenant(t["id"], t["domain"], t["name"], t.get("region", "NA"), bool(t.get("users_can_consent")))
+        users = {u["upn"].lower(): User(u["oid"], u["upn"], u["name"], u["password"], bool(u.get("is_admin")),
+                                        bool(u.get("mfa_required"))) for u in data["users"]}
+        apps = {}
+        for a in data["apps"]:
+            secrets = [Secret(s["id"], s["value"], _parse_expiry(s["expires"], today), s.get("description", ""))
+                       for s in a.get("secrets", [])]
+            apps[a["client_id"].lower()] = App(
+                a["client_id"], a["object_id"], a["name"], a.get("role", ""), bool(a.get("multi_tenant")),
+                bool(a.get("public_client")), secrets, list(a.get("redirect_uris", [])),
+                {k: list(v) for k, v in a.get("permissions", {}).items()},
+            )
+        environments = {
+            e["name"]: Environment(
+                e["name"], e["friendly_name"], e["unique_name"], e["organization_id"], e["environment_id"],
+                e["region"], e.get("geo", "NA"), e["version"], e["business_units"], e.get("users", []),
+                e.get("application_users", []), e.get("records", {}),
+            )
+            for e in data["environments"]
+        }
+    except FileNotFoundError as exc:
+        raise SeedError(f"Sandbox seed file not found: {path}") from exc
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise SeedError(f"Sandbox seed file {path} is not valid: {exc!r}") from exc
+    if not environments:
+        raise SeedError(f"Sandbox seed file {path} defines no Dataverse environment")
+    return Directory(tenant, users, apps, list(data.get("consent_grants", [])), environments)

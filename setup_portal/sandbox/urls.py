@@ -1,0 +1,51 @@
+"""The sandbox's own URLconf, served only by `manage.py run_sandbox` — never included
+in config/urls.py, so the portal itself never answers these paths.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.http import HttpRequest, JsonResponse
+from django.urls import path
+
+from .views import admin, dataverse, identity, token
+from .views.home import home
+
+LISTENER_KEY = "sandbox.listener"
+
+
+def backchannel(view):
+    """Token, keys, discovery, Web API and hooks answer only over HTTPS, like Azure's."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs):
+        if request.META.get(LISTENER_KEY) != "https":
+            return JsonResponse({"error": "invalid_request",
+                                 "error_description": "This endpoint is served on the sandbox's HTTPS listener."},
+                                status=404)
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+urlpatterns = [
+    path("", home, name="home"),
+    path("common/userrealm/<str:username>", backchannel(identity.user_realm)),
+    path("oidc/userinfo", backchannel(identity.userinfo)),
+    path("<str:tenant>/v2.0/.well-known/openid-configuration", backchannel(identity.openid_configuration)),
+    path("<str:tenant>/discovery/v2.0/keys", backchannel(identity.keys)),
+    path("<str:tenant>/oauth2/v2.0/token", backchannel(token.token)),
+    path("<str:tenant>/oauth2/v2.0/authorize", identity.authorize, name="authorize"),
+    path("<str:tenant>/login", identity.sign_in, name="sign_in"),
+    path("<str:tenant>/consent", identity.consent, name="consent"),
+    path("<str:tenant>/v2.0/adminconsent", identity.admin_consent, name="adminconsent"),
+    path("<str:tenant>/oauth2/v2.0/logout", identity.logout, name="logout"),
+    path("dataverse/<str:env_name>/api/data/v9.2/<path:path>", backchannel(dataverse.web_api)),
+    path("_sandbox/health", backchannel(admin.health)),
+    path("_sandbox/faults", backchannel(admin.faults)),
+    path("_sandbox/reset", backchannel(admin.reset)),
+    path("_sandbox/expire-refresh-tokens", backchannel(admin.expire_refresh_tokens)),
+    path("_sandbox/apps/<str:client_id>/secrets", backchannel(admin.add_secret)),
+    path("_sandbox/apps/<str:client_id>/secrets/<str:secret_id>/expire", backchannel(admin.expire_secret)),
+]

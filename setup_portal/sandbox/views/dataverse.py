@@ -1,0 +1,139 @@
+"""A small Dataverse Web API: WhoAmI, RetrieveCurrentOrganization, organizations,
+EntityDefinitions and read-only entity sets, each guarded like the real service.
+
+Reference: https://learn.microsoft.com/power-apps/developer/data-platform/webapi/overview
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from .. import tokens
+from ..directory import Environment
+from .common import backchannel_base, browser_base, current
+
+NOT_A_MEMBER = ("0x80072560", "The user is not a member of the organization.")
+
+
+def _json(data: dict, status: int = 200) -> HttpResponse:
+    response = HttpResponse(json.dumps(data), status=status, content_type="application/json; odata.metadata=minimal")
+    response["OData-Version"] = "4.0"
+    return response
+
+
+def _error(status: int, code: str, message: str) -> HttpResponse:
+    return _json({"error": {"code": code, "message": message}}, status=status)
+
+
+def _unauthorized(env: Environment, reason: str = "") -> HttpResponse:
+    """401 with the challenge clients use to find the authority, as Dataverse sends it."""
+    tenant_id = current().directory.tenant.id
+    challenge = (f'Bearer authorization_uri={browser_base()}/{tenant_id}/oauth2/authorize, '
+                 f'resource_id={env.url(backchannel_base())}/')
+    if reason:
+        challenge = f'Bearer error="invalid_token", error_description="{reason}", ' + challenge[len("Bearer "):]
+    response = HttpResponse(b"", status=401)
+    response["WWW-Authenticate"] = challenge
+    return response
+
+
+def _principal(request: HttpRequest, env: Environment) -> dict | HttpResponse:
+    """The Dataverse user (systemuser) behind the bearer token, or the 401/403 to answer."""
+    header = request.headers.get("Authorization", "")
+    if not header.lower().startswith("bearer ") or not header[7:].strip():
+        return _unauthorized(env)
+    store = current()
+    tenant_id = store.directory.tenant.id
+    try:
+        claims = tokens.verify(header[7:].strip(), key=store.material.signing_key, kid=store.material.kid,
+                               audience=env.url(backchannel_base()),
+                               iss=tokens.issuer(backchannel_base(), tenant_id))
+    except tokens.InvalidToken as exc:
+        return _unauthorized(env, str(exc))
+    if claims.get("tid") != tenant_id:
+        return _unauthorized(env, "The token is for another tenant.")
+    if claims.get("idtyp") == "app":
+        # Server-to-server access needs an application user in the environment.
+        member = env.application_user(str(claims.get("appid", "")))
+    else:
+        if "user_impersonation" not in str(claims.get("scp", "")).split():
+            return _unauthorized(env, "The token does not carry the user_impersonation scope.")
+        member = env.system_user(str(claims.get("preferred_username", "")))
+    if member is None:
+        return _error(403, *NOT_A_MEMBER)
+    return member
+
+
+def _missing_privilege(member: dict, entity: str) -> HttpResponse:
+    privilege = "prvRead" + entity[:1].upper() + entity[1:]
+    return _error(403, "0x80040220",
+                  f"Principal user (Id={member['systemuserid']}, type=8, roleCount=0, privilegeCount=0, "
+                  f"accessMode=4), is missing {privilege} privilege on entity '{entity}'. Assign a security role "
+                  f"that grants it.")
+
+
+@csrf_exempt
+def web_api(request: HttpRequest, env_name: str, path: str) -> HttpResponse:
+    env = current().directory.environments.get(env_name)
+    if env is None:
+        return HttpResponse(b"", status=404)
+    member = _principal(request, env)
+    if isinstance(member, HttpResponse):
+        return member
+    if request.method != "GET":
+        return _error(405, "0x80060888", f"The HTTP method '{request.method}' is not supported by the sandbox.")
+    base = f"{env.url(backchannel_base())}/api/data/v9.2"
+    segment = path.split("(", 1)[0].rstrip("/")
+    if segment == "WhoAmI":
+        return _json({"@odata.context": f"{base}/$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse",
+                      "BusinessUnitId": env.root_business_unit()["id"], "UserId": member["systemuserid"],
+                      "OrganizationId": env.organization_id})
+    if not member.get("roles"):
+        return _missing_privilege(member, "organization" if segment != "EntityDefinitions" else "entity")
+    if segment == "RetrieveCurrentOrganization":
+        return _json(_current_organization(env, base))
+    if segment == "organizations":
+        return _json({"@odata.context": f"{base}/$metadata#organizations",
+                      "value": [{"organizationid": env.organization_id, "name": env.unique_name,
+                                 "friendlyname": env.friendly_name}]})
+    if segment == "EntityDefinitions":
+        names = sorted({"account", "contact", "lead", "opportunity", "task", "annotation", "activitypointer",
+                        "systemuser", "businessunit", "organization"})
+        return _json({"@odata.context": f"{base}/$metadata#EntityDefinitions(LogicalName)",
+                      "value": [{"LogicalName": n} for n in names]})
+    if segment in env.records:
+        return _entity_set(request, env, base, segment)
+    return _error(404, "0x8006088a", f"Resource not found for the segment '{segment}'.")
+
+
+def _entity_set(request: HttpRequest, env: Environment, base: str, segment: str) -> HttpResponse:
+    rows = env.records[segment]
+    top = request.GET.get("$top", "")
+    if top:
+        if not top.isdigit():
+            return _error(400, "0x80060888", f"Invalid value '{top}' for $top query option.")
+        rows = rows[: int(top)]
+    select = [f for f in request.GET.get("$select", "").split(",") if f]
+    if select:
+        rows = [{k: v for k, v in row.items() if k in select or k.endswith("id")} for row in rows]
+    return _json({"@odata.context": f"{base}/$metadata#{segment}", "value": rows})
+
+
+def _current_organization(env: Environment, base: str) -> dict:
+    web = env.url(backchannel_base())
+    return {
+        "@odata.context": f"{base}/$metadata#Microsoft.Dynamics.CRM.RetrieveCurrentOrganizationResponse",
+        "Detail": {
+            "OrganizationId": env.organization_id, "FriendlyName": env.friendly_name,
+            "OrganizationVersion": env.version, "EnvironmentId": env.environment_id, "Geo": env.geo,
+            "TenantId": current().directory.tenant.id, "UrlName": env.unique_name, "UniqueName": env.unique_name,
+            "State": "Enabled", "DatacenterId": env.environment_id,
+            "Endpoints": {"Count": 3, "IsReadOnly": False,
+                          "Keys": ["WebApplication", "OrganizationService", "OrganizationDataService"],
+                          "Values": [f"{web}/", f"{web}/XRMServices/2011/Organization.svc",
+                                     f"{web}/XRMServices/2011/OrganizationData.svc"]},
+        },
+    }
