@@ -272,6 +272,9 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300, minimum=10)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 5
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
+# A worker holds a provisioning job for this long between heartbeats; the sweeper
+# hands jobs with an expired lease to another worker (a worker that died mid-job).
+PROVISIONING_LEASE_SECONDS = env_int("PROVISIONING_LEASE_SECONDS", 60, minimum=4)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # The sandbox tenant (local Azure AD + Dataverse stand-in). On by default in

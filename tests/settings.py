@@ -12,6 +12,7 @@ if "PORTAL_TEST_VAR_DIR" not in os.environ:
     os.environ["PORTAL_TEST_VAR_DIR"] = tempfile.mkdtemp(prefix="portal-test-")
 os.environ.setdefault("VAR_DIR", os.environ["PORTAL_TEST_VAR_DIR"])
 os.environ.setdefault("TEST_DB_DIR", os.environ["PORTAL_TEST_VAR_DIR"])
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs a loop in the test thread
 os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
 
 from config.settings import *  # noqa: E402,F403

@@ -30,6 +30,9 @@ class AuthFlow(models.Model):
     expires_at = models.DateTimeField()
     consumed_at = models.DateTimeField(null=True, blank=True)
 
+    def __str__(self) -> str:
+        return f"{self.get_purpose_display()} flow {self.state[:8]}…"
+
 
 class Authorization(models.Model):
     """A successful sign-in + consent: the encrypted msal token cache and who granted it."""
@@ -49,3 +52,6 @@ class Authorization(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Authorization {self.pk} by {self.claims.get('preferred_username', 'unknown')}"

@@ -1,1 +1,11 @@
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+app_name = "azure"
+
+urlpatterns = [
+    path("authorize/<uuid:setup_id>/", views.authorize, name="authorize"),
+    path("callback/", views.callback, name="callback"),
+    path("reauthorize/<uuid:instance_id>/", views.reauthorize, name="reauthorize"),
+]

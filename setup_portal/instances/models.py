@@ -68,6 +68,8 @@ class Instance(models.Model):
     token_refreshed_at = models.DateTimeField(null=True, blank=True)
     token_hash = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the instance token")
     token_prefix = models.CharField(max_length=12, blank=True)
+    # The new instance token, encrypted, until the owner has seen it once on the progress page.
+    token_pending_reveal = EncryptedTextField(blank=True)
 
     # What Dataverse said about us
     dataverse_user_id = models.CharField(max_length=36, blank=True)
@@ -160,6 +162,29 @@ class JobStep(models.Model):
         return f"{self.key} ({self.status})"
 
 
+class StepAttempt(models.Model):
+    """One worker's run of one step: proves no step ran twice at once, and shows retries."""
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        ABANDONED = "abandoned", "Abandoned (worker lost)"
+
+    step = models.ForeignKey(JobStep, on_delete=models.CASCADE, related_name="runs")
+    worker = models.CharField(max_length=100)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.RUNNING)
+    error_code = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        ordering = ["step", "started_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.step_id} by {self.worker} ({self.outcome})"
+
+
 class HealthCheck(models.Model):
     instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="health_checks")
     checked_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -173,6 +198,9 @@ class HealthCheck(models.Model):
     class Meta:
         ordering = ["-checked_at", "-id"]
 
+    def __str__(self) -> str:
+        return f"{'ok' if self.ok else 'failing'} check of {self.instance_id}"
+
 
 class InstanceReview(models.Model):
     instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="reviews")
@@ -184,3 +212,6 @@ class InstanceReview(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_decision_display()} for {self.instance_id}"

@@ -116,7 +116,7 @@ def page(stack, browser, transactional_db, request):
 
 def login(page, username: str, password: str) -> None:
     page.goto("/accounts/login/")
-    page.get_by_label("Username or email").fill(username)
+    page.get_by_label("Username or e-mail").fill(username)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign In").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url("**/")

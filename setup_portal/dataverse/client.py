@@ -1,0 +1,121 @@
+"""Dataverse (Dynamics 365) Web API client: the few read-only calls provisioning needs.
+
+Every call has a timeout and OData headers, and every failure becomes a DataverseError
+that says whether a retry may help (5xx, 429 with Retry-After, timeouts, resets).
+Callers pass a URL already checked by `normalize_dynamics_url` (the SSRF guard).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+
+API = "/api/data/v9.2"
+ODATA_HEADERS = {"OData-MaxVersion": "4.0", "OData-Version": "4.0", "Accept": "application/json"}
+
+
+class DataverseError(Exception):
+    def __init__(self, status: int, code: str, message: str, *, retryable: bool = False,
+                 retry_after: float | None = None):
+        super().__init__(f"HTTP {status} {code}: {message}" if status else f"{code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+    @property
+    def catalogue_code(self) -> str:
+        """The key for `setup_portal.azure.errors.explain`."""
+        if self.status in (401, 403, 404):
+            return f"dataverse_{self.status}"
+        if self.status:
+            return f"http_{self.status}"
+        return self.code
+
+
+def _is_sandbox(dynamics_url: str) -> bool:
+    host = urlsplit(dynamics_url).hostname or ""
+    return settings.SANDBOX_ENABLED and host == settings.SANDBOX_HOST
+
+
+def _session(dynamics_url: str) -> requests.Session:
+    from setup_portal.azure.client import http_session
+
+    return http_session(use_sandbox=_is_sandbox(dynamics_url))
+
+
+def _get(dynamics_url: str, access_token: str, path: str, params: dict | None = None) -> dict:
+    url = dynamics_url.rstrip("/") + API + path
+    headers = {**ODATA_HEADERS, "Authorization": f"Bearer {access_token}"}
+    try:
+        with _session(dynamics_url) as session:
+            response = session.get(url, headers=headers, params=params, allow_redirects=False)
+    except requests.Timeout:
+        raise DataverseError(0, "timeout", "Dynamics CRM did not answer in time.", retryable=True) from None
+    except requests.ConnectionError:
+        raise DataverseError(0, "connection_error", "Dynamics CRM could not be reached.", retryable=True) from None
+    if response.status_code >= 300:
+        raise _error(response)
+    try:
+        return response.json()
+    except ValueError:
+        raise DataverseError(response.status_code, "bad_response", "Dynamics CRM answered with something "
+                             "that is not JSON.") from None
+
+
+def _error(response: requests.Response) -> DataverseError:
+    status = response.status_code
+    code, message = f"http_{status}", response.reason or ""
+    try:
+        body = response.json().get("error") or {}
+        code = str(body.get("code") or code)
+        message = str(body.get("message") or message)
+    except (ValueError, AttributeError):
+        pass
+    if status == 401:
+        message = response.headers.get("WWW-Authenticate", "") or message
+    retry_after = None
+    if status == 429 or status >= 500:
+        try:
+            retry_after = max(0.0, float(response.headers.get("Retry-After", "")))
+        except ValueError:
+            retry_after = None
+    return DataverseError(status, code, message[:500], retryable=status == 429 or status >= 500,
+                          retry_after=retry_after)
+
+
+def who_am_i(dynamics_url: str, access_token: str) -> dict:
+    """{"UserId", "BusinessUnitId", "OrganizationId"} of whoever the token speaks for."""
+    # Reference: https://learn.microsoft.com/power-apps/developer/data-platform/webapi/reference/whoami
+    data = _get(dynamics_url, access_token, "/WhoAmI")
+    return {k: data.get(k, "") for k in ("UserId", "BusinessUnitId", "OrganizationId")}
+
+
+def current_organization(dynamics_url: str, access_token: str) -> dict:
+    """{"name", "version", "organization_id"} of the environment."""
+    # Reference: https://learn.microsoft.com/power-apps/developer/data-platform/webapi/reference/retrievecurrentorganization
+    data = _get(dynamics_url, access_token, "/RetrieveCurrentOrganization(AccessType=@p1)",
+                params={"@p1": "Microsoft.Dynamics.CRM.EndpointAccessType'Default'"})
+    detail = data.get("Detail") or {}
+    return {"name": str(detail.get("FriendlyName") or detail.get("UniqueName") or ""),
+            "version": str(detail.get("OrganizationVersion") or ""),
+            "organization_id": str(detail.get("OrganizationId") or "")}
+
+
+def entity_set_names(dynamics_url: str, access_token: str) -> set[str]:
+    """The entities the environment has: logical names ("account") and entity set names ("accounts")."""
+    # Reference: https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query-metadata-web-api
+    data = _get(dynamics_url, access_token, "/EntityDefinitions", params={"$select": "LogicalName,EntitySetName"})
+    names: set[str] = set()
+    for entity in data.get("value", []):
+        names |= {str(entity[k]) for k in ("LogicalName", "EntitySetName") if entity.get(k)}
+    return names
+
+
+def probe_accounts(dynamics_url: str, access_token: str) -> None:
+    """Read one account: proves an application user / security role lets us read records."""
+    # Reference: https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query-data-web-api
+    _get(dynamics_url, access_token, "/accounts", params={"$top": "1", "$select": "accountid"})

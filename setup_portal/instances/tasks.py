@@ -1,0 +1,238 @@
+"""Provisioning in the worker: claim the job, run its steps in order, retry what may pass.
+
+Safety comes from the database, not from the broker: a worker first claims the job with
+a lease (one conditional UPDATE), renews the lease before every step and every retry
+pause, and writes a step's result only while it still holds the lease. A duplicated or
+redelivered message therefore finds the job taken (or finished) and returns quietly; a
+worker that died leaves a lease that runs out, and `sweep_stale_jobs` hands the job to
+the next worker, which resumes at the unfinished step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import random
+import secrets
+import socket
+import time
+import uuid
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from setup_portal.audit.models import record
+from setup_portal.azure.errors import explain
+
+from .models import Instance, JobStep, ProvisioningJob, StepAttempt
+from .provisioning import RUNNERS, STEP_LABELS, StepSkipped, classify
+
+logger = logging.getLogger(__name__)
+
+MAX_TRIES = 5  # per step and per run: the first try plus four retries
+BASE_DELAY = 0.5  # seconds; doubles each retry
+MAX_DELAY = 20.0
+
+
+def lease_seconds() -> int:
+    """How long a worker may hold a job without renewing: longer than any one step can take."""
+    configured = getattr(settings, "PROVISIONING_LEASE_SECONDS", None) or os.environ.get(
+        "PROVISIONING_LEASE_SECONDS")
+    return int(configured) if configured else max(60, 4 * settings.OUTBOUND_TIMEOUT_SECONDS)
+
+
+def backoff(tries: int, retry_after: float | None) -> float:
+    """Exponential backoff with jitter, never shorter than the server's Retry-After."""
+    ceiling = min(MAX_DELAY, lease_seconds() / 3)
+    delay = BASE_DELAY * 2 ** (tries - 1)
+    delay = random.uniform(delay / 2, delay)
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return min(delay, ceiling)
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def claim_job(job_id: int, worker: str) -> bool:
+    now = timezone.now()
+    claimed = (
+        ProvisioningJob.objects.filter(pk=job_id, status__in=[ProvisioningJob.Status.QUEUED,
+                                                              ProvisioningJob.Status.RUNNING])
+        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now))
+        .update(status=ProvisioningJob.Status.RUNNING, lease_owner=worker,
+                lease_expires_at=now + timedelta(seconds=lease_seconds()), attempts=F("attempts") + 1)
+    )
+    if claimed == 1:
+        ProvisioningJob.objects.filter(pk=job_id, started_at__isnull=True).update(started_at=now)
+    return claimed == 1
+
+
+def renew_lease(job_id: int, worker: str, *, extra: float = 0) -> bool:
+    until = timezone.now() + timedelta(seconds=lease_seconds() + extra)
+    return ProvisioningJob.objects.filter(pk=job_id, lease_owner=worker,
+                                          status=ProvisioningJob.Status.RUNNING).update(lease_expires_at=until) == 1
+
+
+@shared_task(name="instances.provision_instance", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def provision_instance(job_id: int) -> str:
+    """Run (or resume) a provisioning job. Returns a word for the worker log."""
+    worker = _worker_name()
+    if not claim_job(job_id, worker):
+        return "not-claimed"  # finished, gone, or another worker holds the lease
+    job = ProvisioningJob.objects.select_related("instance").get(pk=job_id)
+    for step in job.steps.order_by("position"):
+        if step.status in (JobStep.Status.SUCCEEDED, JobStep.Status.SKIPPED):
+            continue
+        if not renew_lease(job_id, worker):
+            return "lease-lost"
+        outcome = _run_step(job, step, worker)
+        if outcome == "lost":
+            return "lease-lost"
+        if outcome == "failed":
+            _fail_job(job_id, worker, step)
+            return "failed"
+    _finish_job(job_id, worker)
+    return "ready"
+
+
+def _claim_step(step: JobStep, worker: str, now) -> bool:
+    return JobStep.objects.filter(
+        pk=step.pk, job__lease_owner=worker, status__in=[JobStep.Status.PENDING, JobStep.Status.RUNNING],
+    ).update(status=JobStep.Status.RUNNING, started_at=now, finished_at=None, detail="", error_code="") == 1
+
+
+def _end_step(step: JobStep, attempt: StepAttempt, worker: str, *, status: str, detail: str,
+              code: str = "") -> bool:
+    now = timezone.now()
+    with transaction.atomic():
+        written = JobStep.objects.filter(pk=step.pk, job__lease_owner=worker).update(
+            status=status, finished_at=now, detail=detail[:1000], error_code=code[:32])
+        outcome = {JobStep.Status.FAILED: StepAttempt.Outcome.FAILED}.get(status, StepAttempt.Outcome.SUCCEEDED)
+        StepAttempt.objects.filter(pk=attempt.pk).update(finished_at=now, outcome=outcome, error_code=code[:32])
+    return written == 1
+
+
+def _run_step(job: ProvisioningJob, step: JobStep, worker: str) -> str:
+    """Run one step with bounded retries. Returns "succeeded", "failed" or "lost" (lease gone)."""
+    now = timezone.now()
+    if not _claim_step(step, worker, now):
+        return "lost"
+    attempt = StepAttempt.objects.create(step=step, worker=worker, started_at=now)
+    instance = Instance.objects.get(pk=job.instance_id)
+    for tries in range(1, MAX_TRIES + 1):
+        JobStep.objects.filter(pk=step.pk).update(attempts=F("attempts") + 1)
+        try:
+            detail = RUNNERS[step.key](instance)
+        except StepSkipped as skipped:
+            ok = _end_step(step, attempt, worker, status=JobStep.Status.SKIPPED, detail=str(skipped))
+            return "succeeded" if ok else "lost"
+        except Exception as exc:  # every failure is classified; unexpected ones are logged
+            failure = classify(exc)
+            if failure.code == "internal_error":
+                logger.exception("Step %s of job %s failed unexpectedly", step.key, job.pk)
+            if failure.retryable and tries < MAX_TRIES:
+                delay = backoff(tries, failure.retry_after)
+                JobStep.objects.filter(pk=step.pk).update(
+                    detail=f"{explain(failure.code).title} ({failure.code}); trying again in {delay:.1f} s "
+                           f"(try {tries + 1} of {MAX_TRIES}).", error_code=failure.code[:32])
+                if not renew_lease(job.pk, worker, extra=delay):
+                    return "lost"
+                time.sleep(delay)
+                continue
+            if failure.retryable:
+                detail = f"{failure.message} Gave up after {MAX_TRIES} tries."
+            else:
+                detail = failure.message
+            ok = _end_step(step, attempt, worker, status=JobStep.Status.FAILED, detail=detail, code=failure.code)
+            return "failed" if ok else "lost"
+        ok = _end_step(step, attempt, worker, status=JobStep.Status.SUCCEEDED, detail=detail)
+        return "succeeded" if ok else "lost"
+    return "failed"  # unreachable: the last try either returns or fails above
+
+
+def _fail_job(job_id: int, worker: str, step: JobStep) -> None:
+    step.refresh_from_db()
+    explanation = explain(step.error_code)
+    with transaction.atomic():
+        if ProvisioningJob.objects.filter(pk=job_id, lease_owner=worker).update(
+                status=ProvisioningJob.Status.FAILED, finished_at=timezone.now(), error_code=step.error_code,
+                error_detail=step.detail, lease_owner="", lease_expires_at=None) != 1:
+            return
+        instance = Instance.objects.select_for_update().get(pk=step.job.instance_id)
+        instance.status = (Instance.Status.NEEDS_REAUTH if explanation.needs_reauthentication
+                           else Instance.Status.FAILED)
+        instance.status_code = step.error_code
+        instance.status_detail = f"{STEP_LABELS[step.key]}: {explanation.title}. {step.detail}"[:1000]
+        instance.save(update_fields=["status", "status_code", "status_detail", "updated_at"])
+        record("instance.provisioning_failed", instance, data={"job": job_id, "step": step.key,
+                                                               "error_code": step.error_code})
+
+
+def _new_instance_token() -> str:
+    return "dci_" + secrets.token_urlsafe(32)
+
+
+def _finish_job(job_id: int, worker: str) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        job = ProvisioningJob.objects.select_for_update().get(pk=job_id)
+        if job.lease_owner != worker:
+            return
+        job.status = ProvisioningJob.Status.SUCCEEDED
+        job.finished_at = now
+        job.lease_owner = ""
+        job.lease_expires_at = None
+        job.save(update_fields=["status", "finished_at", "lease_owner", "lease_expires_at"])
+        instance = Instance.objects.select_for_update().get(pk=job.instance_id)
+        instance.status = Instance.Status.READY
+        instance.status_code = instance.status_detail = ""
+        instance.ready_at = instance.ready_at or now
+        fields = ["status", "status_code", "status_detail", "ready_at", "updated_at"]
+        if not instance.token_hash:
+            token = _new_instance_token()
+            instance.token_hash = hashlib.sha256(token.encode()).hexdigest()
+            instance.token_prefix = token[:12]
+            instance.token_pending_reveal = token
+            fields += ["token_hash", "token_prefix", "token_pending_reveal"]
+        instance.save(update_fields=fields)
+        record("instance.ready", instance, data={"job": job.pk, "kind": job.kind,
+                                                 "seconds": round((now - job.created_at).total_seconds(), 3),
+                                                 "organization": instance.organization_name})
+
+
+@shared_task(name="instances.sweep_stale_jobs", ignore_result=True)
+def sweep_stale_jobs() -> int:
+    """Hand jobs whose worker died (lease expired) or whose message was lost to a worker again."""
+    now = timezone.now()
+    requeued = 0
+    stale = ProvisioningJob.objects.filter(status=ProvisioningJob.Status.RUNNING, lease_expires_at__lt=now)
+    for job_id, owner in stale.values_list("pk", "lease_owner"):
+        with transaction.atomic():
+            taken = ProvisioningJob.objects.filter(pk=job_id, status=ProvisioningJob.Status.RUNNING,
+                                                   lease_owner=owner, lease_expires_at__lt=now).update(
+                status=ProvisioningJob.Status.QUEUED, lease_owner="", lease_expires_at=None)
+            if taken != 1:
+                continue
+            StepAttempt.objects.filter(step__job_id=job_id, worker=owner,
+                                       outcome=StepAttempt.Outcome.RUNNING).update(
+                outcome=StepAttempt.Outcome.ABANDONED, finished_at=now)
+            transaction.on_commit(lambda pk=job_id: provision_instance.delay(pk))
+        requeued += 1
+    # A queued job nobody picked up for a long time lost its message (broker restart):
+    # enqueue it again; the claim makes a duplicate message harmless.
+    forgotten = ProvisioningJob.objects.filter(status=ProvisioningJob.Status.QUEUED,
+                                               created_at__lt=now - timedelta(seconds=2 * lease_seconds()),
+                                               lease_expires_at__isnull=True)
+    for job_id in forgotten.values_list("pk", flat=True):
+        provision_instance.delay(job_id)
+        requeued += 1
+    if requeued:
+        logger.info("Re-enqueued %d provisioning job(s)", requeued)
+    return requeued

@@ -1,0 +1,56 @@
+"""Setups wired to the sandbox tenant, and the browser part of the OAuth dance."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import pytest
+
+from setup_portal.wizard.models import Setup
+
+
+@pytest.fixture
+def sbx(clean_sandbox):
+    """The sandbox with a clean slate (no faults, codes, refresh tokens, runtime consents)."""
+    clean_sandbox.reset()
+    return clean_sandbox
+
+
+@pytest.fixture
+def make_setup(sandbox):
+    """A draft setup filled with the sandbox's values for one authentication type."""
+
+    def make(owner, auth_type: str = "oauth2", **overrides) -> Setup:
+        info = sandbox.info
+        values = {"owner": owner, "use_sandbox": True, "dynamics_url": info["dynamics_url"],
+                  "region": info.get("region", "Sandbox"), "tenant": info["tenant_id"], "auth_type": auth_type,
+                  "current_stage": "authorize", "permissions_confirmed": True}
+        if auth_type == "custom":
+            values.update(username=info["username"], password=info["password"])
+        else:
+            values.update(client_id=info["client_id"], client_secret=info["client_secret"],
+                          secret_hint="••••" + info["client_secret"][-4:])
+        values.update(overrides)
+        return Setup.objects.create(**values)
+
+    return make
+
+
+def callback_path(location: str) -> str:
+    """The portal-relative callback URL the sandbox redirected the browser to."""
+    parts = urlsplit(location)
+    assert parts.path == "/azure/callback/", location
+    return f"{parts.path}?{parts.query}"
+
+
+def start(client, setup) -> str:
+    """POST the Authorize button; returns the sandbox sign-in URL the portal redirects to."""
+    response = client.post(f"/azure/authorize/{setup.pk}/")
+    assert response.status_code == 302, response.content[:2000]
+    return response["Location"]
+
+
+def authorize(client, sandbox, setup, **sign_in):
+    """The whole dance for an OAuth 2.0 setup: portal -> sandbox pages -> callback. Returns the callback response."""
+    location = sandbox.browser_sign_in(start(client, setup), **sign_in)
+    return client.get(callback_path(location))
