@@ -44,10 +44,11 @@ def _database_ok() -> bool:
 
 
 def _broker_ok() -> bool:
-    from config.celery import app
+    from kombu import Connection
 
+    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})
     try:
-        with app.connection_for_write() as conn:
+        with Connection(settings.CELERY_BROKER_URL, transport_options=options, connect_timeout=2) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
         return True
     except Exception:

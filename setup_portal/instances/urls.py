@@ -1,1 +1,23 @@
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+app_name = "instances"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("export.csv", views.export_csv, name="export"),
+    path("<uuid:instance_id>/", views.detail, name="detail"),
+    path("<uuid:instance_id>/status.json", views.status_json, name="status"),
+    path("<uuid:instance_id>/approve/", views.approve, name="approve"),
+    path("<uuid:instance_id>/request-changes/", views.request_changes, name="request_changes"),
+    path("<uuid:instance_id>/test-connection/", views.test_connection, name="test_connection"),
+    path("<uuid:instance_id>/disable/", views.disable, name="disable"),
+    path("<uuid:instance_id>/enable/", views.enable, name="enable"),
+    path("<uuid:instance_id>/rotate-secret/", views.rotate_secret, name="rotate_secret"),
+    path("<uuid:instance_id>/delete/", views.delete, name="delete"),
+]
+
+from .progress_views import progress_urlpatterns  # noqa: E402  (provisioning pages, issue 5)
+
+urlpatterns += progress_urlpatterns

@@ -168,15 +168,9 @@ def test_healthz_reports_database_and_broker(client, db):
     assert response.json()["database"] == "ok" and response.json()["broker"] == "ok"
 
 
-def test_healthz_is_503_when_the_broker_is_unreachable(client, db):
-    from config.celery import app
-
-    original = app.conf.broker_url, app.conf.broker_transport_options
-    app.conf.broker_url, app.conf.broker_transport_options = "redis://127.0.0.1:1/0", {}
-    try:
-        response = client.get("/healthz")
-    finally:
-        app.conf.broker_url, app.conf.broker_transport_options = original
+def test_healthz_is_503_when_the_broker_is_unreachable(client, db, settings):
+    settings.CELERY_BROKER_URL, settings.CELERY_BROKER_TRANSPORT_OPTIONS = "redis://127.0.0.1:1/0", {}
+    response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json() == {**response.json(), "broker": "unreachable", "database": "ok"}
 
@@ -188,7 +182,8 @@ def _free_port() -> int:
 
 
 def test_static_files_are_served_with_debug_off(tmp_path):
-    env = {**PRODUCTION_ENV, "VAR_DIR": str(tmp_path), "SECURE_SSL_REDIRECT": "0"}
+    env = {**PRODUCTION_ENV, "VAR_DIR": str(tmp_path), "SECURE_SSL_REDIRECT": "0",
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'static.sqlite3'}", "CELERY_BROKER_URL": "filesystem://"}
     assert run_manage("collectstatic", "--noinput", "-v0", env=env).returncode == 0
     assert run_manage("migrate", "-v0", env=env).returncode == 0
     port = _free_port()

@@ -1,0 +1,233 @@
+"""Keeping instances alive: token refreshes, health checks and secret-expiry reminders.
+
+Plain functions; keepalive_tasks.py wraps them for Celery. The planners walk the
+instances by primary key in batches (keyset pagination, never OFFSET), so 10,000
+instances cost 10,000/BATCH_SIZE small queries and as many tasks, each of which re-reads
+its rows and quietly skips the ones that were disabled or deleted meanwhile.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import time
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from setup_portal.accounts.roles import TEAM_LEAD
+from setup_portal.audit.models import record
+from setup_portal.azure.client import AzureError, acquire_token_for_instance
+from setup_portal.azure.errors import explain
+from setup_portal.dataverse.client import DataverseError, who_am_i
+
+from .models import HealthCheck, Instance
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 200
+# Refresh this long before the access token expires, so callers never hold a dead token.
+REFRESH_AHEAD = dt.timedelta(minutes=10)
+HEALTH_CHECK_EVERY = dt.timedelta(minutes=getattr(settings, "HEALTH_CHECK_INTERVAL_MINUTES", 60))
+REMINDER_DAYS = (30, 7, 1)
+# Azure AD codes that no retry fixes: someone has to sign in again or rotate the secret.
+REAUTH_CODES = {"invalid_grant", "AADSTS700082", "AADSTS70008", "AADSTS7000222", "AADSTS50173", "AADSTS700084"}
+KEPT_ALIVE = [Instance.Status.READY]
+
+
+def id_batches(queryset: QuerySet[Instance], size: int = BATCH_SIZE) -> Iterator[list[str]]:
+    """Primary keys of `queryset` in ascending batches, each fetched with `pk > last` (keyset)."""
+    last = None
+    while True:
+        page = queryset.order_by("pk")
+        if last is not None:
+            page = page.filter(pk__gt=last)
+        ids = list(page.values_list("pk", flat=True)[:size])
+        if not ids:
+            return
+        yield [str(i) for i in ids]
+        last = ids[-1]
+
+
+def due_for_refresh(now: dt.datetime | None = None) -> QuerySet[Instance]:
+    now = now or timezone.now()
+    return Instance.objects.filter(status__in=KEPT_ALIVE).filter(
+        Q(access_token_expires_at__isnull=True) | Q(access_token_expires_at__lte=now + REFRESH_AHEAD))
+
+
+def due_for_health_check(now: dt.datetime | None = None) -> QuerySet[Instance]:
+    now = now or timezone.now()
+    return Instance.objects.filter(status__in=KEPT_ALIVE).filter(
+        Q(health_checked_at__isnull=True) | Q(health_checked_at__lte=now - HEALTH_CHECK_EVERY))
+
+
+def due_for_reminder(today: dt.date | None = None) -> QuerySet[Instance]:
+    today = today or timezone.localdate()
+    return (Instance.objects.exclude(status__in=[Instance.Status.DELETED, Instance.Status.DISABLED])
+            .filter(secret_expires_on__gte=today, secret_expires_on__lte=today + dt.timedelta(days=max(REMINDER_DAYS))))
+
+
+def reauth_code(exc: AzureError) -> str | None:
+    """The code that means "sign in again", when the error is one of those."""
+    if exc.code in REAUTH_CODES:
+        found = re.search(r"AADSTS\d+", exc.description or "")
+        return found.group(0) if found and found.group(0) in REAUTH_CODES else exc.code
+    found = re.search(r"AADSTS\d+", f"{exc.code} {exc.description or ''}")
+    if found and found.group(0) in REAUTH_CODES:
+        return found.group(0)
+    return None
+
+
+def mark_needs_reauth(instance_id, code: str) -> bool:
+    """Move a live instance to "Needs re-authentication" with the plain-words reason; True if it moved."""
+    explanation = explain(code)
+    with transaction.atomic():
+        inst = Instance.objects.select_for_update().filter(pk=instance_id).first()
+        if inst is None or inst.status in {Instance.Status.DISABLED, Instance.Status.DELETED,
+                                           Instance.Status.NEEDS_REAUTH}:
+            return False
+        before = inst.status
+        inst.status = Instance.Status.NEEDS_REAUTH
+        inst.status_code = code[:32]
+        inst.status_detail = f"{explanation.what_happened} {explanation.what_to_do}".strip()
+        inst.save(update_fields=["status", "status_code", "status_detail", "updated_at"])
+        record("instance.status_changed", inst, data={"from": before, "to": inst.status, "error_code": code,
+                                                      "reason": explanation.title})
+    return True
+
+
+def refresh_token(instance_id: str) -> str:
+    """Refresh one instance's access token ahead of expiry; returns what happened (for logs).
+
+    The row stays locked from the "is it still due?" check to the saved new token, so two
+    refreshes (two beats, or a worker and a web request) never both spend the refresh
+    token: the second waits, sees a fresh token and stops.
+    """
+    try:
+        with transaction.atomic():
+            inst = Instance.objects.select_for_update().filter(pk=instance_id, status__in=KEPT_ALIVE).first()
+            if inst is None:
+                return "skipped"
+            expires = inst.access_token_expires_at
+            if expires is not None and expires > timezone.now() + REFRESH_AHEAD:
+                return "fresh"
+            acquire_token_for_instance(inst, force_refresh=True)
+    except AzureError as exc:
+        code = reauth_code(exc)
+        if code:
+            mark_needs_reauth(instance_id, code)
+            return "needs_reauth"
+        log.warning("Token refresh for instance %s failed: %s", instance_id, exc.code)
+        return "failed"
+    return "refreshed"
+
+
+def check_health(instance_id: str, *, triggered_by_id: int | None = None) -> HealthCheck | None:
+    """One WhoAmI round trip with the instance's token, recorded as a HealthCheck."""
+    inst = Instance.objects.filter(pk=instance_id).first()
+    if inst is None or inst.status in {Instance.Status.DELETED, Instance.Status.PROVISIONING}:
+        return None
+    started = time.monotonic()
+    ok, detail, code, reauth = True, "", "", None
+    try:
+        token = acquire_token_for_instance(inst)
+        who = who_am_i(inst.dynamics_url, token.access_token)
+        detail = f"WhoAmI answered as user {who.get('UserId', '?')}."
+    except AzureError as exc:
+        ok, code, reauth = False, exc.code, reauth_code(exc)
+        detail = explain(reauth or exc.code).title
+    except DataverseError as exc:
+        ok, code = False, str(exc.code or exc.status)
+        detail = f"Dataverse answered {exc.status}: {exc.message}"[:300]
+    duration_ms = int((time.monotonic() - started) * 1000)
+    return _record_health(inst.pk, ok=ok, detail=detail, code=code, reauth=reauth, duration_ms=duration_ms,
+                          triggered_by_id=triggered_by_id)
+
+
+def _record_health(instance_id, *, ok: bool, detail: str, code: str, reauth: str | None, duration_ms: int,
+                   triggered_by_id: int | None) -> HealthCheck | None:
+    with transaction.atomic():
+        inst = Instance.objects.select_for_update().filter(pk=instance_id).first()
+        if inst is None:
+            return None
+        check = HealthCheck.objects.create(instance=inst, ok=ok, detail=detail[:300], error_code=code[:32],
+                                           duration_ms=duration_ms, triggered_by_id=triggered_by_id)
+        before = inst.health
+        inst.health = Instance.Health.HEALTHY if ok else Instance.Health.FAILING
+        inst.health_checked_at, inst.health_detail = check.checked_at, detail[:300]
+        updates = ["health", "health_checked_at", "health_detail", "updated_at"]
+        if ok and inst.status == Instance.Status.NEEDS_REAUTH:
+            # Someone re-authenticated or rotated the secret elsewhere; the instance works again.
+            inst.status, inst.status_code, inst.status_detail = Instance.Status.READY, "", ""
+            updates += ["status", "status_code", "status_detail"]
+            record("instance.status_changed", inst, data={"from": Instance.Status.NEEDS_REAUTH,
+                                                          "to": Instance.Status.READY})
+        inst.save(update_fields=updates)
+        if before != inst.health:
+            record("instance.health_changed", inst, data={"from": before, "to": inst.health, "error_code": code})
+    if reauth:
+        mark_needs_reauth(instance_id, reauth)
+    return check
+
+
+def reminder_due(expires_on: dt.date, sent: list[int], today: dt.date) -> int | None:
+    """The reminder (30, 7 or 1 days) to send today, or None; a late start sends only the nearest one."""
+    days_left = (expires_on - today).days
+    crossed = [d for d in REMINDER_DAYS if days_left <= d]
+    if not crossed or min(crossed) in sent:
+        return None
+    return min(crossed)
+
+
+def team_lead_emails() -> list[str]:
+    return list(get_user_model().objects.filter(groups__name=TEAM_LEAD, is_active=True).exclude(email="")
+                .values_list("email", flat=True).distinct())
+
+
+def send_secret_reminders(instance_ids: list[str], *, today: dt.date | None = None) -> int:
+    """Send the due expiry reminders for these instances; each (expiry date, threshold) at most once."""
+    today = today or timezone.localdate()
+    leads = team_lead_emails()
+    sent = 0
+    for instance_id in instance_ids:
+        claimed = _claim_reminder(instance_id, today)
+        if claimed is None:
+            continue
+        inst, days = claimed
+        recipients = sorted({e for e in [inst.owner.email, *leads] if e})
+        if not recipients:
+            continue
+        context = {"instance": inst, "days": days, "days_left": (inst.secret_expires_on - today).days,
+                   "url": f"{settings.PORTAL_BASE_URL}/instances/{inst.pk}/rotate-secret/"}
+        subject = render_to_string("instances/email/secret_reminder_subject.txt", context).strip()
+        body = render_to_string("instances/email/secret_reminder.txt", context)
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
+        sent += 1
+    return sent
+
+
+def _claim_reminder(instance_id: str, today: dt.date) -> tuple[Instance, int] | None:
+    """Mark the due reminder as sent under the row lock before sending: at most once, even with two beats."""
+    with transaction.atomic():
+        inst = (Instance.objects.select_for_update().select_related("owner")
+                .filter(pk=instance_id).exclude(status__in=[Instance.Status.DELETED, Instance.Status.DISABLED])
+                .first())
+        if inst is None or inst.secret_expires_on is None:
+            return None
+        key = inst.secret_expires_on.isoformat()
+        already = list(inst.reminders_sent.get(key, []))
+        days = reminder_due(inst.secret_expires_on, already, today)
+        if days is None:
+            return None
+        crossed = [d for d in REMINDER_DAYS if (inst.secret_expires_on - today).days <= d]
+        inst.reminders_sent = {key: sorted(set(already) | set(crossed), reverse=True)}
+        inst.save(update_fields=["reminders_sent"])
+        record("instance.secret_reminder_sent", inst, data={"expires_on": key, "days": days})
+    return inst, days
