@@ -15,6 +15,8 @@ from django.test import Client
 
 from setup_portal.accounts.roles import ensure_roles, set_role
 
+pytest_plugins = ["tests.sandbox_fixtures"]
+
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-battery-staple"
 

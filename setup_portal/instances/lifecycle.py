@@ -140,7 +140,11 @@ def do_delete_instance(instance: Instance, *, acting_user) -> Instance:
     inst = _locked(instance)
     if inst.status == Instance.Status.DELETED:
         raise InstanceStateError("This instance is already deleted.")
-    before = inst.status
+    before, original_name = inst.status, inst.name
+    # Names are unique; free this one so a new instance can take it. The audit trail keeps it.
+    suffix = f" (deleted {str(inst.pk)[:8]})"
+    inst.name = original_name[: 100 - len(suffix)] + suffix
+    inst.token_pending_reveal = ""
     inst.status = Instance.Status.DELETED
     inst.status_detail = "Deleted: its credentials and tokens were erased."
     inst.status_code = ""
@@ -150,8 +154,9 @@ def do_delete_instance(instance: Instance, *, acting_user) -> Instance:
     inst.token_cache = ""
     inst.token_hash = ""
     inst.access_token_expires_at = None
-    inst.save(update_fields=["status", "status_detail", "status_code", "client_secret", "secret_hint", "password",
-                             "token_cache", "token_hash", "access_token_expires_at", "updated_at"])
+    inst.save(update_fields=["name", "status", "status_detail", "status_code", "client_secret", "secret_hint",
+                             "password", "token_cache", "token_hash", "token_pending_reveal",
+                             "access_token_expires_at", "updated_at"])
     # The authorizations hold copies of the token cache from sign-in.
     erased = 0
     for authorization in inst.authorizations.exclude(token_cache=""):
@@ -162,7 +167,7 @@ def do_delete_instance(instance: Instance, *, acting_user) -> Instance:
         status=ProvisioningJob.Status.FAILED, finished_at=timezone.now(), error_code="deleted",
         error_detail="The instance was deleted.")
     record("instance.deleted", inst, actor=acting_user,
-           data={"from": before, "erased": ["client_secret", "password", "token_cache", "instance_token"],
+           data={"from": before, "name": original_name, "erased": ["client_secret", "password", "token_cache", "instance_token"],
                  "authorizations_erased": erased, "jobs_cancelled": cancelled})
     return inst
 

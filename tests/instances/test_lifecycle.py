@@ -98,6 +98,9 @@ def test_delete_erases_credentials_and_keeps_the_trail(alice_client, alice, inst
     assert "contoso-crm is deleted" in dashboard.content.decode()
     assert inst not in dashboard.context["page"].object_list
     assert alice_client.get(_url("detail", inst)).status_code == 200
+    assert inst.name.startswith("contoso-crm (deleted ")
+    assert not Instance.objects.filter(name="contoso-crm").exists(), "the name is free for a new instance"
+    assert AuditEvent.objects.filter(verb="instance.deleted").get().data["name"] == "contoso-crm"
 
 
 # Rotate the client secret (against the sandbox) -------------------------------------------------
