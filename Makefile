@@ -45,7 +45,8 @@ test-services:
 	@$(PY) scripts/check_services.py "$(PG_URL)" "$(REDIS_URL)"
 	DATABASE_URL="$(PG_URL)" CELERY_BROKER_URL="$(REDIS_URL)" $(PY) -m pytest
 
-bench: install-dev system-deps
+bench: install-dev
+	@scripts/system_deps.sh bench
 	$(PY) bench/run.py
 
 lint: install-dev

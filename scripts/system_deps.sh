@@ -6,6 +6,8 @@ set -euo pipefail
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v docker-compose >/dev/null || missing+=(docker-compose)
+# `system_deps.sh bench` also installs wrk, the load generator of bench/wizard.py.
+if [ "${1:-}" = "bench" ]; then command -v wrk >/dev/null || missing+=(wrk); fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "Installing Debian packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
