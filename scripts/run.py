@@ -46,9 +46,10 @@ def main() -> int:
                                           start_new_session=True)
 
     def stop(*_args) -> None:
+        # SIGTERM to each main process only: gunicorn and Celery shut their own children down.
         for proc in children.values():
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
+                proc.terminate()
         deadline = time.monotonic() + 10
         for proc in children.values():
             try:
