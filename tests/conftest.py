@@ -150,6 +150,11 @@ class WorkerProcess:
 @pytest.fixture
 def celery_worker(transactional_db, tmp_path):
     """A real Celery worker process reading the test database; data must be committed (transactional_db)."""
+    # Messages left by earlier tests (whose rows are gone, and whose ids the flushed
+    # database hands out again) must not reach this test's worker.
+    from config.celery import app
+
+    app.control.purge()
     worker = WorkerProcess(tmp_path / "worker.log")
     worker.start()
     yield worker

@@ -51,7 +51,6 @@ def stack(sandbox, django_db_setup, django_db_blocker, tmp_path_factory):
     log_dir = tmp_path_factory.mktemp("stack")
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
-    os.environ["PORTAL_BASE_URL"] = base_url
     env = subprocess_env(PORTAL_BASE_URL=base_url)
     subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env,
                    check=True, timeout=120)
@@ -87,8 +86,17 @@ def browser():
         chromium.close()
 
 
+DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
+DOCS_MAX_HEIGHT = 1400  # README pictures: the top of a long page is enough
+
+
 class Shots:
-    """Saves named screenshots of a journey under test-artifacts/screenshots/<journey>/."""
+    """Saves named screenshots of a journey under test-artifacts/screenshots/<journey>/.
+
+    `docs="name"` marks a screenshot the README shows: with E2E_DOCS_SCREENSHOTS=1 in the
+    environment it is also written to docs/screenshots/<name>.png (never by default, so a
+    test run leaves the tracked pictures alone).
+    """
 
     def __init__(self, page, journey: str):
         self.page = page
@@ -97,10 +105,16 @@ class Shots:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.count = 0
 
-    def __call__(self, name: str, full_page: bool = True) -> Path:
+    def __call__(self, name: str, full_page: bool = True, docs: str | None = None) -> Path:
         self.count += 1
         path = self.folder / f"{self.count:02d}-{name}.png"
         self.page.screenshot(path=str(path), full_page=full_page)
+        if docs and os.environ.get("E2E_DOCS_SCREENSHOTS") == "1":
+            height = self.page.evaluate("document.documentElement.scrollHeight")
+            width = self.page.viewport_size["width"]
+            DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            self.page.screenshot(path=str(DOCS_SCREENSHOTS / f"{docs}.png"), full_page=True,
+                                 clip={"x": 0, "y": 0, "width": width, "height": min(height, DOCS_MAX_HEIGHT)})
         return path
 
 

@@ -95,7 +95,8 @@ def test_environment_stage_refuses_bad_input(alice_client, data, field_message):
 def test_sandbox_url_is_accepted_only_when_the_sandbox_is_on(alice_client, settings):
     setup = new_setup(alice_client)
     walk(alice_client, setup, "environment")
-    data = {**VALID["environment"], "dynamics_url": "https://127.0.0.1:8443/dataverse/contoso"}
+    sandbox_url = f"https://127.0.0.1:{settings.SANDBOX_HTTPS_PORT}/dataverse/contoso"
+    data = {**VALID["environment"], "dynamics_url": sandbox_url}
     settings.SANDBOX_ENABLED = False
     assert post_stage(alice_client, setup, "environment", data).status_code == 400
     settings.SANDBOX_ENABLED = True
