@@ -219,3 +219,20 @@ def test_docker_compose_file_validates(tmp_path):
     result = subprocess.run(["docker-compose", "config", "-q"], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert Path(ROOT / "Dockerfile").read_text().startswith("FROM python:3.11")
+
+
+def test_a_user_turns_on_totp_and_then_needs_the_code_to_sign_in(charlie, client):
+    from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value, yield_hotp_counters_from_time
+
+    client.post("/accounts/login/", {"login": "charlie", "password": PASSWORD})
+    # Turning MFA on asks for the password again first.
+    page = client.post("/accounts/reauthenticate/?next=/accounts/2fa/totp/activate/", {"password": PASSWORD},
+                       follow=True).content.decode()
+    secret = re.search(r'id="authenticator_secret"[^>]*value="([A-Z2-7]+)"', page.replace("\n", " ")).group(1)
+    code = format_hotp_value(hotp_value(secret, next(yield_hotp_counters_from_time())))
+    response = client.post("/accounts/2fa/totp/activate/", {"code": code})
+    assert response.status_code == 302
+    client.post("/accounts/logout/")
+    response = client.post("/accounts/login/", {"login": "charlie", "password": PASSWORD}, follow=True)
+    assert b"authenticator code" in response.content.lower()
+    assert "_auth_user_id" not in client.session
