@@ -89,6 +89,18 @@ def charlie_client(charlie):
     return _client_for(charlie)
 
 
+def private_broker_env(folder: Path) -> dict[str, str]:
+    """A broker of its own for a group of child processes, so their worker never takes
+    the messages meant for another test's worker (file folder, or the next Redis db)."""
+    from django.conf import settings
+
+    url = settings.CELERY_BROKER_URL
+    if url.startswith("redis"):
+        base, _, db = url.rpartition("/")
+        return {"CELERY_BROKER_URL": f"{base}/{int(db or 0) + 1}"}
+    return {"CELERY_BROKER_DIR": str(folder)}
+
+
 def subprocess_env(**extra: str) -> dict[str, str]:
     """Environment for a child process that must see the test database and broker."""
     env = dict(os.environ)
@@ -106,9 +118,10 @@ def subprocess_env(**extra: str) -> dict[str, str]:
 class WorkerProcess:
     """A real `celery worker` child process; `kill()` sends SIGKILL, `start()` starts a new one."""
 
-    def __init__(self, log_path: Path, concurrency: int = 1):
+    def __init__(self, log_path: Path, concurrency: int = 1, env: dict[str, str] | None = None):
         self.log_path = log_path
         self.concurrency = concurrency
+        self.env = env or {}
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -117,7 +130,7 @@ class WorkerProcess:
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO",
              f"--concurrency={self.concurrency}", "--pool=prefork", "--without-gossip", "--without-mingle",
              "--without-heartbeat", f"--hostname=test-{os.getpid()}-{time.monotonic_ns()}@%h"],
-            cwd=ROOT, env=subprocess_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT, env=subprocess_env(**self.env), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import ROOT, WorkerProcess, subprocess_env
+from tests.conftest import ROOT, WorkerProcess, private_broker_env, subprocess_env
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
@@ -44,21 +44,23 @@ class Stack:
         return result.stdout
 
 
-@pytest.fixture(scope="session")
+# Package scope: the stack's worker is gone before the other packages' tests start their own.
+@pytest.fixture(scope="package")
 def stack(sandbox, django_db_setup, django_db_blocker, tmp_path_factory):
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is missing: `make test` installs Debian's chromium package (scripts/system_deps.sh).")
     log_dir = tmp_path_factory.mktemp("stack")
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
-    env = subprocess_env(PORTAL_BASE_URL=base_url)
+    broker = private_broker_env(log_dir / "broker")
+    env = subprocess_env(PORTAL_BASE_URL=base_url, **broker)
     subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env,
                    check=True, timeout=120)
     web = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
          "--workers", "2", "--threads", "4", "--access-logfile", str(log_dir / "access.log")],
         cwd=ROOT, env=env, stdout=open(log_dir / "web.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True)
-    worker = WorkerProcess(log_dir / "worker.log", concurrency=2)
+    worker = WorkerProcess(log_dir / "worker.log", concurrency=2, env=broker)
     worker.start()
     deadline = time.monotonic() + 30
     while True:
