@@ -172,3 +172,13 @@ def celery_worker(transactional_db, tmp_path):
     worker.start()
     yield worker
     worker.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """allauth keeps login rate-limit counters in the cache; one test's failures must not lock out the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

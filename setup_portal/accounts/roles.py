@@ -76,27 +76,24 @@ def set_role(user, role_key: str | None) -> None:
     user._portal_groups = None
 
 
-def admin_required(view):
-    """Logged-in admins only; anyone else logged in gets 403."""
+def role_required(check, message: str):
+    """Decorator factory: anonymous users go to the login page, signed-in users failing
+    `check(user)` get 403 with `message`."""
 
-    @wraps(view)
-    @login_required
-    def wrapper(request, *args, **kwargs):
-        if not is_admin(request.user):
-            raise PermissionDenied("This page is for admins.")
-        return view(request, *args, **kwargs)
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def wrapper(request, *args, **kwargs):
+            if not check(request.user):
+                raise PermissionDenied(message)
+            return view(request, *args, **kwargs)
 
-    return wrapper
+        return wrapper
+
+    return decorator
 
 
-def reviewer_required(view):
-    """Admins and team leads; anyone else logged in gets 403."""
-
-    @wraps(view)
-    @login_required
-    def wrapper(request, *args, **kwargs):
-        if not can_review(request.user):
-            raise PermissionDenied("This page is for admins and team leads.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
+admin_required = role_required(is_admin, "This page is for admins.")
+reviewer_required = role_required(can_review, "This page is for admins and team leads.")
+# Reviews are the team leads' job; admins provision, so they do not approve their own work.
+team_lead_required = role_required(is_team_lead, "Only team leads review instances.")

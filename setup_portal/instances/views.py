@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from functools import wraps
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -17,7 +14,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from setup_portal.accounts.roles import admin_required, is_admin, is_team_lead, reviewer_required
+from setup_portal.accounts.roles import admin_required, is_admin, is_team_lead, reviewer_required, team_lead_required
 from setup_portal.audit.models import AuditEvent
 from setup_portal.azure.client import AzureError
 from setup_portal.azure.errors import explain
@@ -37,19 +34,6 @@ COLUMNS = [("name", "Instance · URL · tags"), ("auth", "Auth"), ("status", "St
            ("review", "Review"), ("health", "Health"), ("owner", "Owner"), ("created", "Created"),
            ("token", "Access token"), ("secret", "Client secret")]
 CONFIRM_FIELD = "confirmed"
-
-
-def team_lead_required(view):
-    """Reviews are the team leads' job; admins provision, so they do not approve their own work."""
-
-    @wraps(view)
-    @login_required
-    def wrapper(request, *args, **kwargs):
-        if not is_team_lead(request.user):
-            raise PermissionDenied("Only team leads review instances.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def _instance(instance_id) -> Instance:
