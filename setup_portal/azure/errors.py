@@ -89,7 +89,7 @@ _CATALOGUE: dict[str, tuple[str, str, str, str | None]] = {
         "Consent was declined",
         "The person signing in chose Cancel on Microsoft's consent page.",
         "Authorize again and choose Accept, or ask a tenant administrator to grant consent for everyone.",
-        "permissions",
+        "authorize",
     ),
     "AADSTS90094": (
         "An administrator must grant consent",

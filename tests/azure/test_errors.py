@@ -17,7 +17,7 @@ def test_every_required_code_is_explained():
 def test_it_sends_the_admin_to_the_stage_that_fixes_it():
     assert explain("AADSTS7000215").fix_stage == "keys"
     assert explain("AADSTS50011").fix_stage == "application"
-    assert explain("65004").fix_stage == "permissions"
+    assert explain("65004").fix_stage == "authorize"
     assert explain("AADSTS90002").fix_stage == "environment"
     assert explain("AADSTS54005").fix_stage == "authorize"
     assert explain("AADSTS700082").needs_reauthentication

@@ -28,7 +28,7 @@ REQUIRED_CODES = {
     "7000215": ("client secret is not valid", "keys"),
     "7000222": ("client secret has expired", "authorize"),
     "65001": ("Consent has not been granted", "permissions"),
-    "65004": ("Consent was declined", "permissions"),
+    "65004": ("Consent was declined", "authorize"),
     "90094": ("administrator must grant consent", "permissions"),
     "650057": ("Dynamics CRM is not among", "permissions"),
     "700016": ("app was not found", "environment"),
@@ -109,7 +109,7 @@ def test_it_explains_declined_consent(alice_client, alice, sbx, make_setup):
     response = authorize(alice_client, sbx, setup, consent="cancel")
     assert response.status_code == 400
     assert b"Consent was declined" in response.content
-    assert f"/setup/{setup.pk}/permissions/".encode() in response.content
+    assert f"/setup/{setup.pk}/authorize/".encode() in response.content
     setup.refresh_from_db()
     assert setup.authorized_at is None
 

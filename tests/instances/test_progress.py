@@ -120,3 +120,9 @@ def test_the_json_status(alice_client, alice):
     assert [s["key"] for s in data["steps"]] == STEP_KEYS
     assert data["steps"][2]["error_code"] == "dataverse_403"
     assert data["explanation"]["title"] == "Dynamics CRM refused access"
+
+
+def test_elapsed_times_read_well():
+    from setup_portal.instances.templatetags.instance_tags import seconds
+
+    assert [seconds(v) for v in (None, 0.042, 1.44, 125)] == ["", "42 ms", "1.4 s", "2 min 5 s"]
