@@ -8,7 +8,17 @@ clock stops at the instance's `ready_at` as written by a real Celery worker proc
 share is measured by replaying, from this process, the same HTTP requests one
 provisioning sends (a fresh TLS connection each, as the worker's msal apps open them).
 
-Private SQLite database and var/ folder; never the developer's. Prints a markdown section.
+Then throughput (issue 7): M provisionings (default 500) enqueued at once and worked off by
+two separate `celery worker --concurrency=1` processes on the same broker. The M setups are
+server-to-server (client credentials): each gets its own token from the sandbox at set-up
+time (not timed), so no browser sign-in is needed, and the workers then run the same six
+steps as above. All M instances are created in one transaction, so their messages reach
+the broker together when it commits; the clock runs from that commit to the last job's
+`finished_at`. Afterwards the database is checked for instances created and Ready,
+duplicates (a second instance or job for one setup, a step with more than one successful
+attempt) and lost jobs (any job not succeeded).
+
+Private SQLite database and var/ folder; never the developer's. Prints markdown sections.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -28,6 +39,9 @@ from urllib.parse import parse_qsl, urljoin, urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 WORK = Path(tempfile.mkdtemp(prefix="bench-provisioning-"))
 N = int(os.environ.get("BENCH_PROVISIONINGS", "100"))
+M = int(os.environ.get("BENCH_THROUGHPUT", "500"))
+THROUGHPUT_WORKERS = 2
+THROUGHPUT_TIMEOUT_S = float(os.environ.get("BENCH_THROUGHPUT_TIMEOUT", "600"))
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
 TARGET_P95_S = 1.0
 os.environ.update({
@@ -90,12 +104,28 @@ def start_sandbox() -> subprocess.Popen:
     return proc
 
 
-def start_worker() -> subprocess.Popen:
+def start_worker(name: str = "bench") -> subprocess.Popen:
     proc = start(["-m", "celery", "-A", "config", "worker", "--loglevel=WARNING", "--concurrency=1",
                   "--pool=prefork", "--without-gossip", "--without-mingle", "--without-heartbeat",
-                  "--hostname=bench@%h"], "worker.log")
+                  f"--hostname={name}@%h"], f"{name}.log")
     time.sleep(3)  # the worker logs nothing at WARNING when ready; its first task waits in the queue anyway
     return proc
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, 15)
+    proc.wait(15)
+
+
+def wait_for_workers(count: int) -> None:
+    """Until `count` workers answer a broadcast ping (Redis only; the file transport has no broadcast)."""
+    if not BROKER.startswith("redis"):
+        time.sleep(3)
+        return
+    from config.celery import app
+
+    wait_for(lambda: len(app.control.ping(timeout=1.0) or []) >= count, f"{count} workers", timeout=60)
 
 
 def sign_in(auth_url: str, info: dict) -> dict:
@@ -149,13 +179,18 @@ def main() -> None:
 
         redis.Redis.from_url(BROKER).flushdb()  # db 7 is the benchmark's own
     sandbox = start_sandbox()
-    worker = start_worker()
     try:
-        run(worker)
+        worker = start_worker()
+        try:
+            run(worker)
+        finally:
+            stop(worker)
+        if M:
+            throughput()
     finally:
-        for proc in (worker, sandbox):
-            os.killpg(proc.pid, 15)
-            proc.wait(15)
+        stop(sandbox)
+    if not os.environ.get("BENCH_KEEP"):  # kept on failure (logs, database) or when asked for
+        shutil.rmtree(WORK, ignore_errors=True)
 
 
 def run(worker: subprocess.Popen) -> None:
@@ -172,6 +207,8 @@ def run(worker: subprocess.Popen) -> None:
     info = sandbox_info()
     alice = get_user_model().objects.create_user("alice", password="bench-password-123")
     set_role(alice, "admin")
+    if N <= 0:
+        return
     latencies, callback_times = [], []
     for i in range(N + 3):  # three warm-up rounds, not counted
         setup = Setup.objects.create(owner=alice, use_sandbox=True, dynamics_url=info["dynamics_url"],
@@ -195,7 +232,7 @@ def run(worker: subprocess.Popen) -> None:
                 break
             if instance.status == "failed" or time.monotonic() > deadline or worker.poll() is not None:
                 raise SystemExit(f"provisioning {i} ended {instance.status}: {job.steps.values_list('key', 'status')}"
-                                 f"\n{(WORK / 'worker.log').read_text()[-3000:]}")
+                                 f"\n{(WORK / 'bench.log').read_text()[-3000:]}")
             time.sleep(0.005)
         if i >= 3:
             latencies.append(instance.ready_at.timestamp() - started)
@@ -217,7 +254,110 @@ def run(worker: subprocess.Popen) -> None:
     print(f"| sandbox's own time for the worker's HTTP requests (replayed) | {share * 1000:.0f} ms | — |")
     print(f"\nTarget: p95 under {TARGET_P95_S:.0f} s — **{verdict}** ({p95 * 1000:.0f} ms). The sandbox's share is "
           f"about {share / median * 100:.0f}% of the median; the rest is broker hand-off, msal application "
-          "set-up and database writes for each step.")
+          "set-up and database writes for each step.\n")
+
+
+def throughput() -> None:
+    """M provisionings enqueued at once, two worker processes; then count what came out."""
+    from django.contrib.auth import get_user_model
+    from django.db import transaction
+    from django.db.models import Count, Max
+
+    from setup_portal.azure import client as azure
+    from setup_portal.azure.actions import do_record_setup_authorization
+    from setup_portal.instances.actions import do_create_instance
+    from setup_portal.instances.models import Instance, ProvisioningJob, StepAttempt
+    from setup_portal.sandbox.info import sandbox_info
+    from setup_portal.wizard.models import Setup
+
+    if BROKER.startswith("redis"):
+        import redis
+
+        redis.Redis.from_url(BROKER).flushdb()  # nothing left over from the latency run
+    info = sandbox_info()
+    alice = get_user_model().objects.get(username="alice")
+    prep_started = time.monotonic()
+    setups = []
+    for _ in range(M):
+        setup = Setup.objects.create(owner=alice, use_sandbox=True, dynamics_url=info["dynamics_url"],
+                                     tenant=info["tenant_id"], auth_type="s2s", client_id=info["s2s_client_id"],
+                                     client_secret=info["s2s_client_secret"])
+        authorization = azure.check_s2s_or_custom(setup, alice)  # a real client-credentials grant each
+        do_record_setup_authorization(setup, authorization=authorization, flow=None, acting_user=alice)
+        setups.append(setup)
+    prep_s = time.monotonic() - prep_started
+
+    workers = [start_worker(f"bench{n + 1}") for n in range(THROUGHPUT_WORKERS)]
+    try:
+        wait_for_workers(THROUGHPUT_WORKERS)
+        create_started = time.time()
+        with transaction.atomic():
+            jobs = [do_create_instance(setup, name=f"throughput-{i}", tags=["bench"], polling_enabled=True,
+                                       polling_resources=["accounts", "contacts"], polling_interval_minutes=15,
+                                       filter_nulls=True, acting_user=alice).pk
+                    for i, setup in enumerate(setups)]
+            commit_started = time.time()  # the messages go out in on_commit, right after this
+        enqueued_s = time.time() - commit_started
+        create_s = commit_started - create_started
+        ours = ProvisioningJob.objects.filter(pk__in=jobs)
+        deadline = time.monotonic() + THROUGHPUT_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if not ours.exclude(status__in=["succeeded", "failed"]).exists():
+                break
+            if any(w.poll() is not None for w in workers):
+                break
+            time.sleep(0.2)
+        timed_out = time.monotonic() >= deadline
+    finally:
+        for worker in workers:
+            stop(worker)
+
+    last_finished = ours.aggregate(last=Max("finished_at"))["last"]
+    wall_s = (last_finished.timestamp() - commit_started) if last_finished else float("nan")
+    instances = Instance.objects.filter(setup__in=setups)
+    created = instances.count()
+    ready = instances.filter(status=Instance.Status.READY).count()
+    extra_instances = sum(n - 1 for n in instances.values("setup").annotate(n=Count("pk"))
+                          .filter(n__gt=1).values_list("n", flat=True))
+    extra_jobs = (instances.annotate(n=Count("jobs")).filter(n__gt=1).count())
+    attempts = StepAttempt.objects.filter(step__job__in=jobs)
+    twice = (attempts.filter(outcome=StepAttempt.Outcome.SUCCEEDED).values("step")
+             .annotate(n=Count("pk")).filter(n__gt=1).count())
+    retried = attempts.values("step").annotate(n=Count("pk")).filter(n__gt=1).count()
+    succeeded = ours.filter(status="succeeded").count()
+    lost = M - succeeded
+    duplicates = extra_instances + extra_jobs + twice
+    # Which worker process ran each job (the worker name holds host:pid:nonce).
+    per_process: dict[str, int] = {}
+    for worker_name in attempts.filter(step__position=0).values_list("worker", flat=True):
+        pid = worker_name.split(":")[1] if ":" in worker_name else worker_name
+        per_process[pid] = per_process.get(pid, 0) + 1
+    ok = created == M and ready == M and duplicates == 0 and lost == 0
+
+    print("## Provisioning throughput: 500 at once, 2 workers (issue 7)\n" if M == 500 else
+          f"## Provisioning throughput: {M} at once, 2 workers (issue 7)\n")
+    print(f"{M} server-to-server setups against the sandbox (each authorized beforehand with its own "
+          f"client-credentials grant, not timed: {prep_s:.1f} s), then {M} instances created in one transaction "
+          f"({create_s:.1f} s) whose `provision_instance` messages go to the broker "
+          f"`{BROKER.split('://')[0]}`{' (db 7)' if BROKER.startswith('redis') else ''} when it commits "
+          f"({enqueued_s * 1000:.0f} ms for all {M}). {THROUGHPUT_WORKERS} separate `celery worker "
+          "--concurrency=1` processes (prefork) work them off, each job running the same six steps against the "
+          "sandbox as above; SQLite database, no beat/sweeper. Clock: from the commit to the last job's "
+          "`finished_at`.\n")
+    print("| measure | value |")
+    print("|---|---|")
+    print(f"| wall time, commit to last job finished | {wall_s:.1f} s |")
+    print(f"| throughput | {M / wall_s:.1f} provisionings/s |")
+    print(f"| jobs per worker process (by pid) | {', '.join(str(n) for n in sorted(per_process.values()))} |")
+    print(f"| instances created | {created} (target {M}) |")
+    print(f"| instances Ready | {ready} |")
+    print(f"| duplicates | {duplicates} (second instance for a setup: {extra_instances}; second job for an "
+          f"instance: {extra_jobs}; step with more than one successful attempt: {twice}) |")
+    print(f"| steps retried (more than one attempt) | {retried} |")
+    print(f"| lost jobs (not succeeded at the end) | {lost}{' — timed out' if timed_out else ''} |")
+    print(f"\nTargets: {M} created, 0 duplicates, 0 lost — **{'met' if ok else 'NOT met'}**. "
+          "Both workers, the sandbox and this script share the machine's 2 cores with whatever else runs on it "
+          "(other test runs were active while this was measured), so the rate is a floor for this hardware.")
 
 
 if __name__ == "__main__":

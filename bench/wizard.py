@@ -1,9 +1,15 @@
 """Wizard throughput: requests per second for a wizard stage GET and POST under gunicorn with
 2 workers, beside a bare Django view under the same gunicorn. Load comes from wrk, a separate
-process on loopback, for a fixed time per scenario."""
+process on loopback, for a fixed time per scenario.
+
+Then, with gunicorn stopped, the same GET and POST run in-process under pyinstrument
+(PROFILE_REQUESTS each, same database and session) to say where a request's time goes:
+template rendering (including the form widgets' templates), SQL, ORM and form code, and the
+rest (middleware, view, request/response)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -21,6 +27,59 @@ from cryptography.fernet import Fernet
 ROOT = Path(__file__).resolve().parent.parent
 DURATION = os.environ.get("BENCH_DURATION", "10s")
 CONNECTIONS = os.environ.get("BENCH_CONNECTIONS", "8")
+PROFILE_REQUESTS = int(os.environ.get("BENCH_PROFILE_REQUESTS", "300"))
+
+# Runs in a child process with the benchmark's environment; prints JSON {scenario: {category: seconds}}.
+PROFILE_SCRIPT = """
+import json, sys
+import django; django.setup()
+from django.test import Client
+from pyinstrument import Profiler
+
+session_key, stage_path, body, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+client = Client(HTTP_HOST="127.0.0.1")
+client.cookies["sessionid"] = session_key
+content_type = "application/x-www-form-urlencoded"
+
+def get():
+    assert client.get(stage_path).status_code == 200
+
+def post():
+    assert client.post(stage_path, body, content_type=content_type).status_code == 302
+
+# Innermost match wins: SQL run while a template renders counts as SQL.
+CATEGORIES = [("django/db/backends/", "SQL (database driver)"), ("sqlite3", "SQL (database driver)"),
+              ("django/template/", "template rendering"), ("django/forms/renderers", "template rendering"),
+              ("django/db/models/", "ORM (building queries, model instances)"),
+              ("django/forms/", "form handling (fields, validation)")]
+
+def category(path, inherited):
+    for needle, label in CATEGORIES:
+        if path and needle in path:
+            return label
+    return inherited
+
+def walk(frame, inherited, parts):
+    label = category(frame.file_path, inherited)
+    own = frame.time - sum(child.time for child in frame.children)
+    parts[label] = parts.get(label, 0.0) + max(own, 0.0)
+    for child in frame.children:
+        walk(child, label, parts)
+
+out = {}
+for name, request in (("GET", get), ("POST", post)):
+    for _ in range(20):
+        request()
+    profiler = Profiler(interval=0.0002)
+    profiler.start()
+    for _ in range(n):
+        request()
+    profiler.stop()
+    parts = {}
+    walk(profiler.last_session.root_frame(), "the rest (middleware, views, request/response, sessions)", parts)
+    out[name] = parts
+print(json.dumps(out))
+"""
 
 
 def free_port() -> int:
@@ -75,7 +134,7 @@ def main() -> int:
         return 1
     var = Path(tempfile.mkdtemp(prefix="bench-wizard-"))
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", "DEBUG": "0", "VAR_DIR": str(var),
-           "SECRET_KEY": "bench-" + "k" * 60, "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "0",
+           "SECRET_KEY": "bench-" + "k" * 60, "ALLOWED_HOSTS": "127.0.0.1,testserver", "SECURE_SSL_REDIRECT": "0",
            "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(), "SANDBOX_ENABLED": "0", "LOG_LEVEL": "WARNING"}
     env.pop("DATABASE_URL", None)
     env.pop("CELERY_BROKER_URL", None)
@@ -118,6 +177,11 @@ def main() -> int:
     finally:
         web.terminate()
         web.wait(10)
+    try:
+        profile = json.loads(subprocess.run(
+            [sys.executable, "-c", PROFILE_SCRIPT, session_key, f"/setup/{setup_id}/environment/", body,
+             str(PROFILE_REQUESTS)], cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout)
+    finally:
         shutil.rmtree(var, ignore_errors=True)
     bare = results["Bare Django view (fixed string)"]["rps"]
     print("## Wizard throughput (gunicorn, 2 workers, SQLite, DEBUG off)\n")
@@ -127,6 +191,31 @@ def main() -> int:
     for name, r in results.items():
         print(f"| {name} | {r['rps']:.0f} | {r['p50']} | {r['p99']} | {r['errors']} of {r['total']} | "
               f"{r['rps'] / bare:.0%} |")
+    get_rps = results["Wizard stage GET (environment)"]["rps"]
+    post_rps = results["Wizard stage POST (environment, valid, records a stage)"]["rps"]
+    print(f"\nThe portal's stage costs about {bare / get_rps:.1f}x the bare view for a GET and "
+          f"{bare / post_rps:.1f}x for a POST: the bare view is Django's floor (routing, middleware, no "
+          "database), the stage adds the session and user lookups, the setup row, the form and its template. "
+          "wrk and gunicorn share the 2 cores, so absolute rates are lower than on a server with a separate "
+          "load generator; other work on the machine adds noise. No issue sets a numeric target here.\n")
+    print(f"Where a request's time goes (in-process, pyinstrument, {PROFILE_REQUESTS} requests each, "
+          "gunicorn stopped; share of wall time; a query run while a template renders counts as ORM/SQL, "
+          "not as template):\n")
+    labels = sorted({label for parts in profile.values() for label in parts},
+                    key=lambda label: -profile["GET"].get(label, 0.0))
+    print("| part | GET | POST |")
+    print("|---|---:|---:|")
+    totals = {name: sum(parts.values()) or 1.0 for name, parts in profile.items()}
+    for label in labels:
+        print(f"| {label} | {profile['GET'].get(label, 0.0) / totals['GET']:.0%} | "
+              f"{profile['POST'].get(label, 0.0) / totals['POST']:.0%} |")
+    template_share = profile["GET"].get("template rendering", 0.0) / totals["GET"]
+    top = max(profile["GET"], key=profile["GET"].get)
+    print(f"\nFor the GET, template rendering (the stage page, its form widgets and the base layout) takes "
+          f"{template_share:.0%} of the time"
+          + (", the largest part." if top == "template rendering" else f"; the largest part is {top}.")
+          + " The POST renders no page (it redirects), so its time goes to the form, the stage record and "
+          "the SQL writes instead.")
     return 0
 
 

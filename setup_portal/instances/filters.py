@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Avg, CharField, Count, F, FloatField, Func, Q, QuerySet
+from django.db.models import Avg, CharField, Count, Exists, F, FloatField, Func, OuterRef, Q, QuerySet
 from django.db.models.functions import Cast, Substr, TruncDate
 from django.utils import timezone
 
@@ -148,13 +148,16 @@ def summary_counts(today: dt.date) -> dict[str, int]:
     """Tile numbers over every instance that is not deleted, in one aggregate query."""
     soon = today + dt.timedelta(days=SECRET_WARN_DAYS)
     live = ~Q(status=Instance.Status.DELETED)
-    counts = {f"status_{value}": Count("pk", filter=Q(status=value)) for value in Instance.Status.values}
+    # COUNT(status) (never NULL, so the same as COUNT(*), which Django refuses with a filter)
+    # rather than COUNT(id): every column used is in instance_tiles_idx, so the database
+    # scans that narrow index and never touches the table rows.
+    counts = {f"status_{value}": Count("status", filter=Q(status=value)) for value in Instance.Status.values}
     counts.update(
-        total=Count("pk", filter=live),
-        secrets_expiring=Count("pk", filter=live & Q(secret_expires_on__gte=today, secret_expires_on__lte=soon)),
-        secrets_expired=Count("pk", filter=live & Q(secret_expires_on__lt=today)),
-        health_failing=Count("pk", filter=live & Q(health=Instance.Health.FAILING)),
-        awaiting_review=Count("pk", filter=live & Q(review_state=Instance.Review.PENDING)),
+        total=Count("status", filter=live),
+        secrets_expiring=Count("status", filter=live & Q(secret_expires_on__gte=today, secret_expires_on__lte=soon)),
+        secrets_expired=Count("status", filter=live & Q(secret_expires_on__lt=today)),
+        health_failing=Count("status", filter=live & Q(health=Instance.Health.FAILING)),
+        awaiting_review=Count("status", filter=live & Q(review_state=Instance.Review.PENDING)),
     )
     return Instance.objects.order_by().aggregate(**counts)
 
@@ -201,7 +204,8 @@ def provisioning_by_day(today: dt.date, days: int = CHART_DAYS) -> list[ChartDay
     start_at = timezone.make_aware(dt.datetime.combine(start, dt.time.min))
     rows = (Instance.objects.filter(created_at__gte=start_at).order_by()
             .annotate(day=_day_of("created_at")).values("day")
-            .annotate(n=Count("pk"), took=Avg(SecondsBetween("ready_at", "created_at"))))
+            # COUNT(*) keeps the query inside instance_chart_idx (created_at, ready_at).
+            .annotate(n=Count("*"), took=Avg(SecondsBetween("ready_at", "created_at"))))
     by_day = {str(row["day"]): row for row in rows}
     result = []
     for offset in range(days):
@@ -212,9 +216,13 @@ def provisioning_by_day(today: dt.date, days: int = CHART_DAYS) -> list[ChartDay
 
 
 def owner_choices() -> list[str]:
-    """Usernames of everyone who owns an instance (one query)."""
-    return list(get_user_model().objects.filter(instances__isnull=False).distinct()
-                .order_by("username").values_list("username", flat=True))
+    """Usernames of everyone who owns an instance (one query).
+
+    EXISTS probes the owner index once per user; a JOIN + DISTINCT read every instance row.
+    """
+    owns = Instance.objects.filter(owner=OuterRef("pk"))
+    return list(get_user_model().objects.filter(Exists(owns)).order_by("username")
+                .values_list("username", flat=True))
 
 
 def tag_choices() -> list[str]:

@@ -167,7 +167,8 @@ def do_delete_instance(instance: Instance, *, acting_user) -> Instance:
         status=ProvisioningJob.Status.FAILED, finished_at=timezone.now(), error_code="deleted",
         error_detail="The instance was deleted.")
     record("instance.deleted", inst, actor=acting_user,
-           data={"from": before, "name": original_name, "erased": ["client_secret", "password", "token_cache", "instance_token"],
+           data={"from": before, "name": original_name,
+                 "erased": ["client_secret", "password", "token_cache", "instance_token"],
                  "authorizations_erased": erased, "jobs_cancelled": cancelled})
     return inst
 
