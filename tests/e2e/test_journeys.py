@@ -244,6 +244,16 @@ def test_f_team_lead_filters_opens_and_approves_but_cannot_administer(page, stac
     expect(rows.first).to_contain_text("Contoso Sales EU")
     page.shots("dashboard-filtered")
 
+    # The view a team lead shares: every secret that runs out within 30 days, soonest first.
+    page.goto("/instances/?secret=soon&sort=secret")
+    expect(page.get_by_label("Client secret", exact=True)).to_have_value("soon")
+    expiring = page.locator("table.data tbody tr")
+    expect(expiring.first).to_be_visible()
+    for row in range(expiring.count()):
+        badge = expiring.nth(row).locator("td").last.locator(".badge")
+        expect(badge).to_have_class(re.compile(r"badge-(warn|bad)"))
+    page.shots("dashboard-expiring-secrets")
+    page.goto("/instances/?review=pending&tag=e2e")
     rows.first.get_by_role("link", name="Contoso Sales EU").click()
     expect(page.get_by_role("heading", name=re.compile("^Contoso Sales EU"))).to_be_visible()
     expect(page.get_by_text("Hidden from team leads")).to_be_visible()
@@ -277,7 +287,7 @@ def test_f_team_lead_filters_opens_and_approves_but_cannot_administer(page, stac
     expect(page.get_by_role("heading", name=re.compile("^Contoso Sales EU .*Ready"))).to_be_visible()
 
 
-def test_g_admin_disables_enables_reauthenticates_and_deletes(page, stack, sandbox):
+def test_g_admin_disables_enables_reauthenticates_rotates_and_deletes(page, stack, sandbox):
     sandbox.reset()
     info = sandbox.info
     page.on("dialog", lambda dialog: dialog.accept())  # the confirmations ("Disable …?") are answered yes
@@ -309,6 +319,22 @@ def test_g_admin_disables_enables_reauthenticates_and_deletes(page, stack, sandb
     page.get_by_role("link", name="Go to the instance").click()
     expect(page.locator("details.job")).to_have_count(2)
     expect(page.locator("details.job").first).to_contain_text("Succeeded")
+
+    # Rotate the client secret: a wrong value is refused and the old one stays; a new one is verified, then used.
+    page.get_by_role("link", name="Rotate secret").click()
+    page.get_by_label("New client secret value").fill("not-the-new-secret-value-0000")
+    page.get_by_label("Expires on").fill("2027-06-30")
+    page.get_by_role("button", name="Verify and switch").click()
+    expect(page.get_by_text("Azure AD refused this secret, so the current one stays in place.")).to_be_visible()
+    page.shots("rotate-refused")
+    new_secret = sandbox.add_secret(days=365)
+    page.get_by_label("New client secret value").fill(new_secret["value"])
+    page.get_by_label("Expires on").fill(new_secret["expires"])
+    page.get_by_role("button", name="Verify and switch").click()
+    expect(page.get_by_text("Azure AD accepted the new secret; the instance uses it from now on.")).to_be_visible()
+    assert new_secret["value"] not in page.content()
+    expect(page.get_by_text("\u2022" * 8 + new_secret["value"][-4:], exact=True)).to_be_visible()
+    page.shots("rotated")
 
     page.get_by_role("link", name="Delete…").click()
     expect(page.get_by_role("heading", name="Delete Litware Operations?")).to_be_visible()
