@@ -236,3 +236,20 @@ def test_a_user_turns_on_totp_and_then_needs_the_code_to_sign_in(charlie, client
     response = client.post("/accounts/login/", {"login": "charlie", "password": PASSWORD}, follow=True)
     assert b"authenticator code" in response.content.lower()
     assert "_auth_user_id" not in client.session
+
+
+def test_sign_in_with_microsoft_appears_only_when_configured(tmp_path):
+    script = ("from django.test import Client\n"
+              "r = Client().get('/accounts/login/')\n"
+              "print('button' if b'Sign in with Microsoft' in r.content else 'no-button')\n"
+              "r = Client().post('/accounts/microsoft/login/')\n"
+              "print(r.status_code, r.get('Location', '')[:60])\n")
+    env = {"VAR_DIR": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'ms.sqlite3'}",
+           "CELERY_BROKER_URL": "filesystem://"}
+    assert run_manage("migrate", "-v0", env=env).returncode == 0
+    off = run_manage("shell", "-c", script, env=env).stdout
+    assert off.splitlines()[-2] == "no-button" and off.splitlines()[-1].startswith("404")
+    on = run_manage("shell", "-c", script, env={**env, "MICROSOFT_LOGIN_CLIENT_ID": "11111111-2222-3333-4444-555555555555",
+                                                   "MICROSOFT_LOGIN_SECRET": "s3cret"}).stdout
+    assert on.splitlines()[-2] == "button"
+    assert on.splitlines()[-1] == "302 https://login.microsoftonline.com/organizations/oauth2/v2.0/"
