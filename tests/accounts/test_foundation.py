@@ -249,7 +249,7 @@ def test_sign_in_with_microsoft_appears_only_when_configured(tmp_path):
     assert run_manage("migrate", "-v0", env=env).returncode == 0
     off = run_manage("shell", "-c", script, env=env).stdout
     assert off.splitlines()[-2] == "no-button" and off.splitlines()[-1].startswith("404")
-    on = run_manage("shell", "-c", script, env={**env, "MICROSOFT_LOGIN_CLIENT_ID": "11111111-2222-3333-4444-555555555555",
-                                                   "MICROSOFT_LOGIN_SECRET": "s3cret"}).stdout
+    microsoft = {"MICROSOFT_LOGIN_CLIENT_ID": "11111111-2222-3333-4444-555555555555", "MICROSOFT_LOGIN_SECRET": "s3"}
+    on = run_manage("shell", "-c", script, env={**env, **microsoft}).stdout
     assert on.splitlines()[-2] == "button"
     assert on.splitlines()[-1] == "302 https://login.microsoftonline.com/organizations/oauth2/v2.0/"
