@@ -247,6 +247,14 @@ class IdTokenInvalid(Exception):
     """The id_token failed one of our checks (the message names which, never the token)."""
 
 
+def error_from_redirect(query: dict) -> AzureError:
+    """The `error` + `error_description` Azure AD puts on a redirect, as an AzureError."""
+    description = str(query.get("error_description", ""))
+    match = _AADSTS.search(description)
+    return AzureError(f"AADSTS{match.group(1)}" if match else str(query.get("error", "azure_error"))[:32],
+                      description[:500])
+
+
 def verify_id_token(id_token: str, *, jwks: dict, issuer: str, audience: str, nonce: str | None,
                     tenant_id: str | None = None, leeway: int = 120) -> dict:
     """Check an id_token ourselves (msal only checks the nonce) and return its claims.
@@ -389,9 +397,7 @@ def complete_authorization(*, user, query: dict) -> Authorization:
     query = {k: (v[0] if isinstance(v, list) else v) for k, v in query.items()}
     flow_row = claim_flow(user=user, state=str(query.get("state", "")))
     if query.get("error"):
-        description = str(query.get("error_description", ""))
-        match = _AADSTS.search(description)
-        raise AzureError(f"AADSTS{match.group(1)}" if match else str(query["error"])[:32], description[:500])
+        raise error_from_redirect(query)
     source = flow_row.setup if flow_row.setup_id else flow_row.instance
     cfg = _config(source)
     flow = json.loads(str(flow_row.flow))

@@ -9,6 +9,7 @@ import uuid
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -16,17 +17,20 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from setup_portal.accounts.roles import admin_required
+from setup_portal.audit.models import record
 from setup_portal.instances.actions import do_reauthenticate_instance
 from setup_portal.instances.models import Instance
 from setup_portal.wizard.models import AuthType, Setup
 
 from .actions import do_record_setup_authorization
-from .client import AzureError, check_s2s_or_custom, complete_authorization, start_authorization
+from .client import AzureError, check_s2s_or_custom, complete_authorization, error_from_redirect, start_authorization
 from .errors import explain
 from .models import AuthFlow
 
 WIZARD_STAGES = {"account", "environment", "application", "keys", "permissions", "review", "authorize", "instance"}
 LOOPBACK_HOSTS = {"127.0.0.1", "[::1]"}
+# Stage 5's admin-consent link comes back to the callback with this state prefix (see wizard.views).
+ADMIN_CONSENT_STATE = "adminconsent-"
 
 
 def redirect_uri_for(request: HttpRequest) -> str:
@@ -90,6 +94,8 @@ def callback(request: HttpRequest) -> HttpResponse:
     A signed-in user other than the flow's is refused.
     """
     state = request.GET.get("state", "")
+    if state.startswith(ADMIN_CONSENT_STATE):
+        return _admin_consent_returned(request, state.removeprefix(ADMIN_CONSENT_STATE))
     flow = AuthFlow.objects.select_related("setup", "instance", "user").filter(state=state).first() if state else None
     mine = flow is not None and (not request.user.is_authenticated or request.user.pk == flow.user_id)
     try:
@@ -104,6 +110,28 @@ def callback(request: HttpRequest) -> HttpResponse:
     who = authorization.claims.get("preferred_username", "")
     messages.success(request, f"Authorized{' as ' + who if who else ''}. Next: create the instance.")
     return redirect("wizard:stage", setup_id=flow.setup_id, stage="instance")
+
+
+def _admin_consent_returned(request: HttpRequest, setup_id: str) -> HttpResponse:
+    """Azure AD's answer to the admin-consent link: no code, only the grant or a refusal.
+
+    It changes nothing but the audit trail, so the predictable state is harmless; the
+    owner of the setup must be signed in to see it.
+    """
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    try:
+        setup = Setup.objects.get(pk=uuid.UUID(setup_id), owner=request.user)
+    except (ValueError, Setup.DoesNotExist):
+        return error_page(request, AzureError("state_unknown", "The admin-consent answer names no setup of yours."))
+    if request.GET.get("error"):
+        return error_page(request, error_from_redirect(request.GET.dict()), setup=setup)
+    if request.GET.get("admin_consent", "").lower() != "true":
+        return error_page(request, AzureError("AADSTS65001", "Azure AD did not confirm the consent."), setup=setup)
+    tenant = request.GET.get("tenant", "")[:64]
+    record("setup.admin_consent_granted", setup, actor=request.user, data={"tenant": tenant})
+    messages.success(request, "Admin consent granted for the whole directory. Tick the confirmation and continue.")
+    return redirect("wizard:stage", setup_id=setup.pk, stage="permissions")
 
 
 @require_POST
