@@ -8,6 +8,7 @@ ImproperlyConfigured naming the variable.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -288,6 +289,13 @@ SANDBOX_SEED_FILE = Path(env_str("SANDBOX_SEED_FILE") or BASE_DIR / "setup_porta
 
 # Where Azure sends the admin back after sign-in; must match the app registration.
 PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Custom authentication (a user's name and password) has no app of the customer's own; it
+# signs in through a public client. Default: the public client Microsoft documents for
+# Dataverse samples. Reference: https://learn.microsoft.com/power-apps/developer/data-platform/xrm-tooling/use-connection-strings-xrm-tooling-connect
+CUSTOM_AUTH_CLIENT_ID = env_str("CUSTOM_AUTH_CLIENT_ID", "51f81489-12ee-4a9e-aaae-a2591f45987d")
+if not re.fullmatch(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}", CUSTOM_AUTH_CLIENT_ID):
+    raise ImproperlyConfigured(
+        f"CUSTOM_AUTH_CLIENT_ID={CUSTOM_AUTH_CLIENT_ID!r} is not valid: use an application (client) ID GUID")
 # Every outbound HTTP call (Azure AD, Dataverse) has a timeout.
 OUTBOUND_TIMEOUT_SECONDS = env_int("OUTBOUND_TIMEOUT_SECONDS", 10, minimum=1)
 

@@ -38,10 +38,6 @@ AUTHORITY_HOSTS = {
     "china": "login.partner.microsoftonline.cn",
 }
 FLOW_LIFETIME = timedelta(minutes=10)
-# Custom authentication has no app of the customer's own: Microsoft documents this
-# public client for Dataverse samples ("no client ID or keys of your own").
-# Reference: https://learn.microsoft.com/power-apps/developer/data-platform/xrm-tooling/use-connection-strings-xrm-tooling-connect
-DATAVERSE_SAMPLE_PUBLIC_CLIENT_ID = "51f81489-12ee-4a9e-aaae-a2591f45987d"
 ALLOWED_ID_TOKEN_ALGS = ["RS256"]
 _AADSTS = re.compile(r"AADSTS(\d+)")
 
@@ -204,7 +200,7 @@ def _public_client_id(cfg: _Config) -> str:
         return cfg.client_id
     if cfg.use_sandbox:
         return _sandbox_info()["public_client_id"]
-    return DATAVERSE_SAMPLE_PUBLIC_CLIENT_ID
+    return settings.CUSTOM_AUTH_CLIENT_ID
 
 
 def _public_app(cfg: _Config, session: _Session, cache: msal.SerializableTokenCache | None = None):

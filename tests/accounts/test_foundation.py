@@ -146,6 +146,7 @@ def test_mfa_is_available_to_every_user(charlie_client):
     ({"DEBUG": "maybe"}, "DEBUG='maybe' is not valid"),
     ({"CELERY_TASK_TIME_LIMIT": "soon"}, "CELERY_TASK_TIME_LIMIT='soon' is not valid"),
     ({"CELERY_BROKER_URL": "kafka://x"}, "CELERY_BROKER_URL='kafka://x' is not valid"),
+    ({"CUSTOM_AUTH_CLIENT_ID": "contoso"}, "CUSTOM_AUTH_CLIENT_ID='contoso' is not valid"),
     ({"FIELD_ENCRYPTION_KEYS": "not-a-key"}, "FIELD_ENCRYPTION_KEYS holds a value that is not a Fernet key"),
     ({"DEBUG": "0"}, "needs SECRET_KEY, ALLOWED_HOSTS, FIELD_ENCRYPTION_KEYS"),
     ({**PRODUCTION_ENV, "SECRET_KEY": "short"}, "SECRET_KEY is too short"),
