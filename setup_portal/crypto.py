@@ -1,7 +1,7 @@
 """Secrets at rest: Fernet encryption with key rotation (MultiFernet).
 
-The first key in FIELD_ENCRYPTION_KEYS encrypts; every key decrypts, so a new key
-can be put first and old rows re-encrypted at leisure with `rotate_secret`.
+The first key in FIELD_ENCRYPTION_KEYS encrypts; every key decrypts, so a new key can
+be put first while rows written with the old one stay readable (each save re-encrypts).
 """
 
 from __future__ import annotations
@@ -28,11 +28,6 @@ def encrypt(value: str) -> str:
 
 def decrypt(token: str) -> str:
     return fernet().decrypt(token.encode()).decode()
-
-
-def rotate_secret(token: str) -> str:
-    """Re-encrypt a stored token with the current first key."""
-    return fernet().rotate(token.encode()).decode()
 
 
 def mask(value: str, visible: int = 4) -> str:

@@ -31,12 +31,8 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from setup_portal.azure.models import AuthFlow, Authorization
+from setup_portal.wizard.clouds import authority_url
 
-AUTHORITY_HOSTS = {
-    "public": "login.microsoftonline.com",
-    "usgov": "login.microsoftonline.us",
-    "china": "login.partner.microsoftonline.cn",
-}
 FLOW_LIFETIME = timedelta(minutes=10)
 ALLOWED_ID_TOKEN_ALGS = ["RS256"]
 _AADSTS = re.compile(r"AADSTS(\d+)")
@@ -123,8 +119,8 @@ def authority_for(*, cloud: str, tenant: str, use_sandbox: bool) -> str:
         base = _sandbox_info()["backchannel_base"].rstrip("/")
         return f"{base}/{tenant}"
     try:
-        return f"https://{AUTHORITY_HOSTS[cloud]}/{tenant}"
-    except KeyError:
+        return authority_url(cloud, tenant)
+    except ValueError:
         raise AzureError("unknown_cloud", f"Unknown cloud {cloud!r}.") from None
 
 
