@@ -1,26 +1,30 @@
-"""Actions that create an instance, retry its provisioning and re-authenticate it.
+"""Every change to an instance: create, provision again, re-authenticate, review, disable and
+enable, rotate its secret, delete, check its health.
 
-Each is atomic, audited, and enqueues the worker only once the transaction commits.
+Each action is atomic, takes a keyword-only `acting_user`, writes its audit event, and
+enqueues worker tasks only once the transaction commits. Views call these; so do tasks.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 
 from django.db import transaction
 from django.utils import timezone
 
-from setup_portal.audit.models import record
+from setup_portal.audit.models import AuditEvent, record
+from setup_portal.azure.client import AzureError, verify_client_secret
 from setup_portal.azure.models import Authorization
+from setup_portal.crypto import mask
 from setup_portal.wizard.models import Setup
 
-from .models import Instance, JobStep, ProvisioningJob
+from .models import Instance, InstanceReview, JobStep, ProvisioningJob
 from .provisioning import STEP_KEYS
+from .tasks import check_instance_health, provision_instance
 
 
 def _enqueue(job: ProvisioningJob) -> None:
-    from .tasks import provision_instance
-
     transaction.on_commit(functools.partial(provision_instance.delay, job.pk))
 
 
@@ -112,3 +116,171 @@ def do_reauthenticate_instance(instance: Instance, *, authorization: Authorizati
            data={"authorization": authorization.pk,
                  "signed_in_as": authorization.claims.get("preferred_username", "")})
     return _new_job(instance, ProvisioningJob.Kind.REAUTH, acting_user)
+
+
+
+class InstanceStateError(Exception):
+    """The action does not apply to the instance in its current state; the message says why."""
+
+
+# Disabling keeps what the instance was, so enabling can put it back.
+DISABLEABLE = {Instance.Status.READY, Instance.Status.NEEDS_REAUTH, Instance.Status.FAILED}
+
+
+def _locked(instance: Instance) -> Instance:
+    """Re-read the row under a lock: token refreshes lock it too, so changes never interleave."""
+    return Instance.objects.select_for_update().get(pk=instance.pk)
+
+
+def _review(instance: Instance, decision: str, comment: str, acting_user) -> Instance:
+    inst = _locked(instance)
+    if inst.status == Instance.Status.DELETED:
+        raise InstanceStateError("This instance was deleted; there is nothing left to review.")
+    now = timezone.now()
+    # A decision closes the requests that were still open.
+    inst.reviews.filter(decision=Instance.Review.CHANGES_REQUESTED, resolved_at__isnull=True).update(resolved_at=now)
+    InstanceReview.objects.create(instance=inst, reviewer=acting_user, decision=decision, comment=comment,
+                                  resolved_at=now if decision == Instance.Review.APPROVED else None)
+    before = inst.review_state
+    inst.review_state, inst.reviewed_by, inst.reviewed_at, inst.review_comment = decision, acting_user, now, comment
+    inst.save(update_fields=["review_state", "reviewed_by", "reviewed_at", "review_comment", "updated_at"])
+    verb = "instance.approved" if decision == Instance.Review.APPROVED else "instance.changes_requested"
+    record(verb, inst, actor=acting_user, data={"from": before, "comment": comment})
+    return inst
+
+
+@transaction.atomic
+def do_approve_instance(instance: Instance, *, comment: str = "", acting_user) -> Instance:
+    return _review(instance, Instance.Review.APPROVED, comment.strip(), acting_user)
+
+
+@transaction.atomic
+def do_request_changes(instance: Instance, *, comment: str, acting_user) -> Instance:
+    if not comment.strip():
+        raise InstanceStateError("Say what should change, so the owner knows what to do.")
+    return _review(instance, Instance.Review.CHANGES_REQUESTED, comment.strip(), acting_user)
+
+
+@transaction.atomic
+def do_disable_instance(instance: Instance, *, acting_user, reason: str = "") -> Instance:
+    inst = _locked(instance)
+    if inst.status not in DISABLEABLE:
+        raise InstanceStateError(f"An instance that is {inst.get_status_display().lower()} cannot be disabled.")
+    before = inst.status
+    inst.status = Instance.Status.DISABLED
+    inst.save(update_fields=["status", "updated_at"])
+    record("instance.disabled", inst, actor=acting_user, data={"from": before, "reason": reason.strip()})
+    return inst
+
+
+@transaction.atomic
+def do_enable_instance(instance: Instance, *, acting_user) -> Instance:
+    inst = _locked(instance)
+    if inst.status != Instance.Status.DISABLED:
+        raise InstanceStateError("Only a disabled instance can be enabled.")
+    # Back to what it was before it was disabled (the audit trail remembers).
+    last = (AuditEvent.objects.filter(verb="instance.disabled", target_type="instance", target_id=str(inst.pk))
+            .order_by("-created_at", "-id").values_list("data", flat=True).first()) or {}
+    restored = last.get("from")
+    inst.status = restored if restored in {s.value for s in DISABLEABLE} else Instance.Status.READY
+    inst.save(update_fields=["status", "updated_at"])
+    record("instance.enabled", inst, actor=acting_user, data={"to": inst.status})
+    return inst
+
+
+def do_rotate_client_secret(instance: Instance, *, new_secret: str, expires_on: dt.date | None,
+                            acting_user) -> Instance:
+    """Verify the new secret with a real token request, and only then switch to it.
+
+    Raises AzureError when Azure AD refuses the new secret; the old one stays in place
+    and the refusal is audited. Verification happens outside the lock: it is a network
+    call, and the old secret keeps working meanwhile.
+    """
+    if instance.auth_type not in {"oauth2", "s2s"}:
+        raise InstanceStateError("This instance signs in with a user name and password; it has no client secret.")
+    if instance.status in {Instance.Status.DELETED, Instance.Status.PROVISIONING}:
+        raise InstanceStateError(f"An instance that is {instance.get_status_display().lower()} "
+                                 "cannot have its secret rotated.")
+    try:
+        verify_client_secret(cloud=instance.cloud, tenant=instance.tenant, use_sandbox=instance.use_sandbox,
+                             client_id=instance.client_id, client_secret=new_secret,
+                             dynamics_url=instance.dynamics_url)
+    except AzureError as exc:
+        record("instance.secret_rotation_failed", instance, actor=acting_user,
+               data={"error_code": exc.code, "new_hint": mask(new_secret)})
+        raise
+    with transaction.atomic():
+        inst = _locked(instance)
+        old_hint = inst.secret_hint
+        inst.client_secret = new_secret
+        inst.secret_hint = mask(new_secret)
+        inst.secret_expires_on = expires_on
+        # Reminders are per expiry date; a new date starts a fresh set.
+        inst.reminders_sent = {}
+        updates = ["client_secret", "secret_hint", "secret_expires_on", "reminders_sent", "updated_at"]
+        if inst.status_code in {"AADSTS7000222", "AADSTS7000215"} and inst.status == Instance.Status.NEEDS_REAUTH:
+            # The expired or wrong secret was the only thing wrong.
+            inst.status, inst.status_code, inst.status_detail = Instance.Status.READY, "", ""
+            updates += ["status", "status_code", "status_detail"]
+        inst.save(update_fields=updates)
+        record("instance.secret_rotated", inst, actor=acting_user,
+               data={"old_hint": old_hint, "new_hint": inst.secret_hint,
+                     "expires_on": expires_on.isoformat() if expires_on else None})
+    return inst
+
+
+@transaction.atomic
+def do_delete_instance(instance: Instance, *, acting_user) -> Instance:
+    """Erase every credential the portal holds for the instance; keep the row and its audit trail.
+
+    What can be revoked is revoked: the portal's own instance token stops working at once.
+    Azure AD has no endpoint to revoke one confidential client's refresh token (only all
+    sessions of the signed-in user, which would sign them out everywhere), so erasing the
+    encrypted token cache is the revocation; the refresh token then expires unused.
+    """
+    inst = _locked(instance)
+    if inst.status == Instance.Status.DELETED:
+        raise InstanceStateError("This instance is already deleted.")
+    before, original_name = inst.status, inst.name
+    # Names are unique; free this one so a new instance can take it. The audit trail keeps it.
+    suffix = f" (deleted {str(inst.pk)[:8]})"
+    inst.name = original_name[: 100 - len(suffix)] + suffix
+    inst.token_pending_reveal = ""
+    inst.status = Instance.Status.DELETED
+    inst.status_detail = "Deleted: its credentials and tokens were erased."
+    inst.status_code = ""
+    inst.client_secret = ""
+    inst.secret_hint = ""
+    inst.password = ""
+    inst.token_cache = ""
+    inst.token_hash = ""
+    inst.access_token_expires_at = None
+    inst.save(update_fields=["name", "status", "status_detail", "status_code", "client_secret", "secret_hint",
+                             "password", "token_cache", "token_hash", "token_pending_reveal",
+                             "access_token_expires_at", "updated_at"])
+    # The authorizations hold copies of the token cache from sign-in.
+    erased = 0
+    for authorization in inst.authorizations.exclude(token_cache=""):
+        authorization.token_cache = ""
+        authorization.save(update_fields=["token_cache"])
+        erased += 1
+    cancelled = inst.jobs.filter(status__in=[ProvisioningJob.Status.QUEUED, ProvisioningJob.Status.RUNNING]).update(
+        status=ProvisioningJob.Status.FAILED, finished_at=timezone.now(), error_code="deleted",
+        error_detail="The instance was deleted.")
+    record("instance.deleted", inst, actor=acting_user,
+           data={"from": before, "name": original_name,
+                 "erased": ["client_secret", "password", "token_cache", "instance_token"],
+                 "authorizations_erased": erased, "jobs_cancelled": cancelled})
+    return inst
+
+
+@transaction.atomic
+def do_request_health_check(instance: Instance, *, acting_user) -> dt.datetime:
+    """Queue a health check in the worker; returns when it was asked for, to poll against."""
+    if instance.status in {Instance.Status.DELETED, Instance.Status.PROVISIONING}:
+        raise InstanceStateError(f"An instance that is {instance.get_status_display().lower()} cannot be checked.")
+    requested_at = timezone.now()
+    record("instance.health_check_requested", instance, actor=acting_user)
+    instance_id, user_id = str(instance.pk), acting_user.pk
+    transaction.on_commit(lambda: check_instance_health.delay(instance_id, triggered_by_id=user_id))
+    return requested_at

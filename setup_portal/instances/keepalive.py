@@ -1,6 +1,6 @@
 """Keeping instances alive: token refreshes, health checks and secret-expiry reminders.
 
-Plain functions; keepalive_tasks.py wraps them for Celery. The planners walk the
+Plain functions; tasks.py wraps them for Celery. The planners walk the
 instances by primary key in batches (keyset pagination, never OFFSET), so 10,000
 instances cost 10,000/BATCH_SIZE small queries and as many tasks, each of which re-reads
 its rows and quietly skips the ones that were disabled or deleted meanwhile.
@@ -24,18 +24,19 @@ from django.utils import timezone
 
 from setup_portal.accounts.roles import TEAM_LEAD
 from setup_portal.audit.models import record
-from setup_portal.azure.client import AzureError, acquire_token_for_instance
+from setup_portal.azure.client import AzureError
 from setup_portal.azure.errors import explain
 from setup_portal.dataverse.client import DataverseError, who_am_i
 
 from .models import HealthCheck, Instance
+from .tokens import acquire_token_for_instance
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 200
 # Refresh this long before the access token expires, so callers never hold a dead token.
 REFRESH_AHEAD = dt.timedelta(minutes=10)
-HEALTH_CHECK_EVERY = dt.timedelta(minutes=getattr(settings, "HEALTH_CHECK_INTERVAL_MINUTES", 60))
+HEALTH_CHECK_EVERY = dt.timedelta(hours=1)
 REMINDER_DAYS = (30, 7, 1)
 # Azure AD codes that no retry fixes: someone has to sign in again or rotate the secret.
 REAUTH_CODES = {"invalid_grant", "AADSTS700082", "AADSTS70008", "AADSTS7000222", "AADSTS50173", "AADSTS700084"}

@@ -2,7 +2,7 @@
 
 BEAT_SCHEDULE: dict[str, dict] = {}
 
-# Keep-alive (issue 6): refresh tokens ahead of expiry, check health, remind before secrets expire.
+# Keep-alive: refresh tokens ahead of expiry, check health, remind before secrets expire.
 # Each planner only enqueues batch tasks, so a slow run never overlaps itself in beat.
 BEAT_SCHEDULE.update({
     "instances-refresh-tokens": {"task": "instances.plan_token_refreshes", "schedule": 300.0},
@@ -10,7 +10,7 @@ BEAT_SCHEDULE.update({
     "instances-secret-reminders": {"task": "instances.plan_secret_reminders", "schedule": 3600.0},
 })
 
-# Provisioning (issue 5): hand jobs whose worker died (lease expired) to another worker.
+# Provisioning: hand jobs whose worker died (lease expired) to another worker.
 BEAT_SCHEDULE.update({
     "instances-sweep-stale-jobs": {"task": "instances.sweep_stale_jobs", "schedule": 30.0},
 })

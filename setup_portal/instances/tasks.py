@@ -1,4 +1,8 @@
-"""Provisioning in the worker: claim the job, run its steps in order, retry what may pass.
+"""The instances app's Celery tasks: provisioning, and keep-alive (token refreshes, health
+checks, secret-expiry reminders). Every task takes ids and re-reads rows, so a late or
+repeated delivery does no harm.
+
+Provisioning: claim the job, run its steps in order, retry what may pass.
 
 Safety comes from the database, not from the broker: a worker first claims the job with
 a lease (one conditional UPDATE), renews the lease before every step and every retry
@@ -29,6 +33,7 @@ from django.utils import timezone
 from setup_portal.audit.models import record
 from setup_portal.azure.errors import explain
 
+from . import keepalive
 from .models import Instance, JobStep, ProvisioningJob, StepAttempt
 from .provisioning import RUNNERS, STEP_LABELS, StepSkipped, classify
 
@@ -41,9 +46,7 @@ MAX_DELAY = 20.0
 
 def lease_seconds() -> int:
     """How long a worker may hold a job without renewing: longer than any one step can take."""
-    configured = getattr(settings, "PROVISIONING_LEASE_SECONDS", None) or os.environ.get(
-        "PROVISIONING_LEASE_SECONDS")
-    return int(configured) if configured else max(60, 4 * settings.OUTBOUND_TIMEOUT_SECONDS)
+    return settings.PROVISIONING_LEASE_SECONDS
 
 
 def backoff(tries: int, retry_after: float | None) -> float:
@@ -236,3 +239,60 @@ def sweep_stale_jobs() -> int:
     if requeued:
         logger.info("Re-enqueued %d provisioning job(s)", requeued)
     return requeued
+
+
+# Keep-alive -------------------------------------------------------------------------------------
+# Beat runs the three planners; each planner enqueues one small batch task per BATCH_SIZE instances.
+
+@shared_task(name="instances.plan_token_refreshes")
+def plan_token_refreshes() -> int:
+    batches = 0
+    for ids in keepalive.id_batches(keepalive.due_for_refresh()):
+        refresh_tokens.delay(ids)
+        batches += 1
+    return batches
+
+
+@shared_task(name="instances.refresh_tokens")
+def refresh_tokens(instance_ids: list[str]) -> dict[str, int]:
+    outcome: dict[str, int] = {}
+    for instance_id in instance_ids:
+        result = keepalive.refresh_token(instance_id)
+        outcome[result] = outcome.get(result, 0) + 1
+    return outcome
+
+
+@shared_task(name="instances.plan_health_checks")
+def plan_health_checks() -> int:
+    batches = 0
+    # Health checks make two outbound calls each; smaller batches stay well inside the task time limit.
+    for ids in keepalive.id_batches(keepalive.due_for_health_check(), size=keepalive.BATCH_SIZE // 4):
+        check_health_batch.delay(ids)
+        batches += 1
+    return batches
+
+
+@shared_task(name="instances.check_health_batch")
+def check_health_batch(instance_ids: list[str]) -> int:
+    return sum(1 for instance_id in instance_ids if keepalive.check_health(instance_id) is not None)
+
+
+@shared_task(name="instances.check_instance_health")
+def check_instance_health(instance_id: str, triggered_by_id: int | None = None) -> bool | None:
+    """One check asked for from the instance page ("Test connection now")."""
+    check = keepalive.check_health(instance_id, triggered_by_id=triggered_by_id)
+    return None if check is None else check.ok
+
+
+@shared_task(name="instances.plan_secret_reminders")
+def plan_secret_reminders() -> int:
+    batches = 0
+    for ids in keepalive.id_batches(keepalive.due_for_reminder()):
+        send_secret_reminders.delay(ids)
+        batches += 1
+    return batches
+
+
+@shared_task(name="instances.send_secret_reminders")
+def send_secret_reminders(instance_ids: list[str]) -> int:
+    return keepalive.send_secret_reminders(instance_ids)

@@ -18,9 +18,9 @@ from setup_portal.accounts.roles import admin_required, is_admin, is_team_lead, 
 from setup_portal.audit.models import AuditEvent
 from setup_portal.azure.client import AzureError
 from setup_portal.azure.errors import explain
-from setup_portal.wizard.stages import STAGE_NAMES
+from setup_portal.wizard.history import collapse_attempts
 
-from . import filters, lifecycle
+from . import actions, filters
 from .lifecycle_forms import DeleteForm, DisableForm, ReviewForm, RotateSecretForm
 from .models import Instance, InstanceReview
 from .provisioning import STEP_LABELS
@@ -175,9 +175,7 @@ def detail(request: HttpRequest, instance_id) -> HttpResponse:
     inst = _instance(instance_id)
     today = timezone.localdate()
     setup = inst.setup
-    stages = list(setup.stage_records.select_related("user")) if setup else []
-    for stage in stages:
-        stage.label = STAGE_NAMES.get(stage.stage, stage.stage.capitalize())
+    stages = collapse_attempts(setup.stage_records.select_related("user"), setup.auth_type) if setup else []
     ctx = {
         "inst": inst, "today": today,
         "countdown": filters.secret_countdown(inst.secret_expires_on, today),
@@ -256,8 +254,8 @@ def approve(request: HttpRequest, instance_id) -> HttpResponse:
     if not form.is_valid():
         return _detail_with_review_errors(request, inst, form)
     try:
-        lifecycle.do_approve_instance(inst, comment=form.cleaned_data["comment"], acting_user=request.user)
-    except lifecycle.InstanceStateError as exc:
+        actions.do_approve_instance(inst, comment=form.cleaned_data["comment"], acting_user=request.user)
+    except actions.InstanceStateError as exc:
         messages.error(request, str(exc))
         return _back_to_instance(request, inst)
     messages.success(request, f"You approved {inst.name}.")
@@ -274,8 +272,8 @@ def request_changes(request: HttpRequest, instance_id) -> HttpResponse:
     if not form.is_valid():
         return _detail_with_review_errors(request, inst, form)
     try:
-        lifecycle.do_request_changes(inst, comment=form.cleaned_data["comment"], acting_user=request.user)
-    except lifecycle.InstanceStateError as exc:
+        actions.do_request_changes(inst, comment=form.cleaned_data["comment"], acting_user=request.user)
+    except actions.InstanceStateError as exc:
         messages.error(request, str(exc))
         return _back_to_instance(request, inst)
     messages.success(request, f"You asked {inst.owner.get_username()} for changes to {inst.name}.")
@@ -305,8 +303,8 @@ def test_connection(request: HttpRequest, instance_id) -> HttpResponse:
                         body="The worker signs in with the stored credentials and asks Dataverse “Who am I?”. "
                              "Nothing changes in Dynamics CRM.", button="Test connection now")
     try:
-        since = lifecycle.do_request_health_check(inst, acting_user=request.user)
-    except lifecycle.InstanceStateError as exc:
+        since = actions.do_request_health_check(inst, acting_user=request.user)
+    except actions.InstanceStateError as exc:
         messages.error(request, str(exc))
         return _back_to_instance(request, inst)
     if _is_htmx(request):
@@ -327,8 +325,8 @@ def disable(request: HttpRequest, instance_id) -> HttpResponse:
                              "at any time.", button="Disable instance",
                         status=400 if request.method == "POST" and form.errors else 200)
     try:
-        lifecycle.do_disable_instance(inst, acting_user=request.user, reason=form.cleaned_data["reason"])
-    except lifecycle.InstanceStateError as exc:
+        actions.do_disable_instance(inst, acting_user=request.user, reason=form.cleaned_data["reason"])
+    except actions.InstanceStateError as exc:
         messages.error(request, str(exc))
         return _back_to_instance(request, inst)
     messages.success(request, f"{inst.name} is disabled.")
@@ -343,8 +341,8 @@ def enable(request: HttpRequest, instance_id) -> HttpResponse:
         return _confirm(request, inst, action="enable", title=f"Enable {inst.name}?", button="Enable instance",
                         body="Keep-alive resumes: tokens are refreshed and health is checked again.")
     try:
-        inst = lifecycle.do_enable_instance(inst, acting_user=request.user)
-    except lifecycle.InstanceStateError as exc:
+        inst = actions.do_enable_instance(inst, acting_user=request.user)
+    except actions.InstanceStateError as exc:
         messages.error(request, str(exc))
         return _back_to_instance(request, inst)
     messages.success(request, f"{inst.name} is enabled ({inst.get_status_display().lower()}).")
@@ -363,9 +361,9 @@ def rotate_secret(request: HttpRequest, instance_id) -> HttpResponse:
     if not form.is_valid():
         return render(request, "instances/rotate_secret.html", ctx, status=400)
     try:
-        lifecycle.do_rotate_client_secret(inst, new_secret=form.cleaned_data["new_secret"],
+        actions.do_rotate_client_secret(inst, new_secret=form.cleaned_data["new_secret"],
                                           expires_on=form.cleaned_data["expires_on"], acting_user=request.user)
-    except lifecycle.InstanceStateError as exc:
+    except actions.InstanceStateError as exc:
         form.add_error(None, str(exc))
         return render(request, "instances/rotate_secret.html", ctx, status=409)
     except AzureError as exc:
@@ -387,8 +385,8 @@ def delete(request: HttpRequest, instance_id) -> HttpResponse:
     if not form.is_valid():
         return render(request, "instances/delete.html", {"inst": inst, "form": form}, status=400)
     try:
-        lifecycle.do_delete_instance(inst, acting_user=request.user)
-    except lifecycle.InstanceStateError as exc:
+        actions.do_delete_instance(inst, acting_user=request.user)
+    except actions.InstanceStateError as exc:
         messages.error(request, str(exc))
         return redirect("instances:detail", instance_id=inst.pk)
     messages.success(request, f"{inst.name} is deleted: its secret, password and tokens are erased. "

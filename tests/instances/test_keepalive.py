@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from setup_portal.audit.models import AuditEvent
 from setup_portal.instances import keepalive
-from setup_portal.instances.keepalive_tasks import plan_health_checks, plan_secret_reminders
 from setup_portal.instances.models import HealthCheck, Instance
+from setup_portal.instances.tasks import plan_health_checks, plan_secret_reminders
 
 from .factories import make_instance, sandbox_oauth_instance, sandbox_s2s_instance
 

@@ -13,11 +13,12 @@ import pytest
 from django.utils import timezone
 
 from setup_portal.audit.models import AuditEvent
-from setup_portal.azure.client import AzureError, acquire_token_for_instance
+from setup_portal.azure.client import AzureError
 from setup_portal.azure.models import Authorization
 from setup_portal.instances.models import Instance, JobStep, ProvisioningJob, StepAttempt
 from setup_portal.instances.provisioning import STEP_KEYS
 from setup_portal.instances.tasks import provision_instance, sweep_stale_jobs
+from setup_portal.instances.tokens import acquire_token_for_instance
 from tests.azure.conftest import callback_path
 from tests.azure.provisioning import authorize_setup, create_instance, sandbox_setup, wait_for_job, wait_until
 
@@ -157,7 +158,7 @@ def test_duplicated_messages_never_run_a_step_twice(sbx, celery_worker, alice):
 
 @pytest.fixture
 def short_lease(monkeypatch):
-    """A 4-second lease, for the worker started after this fixture and for the sweeper here."""
+    """A 4-second lease for the worker started after this fixture (it reads the environment at start)."""
     monkeypatch.setenv("PROVISIONING_LEASE_SECONDS", "4")
 
 
