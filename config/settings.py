@@ -14,7 +14,11 @@ from pathlib import Path
 
 import dj_database_url
 import environ
+from cryptography.fernet import Fernet
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+
+from setup_portal.azure.clouds import AUTHORITY_HOSTS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VERSION = (BASE_DIR / "VERSION").read_text().strip()
@@ -68,6 +72,9 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [])
 # Fernet keys for secrets at rest; the first encrypts, all decrypt (rotation).
 FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS", [])
 
+# The SECRET_KEY line of .env.example: long enough to pass the length check, so refused by name.
+_ENV_EXAMPLE_SECRET_KEY = "change-me-to-50-or-more-random-characters-python-c-import-secrets-token_urlsafe-50"
+
 if not DEBUG:
     missing = [n for n, v in [("SECRET_KEY", SECRET_KEY), ("ALLOWED_HOSTS", ALLOWED_HOSTS),
                               ("FIELD_ENCRYPTION_KEYS", FIELD_ENCRYPTION_KEYS)] if not v]
@@ -77,6 +84,11 @@ if not DEBUG:
         )
     if len(SECRET_KEY) < 50:
         raise ImproperlyConfigured("SECRET_KEY is too short: use at least 50 random characters.")
+    if SECRET_KEY == _ENV_EXAMPLE_SECRET_KEY:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is the placeholder from .env.example: generate one with "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`."
+        )
 else:
     SECRET_KEY = SECRET_KEY or "django-insecure-development-only-key-do-not-use-in-production-0123456789"
     ALLOWED_HOSTS = ALLOWED_HOSTS or ["127.0.0.1", "localhost", "[::1]", "testserver"]
@@ -85,8 +97,6 @@ else:
 
 for _key in FIELD_ENCRYPTION_KEYS:
     try:
-        from cryptography.fernet import Fernet
-
         Fernet(_key)
     except ValueError:
         raise ImproperlyConfigured(
@@ -98,8 +108,9 @@ for _key in FIELD_ENCRYPTION_KEYS:
 VAR_DIR = Path(env_str("VAR_DIR") or BASE_DIR / "var")
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
+# No django.contrib.admin: its sign-in bypassed allauth's rate limits and MFA, and its forms
+# would write instance state around the audited actions. Users are managed on /users/.
 INSTALLED_APPS = [
-    "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -121,7 +132,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: probes call /healthz by IP over plain HTTP, which host validation and the
+    # HTTPS redirect below would refuse.
+    "setup_portal.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -168,6 +184,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Cache: holds allauth's rate-limit counters, so it must be shared by every web process and
+# survive restarts. Database cache by default (its table is made at migrate time, see
+# accounts.apps), Redis via CACHE_URL. A per-process memory cache would multiply the limits.
+CACHE_TABLE = "portal_cache"
+_cache_url = env_str("CACHE_URL", "db://")
+if _cache_url.startswith(("redis://", "rediss://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}}
+elif _cache_url == "db://":
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": CACHE_TABLE}}
+else:
+    raise ImproperlyConfigured(f"CACHE_URL={_cache_url!r} is not valid: use db:// or redis://host:6379/<db>")
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
@@ -203,6 +231,7 @@ LOGOUT_REDIRECT_URL = "account_login"
 
 # django-allauth: username login, no public sign-up, rate limits on.
 ACCOUNT_ADAPTER = "setup_portal.accounts.adapters.ClosedSignupAdapter"
+ACCOUNT_FORMS = {"login": "setup_portal.accounts.forms.PortalLoginForm"}
 SOCIALACCOUNT_ADAPTER = "setup_portal.accounts.adapters.ClosedSocialSignupAdapter"
 ACCOUNT_LOGIN_METHODS = {"username", "email"}
 ACCOUNT_SIGNUP_FIELDS = ["username*", "email", "password1*", "password2*"]
@@ -240,6 +269,18 @@ if env_str("EMAIL_URL"):
 else:
     EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_FILE_PATH = str(VAR_DIR / "mail")
+
+# Password reset mails a sign-in link: in production it needs a backend that delivers mail,
+# never one that writes the link into a log or a file. Off, the reset page says to ask an admin.
+PASSWORD_RESET_ENABLED = env_bool("PASSWORD_RESET_ENABLED", True)
+_UNDELIVERED_MAIL_BACKENDS = {f"django.core.mail.backends.{name}.EmailBackend"
+                              for name in ("console", "filebased", "locmem", "dummy")}
+if not DEBUG and PASSWORD_RESET_ENABLED and EMAIL_BACKEND in _UNDELIVERED_MAIL_BACKENDS:
+    raise ImproperlyConfigured(
+        "With DEBUG off, password reset needs a mail server: set EMAIL_URL "
+        "(e.g. smtp+tls://user:pass@smtp.example.com:587), or set PASSWORD_RESET_ENABLED=0 "
+        "to turn reset off (users then ask an admin)."
+    )
 
 # Celery: file-system broker under var/ by default, Redis via CELERY_BROKER_URL.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
@@ -285,6 +326,11 @@ SANDBOX_HTTP_PORT = env_int("SANDBOX_HTTP_PORT", 8001, minimum=1)
 SANDBOX_HTTPS_PORT = env_int("SANDBOX_HTTPS_PORT", 8443, minimum=1)
 SANDBOX_DIR = Path(env_str("SANDBOX_DIR") or VAR_DIR / "sandbox")
 SANDBOX_SEED_FILE = Path(env_str("SANDBOX_SEED_FILE") or BASE_DIR / "setup_portal" / "sandbox" / "seed.json")
+# The sandbox Dataverse's service protection limits per user and window (Dataverse's defaults).
+SANDBOX_DATAVERSE_REQUEST_LIMIT = env_int("SANDBOX_DATAVERSE_REQUEST_LIMIT", 6000, minimum=1)
+SANDBOX_DATAVERSE_EXECUTION_MS_LIMIT = env_int("SANDBOX_DATAVERSE_EXECUTION_MS_LIMIT", 1_200_000, minimum=1)
+SANDBOX_DATAVERSE_CONCURRENCY_LIMIT = env_int("SANDBOX_DATAVERSE_CONCURRENCY_LIMIT", 52, minimum=1)
+SANDBOX_DATAVERSE_LIMIT_WINDOW_SECONDS = env_int("SANDBOX_DATAVERSE_LIMIT_WINDOW_SECONDS", 300, minimum=1)
 
 # Where Azure sends the admin back after sign-in; must match the app registration.
 PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
@@ -297,6 +343,9 @@ if not re.fullmatch(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}", CUSTO
         f"CUSTOM_AUTH_CLIENT_ID={CUSTOM_AUTH_CLIENT_ID!r} is not valid: use an application (client) ID GUID")
 # Every outbound HTTP call (Azure AD, Dataverse) has a timeout.
 OUTBOUND_TIMEOUT_SECONDS = env_int("OUTBOUND_TIMEOUT_SECONDS", 10, minimum=1)
+# Refuse outbound calls to anything but loopback (the sandbox): the test settings turn it on
+# so that no test reaches Microsoft, whatever values a test types into the wizard.
+OUTBOUND_LOOPBACK_ONLY = env_bool("OUTBOUND_LOOPBACK_ONLY", False)
 
 # Security: strict in production; `manage.py check --deploy` passes with DEBUG off.
 SESSION_COOKIE_HTTPONLY = True
@@ -313,6 +362,39 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+# Content-Security-Policy (django-csp) and Permissions-Policy on every response. No inline
+# script or style anywhere: JavaScript and CSS come from static/ only, so an injected tag or
+# attribute does nothing. Forms may post to the portal and to the sign-in hosts it redirects to
+# after a POST (Authorize, Re-authenticate, Sign in with Microsoft): browsers check form-action
+# on those redirects too. The sandbox's sign-in pages are plain http on loopback, any port.
+_SIGN_IN_ORIGINS = [f"https://{host}" for host in AUTHORITY_HOSTS.values()]
+if SANDBOX_ENABLED:  # a wildcard bind address is reached through loopback
+    _SIGN_IN_ORIGINS.append(f"http://{'127.0.0.1' if SANDBOX_HOST in {'', '0.0.0.0', '::'} else SANDBOX_HOST}:*")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],  # data: for the TOTP QR code of two-factor sign-in
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF, *_SIGN_IN_ORIGINS],
+    },
+}
+# Features the portal never uses are off for it and anything it could embed; copy buttons
+# keep the clipboard.
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    feature: [] for feature in (
+        "accelerometer", "autoplay", "browsing-topics", "camera", "clipboard-read", "display-capture",
+        "encrypted-media", "geolocation", "gyroscope", "hid", "idle-detection", "magnetometer", "microphone",
+        "midi", "payment", "picture-in-picture", "screen-wake-lock", "serial", "usb", "xr-spatial-tracking",
+    )
+}
+PERMISSIONS_POLICY["clipboard-write"] = ["self"]
 
 LOGGING = {
     "version": 1,

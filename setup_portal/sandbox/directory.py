@@ -1,8 +1,8 @@
 """The sandbox tenant's directory: tenant, users, app registrations, consent grants and
 Dataverse environments, read from the seed file that ships with the project.
 
-Plain dataclasses, no database: the sandbox is a separate process and its state is
-meant to vanish when it stops.
+Plain dataclasses read from JSON. Rows of the Dataverse tables live in data/store.py
+(generated from each environment's `data` description).
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ class Environment:
     business_units: list[dict]
     users: list[dict]
     application_users: list[dict]
-    records: dict[str, list[dict]]
+    data: dict
 
     def url(self, backchannel_base: str) -> str:
         return f"{backchannel_base}/dataverse/{self.name}"
@@ -176,7 +176,7 @@ def load(path: Path, today: date | None = None) -> Directory:
             e["name"]: Environment(
                 e["name"], e["friendly_name"], e["unique_name"], e["organization_id"], e["environment_id"],
                 e["region"], e.get("geo", "NA"), e["version"], e["business_units"], e.get("users", []),
-                e.get("application_users", []), e.get("records", {}),
+                e.get("application_users", []), e.get("data", {}),
             )
             for e in data["environments"]
         }

@@ -1,9 +1,12 @@
 """What the running sandbox remembers: issued codes, refresh tokens, consents granted at
-runtime, sign-in flows in progress and injected faults.
+runtime, sign-in flows in progress, injected faults, service-protection counters — and
+each environment's Dataverse rows.
 
-Kept in the sandbox process's memory on purpose — it is a test double; a restart or
-POST /_sandbox/reset gives a clean tenant again. One lock guards it all: every
-operation is a few dict lookups, so contention does not matter.
+The identity side is kept in the sandbox process's memory on purpose — it is a test
+double; a restart or POST /_sandbox/reset gives a clean tenant again. One lock guards it
+all: every operation is a few dict lookups, so contention does not matter. Dataverse rows
+live in a small SQLite file per environment (data/store.py): they survive a restart and
+go back to the seed on reset.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import directory as directory_mod
+from .data.limits import Limiter, Limits
+from .data.service import Environment
 from .pki import Material
 
 CODE_LIFETIME = 10 * 60
@@ -104,11 +109,17 @@ class Fault:
 
 
 class Store:
-    def __init__(self, seed_file: Path, material: Material):
+    def __init__(self, seed_file: Path, material: Material, data_dir: Path | None = None,
+                 limits: Limits | None = None):
         self.seed_file = seed_file
         self.material = material
         self.lock = threading.Lock()
         self.directory = directory_mod.load(seed_file)
+        self.limiter = Limiter(limits or Limits())
+        self.data: dict[str, Environment] = {}
+        if data_dir is not None:
+            self.data = {name: Environment(env, self.directory, data_dir)
+                         for name, env in self.directory.environments.items()}
         self.codes: dict[str, Code] = {}
         self.refresh_tokens: dict[str, RefreshToken] = {}
         self.flows: dict[str, Flow] = {}
@@ -116,7 +127,8 @@ class Store:
         self.faults: list[Fault] = []
 
     def reset(self) -> None:
-        """Forget everything issued at runtime and re-read the seed (undoes aged secrets)."""
+        """Forget everything issued at runtime and re-read the seed (undoes aged secrets);
+        Dataverse rows back to their seed, service-protection limits back to the settings."""
         fresh = directory_mod.load(self.seed_file)
         with self.lock:
             self.directory = fresh
@@ -125,6 +137,9 @@ class Store:
             self.flows.clear()
             self.consents.clear()
             self.faults.clear()
+        self.limiter.restore()
+        for environment in self.data.values():
+            environment.store.reset()
 
     # Authorization codes: single use, ten minutes. Redeemed codes are kept until they
     # expire so a replay is told "already redeemed" (AADSTS54005) rather than "unknown".

@@ -48,4 +48,7 @@ urlpatterns = [
     path("_sandbox/expire-refresh-tokens", backchannel(admin.expire_refresh_tokens)),
     path("_sandbox/apps/<str:client_id>/secrets", backchannel(admin.add_secret)),
     path("_sandbox/apps/<str:client_id>/secrets/<str:secret_id>/expire", backchannel(admin.expire_secret)),
+    path("_sandbox/dataverse/limits", backchannel(admin.dataverse_limits)),
+    path("_sandbox/dataverse/<str:env_name>/changes", backchannel(admin.dataverse_changes)),
+    path("_sandbox/dataverse/<str:env_name>/expire-delta-tokens", backchannel(admin.expire_delta_tokens)),
 ]

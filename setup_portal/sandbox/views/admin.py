@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import secrets
 import uuid
 from datetime import date, timedelta
@@ -11,9 +12,12 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from ..data import service
+from ..data.errors import DataverseError
+from ..data.schema import TABLES, WRITABLE
 from ..directory import Secret
 from ..state import Fault
-from .common import current
+from .common import backchannel_base, current
 
 
 def _body(request: HttpRequest) -> dict:
@@ -101,3 +105,92 @@ def expire_secret(request: HttpRequest, client_id: str, secret_id: str) -> HttpR
 
 def health(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"ok": True, "tenant_id": current().directory.tenant.id})
+
+
+# --- the Dataverse data service ------------------------------------------------------------
+MAX_GENERATED = 500
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST", "DELETE"])
+def dataverse_limits(request: HttpRequest) -> HttpResponse:
+    """Service protection limits: GET shows them and each user's use; POST lowers (or raises) some
+    and starts every user's window afresh; DELETE goes back to the settings."""
+    limiter = current().limiter
+    if request.method == "POST":
+        try:
+            limiter.configure(limiter.limits.changed(_body(request)))
+        except (ValueError, json.JSONDecodeError) as exc:
+            return _bad(str(exc))
+    elif request.method == "DELETE":
+        limiter.restore()
+    return JsonResponse({"limits": limiter.limits.as_dict(), "defaults": limiter.defaults.as_dict(),
+                         "usage": limiter.report()})
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def dataverse_changes(request: HttpRequest, env_name: str) -> HttpResponse:
+    """POST generates creates, updates and deletes; GET lists the latest changes."""
+    store = current()
+    data = store.data.get(env_name)
+    if data is None:
+        return JsonResponse({"error": f"no Dataverse environment named {env_name!r}"}, status=404)
+    if request.method == "GET":
+        try:
+            limit = min(max(int(request.GET.get("limit", "50")), 1), 500)
+        except ValueError:
+            return _bad("limit must be a number")
+        return JsonResponse({"version": data.store.version, "changes": data.store.recent_changes(limit)})
+    try:
+        body = _body(request)
+        plan, principal, rng = _change_plan(data, body)
+    except (ValueError, json.JSONDecodeError) as exc:
+        return _bad(str(exc))
+    base = f"{data.env.url(backchannel_base())}/api/data/v9.2"
+    try:
+        done = service.generate_changes(data, principal, plan, rng, base)
+    except DataverseError as exc:
+        return JsonResponse(exc.body(), status=400)
+    return JsonResponse({"version": data.store.version, "changes": done}, status=201)
+
+
+def _change_plan(data: service.Environment, body: dict) -> tuple[dict, service.Principal, random.Random]:
+    """Validate `{"accounts": {"create": 2, "update": 1, "delete": 1}, ..., "owner": upn, "seed": 7}`."""
+    plan: dict[str, dict[str, int]] = {}
+    for name, ops in body.items():
+        if name in {"owner", "seed"}:
+            continue
+        if name not in TABLES:
+            raise ValueError(f"unknown table {name!r}; use one of {', '.join(WRITABLE)}")
+        if name not in WRITABLE:
+            raise ValueError(f"{name} is read-only; change tasks instead")
+        if not isinstance(ops, dict) or set(ops) - {"create", "update", "delete"}:
+            raise ValueError(f"{name} takes an object with create, update and delete counts")
+        for op, count in ops.items():
+            if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_GENERATED:
+                raise ValueError(f"{name}.{op} must be a number from 0 to {MAX_GENERATED}")
+        plan[name] = ops
+    if not plan:
+        raise ValueError("name at least one table, e.g. {\"accounts\": {\"create\": 1}}")
+    owner = str(body.get("owner", ""))
+    env = data.env
+    member = (env.system_user(owner) or env.application_user(owner)
+              or next((m for m in [*env.users, *env.application_users] if m["systemuserid"] == owner.lower()), None)
+              if owner else env.application_users[0])
+    if member is None or not member.get("roles"):
+        raise ValueError("owner must be a user or application user of the environment with a security role")
+    seed = body.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ValueError("seed must be an integer")
+    return plan, data.principal(member), random.Random(seed)
+
+
+@csrf_exempt
+@require_POST
+def expire_delta_tokens(request: HttpRequest, env_name: str) -> HttpResponse:
+    """Every delta token handed out so far gets Dataverse's ExpiredVersionStamp error."""
+    data = current().data.get(env_name)
+    if data is None:
+        return JsonResponse({"error": f"no Dataverse environment named {env_name!r}"}, status=404)
+    return JsonResponse({"expired_before_version": data.store.expire_delta_tokens()})

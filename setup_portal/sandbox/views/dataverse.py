@@ -1,5 +1,7 @@
 """A small Dataverse Web API: WhoAmI, RetrieveCurrentOrganization, organizations,
-EntityDefinitions and read-only entity sets, each guarded like the real service.
+EntityDefinitions and the entity sets of data/schema.py (views/records.py), each guarded
+like the real service: bearer token, membership of the environment, security role,
+service protection limits.
 
 Reference: https://learn.microsoft.com/power-apps/developer/data-platform/webapi/overview
 """
@@ -7,12 +9,16 @@ Reference: https://learn.microsoft.com/power-apps/developer/data-platform/webapi
 from __future__ import annotations
 
 import json
+import time
 
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from .. import tokens
+from ..data.errors import DataverseError
+from ..data.schema import TABLES
 from ..directory import Environment
+from . import records
 from .common import backchannel_base, browser_base, current
 
 NOT_A_MEMBER = ("0x80072560", "The user is not a member of the organization.")
@@ -24,8 +30,11 @@ def _json(data: dict, status: int = 200) -> HttpResponse:
     return response
 
 
-def _error(status: int, code: str, message: str) -> HttpResponse:
-    return _json({"error": {"code": code, "message": message}}, status=status)
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> HttpResponse:
+    response = _json({"error": {"code": code, "message": message}}, status=status)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
 
 
 def _unauthorized(env: Environment, reason: str = "") -> HttpResponse:
@@ -77,16 +86,47 @@ def _missing_privilege(member: dict, entity: str) -> HttpResponse:
 
 @csrf_exempt
 def web_api(request: HttpRequest, env_name: str, path: str) -> HttpResponse:
-    env = current().directory.environments.get(env_name)
+    store = current()
+    env = store.directory.environments.get(env_name)
     if env is None:
         return HttpResponse(b"", status=404)
     member = _principal(request, env)
     if isinstance(member, HttpResponse):
         return member
-    if request.method != "GET":
-        return _error(405, "0x80060888", f"The HTTP method '{request.method}' is not supported by the sandbox.")
+    # Service protection: counted per user and environment, after authentication.
+    key = (env_name, member["systemuserid"])
+    try:
+        event = store.limiter.enter(key, member.get("upn") or member.get("client_id", ""))
+    except DataverseError as exc:
+        return _error(exc.status, exc.code, exc.message, exc.headers)
+    started = time.perf_counter()
+    try:
+        delay = store.limiter.limits.delay_ms
+        if delay:
+            time.sleep(delay / 1000)
+        try:
+            response = _answer(request, env, member, path)
+        except DataverseError as exc:
+            response = _error(exc.status, exc.code, exc.message, exc.headers)
+    finally:
+        store.limiter.leave(key, event, time.perf_counter() - started)
+    requests_left, time_left = store.limiter.remaining(key)
+    response["x-ms-ratelimit-burst-remaining-xrm-requests"] = str(requests_left)
+    response["x-ms-ratelimit-time-remaining-xrm-requests"] = str(time_left)
+    return response
+
+
+def _answer(request: HttpRequest, env: Environment, member: dict, path: str) -> HttpResponse:
     base = f"{env.url(backchannel_base())}/api/data/v9.2"
     segment = path.split("(", 1)[0].rstrip("/")
+    entity_set = segment.split("/", 1)[0]
+    if entity_set in TABLES:
+        if not member.get("roles"):
+            return _missing_privilege(member, TABLES[entity_set].logical_name)
+        data = current().data[env.name]
+        return records.handle(request, data, data.principal(member), base, path)
+    if request.method != "GET":
+        return _error(405, "0x80060888", f"The HTTP method '{request.method}' is not supported by the sandbox.")
     if segment == "WhoAmI":
         return _json({"@odata.context": f"{base}/$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse",
                       "BusinessUnitId": env.root_business_unit()["id"], "UserId": member["systemuserid"],
@@ -104,22 +144,7 @@ def web_api(request: HttpRequest, env_name: str, path: str) -> HttpResponse:
                         "systemuser", "businessunit", "organization"})
         return _json({"@odata.context": f"{base}/$metadata#EntityDefinitions(LogicalName)",
                       "value": [{"LogicalName": n} for n in names]})
-    if segment in env.records:
-        return _entity_set(request, env, base, segment)
     return _error(404, "0x8006088a", f"Resource not found for the segment '{segment}'.")
-
-
-def _entity_set(request: HttpRequest, env: Environment, base: str, segment: str) -> HttpResponse:
-    rows = env.records[segment]
-    top = request.GET.get("$top", "")
-    if top:
-        if not top.isdigit():
-            return _error(400, "0x80060888", f"Invalid value '{top}' for $top query option.")
-        rows = rows[: int(top)]
-    select = [f for f in request.GET.get("$select", "").split(",") if f]
-    if select:
-        rows = [{k: v for k, v in row.items() if k in select or k.endswith("id")} for row in rows]
-    return _json({"@odata.context": f"{base}/$metadata#{segment}", "value": rows})
 
 
 def _current_organization(env: Environment, base: str) -> dict:

@@ -13,6 +13,7 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.core.management.base import BaseCommand, CommandError
 
 from setup_portal.sandbox import info, pki, state
+from setup_portal.sandbox.data.limits import Limits
 from setup_portal.sandbox.directory import SeedError
 from setup_portal.sandbox.server import SandboxServer, buffered, serve, tls_context
 
@@ -34,7 +35,11 @@ class Command(BaseCommand):
         sandbox_dir = Path(settings.SANDBOX_DIR)
         material = pki.ensure_material(sandbox_dir)
         try:
-            store = state.Store(Path(settings.SANDBOX_SEED_FILE), material)
+            limits = Limits(requests=settings.SANDBOX_DATAVERSE_REQUEST_LIMIT,
+                            execution_ms=settings.SANDBOX_DATAVERSE_EXECUTION_MS_LIMIT,
+                            concurrent=settings.SANDBOX_DATAVERSE_CONCURRENCY_LIMIT,
+                            window_seconds=settings.SANDBOX_DATAVERSE_LIMIT_WINDOW_SECONDS)
+            store = state.Store(Path(settings.SANDBOX_SEED_FILE), material, sandbox_dir / "dataverse", limits)
             for spec in json.loads(os.environ.get("SANDBOX_FAULTS") or "[]"):
                 store.add_fault(state.Fault.from_spec(spec))
         except SeedError as exc:
