@@ -24,6 +24,11 @@ def scrub(data: dict) -> dict:
 
 class AuditEventQuerySet(models.QuerySet):
     def update(self, **kwargs):
+def without_hints(data: dict) -> dict:
+    """The data less its secret hints ("old_hint": "••••wXyZ"): admins see them, team leads never do."""
+    return {key: value for key, value in data.items() if not key.endswith("_hint")}
+
+
         raise PermissionError("Audit events are append-only.")
 
     def delete(self):

@@ -14,9 +14,9 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from setup_portal.accounts.roles import reviewer_required
+from setup_portal.accounts.roles import is_admin, reviewer_required
 
-from .models import AuditEvent
+from .models import AuditEvent, without_hints
 
 PAGE_SIZE = 50
 
@@ -102,8 +102,9 @@ def export_csv(request: HttpRequest) -> StreamingHttpResponse:
         yield writer.writerow(["when", "actor", "action", "target_type", "target_id", "target", "data"])
         for when, actor, verb, ttype, tid, label, data in rows.iterator(chunk_size=2000):
             yield writer.writerow([when.isoformat(), _cell(actor), verb, ttype, tid, _cell(label),
-                                   json.dumps(data, sort_keys=True)])
+                                   json.dumps(data if hints else without_hints(data), sort_keys=True)])
 
+    hints = is_admin(request.user)
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="audit-{timezone.localdate().isoformat()}.csv"'
     return response

@@ -376,7 +376,10 @@ class InstanceForm(StageForm):
         label="Tags", required=False, max_length=300,
         error_messages={"max_length": "Keep the tags to 300 characters or fewer."},
         help_text="Comma-separated, for example <code>sales, production</code>.")
-    polling_enabled = forms.BooleanField(label="Poll Dynamics for changes (events)", required=False)
+    polling_enabled = forms.BooleanField(
+        label="Poll Dynamics for changes (events)", required=False,
+        # portal.js disables the polling options while this is off; without JavaScript clean() ignores them.
+        widget=forms.CheckboxInput(attrs={"data-controls": "#polling-options"}))
     polling_resources = forms.MultipleChoiceField(
         label="Resources to poll", choices=POLLING_RESOURCES, required=False,
         widget=forms.CheckboxSelectMultiple,
@@ -418,7 +421,10 @@ class InstanceForm(StageForm):
 
     def clean(self):
         data = super().clean()
-        if data.get("polling_enabled"):
+        if not data.get("polling_enabled"):
+            for name in ("polling_resources", "polling_interval_minutes"):
+                self.errors.pop(name, None)  # unused while polling is off, so nothing to correct
+        else:
             if not data.get("polling_resources"):
                 self.add_error("polling_resources", "Pick at least one resource to poll, or turn polling off.")
             if data.get("polling_interval_minutes") is None and "polling_interval_minutes" not in self.errors:
@@ -429,5 +435,5 @@ class InstanceForm(StageForm):
         data = self.cleaned_data
         return {"name": data["name"], "tags": data["tags"], "polling_enabled": data["polling_enabled"],
                 "polling_resources": data["polling_resources"] if data["polling_enabled"] else [],
-                "polling_interval_minutes": data["polling_interval_minutes"] or 15,
+                "polling_interval_minutes": data.get("polling_interval_minutes") or 15,
                 "filter_nulls": data["filter_nulls"]}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .models import Setup, StageRecord
+from .models import AuthType, Setup, StageRecord
 
 STAGES: list[tuple[str, str]] = [
     ("account", "Account"),
@@ -18,8 +18,17 @@ STAGES: list[tuple[str, str]] = [
 ]
 STAGE_KEYS = [key for key, _ in STAGES]
 STAGE_NAMES = dict(STAGES)
+# Custom authentication has no app keys: stage 4 asks for a user's sign-in instead.
+CUSTOM_AUTH_NAMES = {"keys": "Sign-in account"}
 # Stages whose values the review stage shows; changing any of them means reviewing again.
 REVIEWED_STAGES = STAGE_KEYS[:5]
+
+
+def stage_name(stage: str, auth_type: str = "") -> str:
+    """What a stage is called for this setup's authentication type (unknown keys: the key itself)."""
+    if auth_type == AuthType.CUSTOM and stage in CUSTOM_AUTH_NAMES:
+        return CUSTOM_AUTH_NAMES[stage]
+    return STAGE_NAMES.get(stage, stage)
 
 
 def position(stage: str) -> int:
@@ -43,6 +52,7 @@ class Progress:
 
     done: set[str]
     invalidated: set[str]
+    auth_type: str = ""
 
     @classmethod
     def of(cls, setup: Setup) -> Progress:
@@ -55,7 +65,7 @@ class Progress:
             invalidated.discard("authorize")
         else:
             done.discard("authorize")
-        return cls(done=done, invalidated=invalidated)
+        return cls(done=done, invalidated=invalidated, auth_type=setup.auth_type)
 
     def first_open(self) -> str:
         """The first stage not done yet: every stage up to it may be opened."""
@@ -70,7 +80,7 @@ class Progress:
     def steps(self, viewing: str) -> list[dict]:
         """Items for the step indicator."""
         items = []
-        for number, (key, name) in enumerate(STAGES, start=1):
+        for number, key in enumerate(STAGE_KEYS, start=1):
             if key == viewing:
                 state = "current"
             elif key in self.done:
@@ -79,6 +89,6 @@ class Progress:
                 state = "invalid"
             else:
                 state = ""
-            items.append({"key": key, "name": name, "number": number, "state": state,
+            items.append({"key": key, "name": stage_name(key, self.auth_type), "number": number, "state": state,
                           "openable": self.can_open(key)})
         return items

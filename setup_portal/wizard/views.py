@@ -27,7 +27,8 @@ from .clouds import admin_consent_url, authority_host
 from .dynamics_url import InvalidDynamicsUrl
 from .forms import AccountForm, ApplicationForm, ConfirmForm, EnvironmentForm, InstanceForm, KeysForm, PermissionsForm
 from .models import AuthType, Setup
-from .stages import STAGE_KEYS, STAGE_NAMES, STAGES, Progress, next_stage, position, previous_stage
+from .history import collapse_attempts, list_drafts
+from .stages import STAGE_KEYS, STAGES, Progress, next_stage, position, previous_stage, stage_name
 from .summary import setup_summary
 
 log = logging.getLogger(__name__)
@@ -104,12 +105,12 @@ def _render(request: HttpRequest, setup: Setup, stage: str, progress: Progress, 
             ctx: dict, status: int = 200) -> HttpResponse:
     previous = previous_stage(stage)
     ctx.update({
-        "setup": setup, "stage": stage, "stage_name": STAGE_NAMES[stage], "number": position(stage),
+        "setup": setup, "stage": stage, "stage_name": stage_name(stage, setup.auth_type), "number": position(stage),
         "total": len(STAGE_KEYS), "steps": progress.steps(stage), "editable": editable,
         "previous": previous, "following": next_stage(stage) if stage != STAGE_KEYS[-1] else None,
         "next_openable": stage != STAGE_KEYS[-1] and progress.can_open(next_stage(stage)),
         "redirect_uri": _redirect_uri(),
-        "summary": setup_summary(setup), "is_custom": setup.auth_type == AuthType.CUSTOM,
+        "summary": setup_summary(setup, hints=is_admin(request.user)), "is_custom": setup.auth_type == AuthType.CUSTOM,
         "is_s2s": setup.auth_type == AuthType.S2S, "review_sections": STAGES[:5],
     })
     return render(request, f"wizard/{stage}.html", ctx, status=status)
@@ -117,13 +118,13 @@ def _render(request: HttpRequest, setup: Setup, stage: str, progress: Progress, 
 
 @reviewer_required
 def drafts(request: HttpRequest) -> HttpResponse:
-    rows = Setup.objects.filter(status=Setup.Status.DRAFT).select_related("owner")
-    if is_admin(request.user):
-        rows = rows.filter(owner=request.user)
-    items = [{"setup": s, "number": position(s.current_stage) if s.current_stage in STAGE_KEYS else 1,
-              "stage_name": STAGE_NAMES.get(s.current_stage, "")} for s in rows[:200]]
-    return render(request, "wizard/drafts.html", {"items": items, "total": len(STAGE_KEYS),
-                                                  "mine": is_admin(request.user)})
+    mine = is_admin(request.user)
+    rows = Setup.objects.filter(owner=request.user) if mine else Setup.objects.all()
+    items = list_drafts(rows, limit=200)
+    if mine and not items:
+        # "Set up endpoint" with nothing to pick up: start a setup rather than show an empty list.
+        return redirect("wizard:new")
+    return render(request, "wizard/drafts.html", {"items": items, "total": len(STAGE_KEYS), "mine": mine})
 
 
 @admin_required
@@ -131,7 +132,8 @@ def new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         setup = actions.do_create_setup(acting_user=request.user)
         return redirect("wizard:stage", setup_id=setup.pk, stage="account")
-    return render(request, "wizard/new.html", {})
+    has_drafts = Setup.objects.filter(owner=request.user, status=Setup.Status.DRAFT).exists()
+    return render(request, "wizard/new.html", {"has_drafts": has_drafts})
 
 
 @require_POST
@@ -187,10 +189,10 @@ def stage(request: HttpRequest, setup_id: uuid.UUID, stage: str) -> HttpResponse
         raise PermissionDenied("This draft is read-only for you.")
     progress = Progress.of(setup)
     if not progress.can_open(stage):
-        messages.info(request, f"Finish “{STAGE_NAMES[progress.first_open()]}” first.")
+        messages.info(request, f"Finish “{stage_name(progress.first_open(), setup.auth_type)}” first.")
         return redirect("wizard:stage", setup_id=setup.pk, stage=progress.first_open())
     if not editable:
-        history = setup.stage_records.select_related("user")
+        history = collapse_attempts(setup.stage_records.select_related("user"), setup.auth_type)
         return _render(request, setup, stage, progress, editable, {"history": history})
     handler = {"review": _review, "authorize": _authorize, "instance": _instance}.get(stage, _form_stage)
     return handler(request, setup, stage, progress)
@@ -262,7 +264,8 @@ def _review(request: HttpRequest, setup: Setup, stage: str, progress: Progress) 
     history = list(setup.stage_records.select_related("user"))
     latest = {r.stage: r for r in history if r.valid}  # a stage done again supersedes its earlier notes
     warnings = [note for r in latest.values() if not r.invalidated_at for note in r.messages]
-    return _render(request, setup, stage, progress, True, {"history": history, "warnings": warnings})
+    return _render(request, setup, stage, progress, True,
+                   {"history": collapse_attempts(history, setup.auth_type), "warnings": warnings})
 
 
 def _authorize(request: HttpRequest, setup: Setup, stage: str, progress: Progress) -> HttpResponse:

@@ -41,6 +41,35 @@
   document.addEventListener("htmx:afterSwap", function (event) { refreshTimes(event.target); });
   setInterval(function () { refreshTimes(document); }, 30000);
 
+  // Options that only matter while a checkbox is ticked:
+  // <input type="checkbox" data-controls="#options"> disables every field inside #options while unticked.
+  // The server ignores those fields then too, so the page works the same without this.
+  function syncControlled(box) {
+    document.querySelectorAll(box.dataset.controls).forEach(function (area) {
+      area.classList.toggle("is-disabled", !box.checked);
+      area.querySelectorAll("input, select, textarea").forEach(function (field) { field.disabled = !box.checked; });
+    });
+  }
+
+  // Notes that belong to one choice: <div data-shown-when="auth_type=custom" hidden> shows while the
+  // radio button auth_type=custom is picked. The server renders the right state for the saved choice.
+  function syncShownWhen(name) {
+    document.querySelectorAll("[data-shown-when^='" + name + "=']").forEach(function (el) {
+      const wanted = el.dataset.shownWhen.slice(name.length + 1);
+      const picked = document.querySelector("input[name='" + name + "']:checked");
+      el.hidden = !picked || picked.value !== wanted;
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("input[data-controls]").forEach(syncControlled);
+  });
+  document.addEventListener("change", function (event) {
+    const target = event.target;
+    if (target.matches("input[data-controls]")) syncControlled(target);
+    if (target.matches("input[type=radio]")) syncShownWhen(target.name);
+  });
+
   // Confirm dangerous actions: <form data-confirm="Delete this instance?">
   document.addEventListener("submit", function (event) {
     const message = event.target.dataset.confirm;

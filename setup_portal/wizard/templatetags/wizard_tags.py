@@ -1,18 +1,11 @@
 from django import template
 
-from setup_portal.wizard.stages import STAGE_NAMES
-
 register = template.Library()
 
 
 @register.filter
 def stage_rows(summary: dict, stage: str) -> list:
     return summary.get(stage, [])
-
-
-@register.filter
-def stage_name(stage: str) -> str:
-    return STAGE_NAMES.get(stage, stage)
 
 
 @register.filter
