@@ -6,6 +6,9 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PG_URL ?= postgres://postgres@127.0.0.1:5432/portal
 REDIS_URL ?= redis://127.0.0.1:6379/5
+# The cache gets a Redis db of its own: clearing it (tests do) flushes the whole db. Not 6:
+# tests give their private workers the broker's db + 1.
+CACHE_REDIS_URL ?= redis://127.0.0.1:6379/7
 
 .PHONY: run test test-defaults test-services bench install install-dev system-deps lint clean
 
@@ -38,12 +41,12 @@ test: install-dev system-deps
 	@if [ "$${CI:-}" = "true" ] || [ "$${CI:-}" = "1" ]; then $(MAKE) test-services; fi
 
 test-defaults:
-	env -u DATABASE_URL -u CELERY_BROKER_URL $(PY) -m pytest
+	env -u DATABASE_URL -u CELERY_BROKER_URL -u CACHE_URL $(PY) -m pytest
 
 # The same suite against PostgreSQL and Redis; fails (never skips) when they are unreachable.
 test-services:
-	@$(PY) scripts/check_services.py "$(PG_URL)" "$(REDIS_URL)"
-	DATABASE_URL="$(PG_URL)" CELERY_BROKER_URL="$(REDIS_URL)" $(PY) -m pytest
+	@$(PY) scripts/check_services.py "$(PG_URL)" "$(REDIS_URL)" "$(CACHE_REDIS_URL)"
+	DATABASE_URL="$(PG_URL)" CELERY_BROKER_URL="$(REDIS_URL)" CACHE_URL="$(CACHE_REDIS_URL)" $(PY) -m pytest
 
 bench: install-dev
 	@scripts/system_deps.sh bench

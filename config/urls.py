@@ -1,16 +1,17 @@
-from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
+from setup_portal import views
 from setup_portal.accounts import views as account_views
 
 urlpatterns = [
-    path("", account_views.home, name="home"),
-    path("healthz", account_views.healthz, name="healthz"),
+    path("", views.home, name="home"),
+    # Before allauth's own routes: with PASSWORD_RESET_ENABLED off these explain what to do instead.
+    path("accounts/password/reset/", account_views.password_reset),
+    re_path(r"^accounts/password/reset/key/(?P<uidb36>[0-9A-Za-z]+)-(?P<key>.+)/$", account_views.password_reset),
     path("accounts/", include("allauth.urls")),
     path("users/", include("setup_portal.accounts.urls")),
     path("setup/", include("setup_portal.wizard.urls")),
     path("azure/", include("setup_portal.azure.urls")),
     path("instances/", include("setup_portal.instances.urls")),
     path("audit/", include("setup_portal.audit.urls")),
-    path("django-admin/", admin.site.urls),
 ]

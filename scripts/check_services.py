@@ -7,7 +7,7 @@ import psycopg
 import redis
 
 
-def main(pg_url: str, redis_url: str) -> int:
+def main(pg_url: str, *redis_urls: str) -> int:
     problems = []
     pg = urlparse(pg_url)
     try:
@@ -15,10 +15,11 @@ def main(pg_url: str, redis_url: str) -> int:
                         dbname="postgres", connect_timeout=5).close()
     except psycopg.OperationalError as exc:
         problems.append(f"PostgreSQL at {pg.hostname}:{pg.port or 5432} is unreachable: {exc}".strip())
-    try:
-        redis.Redis.from_url(redis_url, socket_connect_timeout=5).ping()
-    except redis.RedisError as exc:
-        problems.append(f"Redis at {redis_url} is unreachable: {exc}")
+    for redis_url in redis_urls:
+        try:
+            redis.Redis.from_url(redis_url, socket_connect_timeout=5).ping()
+        except redis.RedisError as exc:
+            problems.append(f"Redis at {redis_url} is unreachable: {exc}")
     for problem in problems:
         print(f"ERROR: {problem}", file=sys.stderr)
     if problems:
@@ -29,4 +30,4 @@ def main(pg_url: str, redis_url: str) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(*sys.argv[1:3]))
+    raise SystemExit(main(*sys.argv[1:]))

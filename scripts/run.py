@@ -1,21 +1,80 @@
 """`make run`: start web, Celery worker, beat and the sandbox; stop them all on Ctrl-C.
 
-Prints the URLs and, on the very first run, the first admin's credentials.
+Checks first that every port it needs is free (naming the variable that moves a busy one),
+then prints the URLs it really serves and, on the very first run, the first admin's credentials.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 HOST = os.environ.get("PORTAL_HOST", "127.0.0.1")
 PORT = os.environ.get("PORTAL_PORT", "8000")
+READY_TIMEOUT_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Listener:
+    process: str
+    host: str
+    port: int
+    variable: str  # the environment variable that moves it
+
+
+def load_settings():
+    """The portal's own settings, so the sandbox ports and VAR_DIR printed are the ones it uses."""
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+    from django.conf import settings
+
+    django.setup()
+    return settings
+
+
+def port_is_free(host: str, port: int) -> bool:
+    # SO_REUSEADDR as the servers themselves set it: a port in TIME_WAIT counts as free.
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host.strip("[]"), port))
+        except OSError:
+            return False
+    return True
+
+
+def busy_port_messages(listeners: list[Listener]) -> list[str]:
+    return [f"Port {item.port} on {item.host} is already in use, so the {item.process} cannot start. "
+            f"Stop what is using it, or choose another port: {item.variable}=<port> make run"
+            for item in listeners if not port_is_free(item.host, item.port)]
+
+
+def wait_until_listening(listeners: list[Listener], children: dict[str, subprocess.Popen],
+                         log_dir: Path) -> str | None:
+    """None once every listener accepts connections; otherwise what went wrong."""
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    pending = list(listeners)
+    while pending:
+        for name, proc in children.items():
+            if proc.poll() is not None:
+                return f"{name} exited with code {proc.returncode}; see {log_dir / (name + '.log')}"
+        if time.monotonic() > deadline:
+            return f"the {pending[0].process} is not listening on port {pending[0].port}; see {log_dir}/"
+        try:
+            socket.create_connection((pending[0].host.strip("[]"), pending[0].port), timeout=1).close()
+            pending.pop(0)
+        except OSError:
+            time.sleep(0.2)
+    return None
 
 
 def manage(*args: str) -> subprocess.CompletedProcess:
@@ -27,17 +86,37 @@ def sandbox_available() -> bool:
 
 
 def main() -> int:
+    if not PORT.isdigit():
+        print(f"PORTAL_PORT={PORT!r} is not a port number.", file=sys.stderr)
+        return 2
+    settings = load_settings()
+    with_sandbox = sandbox_available() and settings.SANDBOX_ENABLED
+    listeners = [Listener("web server", HOST, int(PORT), "PORTAL_PORT")]
+    if with_sandbox:
+        listeners += [Listener("sandbox's sign-in pages", settings.SANDBOX_HOST, settings.SANDBOX_HTTP_PORT,
+                               "SANDBOX_HTTP_PORT"),
+                      Listener("sandbox's back channel", settings.SANDBOX_HOST, settings.SANDBOX_HTTPS_PORT,
+                               "SANDBOX_HTTPS_PORT")]
+    problems = busy_port_messages(listeners)
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        return 1
+
+    portal_url = f"http://{HOST}:{PORT}"
+    # Azure sends the admin back to PORTAL_BASE_URL: it must be the address served here.
+    os.environ.setdefault("PORTAL_BASE_URL", portal_url)
     bootstrap = manage("bootstrap_admin").stdout.strip()
     commands = {
         "web": [PY, "-m", "gunicorn", "config.wsgi:application", "--bind", f"{HOST}:{PORT}",
-                "--workers", "2", "--access-logfile", "-", "--graceful-timeout", "5"],
+                "--workers", "2", "--worker-class", "gthread", "--threads", "8",
+                "--access-logfile", "-", "--graceful-timeout", "5"],
         "worker": [PY, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO", "--concurrency=2",
                    "--without-gossip", "--without-mingle"],
         "beat": [PY, "-m", "celery", "-A", "config", "beat", "--loglevel=INFO"],
     }
-    if sandbox_available():
+    if with_sandbox:
         commands["sandbox"] = [PY, "manage.py", "run_sandbox"]
-    log_dir = ROOT / "var" / "log"
+    log_dir = Path(settings.VAR_DIR) / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
     children: dict[str, subprocess.Popen] = {}
     for name, cmd in commands.items():
@@ -62,16 +141,22 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
 
-    time.sleep(2)
+    problem = wait_until_listening(listeners, children, log_dir)
+    if problem:
+        print(problem)
+        stop()
     print("\nDynamics CRM Setup Portal is running")
-    print(f"  Portal:   http://{HOST}:{PORT}/")
-    if "sandbox" in children:
-        print("  Sandbox:  http://127.0.0.1:8001/ (sign-in pages), https://127.0.0.1:8443/ (back channel)")
+    print(f"  Portal:   {portal_url}/")
+    if with_sandbox:
+        from setup_portal.sandbox.info import url_host  # importable once load_settings set the path up
+
+        print(f"  Sandbox:  http://{url_host()}:{settings.SANDBOX_HTTP_PORT}/ (sign-in pages), "
+              f"https://{url_host()}:{settings.SANDBOX_HTTPS_PORT}/ (back channel)")
         print("            details: .venv/bin/python manage.py sandbox_info --json")
     print(f"  Logs:     {log_dir}/")
     if bootstrap.startswith("First admin"):
         print("\n  " + bootstrap.replace("\n", "\n  "))
-    print("\nPress Ctrl-C to stop.\n")
+    print("\nPress Ctrl-C to stop.\n", flush=True)
     while True:
         for name, proc in children.items():
             if proc.poll() is not None:

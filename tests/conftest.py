@@ -26,7 +26,7 @@ def _require_ci_services():
     """In CI a run configured for PostgreSQL/Redis must reach them: fail, never skip."""
     if os.environ.get("CI", "").lower() not in {"1", "true", "yes"}:
         return
-    from setup_portal.accounts.views import _broker_ok
+    from setup_portal.views import broker_ok
 
     if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
         import psycopg
@@ -37,7 +37,7 @@ def _require_ci_services():
                             connect_timeout=5).close()
         except psycopg.OperationalError as exc:
             pytest.exit(f"CI=true and PostgreSQL at {db['HOST']}:{db['PORT']} is unreachable: {exc}", returncode=3)
-    if settings.CELERY_BROKER_URL.startswith("redis") and not _broker_ok():
+    if settings.CELERY_BROKER_URL.startswith("redis") and not broker_ok():
         pytest.exit(f"CI=true and the Redis broker {settings.CELERY_BROKER_URL} is unreachable", returncode=3)
 
 
@@ -175,10 +175,16 @@ def celery_worker(transactional_db, tmp_path):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache():
-    """allauth keeps login rate-limit counters in the cache; one test's failures must not lock out the next."""
+def _fresh_cache(request):
+    """allauth keeps login rate-limit counters in the cache; one test's failures must not lock out the next.
+    The default cache lives in the database: only tests that use the database can (and need to) clear it."""
     from django.core.cache import cache
 
+    # db, transactional_db, live_server and the django_db marker all go through this helper.
+    if "_django_db_helper" not in request.fixturenames and not request.node.get_closest_marker("django_db"):
+        yield
+        return
+    request.getfixturevalue("_django_db_helper")
     cache.clear()
     yield
     cache.clear()

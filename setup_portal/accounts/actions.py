@@ -5,11 +5,19 @@ from __future__ import annotations
 import secrets
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.validators import validate_email
 from django.db import transaction
 
 from setup_portal.audit.models import record
 
 from . import roles
+
+
+def validate_new_password(password: str, *, username: str, email: str = "") -> None:
+    """Django's validators, with the user's own name and address to compare against
+    (`<name>2026` is refused). Raises ValidationError."""
+    validate_password(password, user=get_user_model()(username=username, email=email))
 
 
 @transaction.atomic
@@ -30,9 +38,22 @@ def do_change_role(user, role: str | None, *, acting_user) -> None:
     record("user.role_changed", user, actor=acting_user, data={"from": before, "to": roles.role_label(user)})
 
 
-def do_bootstrap_first_admin(username: str = "admin") -> tuple[object, str] | None:
-    """When no user exists, create the first admin; returns (user, password) once, else None."""
+def do_bootstrap_first_admin(username: str, *, email: str) -> tuple[object, str] | None:
+    """When no user exists, create the first admin; returns (user, password) once, else None.
+    Raises ValidationError for a malformed address: password resets go there."""
     roles.ensure_roles()
     if get_user_model().objects.exists():
         return None
-    return do_create_user(username, role="admin", email=f"{username}@localhost")
+    validate_email(email)
+    return do_create_user(username, role="admin", email=email)
+
+
+@transaction.atomic
+def do_set_new_password(user, *, acting_user) -> str:
+    """An admin gives a user a new generated password (when password reset by e-mail is off,
+    this is the way back in); returns it once. The user's sessions end with the old password."""
+    password = secrets.token_urlsafe(12)
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    record("user.password_set", user, actor=acting_user)
+    return password

@@ -1,6 +1,9 @@
+from allauth.account.forms import LoginForm
 from django import forms
 from django.contrib.auth import get_user_model
-from django.contrib.auth.password_validation import validate_password
+from django.core.validators import MaxLengthValidator
+
+from .actions import validate_new_password
 
 ROLE_CHOICES = [("admin", "Admin — sets up and manages instances and users"),
                 ("teamlead", "Team lead — reviews instances, read-only"),
@@ -21,12 +24,35 @@ class AddUserForm(forms.Form):
             raise forms.ValidationError("A user with this name already exists.")
         return username
 
-    def clean_password(self):
-        password = self.cleaned_data.get("password")
+    def clean(self):
+        # After the field checks: the password is compared with the name and address given.
+        data = super().clean()
+        password = data.get("password")
         if password:
-            validate_password(password)
-        return password
+            # A refused name still counts: the password must not resemble what was typed.
+            username = data.get("username") or self.data.get("username", "")
+            try:
+                validate_new_password(password, username=username, email=data.get("email") or "")
+            except forms.ValidationError as exc:
+                self.add_error("password", exc)
+        return data
 
 
 class ChangeRoleForm(forms.Form):
     role = forms.ChoiceField(choices=ROLE_CHOICES, required=False)
+
+
+# The longest user name (150) or e-mail address (254) the portal stores. allauth's field has no
+# limit when both sign-in methods are on, and a 100 kB name broke the user lookup on SQLite.
+LOGIN_MAX_LENGTH = 254
+
+
+class PortalLoginForm(LoginForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["login"]
+        field.max_length = LOGIN_MAX_LENGTH
+        field.validators.append(MaxLengthValidator(
+            LOGIN_MAX_LENGTH, message=f"No user name or e-mail address here is longer than {LOGIN_MAX_LENGTH} "
+                                      "characters; check what you typed."))
+        field.widget.attrs["maxlength"] = str(LOGIN_MAX_LENGTH)

@@ -1,67 +1,16 @@
 from __future__ import annotations
 
+from allauth.account import views as allauth_views
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.contrib.auth.decorators import login_required
-from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from setup_portal.instances.models import Instance
-from setup_portal.wizard.models import Setup
-
 from . import roles
-from .actions import do_change_role, do_create_user
+from .actions import do_change_role, do_create_user, do_set_new_password
 from .forms import AddUserForm, ChangeRoleForm
-
-
-@login_required
-def home(request: HttpRequest) -> HttpResponse:
-    user = request.user
-    ctx: dict = {}
-    if roles.is_admin(user):
-        ctx["drafts"] = Setup.objects.filter(owner=user, status=Setup.Status.DRAFT)[:5]
-        ctx["change_requests"] = (Instance.objects.filter(owner=user, review_state=Instance.Review.CHANGES_REQUESTED)
-                                  .exclude(status=Instance.Status.DELETED).select_related("reviewed_by"))
-        ctx["recent_instances"] = Instance.objects.exclude(status=Instance.Status.DELETED)[:5]
-    elif roles.is_team_lead(user):
-        ctx["awaiting_review"] = (Instance.objects.filter(review_state=Instance.Review.PENDING)
-                                  .exclude(status=Instance.Status.DELETED).select_related("owner")[:10])
-        ctx["drafts"] = Setup.objects.filter(status=Setup.Status.DRAFT).select_related("owner")[:5]
-    return render(request, "home.html", ctx)
-
-
-def _database_ok() -> bool:
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        return True
-    except Exception:
-        return False
-
-
-def _broker_ok() -> bool:
-    from kombu import Connection
-
-    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})
-    try:
-        with Connection(settings.CELERY_BROKER_URL, transport_options=options, connect_timeout=2) as conn:
-            conn.ensure_connection(max_retries=1, timeout=2)
-        return True
-    except Exception:
-        return False
-
-
-@never_cache
-def healthz(request: HttpRequest) -> JsonResponse:
-    checks = {"database": _database_ok(), "broker": _broker_ok()}
-    ok = all(checks.values())
-    body = {"status": "ok" if ok else "unavailable", "version": settings.VERSION,
-            **{name: "ok" if good else "unreachable" for name, good in checks.items()}}
-    return JsonResponse(body, status=200 if ok else 503)
 
 
 @roles.admin_required
@@ -104,3 +53,24 @@ def user_role(request: HttpRequest, user_id: int) -> HttpResponse:
     do_change_role(target, form.cleaned_data["role"] or None, acting_user=request.user)
     messages.success(request, f"{target.get_username()} is now: {roles.role_label(target)}.")
     return redirect("user_list")
+
+
+@require_POST
+@roles.admin_required
+def user_password(request: HttpRequest, user_id: int) -> HttpResponse:
+    target = get_object_or_404(get_user_model(), pk=user_id)
+    if target == request.user:
+        messages.error(request, "Change your own password under Change password; it asks for the current one.")
+        return redirect("user_list")
+    password = do_set_new_password(target, acting_user=request.user)
+    return render(request, "accounts/user_password.html", {"target": target, "password": password})
+
+
+def password_reset(request: HttpRequest, **kwargs) -> HttpResponse:
+    """allauth's password reset when it is on (PASSWORD_RESET_ENABLED); otherwise the way to
+    a new password is an admin. The links from earlier reset mails stop working too."""
+    if settings.PASSWORD_RESET_ENABLED:
+        view = allauth_views.password_reset_from_key if kwargs else allauth_views.password_reset
+        return view(request, **kwargs)
+    status = 403 if request.method == "POST" else 200
+    return render(request, "account/password_reset_off.html", status=status)

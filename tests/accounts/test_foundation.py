@@ -25,7 +25,10 @@ PRODUCTION_ENV = {
     "SECRET_KEY": "x" * 20 + "-production-secret-key-for-tests-only-0123456789",
     "ALLOWED_HOSTS": "portal.example.com,127.0.0.1",
     "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+    "EMAIL_URL": "smtp+tls://portal:mail-password@smtp.example.com:587",
 }
+ENV_EXAMPLE = dict(line.split("=", 1) for line in (ROOT / ".env.example").read_text().splitlines()
+                   if line and not line.startswith("#"))
 
 
 def run_manage(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -126,11 +129,12 @@ def test_createuser_command_gives_the_role(db, capsys):
 
 
 def test_first_admin_is_created_once(db, capsys):
-    call_command("bootstrap_admin")
+    call_command("bootstrap_admin", "--email", "it-ops@contoso.com")
     out = capsys.readouterr().out
     password = re.search(r"Password: (\S+)", out).group(1)
     admin = get_user_model().objects.get(username="admin")
     assert is_admin(admin) and admin.check_password(password)
+    assert admin.email == "it-ops@contoso.com" and "it-ops@contoso.com (password resets go there)" in out
     call_command("bootstrap_admin")
     assert "no first admin created" in capsys.readouterr().out
     assert get_user_model().objects.count() == 1
@@ -150,6 +154,11 @@ def test_mfa_is_available_to_every_user(charlie_client):
     ({"FIELD_ENCRYPTION_KEYS": "not-a-key"}, "FIELD_ENCRYPTION_KEYS holds a value that is not a Fernet key"),
     ({"DEBUG": "0"}, "needs SECRET_KEY, ALLOWED_HOSTS, FIELD_ENCRYPTION_KEYS"),
     ({**PRODUCTION_ENV, "SECRET_KEY": "short"}, "SECRET_KEY is too short"),
+    ({**PRODUCTION_ENV, "SECRET_KEY": ENV_EXAMPLE["SECRET_KEY"]}, "SECRET_KEY is the placeholder from .env.example"),
+    ({"CACHE_URL": "memcached://cache:11211"}, "CACHE_URL='memcached://cache:11211' is not valid"),
+    ({"PASSWORD_RESET_ENABLED": "perhaps"}, "PASSWORD_RESET_ENABLED='perhaps' is not valid"),
+    ({**PRODUCTION_ENV, "EMAIL_URL": ""}, "password reset needs a mail server: set EMAIL_URL"),
+    ({**PRODUCTION_ENV, "EMAIL_URL": "consolemail://"}, "password reset needs a mail server: set EMAIL_URL"),
 ])
 def test_settings_refuse_bad_values_by_name(env, message):
     result = run_manage("check", env=env)
@@ -157,8 +166,10 @@ def test_settings_refuse_bad_values_by_name(env, message):
     assert message in result.stderr
 
 
-def test_production_settings_pass_the_deploy_check():
-    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
+@pytest.mark.parametrize("mail", [{}, {"EMAIL_URL": "", "PASSWORD_RESET_ENABLED": "0"}],
+                         ids=["with-mail-server", "without-mail-reset-off"])
+def test_production_settings_pass_the_deploy_check(mail):
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env={**PRODUCTION_ENV, **mail})
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
 

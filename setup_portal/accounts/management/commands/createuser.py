@@ -1,7 +1,8 @@
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from setup_portal.accounts.actions import do_create_user
+from setup_portal.accounts.actions import do_create_user, validate_new_password
 from setup_portal.accounts.roles import ROLE_BY_KEY
 
 
@@ -17,5 +18,10 @@ class Command(BaseCommand):
     def handle(self, username, role, email, password, **options):
         if get_user_model().objects.filter(username=username).exists():
             raise CommandError(f"A user named {username!r} already exists.")
+        if password:
+            try:
+                validate_new_password(password, username=username, email=email)
+            except ValidationError as exc:
+                raise CommandError("The password is refused: " + " ".join(exc.messages)) from None
         user, password = do_create_user(username, role=role, email=email, password=password)
         self.stdout.write(f"Created {ROLE_BY_KEY[role]} {user.get_username()} with password: {password}")

@@ -1,0 +1,61 @@
+"""Project-level pages that draw on several apps: the home page and the health check."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from kombu import Connection
+
+from setup_portal.accounts import roles
+from setup_portal.instances.models import Instance
+from setup_portal.wizard.history import list_drafts
+from setup_portal.wizard.models import Setup
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    ctx: dict = {}
+    if roles.is_admin(user):
+        ctx["drafts"] = list_drafts(Setup.objects.filter(owner=user), limit=5)
+        ctx["change_requests"] = (Instance.objects.filter(owner=user, review_state=Instance.Review.CHANGES_REQUESTED)
+                                  .exclude(status=Instance.Status.DELETED).select_related("reviewed_by"))
+        ctx["recent_instances"] = Instance.objects.exclude(status=Instance.Status.DELETED)[:5]
+    elif roles.is_team_lead(user):
+        ctx["awaiting_review"] = (Instance.objects.filter(review_state=Instance.Review.PENDING)
+                                  .exclude(status=Instance.Status.DELETED).select_related("owner")[:10])
+        ctx["drafts"] = list_drafts(Setup.objects.all(), limit=5)
+    return render(request, "home.html", ctx)
+
+
+def database_ok() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True
+    except Exception:
+        return False
+
+
+def broker_ok() -> bool:
+    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})
+    try:
+        with Connection(settings.CELERY_BROKER_URL, transport_options=options, connect_timeout=2) as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+        return True
+    except Exception:
+        return False
+
+
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Answered by HealthCheckMiddleware, before host validation (see setup_portal.middleware)."""
+    checks = {"database": database_ok(), "broker": broker_ok()}
+    ok = all(checks.values())
+    body = {"status": "ok" if ok else "unavailable", "version": settings.VERSION,
+            **{name: "ok" if good else "unreachable" for name, good in checks.items()}}
+    return JsonResponse(body, status=200 if ok else 503)
