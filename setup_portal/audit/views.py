@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from setup_portal.accounts.roles import is_admin, reviewer_required
+from setup_portal.forms import FilterDateField
 
 from .models import AuditEvent, without_hints
 
@@ -27,8 +28,8 @@ class AuditFilterForm(forms.Form):
     verb = forms.CharField(required=False, max_length=64, label="Action")
     target_type = forms.CharField(required=False, max_length=32, label="Target type")
     target = forms.CharField(required=False, max_length=64, label="Target id")
-    since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    since = FilterDateField(label="From")
+    until = FilterDateField(label="To")
 
     def clean(self):
         data = super().clean()
@@ -66,7 +67,11 @@ def _day_start(day: dt.date) -> dt.datetime:
 @require_GET
 def log(request: HttpRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET)
-    valid = form.is_valid()
+    return _log_page(request, form, status=200 if form.is_valid() else 400)
+
+
+def _log_page(request: HttpRequest, form: AuditFilterForm, *, status: int, export_refused: bool = False
+              ) -> HttpResponse:
     events = filter_events(form.cleaned_data).select_related(None)
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
     ctx = {
@@ -75,8 +80,9 @@ def log(request: HttpRequest) -> HttpResponse:
         "target_types": AuditEvent.objects.order_by("target_type").values_list("target_type", flat=True).distinct(),
         "actors": AuditEvent.objects.order_by("actor_label").values_list("actor_label", flat=True).distinct(),
         "filtered": any(form.cleaned_data.get(k) for k in form.fields),
+        "export_refused": export_refused,
     }
-    return render(request, "audit/log.html", ctx, status=200 if valid else 400)
+    return render(request, "audit/log.html", ctx, status=status)
 
 
 class _Echo:
@@ -91,9 +97,11 @@ def _cell(text: str) -> str:
 
 @reviewer_required
 @require_GET
-def export_csv(request: HttpRequest) -> StreamingHttpResponse:
+def export_csv(request: HttpRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET)
-    form.is_valid()
+    if not form.is_valid():
+        # Exporting with the bad filter dropped would hand over rows nobody asked for.
+        return _log_page(request, form, status=400, export_refused=True)
     rows = filter_events(form.cleaned_data).values_list("created_at", "actor_label", "verb", "target_type",
                                                         "target_id", "target_label", "data")
 
