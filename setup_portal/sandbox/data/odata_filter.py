@@ -276,7 +276,8 @@ class Parser:
             number = Decimal(raw)
         except InvalidOperation:
             raise self.error(token.pos) from None
-        if not number.is_finite() or abs(number) > Decimal("1e28"):
+        # adjusted() reads the exponent without arithmetic, which could overflow the context.
+        if not number.is_finite() or number.adjusted() > 28:
             raise self.tokenizer.error(f"The number '{raw}' at position {token.pos} is out of range")
         return Literal("decimal", float(number), token.pos)
 

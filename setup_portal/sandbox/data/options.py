@@ -107,6 +107,6 @@ def parse_deltatoken(text: str, *, current: int, floor: int) -> int:
         when = datetime.strptime(when_text, "%m/%d/%Y %H:%M:%S").replace(tzinfo=UTC)
     except ValueError:
         raise expired from None
-    if version < floor or version > current or datetime.now(UTC) - when > DELTA_TOKEN_LIFETIME:
+    if version <= floor or version > current or datetime.now(UTC) - when > DELTA_TOKEN_LIFETIME:
         raise expired
     return version

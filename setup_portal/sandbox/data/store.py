@@ -137,9 +137,10 @@ class DataStore:
             self.reseed()
         with self.connection() as conn:
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            # Any change since the seed leaves a changelog row (reseeding empties it).
+            self.dirty = conn.execute("SELECT 1 FROM changelog LIMIT 1").fetchone() is not None
         self.version = int(meta["version"])
         self.floor = int(meta["floor"])
-        self.dirty = False
 
     def _drop_connections(self) -> None:
         while True:
@@ -192,9 +193,11 @@ class DataStore:
             self.reseed()
 
     def expire_delta_tokens(self) -> int:
+        """Tokens up to the current version stop working; the next token is issued after a new version."""
         with self.writing() as conn:
             conn.execute("UPDATE meta SET value = ? WHERE key = 'floor'", (str(self.version),))
             self.floor = self.version
+            self.next_version(conn)
         return self.floor
 
     # -- reading ----------------------------------------------------------------------------
