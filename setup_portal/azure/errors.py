@@ -144,6 +144,21 @@ _CATALOGUE: dict[str, tuple[str, str, str, str | None]] = {
         "Re-authenticate: sign in again.",
         "reauth",
     ),
+    "AADSTS50173": (
+        "The saved sign-in was revoked",
+        "Azure AD revoked the grant the portal holds, usually because the user changed or reset "
+        "their password, or an administrator revoked their sessions.",
+        "Re-authenticate the instance: sign in again and the instance keeps its ID and settings.",
+        "reauth",
+    ),
+    "AADSTS700084": (
+        "The sign-in has expired",
+        "The refresh token was issued to a single-page app, whose refresh tokens have a fixed "
+        "lifetime that cannot be extended, and that lifetime is over.",
+        "Re-authenticate the instance: sign in again. If it keeps happening, register the portal's "
+        "redirect URI under Web, not Single-page application, in the app registration.",
+        "reauth",
+    ),
     "AADSTS90002": (
         "The directory was not found",
         "Azure AD has no tenant with the ID or domain you entered.",
@@ -246,6 +261,20 @@ _CATALOGUE: dict[str, tuple[str, str, str, str | None]] = {
         "Start the authorization yourself from the Authorize stage.",
         "authorize",
     ),
+    "code_in_url": (
+        "The sign-in answer came back in the address bar",
+        "Azure AD sent the authorization code in the URL instead of posting it to the portal. The "
+        "portal does not accept codes in URLs, because URLs end up in logs and browser history.",
+        "Start the authorization again from the Authorize stage.",
+        "authorize",
+    ),
+    "answer_missing": (
+        "The sign-in answer is missing",
+        "The portal's return address was opened without Azure AD's answer (for example from a "
+        "bookmark or a copied link).",
+        "Start the authorization again from the Authorize stage.",
+        "authorize",
+    ),
     "id_token_invalid": (
         "Azure AD's identity token could not be verified",
         "The identity token in the answer failed the portal's checks (signature, issuer, audience, "
@@ -310,6 +339,21 @@ def explain(code: str) -> Explanation:
     title, what_happened, what_to_do, fix_stage = entry or _DEFAULT
     return Explanation(code=code or "unknown", title=title, what_happened=what_happened,
                        what_to_do=what_to_do, fix_stage=fix_stage)
+
+
+def reauthentication_code(code: str, description: str = "") -> str | None:
+    """The code for "sign in again" in an Azure AD answer, or None when a new sign-in does not fix it.
+
+    This is the one decision of whether an instance needs re-authentication: provisioning and
+    keep-alive both ask it. Azure AD often names the reason in the description of a generic
+    `invalid_grant` ("AADSTS700082: The refresh token has expired..."); that code wins when it
+    means "sign in again" too, so the admin reads the specific reason.
+    """
+    found = _AADSTS.search(f"{code} {description}".upper())
+    for candidate in (f"AADSTS{found.group(1)}" if found else "", normalize_code(code)):
+        if candidate and explain(candidate).needs_reauthentication:
+            return candidate
+    return None
 
 
 def catalogued_codes() -> list[str]:

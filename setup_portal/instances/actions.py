@@ -1,8 +1,10 @@
-"""Every change to an instance: create, provision again, re-authenticate, review, disable and
-enable, rotate its secret, delete, check its health.
+"""Every change people make to an instance: create it, provision it again, re-authenticate it,
+review it, disable and enable it, rotate its secret, delete it, ask for a health check.
 
-Each action is atomic, takes a keyword-only `acting_user`, writes its audit event, and
-enqueues worker tasks only once the transaction commits. Views call these; so do tasks.
+Each action is atomic, takes a keyword-only `acting_user`, and enqueues worker tasks only
+once the transaction commits. Status, health and review change only through
+`state.transition`, which writes the audit event; what the worker observes goes through
+state.py's helpers.
 """
 
 from __future__ import annotations
@@ -15,17 +17,25 @@ from django.utils import timezone
 
 from setup_portal.audit.models import AuditEvent, record
 from setup_portal.azure.client import AzureError, verify_client_secret
+from setup_portal.azure.clouds import AuthType
 from setup_portal.azure.models import Authorization
 from setup_portal.crypto import mask
 from setup_portal.wizard.models import Setup
 
+from . import tasks
 from .models import Instance, InstanceReview, JobStep, ProvisioningJob
 from .provisioning import STEP_KEYS
-from .tasks import check_instance_health, provision_instance
+from .state import InstanceStateError, transition
+
+# Disabling keeps what the instance was, so enabling can put it back.
+DISABLEABLE = {Instance.Status.READY, Instance.Status.NEEDS_REAUTH, Instance.Status.FAILED}
+# "Needs re-authentication" for these codes means the client secret was the problem.
+SECRET_CODES = {"AADSTS7000222", "AADSTS7000215"}
 
 
-def _enqueue(job: ProvisioningJob) -> None:
-    transaction.on_commit(functools.partial(provision_instance.delay, job.pk))
+def _locked(instance: Instance) -> Instance:
+    """Re-read the row under a lock: token refreshes lock it too, so changes never interleave."""
+    return Instance.objects.select_for_update().get(pk=instance.pk)
 
 
 def _new_job(instance: Instance, kind: str, acting_user) -> ProvisioningJob:
@@ -34,6 +44,12 @@ def _new_job(instance: Instance, kind: str, acting_user) -> ProvisioningJob:
     _enqueue(job)
     return job
 
+
+def _enqueue(job: ProvisioningJob) -> None:
+    transaction.on_commit(functools.partial(tasks.provision_instance.delay, job.pk))
+
+
+# Provisioning ------------------------------------------------------------------------------------
 
 @transaction.atomic
 def do_create_instance(setup: Setup, *, name: str, tags: list[str], polling_enabled: bool,
@@ -48,7 +64,7 @@ def do_create_instance(setup: Setup, *, name: str, tags: list[str], polling_enab
     if existing is not None:
         return existing.jobs.first()
     authorization = setup.authorizations.order_by("-created_at").first()
-    instance = Instance.objects.create(
+    instance = Instance(
         name=name, tags="," + ",".join(t for t in tags if t) + "," if tags else "", setup=setup,
         owner=setup.owner, use_sandbox=setup.use_sandbox, dynamics_url=setup.dynamics_url, region=setup.region,
         cloud=setup.cloud, tenant=setup.tenant, auth_type=setup.auth_type, client_id=setup.client_id,
@@ -56,18 +72,18 @@ def do_create_instance(setup: Setup, *, name: str, tags: list[str], polling_enab
         secret_expires_on=setup.secret_expires_on, username=setup.username, password=setup.password,
         polling_enabled=polling_enabled, polling_resources=list(polling_resources),
         polling_interval_minutes=polling_interval_minutes, filter_nulls=filter_nulls,
-        status=Instance.Status.PROVISIONING,
         token_cache=authorization.token_cache if authorization else "",
         access_token_expires_at=authorization.access_token_expires_at if authorization else None,
     )
+    transition(instance, "instance.created", acting_user=acting_user,
+               data={"setup": str(setup.pk), "auth_type": instance.auth_type, "dynamics_url": instance.dynamics_url,
+                     "tags": instance.tag_list, "polling_enabled": polling_enabled},
+               status=Instance.Status.PROVISIONING)
     if authorization is not None:
         authorization.instance = instance
         authorization.save(update_fields=["instance"])
     setup.status = Setup.Status.COMPLETED
     setup.save(update_fields=["status", "updated_at"])
-    record("instance.created", instance, actor=acting_user,
-           data={"setup": str(setup.pk), "auth_type": instance.auth_type, "dynamics_url": instance.dynamics_url,
-                 "tags": instance.tag_list, "polling_enabled": polling_enabled})
     return _new_job(instance, ProvisioningJob.Kind.PROVISION, acting_user)
 
 
@@ -77,6 +93,9 @@ def do_retry_job(job: ProvisioningJob, *, acting_user) -> ProvisioningJob:
     job = ProvisioningJob.objects.select_for_update().get(pk=job.pk)
     if job.status != ProvisioningJob.Status.FAILED:
         return job
+    inst = _locked(job.instance)
+    if inst.status == Instance.Status.DELETED:
+        raise InstanceStateError("This instance was deleted; there is nothing to provision.")
     failed = job.steps.filter(status=JobStep.Status.FAILED).order_by("position").first()
     job.steps.filter(status__in=[JobStep.Status.FAILED, JobStep.Status.RUNNING]).update(
         status=JobStep.Status.PENDING, finished_at=None, error_code="", detail="")
@@ -87,10 +106,9 @@ def do_retry_job(job: ProvisioningJob, *, acting_user) -> ProvisioningJob:
     job.lease_expires_at = None
     job.save(update_fields=["status", "error_code", "error_detail", "finished_at", "lease_owner",
                             "lease_expires_at"])
-    Instance.objects.filter(pk=job.instance_id).update(status=Instance.Status.PROVISIONING, status_code="",
-                                                       status_detail="", updated_at=timezone.now())
-    record("job.retried", job.instance, actor=acting_user,
-           data={"job": job.pk, "from_step": failed.key if failed else ""})
+    transition(inst, "job.retried", acting_user=acting_user,
+               data={"job": job.pk, "from_step": failed.key if failed else ""},
+               status=Instance.Status.PROVISIONING, status_code="", status_detail="")
     _enqueue(job)
     return job
 
@@ -102,35 +120,23 @@ def do_reauthenticate_instance(instance: Instance, *, authorization: Authorizati
 
     Earlier authorizations and jobs stay as history.
     """
-    instance = Instance.objects.select_for_update().get(pk=instance.pk)
-    authorization.instance = instance
+    inst = _locked(instance)
+    if inst.status == Instance.Status.DELETED:
+        raise InstanceStateError("This instance was deleted; sign in for a new setup instead.")
+    authorization.instance = inst
     authorization.save(update_fields=["instance"])
-    instance.token_cache = authorization.token_cache
-    instance.access_token_expires_at = authorization.access_token_expires_at
-    instance.token_refreshed_at = timezone.now()
-    instance.status = Instance.Status.PROVISIONING
-    instance.status_code = instance.status_detail = ""
-    instance.save(update_fields=["token_cache", "access_token_expires_at", "token_refreshed_at", "status",
-                                 "status_code", "status_detail", "updated_at"])
-    record("instance.reauthenticated", instance, actor=acting_user,
-           data={"authorization": authorization.pk,
-                 "signed_in_as": authorization.claims.get("preferred_username", "")})
-    return _new_job(instance, ProvisioningJob.Kind.REAUTH, acting_user)
+    inst.token_cache = authorization.token_cache
+    inst.access_token_expires_at = authorization.access_token_expires_at
+    inst.token_refreshed_at = timezone.now()
+    transition(inst, "instance.reauthenticated", acting_user=acting_user,
+               also_save=["token_cache", "access_token_expires_at", "token_refreshed_at"],
+               data={"authorization": authorization.pk,
+                     "signed_in_as": authorization.claims.get("preferred_username", "")},
+               status=Instance.Status.PROVISIONING, status_code="", status_detail="")
+    return _new_job(inst, ProvisioningJob.Kind.REAUTH, acting_user)
 
 
-
-class InstanceStateError(Exception):
-    """The action does not apply to the instance in its current state; the message says why."""
-
-
-# Disabling keeps what the instance was, so enabling can put it back.
-DISABLEABLE = {Instance.Status.READY, Instance.Status.NEEDS_REAUTH, Instance.Status.FAILED}
-
-
-def _locked(instance: Instance) -> Instance:
-    """Re-read the row under a lock: token refreshes lock it too, so changes never interleave."""
-    return Instance.objects.select_for_update().get(pk=instance.pk)
-
+# Review (team leads) -------------------------------------------------------------------------------
 
 def _review(instance: Instance, decision: str, comment: str, acting_user) -> Instance:
     inst = _locked(instance)
@@ -141,11 +147,9 @@ def _review(instance: Instance, decision: str, comment: str, acting_user) -> Ins
     inst.reviews.filter(decision=Instance.Review.CHANGES_REQUESTED, resolved_at__isnull=True).update(resolved_at=now)
     InstanceReview.objects.create(instance=inst, reviewer=acting_user, decision=decision, comment=comment,
                                   resolved_at=now if decision == Instance.Review.APPROVED else None)
-    before = inst.review_state
-    inst.review_state, inst.reviewed_by, inst.reviewed_at, inst.review_comment = decision, acting_user, now, comment
-    inst.save(update_fields=["review_state", "reviewed_by", "reviewed_at", "review_comment", "updated_at"])
     verb = "instance.approved" if decision == Instance.Review.APPROVED else "instance.changes_requested"
-    record(verb, inst, actor=acting_user, data={"from": before, "comment": comment})
+    transition(inst, verb, acting_user=acting_user, data={"from": inst.review_state, "comment": comment},
+               review_state=decision, reviewed_by=acting_user, reviewed_at=now, review_comment=comment)
     return inst
 
 
@@ -161,15 +165,15 @@ def do_request_changes(instance: Instance, *, comment: str, acting_user) -> Inst
     return _review(instance, Instance.Review.CHANGES_REQUESTED, comment.strip(), acting_user)
 
 
+# Lifecycle (admins) --------------------------------------------------------------------------------
+
 @transaction.atomic
 def do_disable_instance(instance: Instance, *, acting_user, reason: str = "") -> Instance:
     inst = _locked(instance)
     if inst.status not in DISABLEABLE:
         raise InstanceStateError(f"An instance that is {inst.get_status_display().lower()} cannot be disabled.")
-    before = inst.status
-    inst.status = Instance.Status.DISABLED
-    inst.save(update_fields=["status", "updated_at"])
-    record("instance.disabled", inst, actor=acting_user, data={"from": before, "reason": reason.strip()})
+    transition(inst, "instance.disabled", acting_user=acting_user,
+               data={"from": inst.status, "reason": reason.strip()}, status=Instance.Status.DISABLED)
     return inst
 
 
@@ -182,9 +186,8 @@ def do_enable_instance(instance: Instance, *, acting_user) -> Instance:
     last = (AuditEvent.objects.filter(verb="instance.disabled", target_type="instance", target_id=str(inst.pk))
             .order_by("-created_at", "-id").values_list("data", flat=True).first()) or {}
     restored = last.get("from")
-    inst.status = restored if restored in {s.value for s in DISABLEABLE} else Instance.Status.READY
-    inst.save(update_fields=["status", "updated_at"])
-    record("instance.enabled", inst, actor=acting_user, data={"to": inst.status})
+    status = restored if restored in {s.value for s in DISABLEABLE} else Instance.Status.READY
+    transition(inst, "instance.enabled", acting_user=acting_user, data={"to": status}, status=status)
     return inst
 
 
@@ -196,7 +199,7 @@ def do_rotate_client_secret(instance: Instance, *, new_secret: str, expires_on: 
     and the refusal is audited. Verification happens outside the lock: it is a network
     call, and the old secret keeps working meanwhile.
     """
-    if instance.auth_type not in {"oauth2", "s2s"}:
+    if instance.auth_type not in {AuthType.OAUTH2, AuthType.S2S}:
         raise InstanceStateError("This instance signs in with a user name and password; it has no client secret.")
     if instance.status in {Instance.Status.DELETED, Instance.Status.PROVISIONING}:
         raise InstanceStateError(f"An instance that is {instance.get_status_display().lower()} "
@@ -217,15 +220,14 @@ def do_rotate_client_secret(instance: Instance, *, new_secret: str, expires_on: 
         inst.secret_expires_on = expires_on
         # Reminders are per expiry date; a new date starts a fresh set.
         inst.reminders_sent = {}
-        updates = ["client_secret", "secret_hint", "secret_expires_on", "reminders_sent", "updated_at"]
-        if inst.status_code in {"AADSTS7000222", "AADSTS7000215"} and inst.status == Instance.Status.NEEDS_REAUTH:
+        cleared = {}
+        if inst.status_code in SECRET_CODES and inst.status == Instance.Status.NEEDS_REAUTH:
             # The expired or wrong secret was the only thing wrong.
-            inst.status, inst.status_code, inst.status_detail = Instance.Status.READY, "", ""
-            updates += ["status", "status_code", "status_detail"]
-        inst.save(update_fields=updates)
-        record("instance.secret_rotated", inst, actor=acting_user,
-               data={"old_hint": old_hint, "new_hint": inst.secret_hint,
-                     "expires_on": expires_on.isoformat() if expires_on else None})
+            cleared = {"status": Instance.Status.READY, "status_code": "", "status_detail": ""}
+        transition(inst, "instance.secret_rotated", acting_user=acting_user,
+                   also_save=["client_secret", "secret_hint", "secret_expires_on", "reminders_sent"],
+                   data={"old_hint": old_hint, "new_hint": inst.secret_hint,
+                         "expires_on": expires_on.isoformat() if expires_on else None}, **cleared)
     return inst
 
 
@@ -245,32 +247,27 @@ def do_delete_instance(instance: Instance, *, acting_user) -> Instance:
     # Names are unique; free this one so a new instance can take it. The audit trail keeps it.
     suffix = f" (deleted {str(inst.pk)[:8]})"
     inst.name = original_name[: 100 - len(suffix)] + suffix
-    inst.token_pending_reveal = ""
-    inst.status = Instance.Status.DELETED
-    inst.status_detail = "Deleted: its credentials and tokens were erased."
-    inst.status_code = ""
-    inst.client_secret = ""
-    inst.secret_hint = ""
-    inst.password = ""
-    inst.token_cache = ""
-    inst.token_hash = ""
+    inst.client_secret = inst.secret_hint = inst.password = ""
+    inst.token_cache = inst.token_hash = inst.token_pending_reveal = ""
     inst.access_token_expires_at = None
-    inst.save(update_fields=["name", "status", "status_detail", "status_code", "client_secret", "secret_hint",
-                             "password", "token_cache", "token_hash", "token_pending_reveal",
-                             "access_token_expires_at", "updated_at"])
     # The authorizations hold copies of the token cache from sign-in.
     erased = 0
     for authorization in inst.authorizations.exclude(token_cache=""):
         authorization.token_cache = ""
         authorization.save(update_fields=["token_cache"])
         erased += 1
+    # A worker still running a job finds its lease gone and stops.
     cancelled = inst.jobs.filter(status__in=[ProvisioningJob.Status.QUEUED, ProvisioningJob.Status.RUNNING]).update(
         status=ProvisioningJob.Status.FAILED, finished_at=timezone.now(), error_code="deleted",
-        error_detail="The instance was deleted.")
-    record("instance.deleted", inst, actor=acting_user,
-           data={"from": before, "name": original_name,
-                 "erased": ["client_secret", "password", "token_cache", "instance_token"],
-                 "authorizations_erased": erased, "jobs_cancelled": cancelled})
+        error_detail="The instance was deleted.", lease_owner="", lease_expires_at=None)
+    transition(inst, "instance.deleted", acting_user=acting_user,
+               also_save=["name", "client_secret", "secret_hint", "password", "token_cache", "token_hash",
+                          "token_pending_reveal", "access_token_expires_at"],
+               data={"from": before, "name": original_name,
+                     "erased": ["client_secret", "password", "token_cache", "instance_token"],
+                     "authorizations_erased": erased, "jobs_cancelled": cancelled},
+               status=Instance.Status.DELETED, status_code="",
+               status_detail="Deleted: its credentials and tokens were erased.")
     return inst
 
 
@@ -282,5 +279,5 @@ def do_request_health_check(instance: Instance, *, acting_user) -> dt.datetime:
     requested_at = timezone.now()
     record("instance.health_check_requested", instance, actor=acting_user)
     instance_id, user_id = str(instance.pk), acting_user.pk
-    transaction.on_commit(lambda: check_instance_health.delay(instance_id, triggered_by_id=user_id))
+    transaction.on_commit(lambda: tasks.check_instance_health.delay(instance_id, triggered_by_id=user_id))
     return requested_at

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import time
 from collections.abc import Iterator
 
@@ -25,10 +24,12 @@ from django.utils import timezone
 from setup_portal.accounts.roles import TEAM_LEAD
 from setup_portal.audit.models import record
 from setup_portal.azure.client import AzureError
-from setup_portal.azure.errors import explain
+from setup_portal.azure.errors import explain, reauthentication_code
 from setup_portal.dataverse.client import DataverseError, who_am_i
 
+from . import state
 from .models import HealthCheck, Instance
+from .provisioning import StepFailed, checked_url
 from .tokens import acquire_token_for_instance
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,6 @@ BATCH_SIZE = 200
 REFRESH_AHEAD = dt.timedelta(minutes=10)
 HEALTH_CHECK_EVERY = dt.timedelta(hours=1)
 REMINDER_DAYS = (30, 7, 1)
-# Azure AD codes that no retry fixes: someone has to sign in again or rotate the secret.
-REAUTH_CODES = {"invalid_grant", "AADSTS700082", "AADSTS70008", "AADSTS7000222", "AADSTS50173", "AADSTS700084"}
 KEPT_ALIVE = [Instance.Status.READY]
 
 
@@ -75,35 +74,6 @@ def due_for_reminder(today: dt.date | None = None) -> QuerySet[Instance]:
             .filter(secret_expires_on__gte=today, secret_expires_on__lte=today + dt.timedelta(days=max(REMINDER_DAYS))))
 
 
-def reauth_code(exc: AzureError) -> str | None:
-    """The code that means "sign in again", when the error is one of those."""
-    if exc.code in REAUTH_CODES:
-        found = re.search(r"AADSTS\d+", exc.description or "")
-        return found.group(0) if found and found.group(0) in REAUTH_CODES else exc.code
-    found = re.search(r"AADSTS\d+", f"{exc.code} {exc.description or ''}")
-    if found and found.group(0) in REAUTH_CODES:
-        return found.group(0)
-    return None
-
-
-def mark_needs_reauth(instance_id, code: str) -> bool:
-    """Move a live instance to "Needs re-authentication" with the plain-words reason; True if it moved."""
-    explanation = explain(code)
-    with transaction.atomic():
-        inst = Instance.objects.select_for_update().filter(pk=instance_id).first()
-        if inst is None or inst.status in {Instance.Status.DISABLED, Instance.Status.DELETED,
-                                           Instance.Status.NEEDS_REAUTH}:
-            return False
-        before = inst.status
-        inst.status = Instance.Status.NEEDS_REAUTH
-        inst.status_code = code[:32]
-        inst.status_detail = f"{explanation.what_happened} {explanation.what_to_do}".strip()
-        inst.save(update_fields=["status", "status_code", "status_detail", "updated_at"])
-        record("instance.status_changed", inst, data={"from": before, "to": inst.status, "error_code": code,
-                                                      "reason": explanation.title})
-    return True
-
-
 def refresh_token(instance_id: str) -> str:
     """Refresh one instance's access token ahead of expiry; returns what happened (for logs).
 
@@ -121,9 +91,9 @@ def refresh_token(instance_id: str) -> str:
                 return "fresh"
             acquire_token_for_instance(inst, force_refresh=True)
     except AzureError as exc:
-        code = reauth_code(exc)
+        code = reauthentication_code(exc.code, exc.description)
         if code:
-            mark_needs_reauth(instance_id, code)
+            state.mark_needs_reauth(instance_id, code=code, acting_user=None)
             return "needs_reauth"
         log.warning("Token refresh for instance %s failed: %s", instance_id, exc.code)
         return "failed"
@@ -131,51 +101,35 @@ def refresh_token(instance_id: str) -> str:
 
 
 def check_health(instance_id: str, *, triggered_by_id: int | None = None) -> HealthCheck | None:
-    """One WhoAmI round trip with the instance's token, recorded as a HealthCheck."""
+    """One WhoAmI round trip with the instance's token, recorded as a HealthCheck.
+
+    The Dynamics URL passes the same guard as provisioning first: a URL that is no longer
+    allowed (the sandbox was switched off, or the row names another host) is not called,
+    and the check records why.
+    """
     inst = Instance.objects.filter(pk=instance_id).first()
     if inst is None or inst.status in {Instance.Status.DELETED, Instance.Status.PROVISIONING}:
         return None
     started = time.monotonic()
-    ok, detail, code, reauth = True, "", "", None
+    ok, detail, code = True, "", ""
     try:
+        url = checked_url(inst)
         token = acquire_token_for_instance(inst)
-        who = who_am_i(inst.dynamics_url, token.access_token)
+        who = who_am_i(url, token.access_token)
         detail = f"WhoAmI answered as user {who.get('UserId', '?')}."
+    except StepFailed as exc:
+        ok, code = False, exc.code
+        detail = f"{explain(code).title}: {exc.message} Keep-alive did not call it."
     except AzureError as exc:
-        ok, code, reauth = False, exc.code, reauth_code(exc)
-        detail = explain(reauth or exc.code).title
+        ok, code = False, reauthentication_code(exc.code, exc.description) or exc.code
+        detail = explain(code).title
     except DataverseError as exc:
         ok, code = False, str(exc.code or exc.status)
-        detail = f"Dataverse answered {exc.status}: {exc.message}"[:300]
+        detail = f"Dataverse answered {exc.status}: {exc.message}"
     duration_ms = int((time.monotonic() - started) * 1000)
-    return _record_health(inst.pk, ok=ok, detail=detail, code=code, reauth=reauth, duration_ms=duration_ms,
-                          triggered_by_id=triggered_by_id)
-
-
-def _record_health(instance_id, *, ok: bool, detail: str, code: str, reauth: str | None, duration_ms: int,
-                   triggered_by_id: int | None) -> HealthCheck | None:
-    with transaction.atomic():
-        inst = Instance.objects.select_for_update().filter(pk=instance_id).first()
-        if inst is None:
-            return None
-        check = HealthCheck.objects.create(instance=inst, ok=ok, detail=detail[:300], error_code=code[:32],
-                                           duration_ms=duration_ms, triggered_by_id=triggered_by_id)
-        before = inst.health
-        inst.health = Instance.Health.HEALTHY if ok else Instance.Health.FAILING
-        inst.health_checked_at, inst.health_detail = check.checked_at, detail[:300]
-        updates = ["health", "health_checked_at", "health_detail", "updated_at"]
-        if ok and inst.status == Instance.Status.NEEDS_REAUTH:
-            # Someone re-authenticated or rotated the secret elsewhere; the instance works again.
-            inst.status, inst.status_code, inst.status_detail = Instance.Status.READY, "", ""
-            updates += ["status", "status_code", "status_detail"]
-            record("instance.status_changed", inst, data={"from": Instance.Status.NEEDS_REAUTH,
-                                                          "to": Instance.Status.READY})
-        inst.save(update_fields=updates)
-        if before != inst.health:
-            record("instance.health_changed", inst, data={"from": before, "to": inst.health, "error_code": code})
-    if reauth:
-        mark_needs_reauth(instance_id, reauth)
-    return check
+    triggered_by = get_user_model().objects.filter(pk=triggered_by_id).first() if triggered_by_id else None
+    return state.record_health_check(inst.pk, ok=ok, detail=detail, error_code=code, duration_ms=duration_ms,
+                                     acting_user=triggered_by)
 
 
 def reminder_due(expires_on: dt.date, sent: list[int], today: dt.date) -> int | None:

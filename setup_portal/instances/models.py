@@ -7,8 +7,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from setup_portal.azure.clouds import AuthType, Cloud
 from setup_portal.crypto import EncryptedTextField
-from setup_portal.wizard.models import AuthType, Cloud
 
 
 class Instance(models.Model):
@@ -111,6 +111,36 @@ class Instance(models.Model):
     @property
     def tag_list(self) -> list[str]:
         return [t for t in self.tags.split(",") if t]
+
+    @property
+    def status_css(self) -> str:
+        return BADGE_CSS[self.status]
+
+    @property
+    def review_css(self) -> str:
+        return BADGE_CSS[self.review_state]
+
+    @property
+    def health_css(self) -> str:
+        return BADGE_CSS[self.health]
+
+
+# The badge class of every status, review state and health value, for every page that shows
+# one (the badge partials in templates/instances/ and the dashboard rows). No class: grey.
+BADGE_CSS = {
+    Instance.Status.PROVISIONING: "badge-info",
+    Instance.Status.READY: "badge-ok",
+    Instance.Status.FAILED: "badge-bad",
+    Instance.Status.NEEDS_REAUTH: "badge-bad",
+    Instance.Status.DISABLED: "badge-warn",
+    Instance.Status.DELETED: "",
+    Instance.Review.PENDING: "",
+    Instance.Review.APPROVED: "badge-ok",
+    Instance.Review.CHANGES_REQUESTED: "badge-warn",
+    Instance.Health.UNKNOWN: "",
+    Instance.Health.HEALTHY: "badge-ok",
+    Instance.Health.FAILING: "badge-bad",
+}
 
 
 class ProvisioningJob(models.Model):

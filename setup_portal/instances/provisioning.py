@@ -15,11 +15,14 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.utils import timezone
 
-from setup_portal.azure.client import AzureError, acquire_token_for_instance
+from setup_portal.azure.client import AzureError
 from setup_portal.dataverse import client as dataverse
 from setup_portal.dataverse.client import DataverseError
+from setup_portal.wizard.dynamics_url import InvalidDynamicsUrl, normalize_dynamics_url
 
-from .models import HealthCheck, Instance
+from . import state
+from .models import Instance
+from .tokens import acquire_token_for_instance
 
 STEPS: list[tuple[str, str]] = [
     ("acquire_token", "Get an access token"),
@@ -75,9 +78,10 @@ def classify(exc: Exception) -> Failure:
 
 
 def checked_url(instance: Instance) -> str:
-    """The instance's Dynamics URL, re-checked right before we send a token to it (SSRF guard)."""
-    from setup_portal.wizard.dynamics_url import InvalidDynamicsUrl, normalize_dynamics_url
+    """The instance's Dynamics URL, re-checked right before a token is sent to it (SSRF guard).
 
+    Provisioning and keep-alive both call it before every Dataverse call.
+    """
     try:
         return normalize_dynamics_url(instance.dynamics_url,
                                       sandbox_allowed=settings.SANDBOX_ENABLED and instance.use_sandbox).url
@@ -137,11 +141,8 @@ def run_health_check(instance: Instance) -> str:
     started = time.monotonic()
     dataverse.who_am_i(checked_url(instance), _token(instance))
     duration_ms = int((time.monotonic() - started) * 1000)
-    now = timezone.now()
-    HealthCheck.objects.create(instance=instance, ok=True, duration_ms=duration_ms,
-                               detail="WhoAmI answered during provisioning.")
-    _save(instance, health=Instance.Health.HEALTHY, health_checked_at=now,
-          health_detail="WhoAmI answered during provisioning.")
+    state.record_health_check(instance.pk, ok=True, detail="WhoAmI answered during provisioning.",
+                              duration_ms=duration_ms, acting_user=None)
     return f"WhoAmI answered in {duration_ms} ms."
 
 

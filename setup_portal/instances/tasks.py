@@ -14,11 +14,9 @@ the next worker, which resumes at the unfinished step.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import random
-import secrets
 import socket
 import time
 import uuid
@@ -30,10 +28,9 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from setup_portal.audit.models import record
 from setup_portal.azure.errors import explain
 
-from . import keepalive
+from . import keepalive, state
 from .models import Instance, JobStep, ProvisioningJob, StepAttempt
 from .provisioning import RUNNERS, STEP_LABELS, StepSkipped, classify
 
@@ -162,52 +159,27 @@ def _run_step(job: ProvisioningJob, step: JobStep, worker: str) -> str:
 
 def _fail_job(job_id: int, worker: str, step: JobStep) -> None:
     step.refresh_from_db()
-    explanation = explain(step.error_code)
     with transaction.atomic():
         if ProvisioningJob.objects.filter(pk=job_id, lease_owner=worker).update(
                 status=ProvisioningJob.Status.FAILED, finished_at=timezone.now(), error_code=step.error_code,
                 error_detail=step.detail, lease_owner="", lease_expires_at=None) != 1:
             return
-        instance = Instance.objects.select_for_update().get(pk=step.job.instance_id)
-        instance.status = (Instance.Status.NEEDS_REAUTH if explanation.needs_reauthentication
-                           else Instance.Status.FAILED)
-        instance.status_code = step.error_code
-        instance.status_detail = f"{STEP_LABELS[step.key]}: {explanation.title}. {step.detail}"[:1000]
-        instance.save(update_fields=["status", "status_code", "status_detail", "updated_at"])
-        record("instance.provisioning_failed", instance, data={"job": job_id, "step": step.key,
-                                                               "error_code": step.error_code})
-
-
-def _new_instance_token() -> str:
-    return "dci_" + secrets.token_urlsafe(32)
+        job = ProvisioningJob.objects.get(pk=job_id)
+        state.mark_provisioning_failed(job, step=step.key, step_label=STEP_LABELS[step.key],
+                                       error_code=step.error_code, detail=step.detail, acting_user=None)
 
 
 def _finish_job(job_id: int, worker: str) -> None:
-    now = timezone.now()
     with transaction.atomic():
         job = ProvisioningJob.objects.select_for_update().get(pk=job_id)
         if job.lease_owner != worker:
             return
         job.status = ProvisioningJob.Status.SUCCEEDED
-        job.finished_at = now
+        job.finished_at = timezone.now()
         job.lease_owner = ""
         job.lease_expires_at = None
         job.save(update_fields=["status", "finished_at", "lease_owner", "lease_expires_at"])
-        instance = Instance.objects.select_for_update().get(pk=job.instance_id)
-        instance.status = Instance.Status.READY
-        instance.status_code = instance.status_detail = ""
-        instance.ready_at = instance.ready_at or now
-        fields = ["status", "status_code", "status_detail", "ready_at", "updated_at"]
-        if not instance.token_hash:
-            token = _new_instance_token()
-            instance.token_hash = hashlib.sha256(token.encode()).hexdigest()
-            instance.token_prefix = token[:12]
-            instance.token_pending_reveal = token
-            fields += ["token_hash", "token_prefix", "token_pending_reveal"]
-        instance.save(update_fields=fields)
-        record("instance.ready", instance, data={"job": job.pk, "kind": job.kind,
-                                                 "seconds": round((now - job.created_at).total_seconds(), 3),
-                                                 "organization": instance.organization_name})
+        state.mark_ready(job, acting_user=None)
 
 
 @shared_task(name="instances.sweep_stale_jobs", ignore_result=True)

@@ -88,12 +88,6 @@ def _query_without(request: HttpRequest, *names: str) -> str:
     return f"{encoded}&" if encoded else ""
 
 
-STATUS_CSS = {"ready": "badge-ok", "failed": "badge-bad", "needs_reauth": "badge-bad", "provisioning": "badge-info",
-              "disabled": "badge-warn"}
-REVIEW_CSS = {"approved": "badge-ok", "changes_requested": "badge-warn"}
-HEALTH_CSS = {"healthy": "badge-ok", "failing": "badge-bad"}
-
-
 def _stamp(value: dt.datetime | None) -> dict | None:
     """What includes/time.html renders, prepared in Python: its date filters cost ~10 ms per 50-row page."""
     if value is None:
@@ -104,9 +98,9 @@ def _stamp(value: dt.datetime | None) -> dict | None:
 
 def _row_display(inst: Instance, now: dt.datetime) -> dict:
     return {
-        "status": inst.get_status_display(), "status_css": STATUS_CSS.get(inst.status, ""),
-        "review": inst.get_review_state_display(), "review_css": REVIEW_CSS.get(inst.review_state, ""),
-        "health": inst.get_health_display(), "health_css": HEALTH_CSS.get(inst.health, ""),
+        "status": inst.get_status_display(), "status_css": inst.status_css,
+        "review": inst.get_review_state_display(), "review_css": inst.review_css,
+        "health": inst.get_health_display(), "health_css": inst.health_css,
         "checked": _stamp(inst.health_checked_at), "created": _stamp(inst.created_at),
         "token": _stamp(inst.access_token_expires_at),
         "token_expired": inst.access_token_expires_at is not None and inst.access_token_expires_at < now,

@@ -1,4 +1,4 @@
-from setup_portal.azure.errors import catalogued_codes, explain
+from setup_portal.azure.errors import catalogued_codes, explain, reauthentication_code
 
 REQUIRED = ["50011", "50126", "50076", "53003", "7000215", "7000222", "65001", "65004", "90094", "650057",
             "700016", "500011", "50194", "54005", "700082", "90002"]
@@ -34,3 +34,15 @@ def test_it_explains_dataverse_and_transport_failures():
     assert "401" in explain("dataverse_401").what_happened
     assert "HTTP 503" in explain("http_503").what_happened
     assert explain("something-new").title == "Something went wrong"
+
+
+def test_it_decides_once_which_answers_need_a_new_sign_in():
+    for code in ["AADSTS50173", "AADSTS700084", "AADSTS700082", "AADSTS70008", "AADSTS7000222", "invalid_grant",
+                 "interaction_required", "no_account"]:
+        assert reauthentication_code(code) == code
+    assert reauthentication_code("invalid_grant", "AADSTS700084: The refresh token was issued to a SPA") \
+        == "AADSTS700084"
+    assert reauthentication_code("invalid_grant", "AADSTS50126: wrong password") == "invalid_grant"
+    assert reauthentication_code("AADSTS7000215") is None
+    assert reauthentication_code("dataverse_403") is None
+    assert reauthentication_code("http_503", "AADSTS90033 temporarily unavailable") is None
