@@ -86,6 +86,9 @@ def checked_url(instance: Instance) -> str:
         return normalize_dynamics_url(instance.dynamics_url,
                                       sandbox_allowed=settings.SANDBOX_ENABLED and instance.use_sandbox).url
     except InvalidDynamicsUrl as exc:
+        if instance.use_sandbox and not settings.SANDBOX_ENABLED:
+            raise StepFailed("sandbox_disabled", "This instance uses the sandbox tenant, which is switched off "
+                                                 "on this portal.") from None
         raise StepFailed("invalid_dynamics_url", exc.message) from None
 
 

@@ -212,3 +212,41 @@ def test_the_beat_planner_checks_health_through_the_worker(sandbox, celery_worke
     assert HealthCheck.objects.get(instance=live).ok, celery_worker.log()[-3000:]
     assert not HealthCheck.objects.filter(instance=disabled).exists()
     assert Instance.objects.get(pk=live.pk).health == "healthy"
+
+
+# The Dynamics URL guard: keep-alive calls only what provisioning would call --------------------------
+
+def _tripwire(sandbox) -> None:
+    """A fault any request to the sandbox would use up: still listed afterwards means nothing was called."""
+    sandbox.faults(endpoint="*", latency_ms=1, times=1)
+
+
+def _tripwire_intact(sandbox) -> bool:
+    return sandbox.admin("GET", "faults")["faults"] != []
+
+
+@pytest.mark.parametrize("dynamics_url", ["https://contoso.example.com", "https://169.254.169.254/latest",
+                                          "https://contoso.crm.dynamics.com.example.net"])
+def test_it_does_not_call_a_host_that_is_not_dynamics(dynamics_url, alice, clean_sandbox):
+    inst = sandbox_s2s_instance(alice, clean_sandbox.info, dynamics_url=dynamics_url)
+    _tripwire(clean_sandbox)
+    check = keepalive.check_health(str(inst.pk))
+    assert _tripwire_intact(clean_sandbox), "keep-alive asked for a token for a host that is not allowed"
+    assert not check.ok and check.error_code == "invalid_dynamics_url"
+    inst.refresh_from_db()
+    assert inst.health == Instance.Health.FAILING and inst.status == Instance.Status.READY
+    assert inst.health_detail.startswith("The Dynamics CRM URL is not allowed")
+    assert "Keep-alive did not call it." in inst.health_detail
+
+
+def test_it_does_not_call_the_sandbox_once_it_is_switched_off(alice, clean_sandbox, settings):
+    inst = sandbox_s2s_instance(alice, clean_sandbox.info)
+    settings.SANDBOX_ENABLED = False
+    _tripwire(clean_sandbox)
+    check = keepalive.check_health(str(inst.pk))
+    assert _tripwire_intact(clean_sandbox)
+    assert not check.ok and check.error_code == "sandbox_disabled"
+    assert check.detail.startswith("The sandbox tenant is switched off: This instance uses the sandbox tenant")
+    settings.SANDBOX_ENABLED = True
+    clean_sandbox.clear_faults()
+    assert keepalive.check_health(str(inst.pk)).ok, "the next check recovers once the sandbox is back"
