@@ -6,8 +6,8 @@ Fixtures:
   `SandboxHandle` with `.info` (= sandbox_info()), `.faults(**spec)`, `.clear_faults()`,
   `.reset()`, `.expire_refresh_tokens()`, `.add_secret()`, `.expire_secret()`,
   `.session()` (a requests.Session trusting the sandbox CA), `.confidential_client()` /
-  `.public_client()` (real msal apps wired to it) and `.browser_sign_in()` (submits the
-  sign-in and consent pages like a browser and returns where the sandbox redirects).
+  `.public_client()` (real msal apps wired to it), and `.browser_sign_in()` / `.browser_answer()`
+  (submit the sign-in and consent pages like a browser; return where the sandbox sends it back).
 - `clean_sandbox` (function): removes injected faults before and after the test.
 """
 
@@ -20,7 +20,7 @@ import sys
 import time
 from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import msal
 import pytest
@@ -133,27 +133,42 @@ class SandboxHandle:
         """Open `auth_url`, submit sign-in (and consent when asked) as a browser would.
 
         Returns the URL the sandbox finally redirects to (the app's redirect URI with
-        code/state or error). `consent` is "accept" or "cancel".
+        code/state or error). `consent` is "accept" or "cancel". For response_mode=form_post
+        use `browser_answer`.
         """
+        resp = self._sign_in(auth_url, username, password, consent)
+        if not resp.is_redirect:
+            raise SandboxError(f"expected a redirect back to the app, got {resp.status_code}: {resp.text[:500]}")
+        return resp.headers["Location"]
+
+    def browser_answer(self, auth_url: str, username: str | None = None, password: str | None = None,
+                       consent: str = "accept") -> tuple[str, dict]:
+        """Like `browser_sign_in`, for any response mode: (the redirect URI, the answer's parameters),
+        whether the sandbox redirected with a query string or handed the browser a form_post page."""
+        resp = self._sign_in(auth_url, username, password, consent)
+        if resp.is_redirect:
+            parts = urlsplit(resp.headers["Location"])
+            return parts._replace(query="").geturl(), dict(parse_qsl(parts.query))
+        form = self._form(resp)
+        return form["action"], form["fields"]
+
+    def _sign_in(self, auth_url: str, username: str | None, password: str | None, consent: str):
         browser = self.session()
         resp = browser.get(auth_url, allow_redirects=False)
-        if resp.is_redirect:
-            return resp.headers["Location"]
+        if resp.is_redirect or _is_form_post(resp):
+            return resp
         form = self._form(resp)
         fields = dict(form["fields"], username=username or self.info["username"],
                       password=password if password is not None else self.info["password"])
         resp = browser.post(urljoin(resp.url, form["action"]), data=fields, allow_redirects=False)
-        if resp.is_redirect:
-            return resp.headers["Location"]
+        if resp.is_redirect or _is_form_post(resp):
+            return resp
         form = self._form(resp)
         if "Sign in" in resp.text and "password" in form["fields"]:
             raise SandboxError("sign-in was refused: " + resp.text[resp.text.find('role="alert"'):][:300])
         action = consent if consent in form["buttons"] else next(iter(form["buttons"]))
-        resp = browser.post(urljoin(resp.url, form["action"]),
+        return browser.post(urljoin(resp.url, form["action"]),
                             data=dict(form["fields"], **{form["buttons"][action]: action}), allow_redirects=False)
-        if not resp.is_redirect:
-            raise SandboxError(f"expected a redirect back to the app, got {resp.status_code}: {resp.text[:500]}")
-        return resp.headers["Location"]
 
     @staticmethod
     def _form(resp: requests.Response) -> dict:
@@ -162,6 +177,11 @@ class SandboxHandle:
         if resp.status_code != 200 or not parser.forms:
             raise SandboxError(f"expected a sandbox form page, got {resp.status_code}: {resp.text[:500]}")
         return parser.forms[0]
+
+
+def _is_form_post(resp: requests.Response) -> bool:
+    """The sandbox's response_mode=form_post page (the browser posts it back to the app)."""
+    return resp.status_code == 200 and 'id="form-post"' in resp.text
 
 
 def _skip_user_realm_discovery(authority: str) -> None:

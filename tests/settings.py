@@ -14,6 +14,7 @@ os.environ.setdefault("VAR_DIR", os.environ["PORTAL_TEST_VAR_DIR"])
 os.environ.setdefault("TEST_DB_DIR", os.environ["PORTAL_TEST_VAR_DIR"])
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs a loop in the test thread
 os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
+os.environ.setdefault("OUTBOUND_LOOPBACK_ONLY", "1")  # no test reaches Microsoft, whatever it types
 
 from config.settings import *  # noqa: E402,F403
 

@@ -9,15 +9,19 @@ from setup_portal.crypto import EncryptedTextField
 
 
 class AuthFlow(models.Model):
-    """An msal auth-code flow waiting for its callback (holds the PKCE verifier, encrypted).
+    """A request sent to Azure AD, waiting for its answer: an msal auth-code flow (holds the PKCE
+    verifier, encrypted) or an admin-consent request (no flow).
 
-    Keyed by `state` and bound to the user who started it, so the callback works even
-    when the browser does not send the session cookie back (SameSite, other tab).
+    Keyed by a random `state`, single-use and bound to the user who started it, so the
+    callback works even when the browser does not send the session cookie back (a cross-site
+    form_post under SameSite=Lax). Once answered it keeps the outcome (the authorization or
+    the error), so reloading the page after the callback explains it again.
     """
 
     class Purpose(models.TextChoices):
         SETUP = "setup", "Setup authorization"
         REAUTH = "reauth", "Re-authentication"
+        ADMIN_CONSENT = "adminconsent", "Admin consent"
 
     state = models.CharField(max_length=64, primary_key=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
@@ -25,10 +29,15 @@ class AuthFlow(models.Model):
     instance = models.ForeignKey("instances.Instance", null=True, blank=True, on_delete=models.CASCADE,
                                  related_name="+")
     purpose = models.CharField(max_length=16, choices=Purpose.choices, default=Purpose.SETUP)
-    flow = EncryptedTextField()
+    flow = EncryptedTextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     consumed_at = models.DateTimeField(null=True, blank=True)
+    # The outcome, once answered: the authorization it produced, or why it failed.
+    authorization = models.OneToOneField("Authorization", null=True, blank=True, on_delete=models.SET_NULL,
+                                         related_name="flow")
+    error_code = models.CharField(max_length=64, blank=True)
+    error_detail = models.CharField(max_length=300, blank=True)
 
     def __str__(self) -> str:
         return f"{self.get_purpose_display()} flow {self.state[:8]}…"

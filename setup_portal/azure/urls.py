@@ -6,6 +6,7 @@ app_name = "azure"
 
 urlpatterns = [
     path("authorize/<uuid:setup_id>/", views.authorize, name="authorize"),
+    path("adminconsent/<uuid:setup_id>/", views.admin_consent, name="admin_consent"),
     path("callback/", views.callback, name="callback"),
     path("reauthorize/<uuid:instance_id>/", views.reauthorize, name="reauthorize"),
 ]

@@ -1,36 +1,51 @@
-"""The OAuth redirect dance: start (authorize / reauthorize) and the callback.
+"""The OAuth redirect dance: start (authorize, reauthorize, admin consent) and Azure AD's answers.
 
-All Azure AD traffic goes through client.py; these views only decide where the admin goes.
+All Azure AD traffic goes through client.py and all recording through actions.py; these
+views only decide where the admin goes.
+
+Azure AD posts a sign-in's answer (response_mode=form_post), so the code never sits in a
+URL or an access log. That POST comes from Azure's origin: under SameSite=Lax it carries no
+session cookie, so it is matched to its flow by the random, single-use state alone, touches
+no session, and answers 303 to a GET of the same page, which the browser sends with the
+cookie: that GET shows the outcome (and shows it again on reload).
 """
 
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
 
 from setup_portal.accounts.roles import admin_required
-from setup_portal.audit.models import record
+from setup_portal.dataverse.client import DataverseError
 from setup_portal.instances.actions import do_reauthenticate_instance
 from setup_portal.instances.models import Instance
-from setup_portal.wizard.models import AuthType, Setup
+from setup_portal.wizard.models import Setup
 
-from .actions import do_record_setup_authorization
-from .client import AzureError, check_s2s_or_custom, complete_authorization, error_from_redirect, start_authorization
+from .actions import (
+    do_authorize_without_browser,
+    do_complete_admin_consent,
+    do_complete_authorization,
+    do_record_setup_authorization,
+    do_start_admin_consent,
+    do_start_authorization,
+)
+from .client import AzureError, error_from_redirect
+from .clouds import AuthType
 from .errors import explain
 from .models import AuthFlow
 
 WIZARD_STAGES = {"account", "environment", "application", "keys", "permissions", "review", "authorize", "instance"}
 LOOPBACK_HOSTS = {"127.0.0.1", "[::1]"}
-# Stage 5's admin-consent link comes back to the callback with this state prefix (see wizard.views).
-ADMIN_CONSENT_STATE = "adminconsent-"
 
 
 def redirect_uri_for(request: HttpRequest) -> str:
@@ -58,80 +73,135 @@ def _fix_url(code: str, *, setup: Setup | None, instance: Instance | None) -> tu
     return reverse("home"), "Back to the portal"
 
 
-def error_page(request: HttpRequest, exc: AzureError, *, setup: Setup | None = None,
+def error_page(request: HttpRequest, code: str, detail: str = "", *, setup: Setup | None = None,
                instance: Instance | None = None) -> HttpResponse:
-    fix_url, fix_label = _fix_url(exc.code, setup=setup, instance=instance)
+    fix_url, fix_label = _fix_url(code, setup=setup, instance=instance)
     return render(request, "azure/error.html", {
-        "explanation": explain(exc.code), "code": exc.code, "detail": exc.description[:300],
+        "explanation": explain(code), "code": code, "detail": detail[:300],
         "fix_url": fix_url, "fix_label": fix_label, "setup": setup, "instance": instance,
     }, status=400)
+
+
+def _own_draft(request: HttpRequest, setup_id: uuid.UUID) -> Setup:
+    setup = get_object_or_404(Setup, pk=setup_id, status=Setup.Status.DRAFT)
+    if setup.owner_id != request.user.pk:
+        raise PermissionDenied("Only the owner of this setup can authorize it.")
+    return setup
 
 
 @require_POST
 @admin_required
 def authorize(request: HttpRequest, setup_id: uuid.UUID) -> HttpResponse:
-    setup = get_object_or_404(Setup, pk=setup_id, status=Setup.Status.DRAFT)
-    if setup.owner_id != request.user.pk:
-        raise PermissionDenied("Only the owner of this setup can authorize it.")
+    setup = _own_draft(request, setup_id)
     try:
         if setup.auth_type == AuthType.OAUTH2:
-            return redirect(start_authorization(user=request.user, setup=setup,
-                                                redirect_uri=redirect_uri_for(request)))
-        authorization = check_s2s_or_custom(setup, request.user)
+            return redirect(do_start_authorization(user=request.user, setup=setup,
+                                                   redirect_uri=redirect_uri_for(request)))
+        authorization = do_authorize_without_browser(setup, user=request.user)
     except AzureError as exc:
-        return error_page(request, exc, setup=setup)
+        return error_page(request, exc.code, exc.description, setup=setup)
+    except DataverseError as exc:
+        return error_page(request, exc.catalogue_code, exc.message, setup=setup)
     do_record_setup_authorization(setup, authorization=authorization, flow=None, acting_user=request.user)
     messages.success(request, "Azure AD issued a token with these credentials. Next: create the instance.")
     return redirect("wizard:stage", setup_id=setup.pk, stage="instance")
 
 
-@require_GET
-def callback(request: HttpRequest) -> HttpResponse:
-    """Azure AD sends the browser here with code+state, or error+error_description.
-
-    No login is required: the state (random, single-use, ten minutes) identifies the flow
-    and its user, because the session cookie may not come back with a cross-site redirect.
-    A signed-in user other than the flow's is refused.
-    """
-    state = request.GET.get("state", "")
-    if state.startswith(ADMIN_CONSENT_STATE):
-        return _admin_consent_returned(request, state.removeprefix(ADMIN_CONSENT_STATE))
-    flow = AuthFlow.objects.select_related("setup", "instance", "user").filter(state=state).first() if state else None
-    mine = flow is not None and (not request.user.is_authenticated or request.user.pk == flow.user_id)
+@require_POST
+@admin_required
+def admin_consent(request: HttpRequest, setup_id: uuid.UUID) -> HttpResponse:
+    """Stage 5's "Grant admin consent": a fresh state for this admin, then Azure's admin-consent page."""
+    setup = _own_draft(request, setup_id)
     try:
-        authorization = complete_authorization(user=request.user, query=request.GET.dict())
+        return redirect(do_start_admin_consent(setup, redirect_uri=redirect_uri_for(request),
+                                               acting_user=request.user))
     except AzureError as exc:
-        return error_page(request, exc, setup=flow.setup if mine else None, instance=flow.instance if mine else None)
-    if flow.purpose == AuthFlow.Purpose.REAUTH and flow.instance is not None:
-        job = do_reauthenticate_instance(flow.instance, authorization=authorization, acting_user=flow.user)
+        return error_page(request, exc.code, exc.description, setup=setup)
+
+
+@csrf_exempt  # Azure AD posts from its own origin; the random, single-use, user-bound state protects it
+@require_http_methods(["GET", "POST"])
+def callback(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        return _answer_posted(request)
+    return _answer_returned(request)
+
+
+def _answer_posted(request: HttpRequest) -> HttpResponse:
+    """A sign-in's answer (code+state, or error+state): redeem it, record the outcome, then GET it."""
+    state = request.POST.get("state", "")
+    try:
+        do_complete_authorization(user=request.user, answer=request.POST.dict())
+    except AzureError as exc:
+        if exc.code != "state_replayed":
+            return error_page(request, exc.code, exc.description)
+        # Posted again (reload, back button): the GET below shows what came of it the first time.
+    response = HttpResponseRedirect(f"{reverse('azure:callback')}?{urlencode({'state': state})}")
+    response.status_code = 303
+    return response
+
+
+def _answer_returned(request: HttpRequest) -> HttpResponse:
+    """A GET: the outcome page after a posted answer, or Azure's answer to an admin-consent request."""
+    state = request.GET.get("state", "")
+    if "code" in request.GET:
+        # The portal asks for form_post; a code in a URL is never redeemed (it may sit in logs already).
+        return error_page(request, "code_in_url")
+    if not state and "admin_consent" in request.GET:
+        return _unrequested_consent(request)
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    flow = AuthFlow.objects.select_related("setup", "instance", "authorization").filter(state=state).first()
+    if flow is None:
+        return error_page(request, "state_unknown")
+    if flow.user_id != request.user.pk:
+        return error_page(request, "state_other_user")
+    if flow.purpose == AuthFlow.Purpose.ADMIN_CONSENT:
+        return _admin_consent_returned(request, flow)
+    return _outcome(request, flow)
+
+
+def _outcome(request: HttpRequest, flow: AuthFlow) -> HttpResponse:
+    where = {"setup": flow.setup, "instance": flow.instance}
+    if flow.consumed_at is None:
+        # Answers are posted; a GET with a pending state carries nothing to redeem.
+        if request.GET.get("error"):
+            exc = error_from_redirect(request.GET.dict())
+            return error_page(request, exc.code, exc.description, **where)
+        return error_page(request, "answer_missing", **where)
+    if flow.error_code:
+        return error_page(request, flow.error_code, flow.error_detail, **where)
+    if flow.authorization is None:
+        return error_page(request, "state_replayed", **where)
+    if flow.purpose == AuthFlow.Purpose.REAUTH:
         messages.success(request, "Signed in again. The instance is being verified with the new sign-in.")
-        return redirect("instances:progress", instance_id=job.instance_id)
-    do_record_setup_authorization(flow.setup, authorization=authorization, flow=flow, acting_user=flow.user)
-    who = authorization.claims.get("preferred_username", "")
+        return redirect("instances:progress", instance_id=flow.instance_id)
+    who = flow.authorization.claims.get("preferred_username", "")
     messages.success(request, f"Authorized{' as ' + who if who else ''}. Next: create the instance.")
     return redirect("wizard:stage", setup_id=flow.setup_id, stage="instance")
 
 
-def _admin_consent_returned(request: HttpRequest, setup_id: str) -> HttpResponse:
-    """Azure AD's answer to the admin-consent link: no code, only the grant or a refusal.
-
-    It changes nothing but the audit trail, so the predictable state is harmless; the
-    owner of the setup must be signed in to see it.
-    """
-    if not request.user.is_authenticated:
-        return redirect_to_login(request.get_full_path())
+def _admin_consent_returned(request: HttpRequest, flow: AuthFlow) -> HttpResponse:
     try:
-        setup = Setup.objects.get(pk=uuid.UUID(setup_id), owner=request.user)
-    except (ValueError, Setup.DoesNotExist):
-        return error_page(request, AzureError("state_unknown", "The admin-consent answer names no setup of yours."))
-    if request.GET.get("error"):
-        return error_page(request, error_from_redirect(request.GET.dict()), setup=setup)
-    if request.GET.get("admin_consent", "").lower() != "true":
-        return error_page(request, AzureError("AADSTS65001", "Azure AD did not confirm the consent."), setup=setup)
-    tenant = request.GET.get("tenant", "")[:64]
-    record("setup.admin_consent_granted", setup, actor=request.user, data={"tenant": tenant})
+        setup = do_complete_admin_consent(user=request.user, answer=request.GET.dict())
+    except AzureError as exc:
+        if exc.code == "state_replayed" and not flow.error_code:
+            messages.info(request, "Admin consent for the whole directory is already recorded.")
+            return redirect("wizard:stage", setup_id=flow.setup_id, stage="permissions")
+        if exc.code == "state_replayed":  # a reload of a refusal explains it again
+            return error_page(request, flow.error_code, flow.error_detail, setup=flow.setup)
+        return error_page(request, exc.code, exc.description, setup=flow.setup)
     messages.success(request, "Admin consent granted for the whole directory. Tick the confirmation and continue.")
     return redirect("wizard:stage", setup_id=setup.pk, stage="permissions")
+
+
+def _unrequested_consent(request: HttpRequest) -> HttpResponse:
+    """An admin-consent answer without a state: the copied link went to another administrator.
+
+    Nothing the portal asked for, so nothing is recorded; the page only says what Azure reported.
+    """
+    granted = request.GET.get("admin_consent", "").lower() == "true" and not request.GET.get("error")
+    return render(request, "azure/consent_answer.html", {"granted": granted})
 
 
 @require_POST
@@ -141,11 +211,13 @@ def reauthorize(request: HttpRequest, instance_id: uuid.UUID) -> HttpResponse:
     instance = get_object_or_404(Instance.objects.exclude(status=Instance.Status.DELETED), pk=instance_id)
     try:
         if instance.auth_type == AuthType.OAUTH2:
-            return redirect(start_authorization(user=request.user, instance=instance,
-                                                redirect_uri=redirect_uri_for(request)))
-        authorization = check_s2s_or_custom(instance, request.user)
+            return redirect(do_start_authorization(user=request.user, instance=instance,
+                                                   redirect_uri=redirect_uri_for(request)))
+        authorization = do_authorize_without_browser(instance, user=request.user)
     except AzureError as exc:
-        return error_page(request, exc, instance=instance)
+        return error_page(request, exc.code, exc.description, instance=instance)
+    except DataverseError as exc:
+        return error_page(request, exc.catalogue_code, exc.message, instance=instance)
     job = do_reauthenticate_instance(instance, authorization=authorization, acting_user=request.user)
     messages.success(request, "New token issued. The instance is being verified again.")
     return redirect("instances:progress", instance_id=job.instance_id)

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 import requests
 from django.conf import settings
 
+from setup_portal.outbound import outbound_session, retry_after_seconds
+
 API = "/api/data/v9.2"
 ODATA_HEADERS = {"OData-MaxVersion": "4.0", "OData-Version": "4.0", "Accept": "application/json"}
 
@@ -41,17 +43,11 @@ def _is_sandbox(dynamics_url: str) -> bool:
     return settings.SANDBOX_ENABLED and host == settings.SANDBOX_HOST
 
 
-def _session(dynamics_url: str) -> requests.Session:
-    from setup_portal.azure.client import http_session
-
-    return http_session(use_sandbox=_is_sandbox(dynamics_url))
-
-
 def _get(dynamics_url: str, access_token: str, path: str, params: dict | None = None) -> dict:
     url = dynamics_url.rstrip("/") + API + path
     headers = {**ODATA_HEADERS, "Authorization": f"Bearer {access_token}"}
     try:
-        with _session(dynamics_url) as session:
+        with outbound_session(use_sandbox=_is_sandbox(dynamics_url)) as session:
             response = session.get(url, headers=headers, params=params, allow_redirects=False)
     except requests.Timeout:
         raise DataverseError(0, "timeout", "Dynamics CRM did not answer in time.", retryable=True) from None
@@ -77,14 +73,9 @@ def _error(response: requests.Response) -> DataverseError:
         pass
     if status == 401:
         message = response.headers.get("WWW-Authenticate", "") or message
-    retry_after = None
-    if status == 429 or status >= 500:
-        try:
-            retry_after = max(0.0, float(response.headers.get("Retry-After", "")))
-        except ValueError:
-            retry_after = None
-    return DataverseError(status, code, message[:500], retryable=status == 429 or status >= 500,
-                          retry_after=retry_after)
+    retryable = status == 429 or status >= 500
+    return DataverseError(status, code, message[:500], retryable=retryable,
+                          retry_after=retry_after_seconds(response) if retryable else None)
 
 
 def who_am_i(dynamics_url: str, access_token: str) -> dict:

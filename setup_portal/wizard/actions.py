@@ -9,9 +9,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from setup_portal.audit.models import record
+from setup_portal.azure.clouds import AuthType, Cloud
 from setup_portal.crypto import mask
 
-from .models import AuthType, Cloud, Setup, StageRecord
+from .models import Setup, StageRecord
 from .stages import REVIEWED_STAGES, next_stage
 
 # Secret fields and the hint field that identifies each without revealing it.

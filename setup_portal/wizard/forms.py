@@ -10,9 +10,12 @@ from django import forms
 from django.conf import settings
 from django.utils import timezone
 
-from .clouds import GUID, InvalidTenant, normalize_tenant
+from setup_portal.azure.client import AzureError, verify_client_secret
+from setup_portal.azure.clouds import GUID, AuthType, Cloud, InvalidTenant, normalize_tenant
+from setup_portal.azure.errors import explain
+
 from .dynamics_url import SANDBOX_REGION, InvalidDynamicsUrl, normalize_dynamics_url
-from .models import AuthType, Cloud, Setup
+from .models import Setup
 
 DYNAMICS_CRM_APP_ID = "00000007-0000-0000-c000-000000000000"
 SECRET_MAX_MONTHS = 24
@@ -45,6 +48,10 @@ class StageForm(forms.Form):
         return {}
 
     def notes(self) -> list[str]:
+        return []
+
+    def flash_notes(self) -> list[str]:
+        """Warnings about this submission only, shown once and not kept with the stage."""
         return []
 
 
@@ -202,6 +209,9 @@ class KeysForm(StageForm):
         error_messages={"required": "Enter the user's password."},
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}))
 
+    azure_accepted = False  # after is_valid(): Azure AD issued a token with these keys
+    azure_unreachable = ""  # after is_valid(): why Azure AD could not be asked (a transport error code)
+
     def __init__(self, data=None, *, setup: Setup, sandbox: dict | None = None):
         super().__init__(data, setup=setup, sandbox=sandbox)
         secret_help = ("Paste the <em>Value</em> column, not the <em>Secret ID</em>. Azure shows the value only "
@@ -303,6 +313,39 @@ class KeysForm(StageForm):
         raw = (self.data.get("client_id") or "").strip().lower()
         return bool(raw) and raw != self.setup.client_id
 
+    def clean(self):
+        data = super().clean()
+        if not self.custom and not self.errors:
+            self._ask_azure(data["client_id"], data["client_secret"] or str(self.setup.client_secret or ""))
+        return data
+
+    def _ask_azure(self, client_id: str, client_secret: str) -> None:
+        """Request an app token with these keys now, so a wrong or expired secret is refused at its
+        field rather than after sign-in and consent.
+
+        When Azure AD cannot be reached the keys are saved anyway (checked again at Authorize):
+        a network problem at this moment says nothing about the keys, and blocking on it would
+        strand the admin.
+        """
+        try:
+            verify_client_secret(cloud=self.setup.cloud, tenant=self.setup.tenant, use_sandbox=self.setup.use_sandbox,
+                                 client_id=client_id, client_secret=client_secret,
+                                 dynamics_url=self.setup.dynamics_url)
+        except AzureError as exc:
+            if exc.retryable:
+                self.azure_unreachable = exc.code
+            else:
+                field, message = _key_refusal(exc.code, self.setup.tenant)
+                self.add_error(field, message)
+            return
+        self.azure_accepted = True
+
+    def flash_notes(self) -> list[str]:
+        if not self.azure_unreachable:
+            return []
+        return [f"Azure AD could not be reached to check the client secret ({self.azure_unreachable}). The keys "
+                "are saved; they are checked again when you authorize."]
+
     def changes(self) -> dict[str, Any]:
         data = self.cleaned_data
         if self.custom:
@@ -330,6 +373,22 @@ class KeysForm(StageForm):
             return [f"The expiry {expires:%Y-%m-%d} is more than {SECRET_MAX_MONTHS} months away, longer than "
                     "Azure allows for a client secret. Check the Expires column."]
         return []
+
+
+def _key_refusal(code: str, tenant: str) -> tuple[str | None, str]:
+    """The field Azure AD's refusal of the keys belongs to, and what to tell the admin there."""
+    if code == "AADSTS7000215":
+        return "client_secret", ("Azure AD refused this secret (AADSTS7000215). Paste the secret's Value, not its "
+                                 "Secret ID; if Azure no longer shows the value, add a new client secret.")
+    if code == "AADSTS7000222":
+        return "client_secret", ("This secret has expired in Azure AD (AADSTS7000222). Add a new client secret "
+                                 "and paste its Value.")
+    if code == "AADSTS700016":
+        return "client_id", (f"Azure AD has no app with this client ID in the directory {tenant} (AADSTS700016). "
+                             "Copy the Application (client) ID from the app's Overview page, or check the "
+                             "directory on the Environment stage.")
+    explanation = explain(code)
+    return None, f"Azure AD refused these keys: {explanation.title} ({code}). {explanation.what_to_do}"
 
 
 class PermissionsForm(StageForm):

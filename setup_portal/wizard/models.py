@@ -7,19 +7,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from setup_portal.azure.clouds import AuthType, Cloud
 from setup_portal.crypto import EncryptedTextField
-
-
-class Cloud(models.TextChoices):
-    PUBLIC = "public", "Public (worldwide)"
-    USGOV = "usgov", "US Government (GCC High)"
-    CHINA = "china", "China (operated by 21Vianet)"
-
-
-class AuthType(models.TextChoices):
-    OAUTH2 = "oauth2", "OAuth 2.0 (authorization code)"
-    S2S = "s2s", "Server-to-server (client credentials)"
-    CUSTOM = "custom", "Custom (user name and password)"
 
 
 class Setup(models.Model):

@@ -5,8 +5,9 @@ Secrets appear only as their masked hint.
 
 from __future__ import annotations
 
-from .clouds import authority_host
-from .models import AuthType, Cloud, Setup
+from setup_portal.azure.clouds import AuthType, Cloud, authority_host
+
+from .models import Setup
 
 PREREQUISITES = {
     "dynamics_account": "Dynamics account",

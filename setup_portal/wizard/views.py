@@ -21,13 +21,14 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from setup_portal.accounts.roles import admin_required, is_admin, reviewer_required
+from setup_portal.azure.client import AzureError, admin_consent_link
+from setup_portal.azure.clouds import authority_host
 
 from . import actions
-from .clouds import admin_consent_url, authority_host
 from .dynamics_url import InvalidDynamicsUrl
 from .forms import AccountForm, ApplicationForm, ConfirmForm, EnvironmentForm, InstanceForm, KeysForm, PermissionsForm
-from .models import AuthType, Setup
 from .history import collapse_attempts, list_drafts
+from .models import AuthType, Setup
 from .stages import STAGE_KEYS, STAGES, Progress, next_stage, position, previous_stage, stage_name
 from .summary import setup_summary
 
@@ -84,17 +85,15 @@ def _authorize_action(setup: Setup) -> str:
 
 
 def _consent_url(setup: Setup) -> str:
+    """The admin-consent link to send to another administrator; without a state its answer records nothing."""
     if not (setup.client_id and setup.tenant and setup.dynamics_url):
         return ""
-    base = f"https://{authority_host(setup.cloud)}"
-    if setup.use_sandbox:
-        info = _sandbox_info()
-        if not info:
-            return ""
-        base = info["browser_base"]
-    return admin_consent_url(base=base, tenant=setup.tenant, client_id=setup.client_id,
-                             dynamics_url=setup.dynamics_url, redirect_uri=_redirect_uri(),
-                             state=f"adminconsent-{setup.pk}")
+    try:
+        return admin_consent_link(cloud=setup.cloud, tenant=setup.tenant, use_sandbox=setup.use_sandbox,
+                                  client_id=setup.client_id, dynamics_url=setup.dynamics_url,
+                                  redirect_uri=_redirect_uri())
+    except AzureError:  # the sandbox is off or the cloud unknown: no link to offer
+        return ""
 
 
 def _redirect_uri() -> str:
@@ -217,7 +216,7 @@ def _form_stage(request: HttpRequest, setup: Setup, stage: str, progress: Progre
         notes = form.notes()
         actions.do_complete_stage(setup, stage, changes=form.changes(), started_at=started_at, notes=notes,
                                   acting_user=request.user)
-        for note in notes:
+        for note in notes + form.flash_notes():
             messages.warning(request, note)
         return _advance(request, setup, stage, _saved_message(stage, form))
     errors = [f"{name}: {e}" for name, errs in form.errors.items() for e in errs]
@@ -246,6 +245,8 @@ def _saved_message(stage: str, form) -> str:
         changes = form.changes()
         sign_in = "the sandbox tenant" if changes["use_sandbox"] else authority_host(changes["cloud"])
         return f"Saved. Detected region: {changes['region']}; admins sign in at {sign_in}."
+    if stage == "keys" and form.azure_accepted:
+        return "Saved. Azure AD accepted this client ID and secret."
     return ""
 
 

@@ -37,7 +37,7 @@ def make_setup(sandbox):
 
 
 def callback_path(location: str) -> str:
-    """The portal-relative callback URL the sandbox redirected the browser to."""
+    """The portal-relative callback URL the sandbox redirected the browser to (admin consent answers)."""
     parts = urlsplit(location)
     assert parts.path == "/azure/callback/", location
     return f"{parts.path}?{parts.query}"
@@ -50,7 +50,19 @@ def start(client, setup) -> str:
     return response["Location"]
 
 
+def post_answer(client, answer: tuple[str, dict]):
+    """Post Azure AD's answer (response_mode=form_post) to the callback, as the sandbox's page does."""
+    url, params = answer
+    assert urlsplit(url).path == "/azure/callback/", url
+    return client.post("/azure/callback/", params)
+
+
+def outcome(client, posted):
+    """The callback answers a posted answer with 303 to a GET of its outcome; follow that one step."""
+    assert posted.status_code == 303, (posted.status_code, posted.content[:2000])
+    return client.get(posted["Location"])
+
+
 def authorize(client, sandbox, setup, **sign_in):
-    """The whole dance for an OAuth 2.0 setup: portal -> sandbox pages -> callback. Returns the callback response."""
-    location = sandbox.browser_sign_in(start(client, setup), **sign_in)
-    return client.get(callback_path(location))
+    """The whole dance for an OAuth 2.0 setup: portal -> sandbox pages -> posted answer -> outcome page."""
+    return outcome(client, post_answer(client, sandbox.browser_answer(start(client, setup), **sign_in)))

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import time
-from urllib.parse import parse_qsl, urlsplit
 
-from setup_portal.azure import client as azure
-from setup_portal.azure.actions import do_record_setup_authorization
-from setup_portal.azure.models import AuthFlow
+from setup_portal.azure.actions import (
+    do_authorize_without_browser,
+    do_complete_authorization,
+    do_record_setup_authorization,
+    do_start_authorization,
+)
+from setup_portal.azure.client import Credentials, acquire_token_for_client
+from setup_portal.azure.models import Authorization
 from setup_portal.instances.actions import do_create_instance
 from setup_portal.instances.models import ProvisioningJob
 from setup_portal.wizard.models import Setup
@@ -27,17 +31,25 @@ def sandbox_setup(owner, sandbox, auth_type: str = "oauth2", **overrides) -> Set
     return Setup.objects.create(**values)
 
 
-def authorize_setup(setup: Setup, sandbox) -> None:
-    """Stage 7 through the real client: browser sign-in for OAuth 2.0, a token request otherwise."""
+def authorize_setup(setup: Setup, sandbox, *, whoami: bool = True) -> None:
+    """Stage 7 through the real client: browser sign-in for OAuth 2.0, a token request otherwise.
+
+    `whoami=False` skips server-to-server's WhoAmI check at Authorize, as if Dataverse had
+    changed its mind (an application user removed) between Authorize and Create.
+    """
     if setup.auth_type == "oauth2":
-        auth_url = azure.start_authorization(user=setup.owner, setup=setup, redirect_uri=REDIRECT_URI)
-        query = dict(parse_qsl(urlsplit(sandbox.browser_sign_in(auth_url)).query))
-        authorization = azure.complete_authorization(user=setup.owner, query=query)
-        flow = AuthFlow.objects.get(state=query["state"])
+        auth_url = do_start_authorization(user=setup.owner, setup=setup, redirect_uri=REDIRECT_URI)
+        _, answer = sandbox.browser_answer(auth_url)
+        flow = do_complete_authorization(user=setup.owner, answer=answer)  # records the setup's authorization
+        assert flow.authorization is not None, (flow.error_code, flow.error_detail)
+    elif whoami:
+        authorization = do_authorize_without_browser(setup, user=setup.owner)
+        do_record_setup_authorization(setup, authorization=authorization, flow=None, acting_user=setup.owner)
     else:
-        authorization = azure.check_s2s_or_custom(setup, setup.owner)
-        flow = None
-    do_record_setup_authorization(setup, authorization=authorization, flow=flow, acting_user=setup.owner)
+        result = acquire_token_for_client(Credentials.of(setup))
+        authorization = Authorization.objects.create(setup=setup, user=setup.owner, token_cache=result.cache,
+                                                     access_token_expires_at=result.expires_at)
+        do_record_setup_authorization(setup, authorization=authorization, flow=None, acting_user=setup.owner)
 
 
 def create_instance(setup: Setup, *, name: str = "Contoso sales", polling: bool = True) -> ProvisioningJob:

@@ -1,4 +1,7 @@
-"""Our own id_token checks (msal checks only the nonce): tokens forged here with joserfc."""
+"""Our own id_token checks (msal checks only the nonce): tokens forged here with joserfc.
+
+The HTTP side (discovery and keys from the sandbox, a domain resolved to its tenant ID) is in
+test_client.py."""
 
 from __future__ import annotations
 
@@ -12,9 +15,10 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
-from setup_portal.azure.client import IdTokenInvalid, verify_id_token
+from setup_portal.azure.id_token import IdTokenInvalid, tenant_id_from_issuer, verify_id_token
 
 TENANT = "6f1c2a44-0b7e-4d4f-9d2c-3a1e5b7c9d01"
+OTHER_TENANT = "11111111-2222-3333-4444-555555555555"
 CLIENT_ID = "0b9f3c1e-8a47-4d6e-9f21-5c3b7a1d2e4f"
 ISSUER = f"https://login.example.test/{TENANT}/v2.0"
 
@@ -57,10 +61,55 @@ def test_it_accepts_a_good_token(signing_key, jwks):
     assert claims["preferred_username"] == "admin@contoso.onmicrosoft.com"
 
 
+MULTI_TENANT_ISSUER = "https://login.example.test/{tenantid}/v2.0"
+
+
 def test_it_fills_the_tenant_into_a_multi_tenant_issuer(signing_key, jwks):
-    claims = _check(_sign(signing_key, _claims()), jwks, issuer="https://login.example.test/{tenantid}/v2.0",
-                    tenant_id=None)
+    claims = _check(_sign(signing_key, _claims()), jwks, issuer=MULTI_TENANT_ISSUER)
     assert claims["tid"] == TENANT
+
+
+def test_it_pins_the_tenant_under_a_multi_tenant_issuer(signing_key, jwks):
+    """organizations/common discovery names no tenant: a token from any other directory must still fail."""
+    token = _sign(signing_key, _claims(tid=OTHER_TENANT, iss=f"https://login.example.test/{OTHER_TENANT}/v2.0"))
+    with pytest.raises(IdTokenInvalid, match="another tenant"):
+        _check(token, jwks, issuer=MULTI_TENANT_ISSUER)
+
+
+def test_it_refuses_without_a_tenant_to_pin(signing_key, jwks):
+    with pytest.raises(IdTokenInvalid, match="another tenant"):
+        _check(_sign(signing_key, _claims()), jwks, tenant_id="")
+
+
+def test_it_compares_the_tenant_without_case(signing_key, jwks):
+    assert _check(_sign(signing_key, _claims()), jwks, tenant_id=TENANT.upper())["tid"] == TENANT
+
+
+def test_it_accepts_several_audiences_when_azp_is_this_app(signing_key, jwks):
+    claims = _check(_sign(signing_key, _claims(aud=[CLIENT_ID, "api://other"], azp=CLIENT_ID)), jwks)
+    assert claims["azp"] == CLIENT_ID
+
+
+@pytest.mark.parametrize("overrides, words", [
+    ({"aud": [CLIENT_ID, "api://other"]}, "azp is missing"),
+    ({"aud": [CLIENT_ID, "api://other"], "azp": "api://other"}, "azp is another app"),
+    ({"aud": ["api://other"], "azp": CLIENT_ID}, "aud"),
+    ({"azp": "someone-else"}, "azp is another app"),
+])
+def test_it_checks_the_authorized_party(signing_key, jwks, overrides, words):
+    with pytest.raises(IdTokenInvalid, match=words):
+        _check(_sign(signing_key, _claims(**overrides)), jwks)
+
+
+@pytest.mark.parametrize("issuer, tenant", [
+    (f"https://login.microsoftonline.com/{TENANT}/v2.0", TENANT),
+    (f"https://127.0.0.1:8443/{TENANT.upper()}/v2.0/", TENANT),
+    (MULTI_TENANT_ISSUER, None),
+    ("https://sts.windows.net/not-a-guid/", None),
+    ("", None),
+])
+def test_it_reads_the_tenant_from_a_concrete_issuer(issuer, tenant):
+    assert tenant_id_from_issuer(issuer) == tenant
 
 
 def test_it_refuses_a_token_signed_by_another_key(jwks):
@@ -109,8 +158,7 @@ def test_it_refuses_a_wrong_issuer(signing_key, jwks):
 
 
 def test_it_refuses_another_tenant(signing_key, jwks):
-    other = "11111111-2222-3333-4444-555555555555"
-    token = _sign(signing_key, _claims(tid=other, iss=f"https://login.example.test/{other}/v2.0"))
+    token = _sign(signing_key, _claims(tid=OTHER_TENANT, iss=f"https://login.example.test/{OTHER_TENANT}/v2.0"))
     with pytest.raises(IdTokenInvalid, match="tenant"):
         _check(token, jwks)
 

@@ -1,4 +1,7 @@
-"""The OAuth redirect dance through HTTP, against the sandbox tenant and real msal."""
+"""The OAuth redirect dance through HTTP, against the sandbox tenant and real msal.
+
+Azure AD posts its answer (response_mode=form_post); the callback records the outcome and
+answers 303 to a GET that shows it, so codes never sit in a URL."""
 
 from __future__ import annotations
 
@@ -11,11 +14,12 @@ from django.test import Client
 from django.utils import timezone
 
 from setup_portal.audit.models import AuditEvent
-from setup_portal.azure.client import AzureError, complete_authorization
+from setup_portal.azure.actions import do_complete_authorization
+from setup_portal.azure.client import AzureError
 from setup_portal.azure.models import AuthFlow, Authorization
 from setup_portal.wizard.models import StageRecord
 
-from .conftest import authorize, callback_path, start
+from .conftest import authorize, outcome, post_answer, start
 
 pytestmark = pytest.mark.django_db
 
@@ -66,13 +70,15 @@ def test_it_works_for_oauth2(alice_client, alice, sbx, make_setup):
     assert "RefreshToken" in authorization.token_cache and "RefreshToken" not in raw
     assert StageRecord.objects.filter(setup=setup, stage="authorize", user=alice).exists()
     assert AuditEvent.objects.filter(verb="setup.authorized", target_id=str(setup.pk)).exists()
-    assert AuthFlow.objects.get(setup=setup).consumed_at is not None
+    flow = AuthFlow.objects.get(setup=setup)
+    assert flow.consumed_at is not None and flow.authorization == authorization
 
 
 def test_the_authorize_redirect_carries_pkce_state_and_nonce(alice_client, alice, sbx, make_setup):
     setup = make_setup(alice)
     query = dict(parse_qsl(urlsplit(start(alice_client, setup)).query))
     assert query["code_challenge_method"] == "S256" and query["code_challenge"]
+    assert query["response_mode"] == "form_post"  # the code is posted back, never put in a URL
     assert query["nonce"] and query["state"]
     assert query["scope"].split()[0] == f"{sbx.info['dynamics_url']}/user_impersonation"
     assert query["redirect_uri"] == "http://127.0.0.1:8000/azure/callback/"
@@ -95,13 +101,55 @@ def test_it_works_without_a_browser_for_s2s_and_custom(alice_client, alice, sbx,
     assert Authorization.objects.get(setup=setup).token_cache
 
 
-def test_the_callback_works_without_the_session_cookie(alice_client, alice, sbx, make_setup):
+def test_the_callback_works_without_the_session_cookie(alice_client, alice, sbx, make_setup, settings):
+    """Azure's form_post is a cross-site POST: under SameSite=Lax it arrives without the session cookie."""
+    assert settings.SESSION_COOKIE_SAMESITE == "Lax"
     setup = make_setup(alice)
-    location = sbx.browser_sign_in(start(alice_client, setup))
-    response = Client().get(callback_path(location))  # a browser that did not send the cookie back
-    assert response.status_code == 302
+    posted = post_answer(Client(), sbx.browser_answer(start(alice_client, setup)))
+    assert posted.status_code == 303
+    assert settings.SESSION_COOKIE_NAME not in posted.cookies  # it must not replace the admin's session
     setup.refresh_from_db()
     assert setup.authorized_at is not None
+    # The browser follows the 303 with a top-level GET, which carries the Lax cookie: signed in, right page.
+    response = alice_client.get(posted["Location"], follow=True)
+    assert response.redirect_chain[0][0] == f"/setup/{setup.pk}/instance/"
+    assert f"Authorized as {sbx.info['username']}" in response.content.decode()
+    assert response.context["user"] == alice
+
+
+def test_the_outcome_page_asks_an_anonymous_browser_to_sign_in(alice_client, alice, sbx, make_setup):
+    setup = make_setup(alice)
+    posted = post_answer(Client(), sbx.browser_answer(start(alice_client, setup)))
+    response = Client().get(posted["Location"])
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_no_url_the_browser_visits_carries_the_code(alice_client, alice, sbx, make_setup):
+    setup = make_setup(alice)
+    url, answer = sbx.browser_answer(start(alice_client, setup))
+    assert answer["code"] and urlsplit(url).query == ""
+    posted = post_answer(alice_client, (url, answer))
+    assert "code" not in dict(parse_qsl(urlsplit(posted["Location"]).query))
+    assert answer["code"] not in posted["Location"]
+
+
+def test_it_refuses_a_code_in_the_url(alice_client, alice, sbx, make_setup):
+    setup = make_setup(alice)
+    _, answer = sbx.browser_answer(start(alice_client, setup))
+    response = alice_client.get("/azure/callback/?" + urlencode(answer))
+    assert response.status_code == 400
+    assert b"came back in the address bar" in response.content
+    assert AuthFlow.objects.get(setup=setup).consumed_at is None  # not redeemed: the posted answer still works
+    assert outcome(alice_client, post_answer(alice_client, ("/azure/callback/", answer))).status_code == 302
+
+
+def test_a_pending_state_without_an_answer_is_explained(alice_client, alice, sbx, make_setup):
+    setup = make_setup(alice)
+    state = dict(parse_qsl(urlsplit(start(alice_client, setup)).query))["state"]
+    response = alice_client.get(f"/azure/callback/?state={state}")
+    assert response.status_code == 400
+    assert b"The sign-in answer is missing" in response.content
+    assert AuthFlow.objects.get(setup=setup).consumed_at is None
 
 
 def test_it_explains_declined_consent(alice_client, alice, sbx, make_setup):
@@ -114,13 +162,29 @@ def test_it_explains_declined_consent(alice_client, alice, sbx, make_setup):
     assert setup.authorized_at is None
 
 
+def test_reloading_a_failed_callback_explains_the_failure_again(alice_client, alice, sbx, make_setup):
+    setup = make_setup(alice, client_secret=sbx.info["client_secret_id"])
+    answer = sbx.browser_answer(start(alice_client, setup))
+    posted = post_answer(alice_client, answer)
+    first = outcome(alice_client, posted)
+    assert first.status_code == 400 and b"client secret is not valid" in first.content
+    # Reloading the outcome page, or the browser posting the answer again, explains the same failure.
+    again = alice_client.get(posted["Location"])
+    reposted = outcome(alice_client, post_answer(alice_client, answer))
+    for response in (again, reposted):
+        assert response.status_code == 400
+        assert b"client secret is not valid" in response.content and b"AADSTS7000215" in response.content
+        assert b"already completed" not in response.content
+    assert Authorization.objects.count() == 0
+
+
 @pytest.mark.parametrize("code", sorted(REQUIRED_CODES))
 def test_it_explains_each_catalogued_error_on_the_redirect(alice_client, alice, sbx, make_setup, code):
     setup = make_setup(alice)
     state = dict(parse_qsl(urlsplit(start(alice_client, setup)).query))["state"]
-    query = urlencode({"error": "invalid_request", "state": state,
-                       "error_description": f"AADSTS{code}: something Azure said. Trace ID: 1234"})
-    response = alice_client.get(f"/azure/callback/?{query}")
+    answer = {"error": "invalid_request", "state": state,
+              "error_description": f"AADSTS{code}: something Azure said. Trace ID: 1234"}
+    response = outcome(alice_client, post_answer(alice_client, ("/azure/callback/", answer)))
     words, stage = REQUIRED_CODES[code]
     assert response.status_code == 400
     assert words in response.content.decode()
@@ -174,30 +238,29 @@ def test_it_explains_a_wrong_app_or_directory(alice_client, alice, sbx, make_set
 
 def test_it_refuses_a_tampered_state(alice_client, alice, sbx, make_setup):
     setup = make_setup(alice)
-    location = sbx.browser_sign_in(start(alice_client, setup))
-    query = dict(parse_qsl(urlsplit(location).query))
-    query["state"] = query["state"][:-2] + "xx"
-    response = alice_client.get("/azure/callback/?" + urlencode(query))
+    url, answer = sbx.browser_answer(start(alice_client, setup))
+    answer["state"] = answer["state"][:-2] + "xx"
+    response = post_answer(alice_client, (url, answer))
     assert response.status_code == 400
     assert b"not recognised" in response.content
     assert Authorization.objects.count() == 0
 
 
-def test_it_refuses_a_replayed_callback(alice_client, alice, sbx, make_setup):
+def test_a_replayed_answer_is_not_redeemed_again(alice_client, alice, sbx, make_setup):
     setup = make_setup(alice)
-    path = callback_path(sbx.browser_sign_in(start(alice_client, setup)))
-    assert alice_client.get(path).status_code == 302
-    response = alice_client.get(path)
-    assert response.status_code == 400
-    assert b"already completed" in response.content
+    answer = sbx.browser_answer(start(alice_client, setup))
+    assert outcome(alice_client, post_answer(alice_client, answer)).status_code == 302
+    response = outcome(alice_client, post_answer(alice_client, answer))  # e.g. the browser resubmits the form
+    assert response.status_code == 302 and response["Location"] == f"/setup/{setup.pk}/instance/"
     assert Authorization.objects.count() == 1
+    assert AuditEvent.objects.filter(verb="setup.authorized").count() == 1
 
 
 def test_it_refuses_an_expired_state(alice_client, alice, sbx, make_setup):
     setup = make_setup(alice)
-    path = callback_path(sbx.browser_sign_in(start(alice_client, setup)))
+    answer = sbx.browser_answer(start(alice_client, setup))
     AuthFlow.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
-    response = alice_client.get(path)
+    response = post_answer(alice_client, answer)
     assert response.status_code == 400
     assert b"took too long" in response.content
 
@@ -206,28 +269,34 @@ def test_it_refuses_another_users_state(alice_client, alice, sbx, make_setup, dj
     from setup_portal.accounts.roles import set_role
 
     setup = make_setup(alice)
-    path = callback_path(sbx.browser_sign_in(start(alice_client, setup)))
+    answer = sbx.browser_answer(start(alice_client, setup))
     dave = django_user_model.objects.create_user("dave", password="x-long-password-1")
     set_role(dave, "admin")
     other = Client()
     other.force_login(dave)
-    response = other.get(path)
+    response = post_answer(other, answer)
     assert response.status_code == 400
     assert b"started by someone else" in response.content
     assert f"/setup/{setup.pk}/".encode() not in response.content
     setup.refresh_from_db()
     assert setup.authorized_at is None
+    # Nor does dave see the outcome of alice's sign-in.
+    posted = post_answer(Client(), answer)
+    response = other.get(posted["Location"])
+    assert response.status_code == 400 and b"started by someone else" in response.content
+    assert f"/setup/{setup.pk}/".encode() not in response.content
 
 
 def test_a_redeemed_code_is_refused_by_azure(alice, sbx, make_setup, alice_client):
     """Even past our state check (e.g. two portal replicas), the code itself is single-use: 54005."""
     setup = make_setup(alice)
-    query = dict(parse_qsl(urlsplit(sbx.browser_sign_in(start(alice_client, setup))).query))
-    complete_authorization(user=alice, query=query)
+    _, answer = sbx.browser_answer(start(alice_client, setup))
+    assert do_complete_authorization(user=alice, answer=answer).authorization is not None
     AuthFlow.objects.update(consumed_at=None)
-    with pytest.raises(AzureError) as failure:
-        complete_authorization(user=alice, query=query)
-    assert failure.value.code == "AADSTS54005"
+    assert do_complete_authorization(user=alice, answer=answer).error_code == "AADSTS54005"
+    with pytest.raises(AzureError) as failure:  # and our state check refuses it first anyway
+        do_complete_authorization(user=alice, answer=answer)
+    assert failure.value.code == "state_replayed"
 
 
 @pytest.mark.parametrize("client_fixture, status", [("bob_client", 403), ("charlie_client", 403), ("client", 302)])
@@ -252,3 +321,18 @@ def test_only_the_owner_may_authorize(alice, sbx, make_setup, django_user_model)
 def test_authorize_needs_post(alice_client, alice, sbx, make_setup):
     setup = make_setup(alice)
     assert alice_client.get(f"/azure/authorize/{setup.pk}/").status_code == 405
+
+
+def test_server_to_server_without_an_application_user_is_explained_before_create(alice_client, alice, sbx,
+                                                                                 make_setup):
+    """Azure AD issues the app token; only WhoAmI shows that Dataverse does not know the app."""
+    setup = make_setup(alice, "s2s", client_id=sbx.info["no_app_user_client_id"],
+                       client_secret=sbx.info["no_app_user_client_secret"])
+    response = alice_client.post(f"/azure/authorize/{setup.pk}/")
+    assert response.status_code == 400
+    assert b"Dynamics CRM refused access" in response.content and b"application user" in response.content
+    assert f'href="/setup/{setup.pk}/permissions/"'.encode() in response.content
+    setup.refresh_from_db()
+    assert setup.authorized_at is None and Authorization.objects.count() == 0
+    _assert_no_secrets(response, sbx)
+    assert sbx.info["no_app_user_client_secret"] not in response.content.decode()

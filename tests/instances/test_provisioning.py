@@ -19,7 +19,7 @@ from setup_portal.instances.models import Instance, JobStep, ProvisioningJob, St
 from setup_portal.instances.provisioning import STEP_KEYS
 from setup_portal.instances.tasks import provision_instance, sweep_stale_jobs
 from setup_portal.instances.tokens import acquire_token_for_instance
-from tests.azure.conftest import callback_path
+from tests.azure.conftest import outcome, post_answer
 from tests.azure.provisioning import authorize_setup, create_instance, sandbox_setup, wait_for_job, wait_until
 
 pytestmark = [pytest.mark.slow]
@@ -78,7 +78,7 @@ def test_polling_off_skips_its_check(sbx, celery_worker, alice):
 def test_a_missing_application_user_fails_with_an_explanation(sbx, celery_worker, alice, alice_client):
     setup = sandbox_setup(alice, sbx, "s2s", client_id=sbx.info["no_app_user_client_id"],
                           client_secret=sbx.info["no_app_user_client_secret"])
-    authorize_setup(setup, sbx)
+    authorize_setup(setup, sbx, whoami=False)  # Authorize itself refuses this app (tests/azure/test_views.py)
     job = wait_for_job(create_instance(setup), celery_worker)
     assert job.status == "failed" and job.error_code == "dataverse_403"
     instance = Instance.objects.get()
@@ -199,7 +199,7 @@ def test_reauthentication_keeps_the_instance_id(sbx, celery_worker, alice, alice
 
     response = alice_client.post(f"/azure/reauthorize/{instance.pk}/")
     assert response.status_code == 302
-    response = alice_client.get(callback_path(sbx.browser_sign_in(response["Location"])))
+    response = outcome(alice_client, post_answer(alice_client, sbx.browser_answer(response["Location"])))
     assert response["Location"] == f"/instances/{instance.pk}/progress/"
     job = ProvisioningJob.objects.filter(instance=instance).exclude(pk=first_job.pk).get()
     assert job.kind == "reauth"

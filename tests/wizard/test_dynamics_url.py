@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from setup_portal.wizard.clouds import InvalidTenant, admin_consent_url, authority_host, authority_url, normalize_tenant
 from setup_portal.wizard.dynamics_url import InvalidDynamicsUrl, normalize_dynamics_url
 
 SANDBOX = {"https://127.0.0.1:8443"}
@@ -133,47 +132,3 @@ def test_it_reads_the_sandbox_origin_from_settings(settings):
     settings.SANDBOX_HTTPS_PORT = 18443
     parsed = normalize_dynamics_url("https://127.0.0.1:18443/dataverse/x", sandbox_allowed=True)
     assert parsed.url == "https://127.0.0.1:18443/dataverse/x"
-
-
-@pytest.mark.parametrize("raw, expected", [
-    ("72F988BF-86F1-41AF-91AB-2D7CD011DB47", "72f988bf-86f1-41af-91ab-2d7cd011db47"),
-    (" contoso.onmicrosoft.com ", "contoso.onmicrosoft.com"),
-    ("Contoso.com", "contoso.com"),
-])
-def test_tenant_accepts_guid_or_domain(raw, expected):
-    assert normalize_tenant(raw) == expected
-
-
-@pytest.mark.parametrize("raw, words", [
-    ("", "Enter your directory"),
-    ("common", "not one directory"),
-    ("organizations", "not one directory"),
-    ("72f988bf-86f1-41af-91ab-2d7cd011db4", "not a complete GUID"),
-    ("https://login.microsoftonline.com/contoso.com", "not a URL"),
-    ("contoso", "Enter a tenant ID"),
-    ("cоntoso.com", "look-alike"),
-    ("<script>.com", "Enter a tenant ID"),
-    ("a" * 300, "too long"),
-])
-def test_tenant_refuses(raw, words):
-    with pytest.raises(InvalidTenant) as exc:
-        normalize_tenant(raw)
-    assert words in exc.value.message
-
-
-def test_authority_per_cloud():
-    assert authority_host("public") == "login.microsoftonline.com"
-    assert authority_host("usgov") == "login.microsoftonline.us"
-    assert authority_host("china") == "login.partner.microsoftonline.cn"
-    assert authority_url("usgov", "contoso.com") == "https://login.microsoftonline.us/contoso.com"
-    with pytest.raises(ValueError):
-        authority_host("mars")
-
-
-def test_admin_consent_url_is_built_for_the_tenant_and_app():
-    url = admin_consent_url(base="https://login.microsoftonline.com", tenant="contoso.com", client_id="abc",
-                            dynamics_url="https://contoso.crm.dynamics.com",
-                            redirect_uri="https://portal.example/azure/callback/", state="s1")
-    assert url == ("https://login.microsoftonline.com/contoso.com/v2.0/adminconsent?client_id=abc"
-                   "&scope=https%3A%2F%2Fcontoso.crm.dynamics.com%2Fuser_impersonation"
-                   "&redirect_uri=https%3A%2F%2Fportal.example%2Fazure%2Fcallback%2F&state=s1")

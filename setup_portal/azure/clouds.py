@@ -1,5 +1,8 @@
-"""National clouds and directories (tenants): which sign-in authority a setup uses.
+"""Where and how the portal signs in to Azure AD: national clouds, directories (tenants)
+and authentication types.
 
+Model-free (settings import it too); the wizard, the instances and the Azure client all
+take their choices from here.
 Reference: https://learn.microsoft.com/entra/identity-platform/authentication-national-cloud
 """
 
@@ -9,10 +12,25 @@ import re
 import uuid
 from urllib.parse import urlencode
 
+from django.db import models
+
+
+class Cloud(models.TextChoices):
+    PUBLIC = "public", "Public (worldwide)"
+    USGOV = "usgov", "US Government (GCC High)"
+    CHINA = "china", "China (operated by 21Vianet)"
+
+
+class AuthType(models.TextChoices):
+    OAUTH2 = "oauth2", "OAuth 2.0 (authorization code)"
+    S2S = "s2s", "Server-to-server (client credentials)"
+    CUSTOM = "custom", "Custom (user name and password)"
+
+
 AUTHORITY_HOSTS = {
-    "public": "login.microsoftonline.com",
-    "usgov": "login.microsoftonline.us",
-    "china": "login.partner.microsoftonline.cn",
+    Cloud.PUBLIC: "login.microsoftonline.com",
+    Cloud.USGOV: "login.microsoftonline.us",
+    Cloud.CHINA: "login.partner.microsoftonline.cn",
 }
 
 # Multi-tenant aliases: the portal needs one specific directory (AADSTS50194 otherwise).
@@ -33,10 +51,6 @@ def authority_host(cloud: str) -> str:
         return AUTHORITY_HOSTS[cloud]
     except KeyError:
         raise ValueError(f"Unknown cloud {cloud!r}") from None
-
-
-def authority_url(cloud: str, tenant: str) -> str:
-    return f"https://{authority_host(cloud)}/{tenant}"
 
 
 def normalize_tenant(raw: str) -> str:
@@ -65,12 +79,15 @@ def normalize_tenant(raw: str) -> str:
 
 
 def admin_consent_url(*, base: str, tenant: str, client_id: str, dynamics_url: str, redirect_uri: str,
-                      state: str) -> str:
+                      state: str | None = None) -> str:
     """The link an Azure admin opens to grant consent for the whole directory.
 
-    `base` is https://<authority host> (or the sandbox's browser base).
+    `base` is https://<authority host> (or the sandbox's browser base). Without a state the
+    answer records nothing in the portal (a link sent to another administrator).
     Reference: https://learn.microsoft.com/entra/identity-platform/v2-admin-consent
     """
-    query = urlencode({"client_id": client_id, "scope": f"{dynamics_url}/user_impersonation",
-                       "redirect_uri": redirect_uri, "state": state})
+    params = {"client_id": client_id, "scope": f"{dynamics_url}/user_impersonation", "redirect_uri": redirect_uri}
+    if state:
+        params["state"] = state
+    query = urlencode(params)
     return f"{base.rstrip('/')}/{tenant}/v2.0/adminconsent?{query}"
