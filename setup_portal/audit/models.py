@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from setup_portal.text import storable, storable_json
+
 # Keys whose values never enter an audit row, whatever a caller passes.
 SECRET_KEYS = {"client_secret", "password", "secret", "token", "token_cache", "refresh_token",
                "access_token", "id_token", "code", "code_verifier", "new_secret"}
@@ -72,6 +74,6 @@ def record(verb: str, target, *, actor=None, data: dict | None = None, target_ty
         verb=verb,
         target_type=target_type or target._meta.model_name,
         target_id=str(target.pk),
-        target_label=str(target)[:200],
-        data=scrub(data or {}),
+        target_label=storable(str(target))[:200],
+        data=storable_json(scrub(data or {})),
     )

@@ -9,6 +9,7 @@ from django.db import models
 
 from setup_portal.azure.clouds import AuthType, Cloud
 from setup_portal.crypto import EncryptedTextField
+from setup_portal.text import storable_json
 
 
 class Setup(models.Model):
@@ -82,3 +83,9 @@ class StageRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stage} of {self.setup_id}"
+
+    def save(self, *args, **kwargs):
+        # A refused attempt records what was typed, NUL bytes included, which jsonb would refuse.
+        self.values = storable_json(self.values)
+        self.messages = storable_json(self.messages)
+        super().save(*args, **kwargs)

@@ -1,0 +1,29 @@
+"""Text that every database stores: for records of what someone typed, refused input included."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# PostgreSQL refuses NUL in text and jsonb ("\u0000 cannot be converted to text"), and a lone
+# surrogate cannot be encoded as UTF-8 at all. Validated form values never hold either (Django's
+# form fields refuse NUL; request decoding replaces bad bytes), but raw input kept for the record
+# (a refused wizard stage) and JSON that arrives escaped can.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+
+
+def storable(text: str) -> str:
+    """The text with each unstorable character shown as U+FFFD, so the record still says where it was."""
+    return UNSTORABLE.sub(REPLACEMENT, text)
+
+
+def storable_json(value: Any) -> Any:
+    """A JSON-ready value (dicts, lists, strings, numbers) with every string and key made storable."""
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, dict):
+        return {storable(str(key)): storable_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable_json(item) for item in value]
+    return value
