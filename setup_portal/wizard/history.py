@@ -7,6 +7,7 @@ events worth a row each; the history shows it once, with the count and the lates
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -16,16 +17,25 @@ from django.db.models.functions import Coalesce, Greatest
 from .models import Setup, StageRecord
 from .stages import STAGE_KEYS, position, stage_name
 
+_FIELD_PREFIX = re.compile(r"^(?:[a-z_]+|__all__): ")
+
+
+def reason(message: str) -> str:
+    """A refusal is kept as "<field>: <message>"; people read the message."""
+    return _FIELD_PREFIX.sub("", message)
+
 
 def collapse_attempts(records: Iterable[StageRecord], auth_type: str = "") -> list[StageRecord]:
     """The records in order, each run of refused attempts at one stage folded into its latest.
 
     Every record returned carries `label` (the stage's name), `attempts` (how many records it
-    stands for) and `first_attempt_at` (when the run began).
+    stands for), `first_attempt_at` (when the run began) and `reasons` (its messages in the
+    admin's words).
     """
     rows: list[StageRecord] = []
     for record in records:
         record.label = stage_name(record.stage, auth_type)
+        record.reasons = [reason(message) for message in record.messages]
         previous = rows[-1] if rows else None
         if previous is not None and not record.valid and not previous.valid and previous.stage == record.stage:
             record.attempts = previous.attempts + 1
@@ -39,9 +49,8 @@ def collapse_attempts(records: Iterable[StageRecord], auth_type: str = "") -> li
 
 
 def setup_label(setup: Setup) -> str:
-    """A draft's name before it has one: the Dynamics URL it connects, without the scheme."""
-    url = setup.dynamics_url.split("://", 1)[-1].rstrip("/")
-    return url or "New setup, no environment yet"
+    """A draft's name before it has one: the Dynamics URL it connects."""
+    return setup.dynamics_url or "New setup, no environment yet"
 
 
 @dataclass
@@ -69,7 +78,7 @@ def _refused_in_a_row(records: list[StageRecord]) -> tuple[int, str, str]:
         if record.valid or record.stage != stage:
             break
         count += 1
-    return count, stage, (records[-1].messages or [""])[0]
+    return count, stage, reason((records[-1].messages or [""])[0])
 
 
 def list_drafts(queryset: QuerySet[Setup], *, limit: int) -> list[Draft]:

@@ -1,0 +1,278 @@
+"""Rough edges a new admin found, checked in Chromium on the real stack: error pages in the
+portal's layout, drafts told apart, words that fit their page, no dead ends — and no page
+that the Content-Security-Policy breaks (a blocked script or style shows in the console).
+
+Screenshots: test-artifacts/screenshots/<test name>/.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+from playwright.sync_api import Page, expect
+
+from tests.conftest import PASSWORD, ROOT, subprocess_env
+from tests.e2e import flows
+from tests.e2e.conftest import Shots, _free_port
+
+MASK = "\u2022" * 8  # how a secret hint starts ("••••••••wXyZ")
+WRONG_SECRET = "Zq8~wrongValueTypedFromMemory.NotTheOne42"
+
+
+class ConsoleWatch:
+    """Collects what the browser reports about the page: CSP and Permissions-Policy violations,
+    and uncaught JavaScript errors."""
+
+    def __init__(self, page: Page):
+        self.problems: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.problems.append(f"uncaught: {error}"))
+        # The event names the directive even where the console message is terse.
+        page.add_init_script("document.addEventListener('securitypolicyviolation', e => console.error("
+                             "'CSP violation: ' + e.violatedDirective + ' blocked ' + e.blockedURI));")
+
+    def _console(self, message) -> None:
+        text = message.text
+        if message.type in {"error", "warning"} and re.search(
+                r"Content Security Policy|CSP violation|Permissions-Policy|Permissions policy", text):
+            self.problems.append(f"{message.type}: {text}")
+
+    def assert_clean(self, where: str) -> None:
+        assert self.problems == [], f"on {where}: {self.problems}"
+
+
+def _refuse_keys(page: Page, info: dict, times: int) -> None:
+    for _ in range(times):
+        page.get_by_label("OAuth Client ID in Azure AD").fill("not-a-guid")
+        page.get_by_label("OAuth Client Secret in Azure AD").fill(info["client_secret"])
+        page.get_by_label("Secret expires on").fill(flows.secret_expiry())
+        flows.save(page)
+        expect(page.get_by_text("The client ID is a GUID")).to_be_visible()
+
+
+def test_a_drafts_are_told_apart_and_no_page_breaks_the_csp(page, stack, sandbox):
+    sandbox.reset()
+    info = sandbox.info
+    watch = ConsoleWatch(page)
+    flows.first_admin(page, stack)
+
+    # "Set up endpoint" with no drafts starts a setup instead of showing an empty list.
+    page.get_by_role("link", name="Set up endpoint").click()
+    expect(page).to_have_url(re.compile(r"/setup/new/$"))
+    expect(page.get_by_role("heading", name="Set up a Dynamics CRM endpoint")).to_be_visible()
+    page.shots("set-up-endpoint-without-drafts")
+
+    # A custom-auth draft: the warning follows the choice; stage 4's heading matches the step bar.
+    page.get_by_role("button", name="Start", exact=True).click()
+    flows.do_account(page)
+    flows.do_environment(page, info)
+    warning = page.locator("#custom-warning")
+    expect(warning).to_be_hidden()
+    page.shots("application-oauth-no-warning")
+    page.get_by_label(flows.AUTH_LABELS["custom"]).check()
+    expect(warning).to_be_visible()
+    page.shots("application-custom-warning")
+    page.get_by_label(flows.AUTH_LABELS["oauth2"]).check()
+    expect(warning).to_be_hidden()
+    page.get_by_label(flows.AUTH_LABELS["custom"]).check()
+    page.get_by_label("Accounts in this organizational directory only").check()
+    flows.save(page)
+    flows.expect_stage(page, 4, "Sign-in account")
+    expect(page.locator("ol.steps li.current")).to_contain_text("Sign-in account")
+    page.shots("custom-stage-4-heading-matches-step-bar")
+    watch.assert_clean("the wizard's first stages")
+
+    # An OAuth draft with three refused attempts at its keys.
+    flows.start_setup(page)
+    flows.do_account(page)
+    flows.do_environment(page, info)
+    flows.do_application(page, "oauth2")
+    _refuse_keys(page, info, 3)
+
+    page.get_by_role("link", name="Set up endpoint").click()
+    expect(page.get_by_role("heading", name="Your drafts")).to_be_visible()
+    rows = page.locator("table.data tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("OAuth 2.0 (authorization code)")  # the latest activity first
+    expect(rows.nth(0)).to_contain_text("Step 4 of 8 · Keys and client ID")
+    expect(rows.nth(0)).to_contain_text("3 attempts not accepted")
+    expect(rows.nth(1)).to_contain_text("Custom (user name and password)")
+    expect(rows.nth(1)).to_contain_text("Step 4 of 8 · Sign-in account")
+    page.shots("drafts-told-apart")
+
+    page.get_by_role("link", name="Home").click()
+    lines = page.locator(".draft-line")
+    expect(lines).to_have_count(2)
+    expect(lines.nth(0)).to_contain_text("step 4: Keys and client ID")
+    expect(lines.nth(0)).to_contain_text("3 attempts not accepted at Keys and client ID")
+    expect(lines.nth(1)).to_contain_text("step 4: Sign-in account")
+    page.shots("home-drafts")
+
+    # Finish the OAuth draft.
+    page.get_by_role("link", name="Set up endpoint").click()
+    rows.nth(0).get_by_role("link", name=re.compile("^Resume")).click()
+    flows.do_keys(page, info["client_id"], info["client_secret"])
+    flows.finish_to_authorize(page)
+    watch.assert_clean("the wizard")
+    flows.authorize_oauth(page, info)
+
+    # Stage 8: the polling options follow the checkbox.
+    flows.expect_stage(page, 8, "Create instance")
+    polling, leads = page.get_by_label("Poll Dynamics for changes (events)"), page.get_by_label("Leads")
+    expect(leads).to_be_disabled()
+    expect(page.get_by_label("Polling interval (minutes)")).to_be_disabled()
+    page.shots("instance-polling-off")
+    polling.check()
+    expect(leads).to_be_enabled()
+    page.shots("instance-polling-on")
+    flows.create_instance(page, "Contoso Rough Edges")
+    flows.wait_ready(page, "Contoso Rough Edges")
+    watch.assert_clean("the progress page")
+
+    page.get_by_role("link", name="All instances").click()
+    expect(page.get_by_role("heading", name="Instances", exact=True)).to_be_visible()
+    page.shots("dashboard")
+    watch.assert_clean("the dashboard")
+
+    page.get_by_role("link", name="Contoso Rough Edges").click()
+    keys = page.locator("ol.timeline li", has_text="Keys and client ID")
+    expect(keys.filter(has_text="did not pass")).to_have_count(1)
+    expect(keys.filter(has_text="did not pass")).to_contain_text("did not pass ×3")
+    page.locator("ol.timeline").scroll_into_view_if_needed()
+    page.shots("instance-timeline-collapsed")
+    watch.assert_clean("the instance page")
+
+    page.get_by_role("link", name="Audit log", exact=True).click()
+    expect(page.get_by_role("heading", name="Audit log")).to_be_visible()
+    page.shots("audit")
+    watch.assert_clean("the audit log")
+
+
+def test_b_a_change_request_and_refusals_lead_somewhere(page, stack, sandbox, browser):
+    sandbox.reset()
+    info = sandbox.info
+    watch = ConsoleWatch(page)
+    flows.first_admin(page, stack)
+    instance_id = flows.provision(page, info, "Fabrikam Review")
+
+    lead_context = browser.new_context(base_url=stack.base_url, viewport={"width": 1280, "height": 860})
+    lead = lead_context.new_page()
+    lead.shots = Shots(lead, "test-b-a-change-request-and-refusals-lead-somewhere-team-lead")
+    lead_watch = ConsoleWatch(lead)
+    flows.sign_in_as(lead, stack, "tess", "teamlead")
+    for path in ("/instances/", f"/instances/{instance_id}/", "/audit/", "/"):
+        lead.goto(path)
+        expect(lead.locator("main")).not_to_contain_text(MASK)  # no secret hint for team leads
+    lead.goto(f"/instances/{instance_id}/")
+    lead.get_by_label("Comment").fill("Use the production organization, not the sandbox.")
+    lead.get_by_role("button", name="Request changes").click()
+    expect(lead.get_by_text("for changes to Fabrikam Review")).to_be_visible()
+    expect(lead.locator("main")).not_to_contain_text(MASK)
+    lead.shots("team-lead-requested-changes")
+
+    # A 403 in the portal's layout, with the view's reason and a way back.
+    lead.goto("/users/")
+    expect(lead.get_by_role("heading", name="You cannot do this here")).to_be_visible()
+    expect(lead.get_by_text("This page is for admins.")).to_be_visible()
+    lead.shots("403-team-lead-on-users")
+    lead.locator("main").get_by_role("link", name="Home").click()
+    expect(lead.get_by_role("heading", name="Welcome, tess")).to_be_visible()
+    lead_watch.assert_clean("the team lead's pages")
+    lead_context.close()
+
+    # The admin is told what can be done about it: no dead end.
+    page.goto("/")
+    notice = page.get_by_role("region", name="Change requests")
+    expect(notice).to_contain_text("Use the production organization, not the sandbox.")
+    page.shots("home-change-request")
+    notice.get_by_role("link", name="What you can do →").click()
+    options = page.locator("#changes-requested")
+    expect(options).to_contain_text("tess asked for changes")
+    for name in ("Re-authenticate", "Rotate the client secret", "Disable it", "Start a new setup",
+                 "delete this instance"):
+        expect(options.get_by_text(name, exact=True)).to_be_visible()
+    page.shots("what-you-can-do")
+    watch.assert_clean("the instance page")
+
+    # A refused rotation points to the rotate form, not to the wizard.
+    options.get_by_role("link", name="Rotate the client secret").click()
+    page.get_by_label("New client secret value").fill(WRONG_SECRET)
+    page.get_by_label("Expires on").fill(flows.secret_expiry())
+    page.get_by_role("button", name="Verify and switch").click()
+    refusal = page.locator("#refusal")
+    expect(refusal).to_contain_text("nothing was changed")
+    expect(refusal).not_to_contain_text("Keys stage")
+    refusal.get_by_role("link", name="paste it in the form below").click()
+    expect(page).to_have_url(re.compile(r"#id_new_secret$"))
+    page.shots("rotate-refused-points-to-the-form")
+    watch.assert_clean("the rotate page")
+
+
+@pytest.fixture
+def debug_off(stack):
+    """A second web process on the same database with DEBUG off: the real 404 and 500 pages."""
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = subprocess_env(
+        DJANGO_SETTINGS_MODULE="tests.e2e.debug_off_settings", DEBUG="0", SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="127.0.0.1", FIELD_ENCRYPTION_KEYS="ZGV2ZWxvcG1lbnQta2V5LW5vdC1mb3ItcHJvZHVjdGk=",
+        SECURE_SSL_REDIRECT="0", PASSWORD_RESET_ENABLED="0", PORTAL_BASE_URL=base_url)
+    # The manifest that DEBUG-off static files need (the stack collected without one).
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env,
+                   check=True, timeout=120)
+    log = stack.log_dir / "debug-off-web.log"
+    web = subprocess.Popen([sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind",
+                            f"127.0.0.1:{port}", "--workers", "1"], cwd=ROOT, env=env,
+                           stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if requests.get(f"{base_url}/accounts/login/", timeout=2).status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        if time.monotonic() > deadline:
+            web.kill()
+            raise RuntimeError(log.read_text()[-3000:])
+        time.sleep(0.2)
+    yield base_url
+    web.terminate()
+    web.wait(10)
+
+
+def test_c_error_pages_are_in_the_layout_with_a_way_back(page, stack, debug_off):
+    watch = ConsoleWatch(page)
+    page.goto(f"{debug_off}/no/such/page/")
+    expect(page.get_by_role("heading", name="There is nothing here")).to_be_visible()
+    expect(page.locator("main")).to_contain_text("/no/such/page/")
+    expect(page.locator(".site-header")).to_be_visible()
+    page.shots("404-anonymous")
+    page.get_by_role("link", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+    stack.manage("createuser", "ada", "--role", "admin", "--password", PASSWORD)
+    page.goto(f"{debug_off}/accounts/login/")
+    page.get_by_label("Username or e-mail").fill("ada")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("heading", name="Welcome, ada")).to_be_visible()
+    page.goto(f"{debug_off}/instances/00000000-0000-4000-8000-000000000000/")
+    expect(page.get_by_role("heading", name="There is nothing here")).to_be_visible()
+    expect(page.locator("summary[aria-label='Account menu for ada']")).to_be_visible()
+    page.shots("404-admin-instance")
+    page.get_by_role("link", name="All instances").click()
+    expect(page.get_by_role("heading", name="Instances", exact=True)).to_be_visible()
+
+    page.goto(f"{debug_off}/_fail/")
+    expect(page.get_by_role("heading", name="Something went wrong on our side")).to_be_visible()
+    expect(page.locator("main")).not_to_contain_text("on purpose")  # the exception stays in the log
+    page.shots("500")
+    page.get_by_role("link", name="Home").click()
+    expect(page.get_by_role("heading", name="Welcome, ada")).to_be_visible()
+    watch.assert_clean("the error pages")
