@@ -135,7 +135,8 @@ def main() -> int:
     var = Path(tempfile.mkdtemp(prefix="bench-wizard-"))
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", "DEBUG": "0", "VAR_DIR": str(var),
            "SECRET_KEY": "bench-" + "k" * 60, "ALLOWED_HOSTS": "127.0.0.1,testserver", "SECURE_SSL_REDIRECT": "0",
-           "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(), "SANDBOX_ENABLED": "0", "LOG_LEVEL": "WARNING"}
+           "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(), "SANDBOX_ENABLED": "0", "LOG_LEVEL": "WARNING",
+           "PASSWORD_RESET_ENABLED": "0"}
     env.pop("DATABASE_URL", None)
     env.pop("CELERY_BROKER_URL", None)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
