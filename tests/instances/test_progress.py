@@ -1,16 +1,24 @@
-"""The progress page, its live fragment, the JSON status, retry and the one-time token."""
+"""The progress page, its live stream (server-sent events), the JSON status, retry and the one-time token."""
 
 from __future__ import annotations
 
 import hashlib
+import re
+import threading
+import time
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
+from setup_portal.instances import progress_views
 from setup_portal.instances.models import Instance, JobStep, ProvisioningJob
 from setup_portal.instances.provisioning import STEP_KEYS
+from tests.azure.provisioning import authorize_setup, create_instance, sandbox_setup, wait_for_job
 
-pytestmark = pytest.mark.django_db
+# The stream holds a thread only on a server that runs several at once; the test client
+# says it does not (wsgi.multithread False), so the tests that need a held stream say it does.
+THREADED = {"wsgi.multithread": True}
 
 
 def _instance(owner, *, job_status="running", failed_step=None, code="") -> Instance:
@@ -47,38 +55,154 @@ def _ready(owner) -> Instance:
     return instance
 
 
-def test_it_shows_the_steps_live(alice_client, alice):
+def _stream_url(client, instance: Instance) -> str:
+    """The stream URL the page itself hands to the browser (with the version it rendered)."""
+    body = client.get(f"/instances/{instance.pk}/progress/").content.decode()
+    return re.search(r'data-stream="([^"]+)"', body).group(1)
+
+
+def _events(response) -> list[tuple[str, str, float]]:
+    """Read a text/event-stream response to its end: (event, data, monotonic time received)."""
+    assert response.status_code == 200 and response["Content-Type"] == "text/event-stream"
+    events = []
+    for chunk in response.streaming_content:
+        received = time.monotonic()
+        text = chunk.decode()
+        if text.startswith(":"):
+            events.append(("comment", text, received))
+            continue
+        name = re.search(r"^event: (.*)$", text, re.M).group(1)
+        data = "\n".join(re.findall(r"^data: ?(.*)$", text, re.M))
+        events.append((name, data, received))
+    return events
+
+
+@pytest.mark.django_db
+def test_it_shows_the_steps_and_names_its_stream(alice_client, alice):
     instance = _instance(alice)
     response = alice_client.get(f"/instances/{instance.pk}/progress/")
     body = response.content.decode()
     assert response.status_code == 200
-    assert 'hx-trigger="every 1s"' in body
-    assert '<noscript><meta http-equiv="refresh"' in body  # works without JavaScript
+    assert "hx-trigger" not in body  # no 1-second poll any more
+    assert re.search(rf'data-stream="/instances/{instance.pk}/progress/stream/\?seen=[0-9a-f]{{16}}"', body)
+    assert re.search(r'<script src="/static/js/progress\.[0-9a-f.]*js" defer>|<script src="/static/js/progress\.js"',
+                     body)
     assert "Read the organization&#x27;s details" in body and 'class="step-running"' in body
-    assert 'aria-valuenow="33"' in body
+    assert '<progress class="progress" max="100" value="33"' in body
     assert "very-secret-value-123" not in body
 
 
-def test_the_fragment_stops_polling_when_finished(alice_client, alice):
+@pytest.mark.django_db
+def test_it_works_without_javascript(alice_client, alice):
+    """No script: the page refreshes itself every 2 s and has a Reload link until the job ends."""
+    instance = _instance(alice)
+    body = alice_client.get(f"/instances/{instance.pk}/progress/").content.decode()
+    assert '<noscript><meta http-equiv="refresh" content="2"></noscript>' in body
+    assert f'<a href="/instances/{instance.pk}/progress/">Reload</a>' in body
+    JobStep.objects.filter(job__instance=instance).update(status="succeeded", finished_at=timezone.now())
+    ProvisioningJob.objects.filter(instance=instance).update(status="succeeded", finished_at=timezone.now())
+    Instance.objects.filter(pk=instance.pk).update(status="ready", ready_at=timezone.now())
+    body = alice_client.get(f"/instances/{instance.pk}/progress/").content.decode()
+    assert "Contoso sales is ready" in body
+    assert "refresh" not in body and "data-stream" not in body and "progress.js" not in body
+
+
+@pytest.mark.django_db
+def test_a_finished_job_has_no_stream(alice_client, alice):
     instance = _instance(alice, job_status="failed", failed_step=True, code="dataverse_403")
-    response = alice_client.get(f"/instances/{instance.pk}/progress/", HTTP_HX_REQUEST="true")
-    body = response.content.decode()
-    assert response.status_code == 200
-    assert "<html" not in body and 'id="progress-live"' in body
-    assert "hx-trigger" not in body
+    body = alice_client.get(f"/instances/{instance.pk}/progress/").content.decode()
+    assert "data-stream" not in body and "progress.js" not in body and "http-equiv" not in body
     assert "Dynamics CRM refused access" in body and "application user" in body
     assert "Retry from the failed step" in body
+    # A stream opened anyway sends the final panel once and ends at once.
+    events = _events(alice_client.get(f"/instances/{instance.pk}/progress/stream/", **THREADED))
+    assert [name for name, _, _ in events] == ["progress"]
+    assert 'id="progress-live"' in events[0][1] and "<html" not in events[0][1]
+    assert "Retry from the failed step" in events[0][1] and "data-stream" not in events[0][1]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_it_sends_a_step_change_at_once(alice_client, alice, monkeypatch):
+    monkeypatch.setattr(progress_views, "WAIT_SECONDS", 2.0)
+    instance = _instance(alice)
+    url = _stream_url(alice_client, instance)
+    changed_at = {}
+
+    def worker_finishes_a_step():
+        time.sleep(0.6)
+        try:
+            JobStep.objects.filter(job__instance=instance, key="organization").update(
+                status="succeeded", finished_at=timezone.now(), detail="Contoso, version 9.2.")
+            changed_at["t"] = time.monotonic()
+        finally:
+            connection.close()
+
+    writer = threading.Thread(target=worker_finishes_a_step)
+    writer.start()
+    events = _events(alice_client.get(url, **THREADED))
+    writer.join()
+    assert [name for name, _, _ in events if name != "comment"] == ["progress", "again"]
+    _, panel, received = events[0]
+    assert "Contoso, version 9.2." in panel and "3 of 6 steps" in panel
+    assert received - changed_at["t"] < 1.0  # one check interval (0.12 s) plus rendering, with room to spare
+
+
+@pytest.mark.django_db
+def test_it_ends_after_the_bounded_wait_and_asks_to_reconnect(alice_client, alice, monkeypatch):
+    monkeypatch.setattr(progress_views, "WAIT_SECONDS", 0.5)
+    monkeypatch.setattr(progress_views, "HEARTBEAT_SECONDS", 0.2)
+    instance = _instance(alice)
+    started = time.monotonic()
+    events = _events(alice_client.get(_stream_url(alice_client, instance), **THREADED))
+    names = [name for name, _, _ in events]
+    assert names[-1] == "again" and events[-1][1] == "0"  # come back at once
+    assert "progress" not in names  # nothing changed, nothing sent
+    assert "comment" in names  # the heartbeat that lets a closed tab free its thread
+    assert 0.5 <= events[-1][2] - started < 2
+
+
+@pytest.mark.django_db
+def test_a_server_without_spare_threads_gets_slow_polling_instead(alice_client, alice, monkeypatch):
+    """A single-threaded worker, or every stream slot taken: answer now, come back in 3 s."""
+    monkeypatch.setattr(progress_views, "WAIT_SECONDS", 0.3)
+    instance = _instance(alice)
+    url = _stream_url(alice_client, instance)
+    started = time.monotonic()
+    assert [(n, d) for n, d, _ in _events(alice_client.get(url))] == [("again", "3000")]
+    taken = [progress_views._stream_slots.acquire(blocking=False) for _ in range(progress_views.STREAM_SLOTS)]
+    try:
+        assert all(taken)
+        assert [(n, d) for n, d, _ in _events(alice_client.get(url, **THREADED))] == [("again", "3000")]
+    finally:
+        for _ in taken:
+            progress_views._stream_slots.release()
+    assert time.monotonic() - started < 1  # nothing was held
+    assert _events(alice_client.get(url, **THREADED))[-1][:2] == ("again", "0")  # held again once slots are free
+
+
+@pytest.mark.django_db
+def test_a_deleted_instance_ends_the_stream(alice_client, alice):
+    instance = _instance(alice)
+    url = _stream_url(alice_client, instance)
+    response = alice_client.get(url, **THREADED)  # the stream starts when it is first read
+    Instance.objects.filter(pk=instance.pk).update(status="deleted")
+    assert [name for name, _, _ in _events(response)] == ["gone"]  # the script reloads: the page says 404
+    assert alice_client.get(url, **THREADED).status_code == 404
+    assert alice_client.get("/instances/00000000-0000-0000-0000-000000000000/progress/stream/").status_code == 404
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("client_fixture, status", [("alice_client", 200), ("bob_client", 200),
                                                     ("charlie_client", 403), ("client", 302)])
 def test_only_admins_and_team_leads_see_it(request, alice, client_fixture, status):
-    instance = _instance(alice)
+    instance = _instance(alice, job_status="failed", failed_step=True, code="http_503")
     client = request.getfixturevalue(client_fixture)
     assert client.get(f"/instances/{instance.pk}/progress/").status_code == status
     assert client.get(f"/instances/{instance.pk}/progress.json").status_code == status
+    assert client.get(f"/instances/{instance.pk}/progress/stream/").status_code == status
 
 
+@pytest.mark.django_db
 def test_team_leads_cannot_retry(bob_client, alice):
     instance = _instance(alice, job_status="failed", failed_step=True, code="http_503")
     assert "Retry from the failed step" not in bob_client.get(f"/instances/{instance.pk}/progress/").content.decode()
@@ -86,6 +210,7 @@ def test_team_leads_cannot_retry(bob_client, alice):
     assert ProvisioningJob.objects.get().status == "failed"
 
 
+@pytest.mark.django_db
 def test_retry_resets_only_the_failed_step(alice_client, alice, django_capture_on_commit_callbacks):
     instance = _instance(alice, job_status="failed", failed_step=True, code="http_503")
     with django_capture_on_commit_callbacks() as callbacks:
@@ -100,6 +225,7 @@ def test_retry_resets_only_the_failed_step(alice_client, alice, django_capture_o
     assert instance.status == "provisioning"
 
 
+@pytest.mark.django_db
 def test_the_token_is_shown_once_to_the_owner(alice_client, bob_client, alice):
     instance = _ready(alice)
     assert "dci_example-token-value" not in bob_client.get(f"/instances/{instance.pk}/progress/").content.decode()
@@ -113,6 +239,16 @@ def test_the_token_is_shown_once_to_the_owner(alice_client, bob_client, alice):
     assert not instance.token_pending_reveal and instance.token_hash
 
 
+@pytest.mark.django_db
+def test_the_stream_shows_the_token_once_to_the_owner(alice_client, bob_client, alice):
+    instance = _ready(alice)
+    url = f"/instances/{instance.pk}/progress/stream/"
+    assert "dci_example-token-value" not in _events(bob_client.get(url, **THREADED))[0][1]
+    assert "dci_example-token-value-0123456789" in _events(alice_client.get(url, **THREADED))[0][1]
+    assert "dci_example-token-value" not in _events(alice_client.get(url, **THREADED))[0][1]
+
+
+@pytest.mark.django_db
 def test_the_json_status(alice_client, alice):
     instance = _instance(alice, job_status="failed", failed_step=True, code="dataverse_403")
     data = alice_client.get(f"/instances/{instance.pk}/progress.json").json()
@@ -126,3 +262,30 @@ def test_elapsed_times_read_well():
     from setup_portal.instances.templatetags.instance_tags import seconds
 
     assert [seconds(v) for v in (None, 0.042, 1.44, 125)] == ["", "42 ms", "1.4 s", "2 min 5 s"]
+
+
+@pytest.mark.slow
+def test_it_streams_each_step_as_a_real_worker_finishes_it(clean_sandbox, celery_worker, alice, alice_client):
+    """A real Celery worker provisions against the sandbox while one stream watches: every
+    step arrives as its own event, in order, and the stream ends with Ready."""
+    sbx = clean_sandbox
+    sbx.reset()
+    setup = sandbox_setup(alice, sbx, "s2s")
+    authorize_setup(setup, sbx)
+    # Slow Dataverse answers, so each step is visible on its own between checks.
+    sbx.faults(endpoint="whoami", latency_ms=500, times=1)
+    sbx.faults(endpoint="webapi", latency_ms=500, times=3)
+    job = create_instance(setup)
+    instance = job.instance
+    events = _events(alice_client.get(f"/instances/{instance.pk}/progress/stream/", **THREADED))
+    job = wait_for_job(job, celery_worker)
+    assert job.status == "succeeded", job.error_detail
+
+    panels = [data for name, data, _ in events if name == "progress"]
+    done = [int(re.search(r"(\d) of 6 steps", panel).group(1)) for panel in panels]
+    assert done == sorted(done) and done[-1] == 6
+    assert len(set(done)) >= 4, done  # steps arrived one by one, not all at the end
+    assert "Contoso sales is ready" in panels[-1] and "data-stream" not in panels[-1]
+    assert events[-1][0] == "progress"  # ended by Ready, not by the wait running out
+    instance.refresh_from_db()
+    assert "dci_" in panels[-1] and not instance.token_pending_reveal  # the owner saw the token, once
