@@ -24,13 +24,13 @@ def scrub(data: dict) -> dict:
     return clean
 
 
-class AuditEventQuerySet(models.QuerySet):
-    def update(self, **kwargs):
 def without_hints(data: dict) -> dict:
     """The data less its secret hints ("old_hint": "••••wXyZ"): admins see them, team leads never do."""
     return {key: value for key, value in data.items() if not key.endswith("_hint")}
 
 
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
         raise PermissionError("Audit events are append-only.")
 
     def delete(self):

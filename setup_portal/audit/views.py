@@ -104,6 +104,7 @@ def export_csv(request: HttpRequest) -> HttpResponse:
         return _log_page(request, form, status=400, export_refused=True)
     rows = filter_events(form.cleaned_data).values_list("created_at", "actor_label", "verb", "target_type",
                                                         "target_id", "target_label", "data")
+    hints = is_admin(request.user)
 
     def lines():
         writer = csv.writer(_Echo())
@@ -112,7 +113,6 @@ def export_csv(request: HttpRequest) -> HttpResponse:
             yield writer.writerow([when.isoformat(), _cell(actor), verb, ttype, tid, _cell(label),
                                    json.dumps(data if hints else without_hints(data), sort_keys=True)])
 
-    hints = is_admin(request.user)
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="audit-{timezone.localdate().isoformat()}.csv"'
     return response
