@@ -128,3 +128,14 @@ def test_an_unknown_entity_set(sbx, app_token):
     resp = _get(sbx, "nosuchthings", app_token)
     assert resp.status_code == 404
     assert "nosuchthings" in resp.json()["error"]["message"]
+
+
+def test_a_token_checked_once_still_expires(sbx):
+    # Verified tokens are remembered; the expiry must still be enforced on each use.
+    now = int(time.time())
+    token = _mint(sbx, iat=now - 3600, nbf=now - 3600, exp=now - 298)  # within the 5-minute skew for ~2 s
+    assert _get(sbx, "WhoAmI", token).status_code == 200
+    time.sleep(3)
+    resp = _get(sbx, "WhoAmI", token)
+    assert resp.status_code == 401
+    assert "expired" in resp.headers["WWW-Authenticate"]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import random
-import sqlite3
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -91,7 +90,7 @@ class Environment:
 
 
 # --- access ----------------------------------------------------------------------------------
-def check_row_access(principal: Principal, table: Table, row: sqlite3.Row, rights: str) -> None:
+def check_row_access(principal: Principal, table: Table, row: dict, rights: str) -> None:
     """Users with a user-level role reach only the rows they own (Dataverse's SecLib check)."""
     if principal.sees_everything or row["_ownerid_value"] == principal.id:
         return
@@ -115,7 +114,7 @@ def missing_privilege(principal: Principal, privilege: str, table: Table) -> Dat
 # --- reading ---------------------------------------------------------------------------------
 @dataclass
 class Page:
-    rows: list[sqlite3.Row]
+    rows: list[dict]
     more: bool
     count: int | None = None
 
@@ -154,7 +153,7 @@ def query(data: Environment, principal: Principal, table: Table, *, where: str, 
     return Page(rows[:limit], len(rows) > limit, count)
 
 
-def retrieve(data: Environment, principal: Principal, table: Table, key: str) -> sqlite3.Row:
+def retrieve(data: Environment, principal: Principal, table: Table, key: str) -> dict:
     row = data.store.get(table, key)
     if row is None:
         raise errors.not_found(table.logical_name, key)
@@ -162,7 +161,7 @@ def retrieve(data: Environment, principal: Principal, table: Table, key: str) ->
     return row
 
 
-def changes(data: Environment, table: Table, since: int, until: int) -> tuple[list[sqlite3.Row], list[str]]:
+def changes(data: Environment, table: Table, since: int, until: int) -> tuple[list[dict], list[str]]:
     """Rows created or changed in (since, until], by version, then the ids deleted in that range."""
     rows = data.store.select(f'SELECT * FROM "{table.entity_set}" WHERE "versionnumber" > ? AND "versionnumber" <= ? '
                              f'ORDER BY "versionnumber"', (since, until))
@@ -187,9 +186,11 @@ class Formatter:
         self.formatted = annotation_wanted(annotations, FORMATTED)
         self.lookup_names = annotation_wanted(annotations, LOOKUP_NAME)
         self.navigation = annotation_wanted(annotations, NAVIGATION)
+        self.plain = not (self.formatted or self.lookup_names or self.navigation)
         self.names: dict[str, str] = {}
+        self._columns = [(c.name, c.kind == "bool") for c in columns]
 
-    def prefetch(self, rows: list[sqlite3.Row]) -> None:
+    def prefetch(self, rows: list[dict]) -> None:
         """Names of looked-up rows, one query per target table (only when formatted values are wanted)."""
         if not self.formatted:
             return
@@ -204,7 +205,7 @@ class Formatter:
         for entity_set, keys in wanted.items():
             self.names.update(self.data.store.names(entity_set, keys))
 
-    def _target(self, column: Column, row: sqlite3.Row) -> tuple[str, str]:
+    def _target(self, column: Column, row: dict) -> tuple[str, str]:
         """(target entity set or logical name, navigation property) of a lookup value."""
         if column.name in SYSTEM_LOOKUPS:
             return SYSTEM_LOOKUPS[column.name]
@@ -216,8 +217,13 @@ class Formatter:
         prop, target = next(iter(column.navigation.items()))
         return target, prop
 
-    def row(self, row: sqlite3.Row) -> dict:
+    def row(self, row: dict) -> dict:
         out: dict = {"@odata.etag": f'W/"{row["versionnumber"]}"'}
+        if self.plain:  # the common case, kept lean: it runs for every row of every page
+            for name, is_bool in self._columns:
+                value = row[name]
+                out[name] = bool(value) if is_bool and value is not None else value
+            return out
         for column in self.columns:
             value = row[column.name]
             if value is not None and column.kind == "bool":
@@ -237,7 +243,7 @@ class Formatter:
             out[column.name] = value
         return out
 
-    def _formatted(self, column: Column, row: sqlite3.Row, value: object) -> str | None:
+    def _formatted(self, column: Column, row: dict, value: object) -> str | None:
         kind = column.kind
         if kind == "choice":
             return column.choices.get(int(value))
@@ -393,7 +399,7 @@ def prepare(data: Environment, principal: Principal, table: Table, body: dict, b
     return values
 
 
-def _settle(table: Table, values: dict, current: sqlite3.Row | None) -> None:
+def _settle(table: Table, values: dict, current: dict | None) -> None:
     """Derived columns: fullname from its parts; statuscode valid for statecode."""
     if "fullname" in table.by_name and ({"firstname", "lastname"} & values.keys() or current is None):
         first = values.get("firstname", current["firstname"] if current else None)
@@ -416,7 +422,7 @@ def _settle(table: Table, values: dict, current: sqlite3.Row | None) -> None:
 
 
 def create(data: Environment, principal: Principal, table: Table, body: dict, base: str,
-           key: str | None = None) -> sqlite3.Row:
+           key: str | None = None) -> dict:
     values = prepare(data, principal, table, body, base)
     key = key or values.get(table.primary_key) or str(uuid.uuid4())
     values[table.primary_key] = key
@@ -436,7 +442,7 @@ def create(data: Environment, principal: Principal, table: Table, body: dict, ba
 
 
 def update(data: Environment, principal: Principal, table: Table, key: str, body: dict, base: str,
-           if_match: str | None) -> sqlite3.Row:
+           if_match: str | None) -> dict:
     values = prepare(data, principal, table, body, base)
     if values.get(table.primary_key, key) != key:
         raise errors.bad_query(f"The key in the body ({values[table.primary_key]}) does not match the URL ({key}).")
@@ -487,7 +493,7 @@ def generate_changes(data: Environment, principal: Principal, plan: dict[str, di
             row = create(data, principal, table, _new_body(data, entity_set, rng), base)
             done.append(_entry(table, row, "create"))
         mine = "" if principal.sees_everything else ' WHERE "_ownerid_value" = ?'
-        existing = [r[0] for r in data.store.select(
+        existing = [r[0] for r in data.store.tuples(
             f'SELECT "{table.primary_key}" FROM "{entity_set}"{mine} ORDER BY "{table.primary_key}"',
             [] if principal.sees_everything else [principal.id])]
         targets = rng.sample(existing, min(len(existing), ops.get("update", 0) + ops.get("delete", 0)))
@@ -500,14 +506,14 @@ def generate_changes(data: Environment, principal: Principal, plan: dict[str, di
     return done
 
 
-def _entry(table: Table, row: sqlite3.Row, op: str) -> dict:
+def _entry(table: Table, row: dict, op: str) -> dict:
     return {"table": table.entity_set, "op": op, "id": row[table.primary_key], "versionnumber": row["versionnumber"]}
 
 
 def _new_body(data: Environment, entity_set: str, rng: random.Random) -> dict:
     first, last = rng.choice(seed.FIRST), rng.choice(seed.LAST)
     company = f"{rng.choice(seed.COMPANY_A)} {rng.choice(seed.COMPANY_B)}"
-    account = data.store.select('SELECT "accountid" FROM "accounts" ORDER BY "accountid" LIMIT 1 OFFSET ?',
+    account = data.store.tuples('SELECT "accountid" FROM "accounts" ORDER BY "accountid" LIMIT 1 OFFSET ?',
                                 (rng.randrange(50),))
     account_ref = f"/accounts({account[0][0]})" if account else None
     if entity_set == "accounts":
