@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
+import requests
 from django.db import connection
 from django.utils import timezone
 
@@ -15,6 +21,7 @@ from setup_portal.instances import progress_views
 from setup_portal.instances.models import Instance, JobStep, ProvisioningJob
 from setup_portal.instances.provisioning import STEP_KEYS
 from tests.azure.provisioning import authorize_setup, create_instance, sandbox_setup, wait_for_job
+from tests.conftest import ROOT, subprocess_env
 
 # The stream holds a thread only on a server that runs several at once; the test client
 # says it does not (wsgi.multithread False), so the tests that need a held stream say it does.
@@ -289,3 +296,51 @@ def test_it_streams_each_step_as_a_real_worker_finishes_it(clean_sandbox, celery
     assert events[-1][0] == "progress"  # ended by Ready, not by the wait running out
     instance.refresh_from_db()
     assert "dci_" in panels[-1] and not instance.token_pending_reveal  # the owner saw the token, once
+
+
+@pytest.mark.parametrize("path", ["scripts/run.py", "docker-compose.yml", "Dockerfile"])
+def test_every_web_server_has_threads_to_spare_for_the_streams(path):
+    """gunicorn's default sync worker would serve no held stream at all (the page falls back to
+    polling every 3 s): `make run`, the image and compose run threaded workers instead."""
+    source = (ROOT / path).read_text()
+    assert re.search(r"--worker-class[\", ]+gthread", source)
+    threads = int(re.search(r"--threads[\", ]+(\d+)", source).group(1))
+    assert threads >= 2 * progress_views.STREAM_SLOTS  # at least as many threads left for pages
+
+
+@pytest.mark.slow
+def test_a_dozen_open_progress_pages_leave_the_site_responsive(alice_client, alice, transactional_db):
+    instance = _instance(alice)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    web = subprocess.Popen([sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
+                            "--workers", "2", "--worker-class", "gthread", "--threads", "8",
+                            "--graceful-timeout", "1"], cwd=ROOT,
+                           env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    cookies = {"sessionid": alice_client.cookies["sessionid"].value}
+    streams = []
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(f"{base}/accounts/login/", timeout=2)
+                break
+            except requests.RequestException:
+                assert time.monotonic() < deadline and web.poll() is None, "gunicorn did not start"
+                time.sleep(0.2)
+        for _ in range(12):  # a dozen tabs watching the same job
+            streams.append(requests.get(f"{base}/instances/{instance.pk}/progress/stream/", cookies=cookies,
+                                        stream=True, timeout=5))
+        assert all(r.status_code == 200 for r in streams)
+        started = time.monotonic()
+        page = requests.get(f"{base}/instances/{instance.pk}/progress/", cookies=cookies, timeout=10)
+        assert page.status_code == 200 and "Contoso sales" in page.text
+        assert time.monotonic() - started < 2  # answered at once, not after a stream's 25 s
+    finally:
+        for response in streams:
+            response.close()
+        os.killpg(web.pid, signal.SIGTERM)
+        web.wait(10)
