@@ -64,14 +64,14 @@ def test_the_compose_health_check_passes_against_production_gunicorn(tmp_path):
         _wait_for_port(port, web)
         # The production settings are really on: plain HTTP is sent to https, an unknown host refused.
         page = requests.get(f"http://127.0.0.1:{port}/accounts/login/", headers={"Host": "portal.example.com"},
-                            allow_redirects=False, timeout=5)
+                            allow_redirects=False, timeout=30)
         assert page.status_code == 301 and page.headers["Location"].startswith("https://portal.example.com/")
-        assert requests.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=5).status_code == 400
+        assert requests.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=10).status_code == 400
         # The exact command Docker runs inside the web container, with python from this venv.
         result = subprocess.run([sys.executable, *check[2:]], env={**env, "PORT": str(port)},
                                 capture_output=True, text=True, timeout=30)
         assert result.returncode == 0, result.stderr
-        health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+        health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
         assert health.json() == {**health.json(), "status": "ok", "database": "ok", "broker": "ok"}
         assert health.headers["Cache-Control"].startswith("max-age=0")
     finally:
@@ -167,7 +167,7 @@ def test_make_run_prints_the_ports_it_really_uses(tmp_path):
         assert (f"Sandbox:  http://127.0.0.1:{ports['SANDBOX_HTTP_PORT']}/ (sign-in pages), "
                 f"https://127.0.0.1:{ports['SANDBOX_HTTPS_PORT']}/ (back channel)") in output
         assert "admin@example.com is a placeholder" in output
-        assert requests.get(f"http://127.0.0.1:{ports['PORTAL_PORT']}/healthz", timeout=5).status_code == 200
+        assert requests.get(f"http://127.0.0.1:{ports['PORTAL_PORT']}/healthz", timeout=10).status_code == 200
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         output = proc.communicate(timeout=30)[0]
