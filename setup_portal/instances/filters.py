@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Avg, CharField, Count, Exists, F, FloatField, Func, OuterRef, Q, QuerySet
 from django.db.models.functions import Cast, Substr, TruncDate
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from .models import Instance
 
@@ -73,6 +74,25 @@ class InstanceFilterForm(forms.Form):
         if sort.lstrip("-") not in SORTS:
             raise forms.ValidationError("That column cannot be sorted.")
         return sort
+
+
+# A `?since=` the portal put in a link after asking for a health check is minutes old.
+RECENT_MOMENT_WINDOW = dt.timedelta(hours=1)
+
+
+def parse_recent_moment(raw: str, now: dt.datetime) -> dt.datetime | None:
+    """An aware ISO timestamp from a query string, if it lies within the last hour (a minute of clock
+    skew allowed); None for anything else: malformed, impossible (February 30), naive, or years
+    away -- where rendering it in local time would overflow."""
+    try:
+        moment = parse_datetime(raw)
+    except ValueError:
+        return None
+    if moment is None or timezone.is_naive(moment):
+        return None
+    if not now - RECENT_MOMENT_WINDOW <= moment <= now + dt.timedelta(minutes=1):
+        return None
+    return moment
 
 
 def filter_instances(data: dict, *, today: dt.date | None = None) -> QuerySet[Instance]:

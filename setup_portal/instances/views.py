@@ -11,7 +11,6 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from setup_portal.accounts.roles import admin_required, is_admin, is_team_lead, reviewer_required, team_lead_required
@@ -205,8 +204,8 @@ def _open_request(inst: Instance) -> InstanceReview | None:
 
 def _pending_since(request: HttpRequest, inst: Instance) -> dt.datetime | None:
     """The time a health check was asked for, while no check newer than that exists yet."""
-    since = parse_datetime(request.GET.get("since") or "")
-    if since is None or timezone.is_naive(since):
+    since = filters.parse_recent_moment(request.GET.get("since", ""), timezone.now())
+    if since is None:
         return None
     if inst.health_checked_at and inst.health_checked_at >= since:
         return None
