@@ -135,9 +135,11 @@ def _csv_cell(value) -> str:
 
 @reviewer_required
 @require_GET
-def export_csv(request: HttpRequest) -> StreamingHttpResponse:
+def export_csv(request: HttpRequest) -> HttpResponse:
     form = filters.InstanceFilterForm(request.GET)
-    form.is_valid()
+    if not form.is_valid():
+        # Exporting with the bad filter dropped would hand over rows nobody asked for: show why instead.
+        return dashboard(request)
     today = timezone.localdate()
     fields = ["id", "name", "dynamics_url", "region", "cloud", "tenant", "auth_type", "client_id", "status",
               "review_state", "reviewed_by__username", "reviewed_at", "health", "health_checked_at",

@@ -58,6 +58,19 @@ def test_no_dashboard_filter_gives_a_500(fleet, bob_client, path):
     assert _instances() == before
 
 
+@pytest.mark.parametrize("params", [{"q": "\x00"}, {"sort": "password"}, {"status": "nope"}, {"tag": "a,b"},
+                                    {"q": fuzz.HUGE}])
+def test_the_csv_export_refuses_filters_it_cannot_apply(fleet, bob_client, params):
+    response = bob_client.get("/instances/export.csv", params)
+    assert response.status_code == 400 and response["Content-Type"].startswith("text/html")
+    assert "Not exported: some filters could not be applied" in response.content.decode()
+
+
+def test_the_csv_export_still_follows_valid_filters(fleet, bob_client):
+    body = fuzz.assert_answered(bob_client.get("/instances/export.csv", {"tag": "sales", "sort": "-secret"}))
+    assert body.count(b"contoso-sales") == 1 and b"fabrikam" not in body
+
+
 # `?since=` marks a health check the admin just asked for. A February 30, or a year-9999 moment
 # 14 hours west of UTC (which overflows in local time), was a 500 on the instance page.
 @pytest.mark.parametrize("since", ["2025-02-30T00:00:00Z", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00",
