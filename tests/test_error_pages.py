@@ -31,6 +31,13 @@ def text(response) -> str:
     return html.unescape(response.content.decode())
 
 
+def signed_in(user, **options) -> Client:
+    """A client for `user` with test-client options (exceptions as 500s, CSRF checks on)."""
+    client = Client(**options)
+    client.force_login(user)
+    return client
+
+
 def test_it_shows_the_views_reason_on_a_403_in_the_layout(charlie_client):
     response = charlie_client.get("/instances/")
     assert response.status_code == 403
@@ -79,9 +86,7 @@ def test_it_offers_sign_in_on_a_404_for_anonymous_visitors(client):
 
 @pytest.mark.urls("tests.test_error_pages")
 def test_it_renders_a_500_in_the_layout_without_a_request_context(alice):
-    client = Client(raise_request_exception=False)
-    client.force_login(alice)
-    response = client.get("/boom/")
+    response = signed_in(alice, raise_request_exception=False).get("/boom/")
     assert response.status_code == 500
     page = text(response)
     assert "Something went wrong on our side" in page
@@ -90,9 +95,7 @@ def test_it_renders_a_500_in_the_layout_without_a_request_context(alice):
 
 
 def test_it_explains_a_failed_csrf_check_in_the_layout(alice):
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(alice)
-    response = client.post("/setup/new/")
+    response = signed_in(alice, enforce_csrf_checks=True).post("/setup/new/")
     assert response.status_code == 403
     page = text(response)
     assert "The form could not be sent" in page and "Nothing was changed." in page

@@ -44,6 +44,20 @@ class Stack:
         return result.stdout
 
 
+def wait_until_serving(url: str, log: Path, seconds: float = 30) -> None:
+    """Wait for a web process to answer `url` with 200; on timeout, fail with the end of its log."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(log.read_text()[-3000:])
+        time.sleep(0.2)
+
+
 # Package scope: the stack's worker is gone before the other packages' tests start their own.
 @pytest.fixture(scope="package")
 def stack(sandbox, django_db_setup, django_db_blocker, tmp_path_factory):
@@ -62,16 +76,7 @@ def stack(sandbox, django_db_setup, django_db_blocker, tmp_path_factory):
         cwd=ROOT, env=env, stdout=open(log_dir / "web.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True)
     worker = WorkerProcess(log_dir / "worker.log", concurrency=2, env=broker)
     worker.start()
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if requests.get(f"{base_url}/healthz", timeout=2).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError((log_dir / "web.log").read_text()[-3000:])
-        time.sleep(0.2)
+    wait_until_serving(f"{base_url}/healthz", log_dir / "web.log")
     yield Stack(base_url=base_url, web=web, worker=worker, log_dir=log_dir)
     worker.stop()
     os.killpg(web.pid, 15)

@@ -11,15 +11,13 @@ import re
 import secrets
 import subprocess
 import sys
-import time
 
 import pytest
-import requests
 from playwright.sync_api import Page, expect
 
 from tests.conftest import PASSWORD, ROOT, subprocess_env
 from tests.e2e import flows
-from tests.e2e.conftest import Shots, _free_port
+from tests.e2e.conftest import Shots, _free_port, wait_until_serving
 
 MASK = "\u2022" * 8  # how a secret hint starts ("••••••••wXyZ")
 WRONG_SECRET = "Zq8~wrongValueTypedFromMemory.NotTheOne42"
@@ -230,17 +228,11 @@ def debug_off(stack):
     web = subprocess.Popen([sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind",
                             f"127.0.0.1:{port}", "--workers", "1"], cwd=ROOT, env=env,
                            stdout=open(log, "wb"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if requests.get(f"{base_url}/accounts/login/", timeout=2).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        if time.monotonic() > deadline:
-            web.kill()
-            raise RuntimeError(log.read_text()[-3000:])
-        time.sleep(0.2)
+    try:
+        wait_until_serving(f"{base_url}/accounts/login/", log)
+    except RuntimeError:
+        web.kill()
+        raise
     yield base_url
     web.terminate()
     web.wait(10)
