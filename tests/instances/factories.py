@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import uuid
-from urllib.parse import parse_qsl, urlsplit
 
 import msal
 from django.utils import timezone
@@ -45,9 +44,9 @@ def sandbox_oauth_instance(owner, sandbox, **fields) -> Instance:
     cache = msal.SerializableTokenCache()
     app = sandbox.confidential_client(token_cache=cache)
     flow = app.initiate_auth_code_flow([f"{info['dynamics_url']}/user_impersonation"],
-                                       redirect_uri="http://127.0.0.1:8000/azure/callback/")
-    location = sandbox.browser_sign_in(flow["auth_uri"])
-    result = app.acquire_token_by_auth_code_flow(flow, dict(parse_qsl(urlsplit(location).query)))
+                                       redirect_uri="http://127.0.0.1:8000/azure/callback/", response_mode="form_post")
+    _, answer = sandbox.browser_answer(flow["auth_uri"])
+    result = app.acquire_token_by_auth_code_flow(flow, answer)
     assert "access_token" in result, result
     values = {"tenant": info["tenant_id"], "dynamics_url": info["dynamics_url"], "auth_type": "oauth2",
               "client_id": info["client_id"], "client_secret": info["client_secret"],
