@@ -19,6 +19,7 @@ def home(request: HttpRequest) -> HttpResponse:
         changes = data.store.recent_changes(RECENT_CHANGES)
         for change in changes:
             change["by_name"] = data.users.get(change["by"], change["by"])
+            change["when"] = change["at"].replace("T", " ").rstrip("Z")
         environments.append({"name": name, "version": data.store.version, "changes": changes})
     usage = store.limiter.report()
     for row in usage:
