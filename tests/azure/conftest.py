@@ -5,8 +5,10 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import pytest
+from django.test import Client
 
 from setup_portal.wizard.models import Setup
+from tests.conftest import _make_user
 
 
 @pytest.fixture
@@ -14,6 +16,14 @@ def sbx(clean_sandbox):
     """The sandbox with a clean slate (no faults, codes, refresh tokens, runtime consents)."""
     clean_sandbox.reset()
     return clean_sandbox
+
+
+@pytest.fixture
+def dave_client(db, django_user_model) -> Client:
+    """A second admin, who owns none of alice's setups."""
+    client = Client()
+    client.force_login(_make_user(django_user_model, "dave", "admin"))
+    return client
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from datetime import timedelta
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from setup_portal.audit.models import AuditEvent
@@ -126,16 +125,10 @@ def test_only_admins_may_request_consent(request, alice, sbx, make_setup, client
     assert not AuthFlow.objects.exists()
 
 
-def test_only_the_owner_may_request_consent(alice, sbx, make_setup, django_user_model):
-    from setup_portal.accounts.roles import set_role
-
+def test_only_the_owner_may_request_consent(alice, sbx, make_setup, dave_client):
     setup = make_setup(alice)
-    dave = django_user_model.objects.create_user("dave", password="x-long-password-1")
-    set_role(dave, "admin")
-    other = Client()
-    other.force_login(dave)
-    assert other.post(f"/azure/adminconsent/{setup.pk}/").status_code == 403
-    assert other.get(f"/azure/adminconsent/{setup.pk}/").status_code == 405
+    assert dave_client.post(f"/azure/adminconsent/{setup.pk}/").status_code == 403
+    assert dave_client.get(f"/azure/adminconsent/{setup.pk}/").status_code == 405
 
 
 def test_the_permissions_stage_requests_consent_in_the_same_tab(alice_client, sbx):

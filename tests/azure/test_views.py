@@ -265,16 +265,10 @@ def test_it_refuses_an_expired_state(alice_client, alice, sbx, make_setup):
     assert b"took too long" in response.content
 
 
-def test_it_refuses_another_users_state(alice_client, alice, sbx, make_setup, django_user_model):
-    from setup_portal.accounts.roles import set_role
-
+def test_it_refuses_another_users_state(alice_client, alice, sbx, make_setup, dave_client):
     setup = make_setup(alice)
     answer = sbx.browser_answer(start(alice_client, setup))
-    dave = django_user_model.objects.create_user("dave", password="x-long-password-1")
-    set_role(dave, "admin")
-    other = Client()
-    other.force_login(dave)
-    response = post_answer(other, answer)
+    response = post_answer(dave_client, answer)
     assert response.status_code == 400
     assert b"started by someone else" in response.content
     assert f"/setup/{setup.pk}/".encode() not in response.content
@@ -282,7 +276,7 @@ def test_it_refuses_another_users_state(alice_client, alice, sbx, make_setup, dj
     assert setup.authorized_at is None
     # Nor does dave see the outcome of alice's sign-in.
     posted = post_answer(Client(), answer)
-    response = other.get(posted["Location"])
+    response = dave_client.get(posted["Location"])
     assert response.status_code == 400 and b"started by someone else" in response.content
     assert f"/setup/{setup.pk}/".encode() not in response.content
 
@@ -307,15 +301,9 @@ def test_only_admins_may_authorize(request, alice, sbx, make_setup, client_fixtu
     assert AuthFlow.objects.count() == 0
 
 
-def test_only_the_owner_may_authorize(alice, sbx, make_setup, django_user_model):
-    from setup_portal.accounts.roles import set_role
-
+def test_only_the_owner_may_authorize(alice, sbx, make_setup, dave_client):
     setup = make_setup(alice)
-    dave = django_user_model.objects.create_user("dave", password="x-long-password-1")
-    set_role(dave, "admin")
-    other = Client()
-    other.force_login(dave)
-    assert other.post(f"/azure/authorize/{setup.pk}/").status_code == 403
+    assert dave_client.post(f"/azure/authorize/{setup.pk}/").status_code == 403
 
 
 def test_authorize_needs_post(alice_client, alice, sbx, make_setup):

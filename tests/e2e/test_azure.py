@@ -10,16 +10,21 @@ from playwright.sync_api import expect
 from tests.e2e import flows
 
 
+def _sandbox_setup_at_authorize(page, stack, sandbox) -> dict:
+    """A first admin with a sandbox setup waiting at Authorize (no consent given yet); the sandbox's values."""
+    sandbox.reset()
+    flows.first_admin(page, stack)
+    flows.sandbox_shortcut(page)
+    flows.save(page)
+    return sandbox.info
+
+
 def _callback_lines(stack) -> list[str]:
     return [line for line in (stack.log_dir / "access.log").read_text().splitlines() if "/azure/callback/" in line]
 
 
 def test_the_code_is_posted_and_never_logged(page, stack, sandbox):
-    sandbox.reset()
-    info = sandbox.info
-    flows.first_admin(page, stack)
-    flows.sandbox_shortcut(page)
-    flows.save(page)
+    info = _sandbox_setup_at_authorize(page, stack, sandbox)
     flows.authorize_oauth(page, info)
     flows.expect_stage(page, 8, "Create instance")
     expect(page.get_by_text(f"Authorized as {info['username']}")).to_be_visible()
@@ -33,11 +38,7 @@ def test_the_code_is_posted_and_never_logged(page, stack, sandbox):
 
 
 def test_a_reloaded_failure_is_still_explained(page, stack, sandbox):
-    sandbox.reset()
-    info = sandbox.info
-    flows.first_admin(page, stack)
-    flows.sandbox_shortcut(page)
-    flows.save(page)
+    info = _sandbox_setup_at_authorize(page, stack, sandbox)
     flows.authorize_oauth(page, info, consent="Cancel")
     expect(page.get_by_role("heading", name="Consent was declined")).to_be_visible()
     page.reload()
