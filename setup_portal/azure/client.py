@@ -188,6 +188,7 @@ def error_from_redirect(answer: dict) -> AzureError:
 # --- msal applications ---------------------------------------------------------------------------
 
 def _confidential_app(creds: Credentials, session: OutboundSession, cache: msal.SerializableTokenCache | None = None):
+    # Reference: https://learn.microsoft.com/python/api/msal/msal.application.confidentialclientapplication
     return _call(session, msal.ConfidentialClientApplication,
                  creds.client_id, client_credential=creds.client_secret, authority=_authority(creds),
                  http_client=session, token_cache=cache, instance_discovery=False if creds.use_sandbox else None)
@@ -207,6 +208,7 @@ def _public_app(creds: Credentials, session: OutboundSession, cache: msal.Serial
         # dropping the port, which misses the sandbox. Sandbox users are all managed (cloud)
         # accounts, so tell msal what that lookup would have said: no federation here.
         msal.authority.Authority._domains_without_user_realm_discovery.add(urlsplit(_authority(creds)).hostname)
+    # Reference: https://learn.microsoft.com/python/api/msal/msal.application.publicclientapplication
     return _call(session, msal.PublicClientApplication,
                  _public_client_id(creds), authority=_authority(creds), http_client=session, token_cache=cache,
                  instance_discovery=False if creds.use_sandbox else None)
