@@ -7,6 +7,7 @@ it returns and hand the result to the wizard or the instance.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from datetime import timedelta
 
@@ -29,6 +30,9 @@ from .models import AuthFlow, Authorization
 
 # How long an answer from Azure AD is awaited: codes live about ten minutes anyway.
 FLOW_LIFETIME = timedelta(minutes=10)
+# Every state the portal issues is secrets.token_urlsafe(); anything else was never issued and is
+# not looked up (PostgreSQL refuses a NUL byte in a query parameter with an error, not "no rows").
+ISSUED_STATE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def do_start_authorization(*, user, setup: Setup | None = None, instance: Instance | None = None,
@@ -67,7 +71,7 @@ def claim_flow(*, user, state: str, purposes: set[str]) -> AuthFlow:
     """
     now = timezone.now()
     flow = (AuthFlow.objects.select_related("setup", "instance", "user")
-            .filter(state=state, purpose__in=purposes).first() if state else None)
+            .filter(state=state, purpose__in=purposes).first() if ISSUED_STATE.fullmatch(state) else None)
     if flow is None:
         raise AzureError("state_unknown", "No authorization request matches this state.")
     if user.is_authenticated and user.pk != flow.user_id:

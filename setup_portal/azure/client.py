@@ -28,6 +28,7 @@ from django.utils import timezone
 from setup_portal.outbound import OutboundSession, SandboxDisabled, outbound_session, retry_after_seconds
 from setup_portal.sandbox.info import bases as sandbox_bases
 from setup_portal.sandbox.info import sandbox_info
+from setup_portal.text import storable
 
 from .clouds import GUID, AuthType, admin_consent_url, authority_host
 from .id_token import IdTokenInvalid, tenant_id_from_issuer, verify_id_token
@@ -179,9 +180,10 @@ def _call(session: OutboundSession, fn, *args, **kwargs) -> Any:
 
 def error_from_redirect(answer: dict) -> AzureError:
     """The `error` + `error_description` Azure AD sends back to the redirect URI, as an AzureError."""
-    description = str(answer.get("error_description", ""))
+    # Anyone can post an answer: its text is recorded, so it must be text every database keeps.
+    description = storable(str(answer.get("error_description", "")))
     match = _AADSTS.search(description)
-    return AzureError(f"AADSTS{match.group(1)}" if match else str(answer.get("error", "azure_error"))[:32],
+    return AzureError(f"AADSTS{match.group(1)}" if match else storable(str(answer.get("error", "azure_error")))[:32],
                       description[:500])
 
 

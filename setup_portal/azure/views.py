@@ -32,6 +32,7 @@ from setup_portal.instances.models import Instance
 from setup_portal.wizard.models import Setup
 
 from .actions import (
+    ISSUED_STATE,
     do_authorize_without_browser,
     do_complete_admin_consent,
     do_complete_authorization,
@@ -151,7 +152,8 @@ def _answer_returned(request: HttpRequest) -> HttpResponse:
         return _unrequested_consent(request)
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
-    flow = AuthFlow.objects.select_related("setup", "instance", "authorization").filter(state=state).first()
+    flow = (AuthFlow.objects.select_related("setup", "instance", "authorization").filter(state=state).first()
+            if ISSUED_STATE.fullmatch(state) else None)
     if flow is None:
         return error_page(request, "state_unknown")
     if flow.user_id != request.user.pk:
