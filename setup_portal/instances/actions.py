@@ -13,12 +13,13 @@ import datetime as dt
 import functools
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from setup_portal.audit.models import AuditEvent, record
 from setup_portal.azure.client import AzureError, verify_client_secret
 from setup_portal.azure.clouds import AuthType
-from setup_portal.azure.models import Authorization
+from setup_portal.azure.models import AuthFlow, Authorization
 from setup_portal.crypto import mask
 from setup_portal.wizard.models import Setup
 
@@ -57,6 +58,9 @@ def do_create_instance(setup: Setup, *, name: str, tags: list[str], polling_enab
                        acting_user) -> ProvisioningJob:
     """Turn an authorized setup into an instance and start provisioning it.
 
+    The credentials move, they are not copied: the client secret and the password leave the
+    setup (its hints stay, for the pages that show which secret it was), and the sign-in's
+    token cache leaves the authorization. From here on the instance holds the only copy.
     Safe against a double submit: a setup that already has an instance returns its job.
     """
     setup = Setup.objects.select_for_update().get(pk=setup.pk)
@@ -82,9 +86,22 @@ def do_create_instance(setup: Setup, *, name: str, tags: list[str], polling_enab
     if authorization is not None:
         authorization.instance = instance
         authorization.save(update_fields=["instance"])
+    # Earlier sign-ins of the setup (an Authorize that was repeated) hold caches nobody will use.
+    _erase_token_caches(setup.authorizations.all())
     setup.status = Setup.Status.COMPLETED
-    setup.save(update_fields=["status", "updated_at"])
+    setup.client_secret = setup.password = ""
+    setup.save(update_fields=["status", "client_secret", "password", "updated_at"])
     return _new_job(instance, ProvisioningJob.Kind.PROVISION, acting_user)
+
+
+def _erase_token_caches(authorizations) -> int:
+    """Blank the token caches of these authorizations (one save each: the field encrypts on save)."""
+    erased = 0
+    for authorization in authorizations.exclude(token_cache=""):
+        authorization.token_cache = ""
+        authorization.save(update_fields=["token_cache"])
+        erased += 1
+    return erased
 
 
 @transaction.atomic
@@ -118,14 +135,17 @@ def do_reauthenticate_instance(instance: Instance, *, authorization: Authorizati
                                acting_user) -> ProvisioningJob:
     """Give an existing instance a new authorization (same id) and verify it in a new job.
 
-    Earlier authorizations and jobs stay as history.
+    The new sign-in's token cache moves to the instance; earlier authorizations and jobs
+    stay as history (without caches).
     """
     inst = _locked(instance)
     if inst.status == Instance.Status.DELETED:
         raise InstanceStateError("This instance was deleted; sign in for a new setup instead.")
-    authorization.instance = inst
-    authorization.save(update_fields=["instance"])
     inst.token_cache = authorization.token_cache
+    authorization.instance = inst
+    authorization.token_cache = ""
+    authorization.save(update_fields=["instance", "token_cache"])
+    _erase_token_caches(inst.authorizations.all())
     inst.access_token_expires_at = authorization.access_token_expires_at
     inst.token_refreshed_at = timezone.now()
     transition(inst, "instance.reauthenticated", acting_user=acting_user,
@@ -250,12 +270,14 @@ def do_delete_instance(instance: Instance, *, acting_user) -> Instance:
     inst.client_secret = inst.secret_hint = inst.password = ""
     inst.token_cache = inst.token_hash = inst.token_pending_reveal = ""
     inst.access_token_expires_at = None
-    # The authorizations hold copies of the token cache from sign-in.
-    erased = 0
-    for authorization in inst.authorizations.exclude(token_cache=""):
-        authorization.token_cache = ""
-        authorization.save(update_fields=["token_cache"])
-        erased += 1
+    # Nothing the instance was made from keeps a credential either: its setup (from before
+    # credentials moved), the sign-ins, and the requests that led to them (PKCE verifiers).
+    made_from = Q(instance=inst) if inst.setup_id is None else Q(instance=inst) | Q(setup_id=inst.setup_id)
+    erased = _erase_token_caches(Authorization.objects.filter(made_from))
+    Setup.objects.filter(pk=inst.setup_id).update(client_secret="", password="")
+    flows = AuthFlow.objects.filter(made_from)
+    flows.filter(consumed_at__isnull=True).update(expires_at=timezone.now())  # a late answer is refused
+    flows.exclude(flow="").update(flow="")
     # A worker still running a job finds its lease gone and stops.
     cancelled = inst.jobs.filter(status__in=[ProvisioningJob.Status.QUEUED, ProvisioningJob.Status.RUNNING]).update(
         status=ProvisioningJob.Status.FAILED, finished_at=timezone.now(), error_code="deleted",
