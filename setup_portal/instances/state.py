@@ -10,8 +10,6 @@ wants a new sign-in, a health check answered), which call it too.
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from collections.abc import Iterable
 
 from django.db import transaction
@@ -20,6 +18,7 @@ from django.utils import timezone
 from setup_portal.audit.models import record
 from setup_portal.azure.errors import explain, reauthentication_code
 
+from .instance_token import new_instance_token, token_hash, token_prefix
 from .models import HealthCheck, Instance, ProvisioningJob
 
 STATUS_FIELDS = ("status", "status_code", "status_detail", "ready_at")
@@ -68,10 +67,6 @@ def transition(inst: Instance, verb: str | None, *, acting_user, data: dict | No
 
 # What the worker observed --------------------------------------------------------------------------
 
-def _new_instance_token() -> str:
-    return "dci_" + secrets.token_urlsafe(32)
-
-
 @transaction.atomic
 def mark_ready(job: ProvisioningJob, *, acting_user) -> Instance | None:
     """Every step of `job` passed: the instance is Ready, with an instance token if it has none yet.
@@ -84,9 +79,9 @@ def mark_ready(job: ProvisioningJob, *, acting_user) -> Instance | None:
     now = timezone.now()
     issued = []
     if not inst.token_hash:
-        token = _new_instance_token()
-        inst.token_hash = hashlib.sha256(token.encode()).hexdigest()
-        inst.token_prefix = token[:12]
+        token = new_instance_token()
+        inst.token_hash = token_hash(token)
+        inst.token_prefix = token_prefix(token)
         inst.token_pending_reveal = token
         issued = ["token_hash", "token_prefix", "token_pending_reveal"]
     transition(inst, "instance.ready", acting_user=acting_user, also_save=issued,
