@@ -80,6 +80,24 @@ def test_no_password_reset_request_gives_a_500(alice, settings, enabled):
     check()
 
 
+def test_no_authenticator_code_gives_a_500_or_signs_in(charlie):
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+    TOTP.activate(charlie, generate_totp_secret())
+    client = Client()
+
+    @fuzz.fuzz(20)
+    @given(data=fuzz.form_data({"code": fuzz.huge_or_hostile, "\x00": fuzz.hostile_text}))
+    def check(data):
+        _fresh(client)
+        response = client.post("/accounts/login/", {"login": "charlie", "password": PASSWORD})
+        assert response.status_code == 302 and "2fa/authenticate" in response["Location"]
+        fuzz.assert_answered(fuzz.post(client, "/accounts/2fa/authenticate/", data))
+        assert "_auth_user_id" not in client.session  # no random text is the code
+
+    check()
+
+
 SIGNED_IN_FORMS = {
     "/accounts/password/change/": {"oldpassword": fuzz.huge_or_hostile, "password1": fuzz.huge_or_hostile,
                                    "password2": fuzz.huge_or_hostile},
