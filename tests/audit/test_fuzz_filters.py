@@ -25,6 +25,7 @@ def test_it_refuses_dates_out_of_range_in_plain_words(logged, bob_client, params
     response = bob_client.get(URL, params)
     assert response.status_code == 400
     assert "Pick a date between 2000-01-01 and 2999-12-31" in response.content.decode()
+    assert 'min="2000-01-01" max="2999-12-31"' in response.content.decode()  # the date picker knows it too
 
 
 @pytest.mark.parametrize("params", [{"until": "9999-12-31"}, {"since": "not-a-date"}, {"q": "\x00"},
