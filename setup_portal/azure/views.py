@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from setup_portal import permissions
 from setup_portal.accounts.roles import admin_required
 from setup_portal.dataverse.client import DataverseError
 from setup_portal.instances.actions import do_reauthenticate_instance
@@ -211,6 +212,7 @@ def _unrequested_consent(request: HttpRequest) -> HttpResponse:
 def reauthorize(request: HttpRequest, instance_id: uuid.UUID) -> HttpResponse:
     """Run the sign-in again for an existing instance: same id, new authorization, history kept."""
     instance = get_object_or_404(Instance.objects.exclude(status=Instance.Status.DELETED), pk=instance_id)
+    permissions.check(permissions.can_change_instance, request.user, instance)
     try:
         if instance.auth_type == AuthType.OAUTH2:
             return redirect(do_start_authorization(user=request.user, instance=instance,

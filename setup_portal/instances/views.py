@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -13,7 +14,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from setup_portal.accounts.roles import admin_required, is_admin, is_team_lead, reviewer_required, team_lead_required
+from setup_portal import permissions
+from setup_portal.accounts.roles import reviewer_required
 from setup_portal.audit.models import AuditEvent
 from setup_portal.azure.client import AzureError
 from setup_portal.azure.errors import explain
@@ -35,8 +37,14 @@ COLUMNS = [("name", "Instance · URL · tags"), ("auth", "Auth"), ("status", "St
 CONFIRM_FIELD = "confirmed"
 
 
-def _instance(instance_id) -> Instance:
-    return get_object_or_404(Instance.objects.select_related("owner", "reviewed_by", "setup"), pk=instance_id)
+def instance_for(request: HttpRequest, instance_id, allowed=permissions.can_view_instance, *,
+                 live: bool = False) -> Instance:
+    """The instance the URL names, for a user `allowed` to act on it: 404 when there is none
+    (or, with `live`, when it was deleted), 403 with the rule's reason when not allowed."""
+    rows = Instance.objects.select_related("owner", "reviewed_by", "setup")
+    inst = get_object_or_404(rows.exclude(status=Instance.Status.DELETED) if live else rows, pk=instance_id)
+    permissions.check(allowed, request.user, inst)
+    return inst
 
 
 def _is_htmx(request: HttpRequest) -> bool:
@@ -164,10 +172,10 @@ def export_csv(request: HttpRequest) -> HttpResponse:
 
 # Instance page --------------------------------------------------------------------------------
 
-@reviewer_required
+@login_required
 @require_GET
 def detail(request: HttpRequest, instance_id) -> HttpResponse:
-    inst = _instance(instance_id)
+    inst = instance_for(request, instance_id)
     today = timezone.localdate()
     setup = inst.setup
     stages = collapse_attempts(setup.stage_records.select_related("user"), setup.auth_type) if setup else []
@@ -180,7 +188,8 @@ def detail(request: HttpRequest, instance_id) -> HttpResponse:
         "events": AuditEvent.objects.filter(target_type="instance", target_id=str(inst.pk))[:50],
         "reviews": inst.reviews.select_related("reviewer")[:10],
         "open_request": _open_request(inst),
-        "can_admin": is_admin(request.user), "can_review": is_team_lead(request.user),
+        "can_admin": permissions.can_change_instance(request.user, inst),
+        "can_review": permissions.can_review_instance(request.user, inst),
         "review_form": ReviewForm(),
         "pending_since": _pending_since(request, inst),
         "status_explanation": explain(inst.status_code) if inst.status_code else None,
@@ -214,11 +223,11 @@ def _pending_since(request: HttpRequest, inst: Instance) -> dt.datetime | None:
     return since
 
 
-@reviewer_required
+@login_required
 @require_GET
 def status_json(request: HttpRequest, instance_id) -> HttpResponse:
     """Live state for polling: JSON for scripts, the status panel as HTML for htmx."""
-    inst = _instance(instance_id)
+    inst = instance_for(request, instance_id)
     pending_since = _pending_since(request, inst)
     last = inst.health_checks.first()
     if _is_htmx(request):
@@ -242,9 +251,9 @@ def status_json(request: HttpRequest, instance_id) -> HttpResponse:
 # Review (team leads) --------------------------------------------------------------------------
 
 @require_POST
-@team_lead_required
+@login_required
 def approve(request: HttpRequest, instance_id) -> HttpResponse:
-    inst = _instance(instance_id)
+    inst = instance_for(request, instance_id, permissions.can_review_instance)
     form = ReviewForm(request.POST)
     if not form.is_valid():
         return _detail_with_review_errors(request, inst, form)
@@ -258,9 +267,9 @@ def approve(request: HttpRequest, instance_id) -> HttpResponse:
 
 
 @require_POST
-@team_lead_required
+@login_required
 def request_changes(request: HttpRequest, instance_id) -> HttpResponse:
-    inst = _instance(instance_id)
+    inst = instance_for(request, instance_id, permissions.can_review_instance)
     form = ReviewForm(request.POST)
     if form.is_valid() and not form.cleaned_data["comment"].strip():
         form.add_error("comment", "Say what should change, so the owner knows what to do.")
@@ -290,9 +299,9 @@ def _confirm(request: HttpRequest, inst: Instance, *, action: str, title: str, b
 
 
 @require_http_methods(["GET", "POST"])
-@admin_required
+@login_required
 def test_connection(request: HttpRequest, instance_id) -> HttpResponse:
-    inst = _instance(instance_id)
+    inst = instance_for(request, instance_id, permissions.can_change_instance)
     if request.method == "GET" or request.POST.get(CONFIRM_FIELD) != "yes":
         return _confirm(request, inst, action="test_connection", title=f"Test the connection of {inst.name}?",
                         body="The worker signs in with the stored credentials and asks Dataverse “Who am I?”. "
@@ -309,9 +318,9 @@ def test_connection(request: HttpRequest, instance_id) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@admin_required
+@login_required
 def disable(request: HttpRequest, instance_id) -> HttpResponse:
-    inst = _instance(instance_id)
+    inst = instance_for(request, instance_id, permissions.can_change_instance)
     form = DisableForm(request.POST or None)
     if request.method == "GET" or request.POST.get(CONFIRM_FIELD) != "yes" or not form.is_valid():
         return _confirm(request, inst, action="disable", title=f"Disable {inst.name}?", form=form, danger=True,
@@ -329,9 +338,9 @@ def disable(request: HttpRequest, instance_id) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@admin_required
+@login_required
 def enable(request: HttpRequest, instance_id) -> HttpResponse:
-    inst = _instance(instance_id)
+    inst = instance_for(request, instance_id, permissions.can_change_instance)
     if request.method == "GET" or request.POST.get(CONFIRM_FIELD) != "yes":
         return _confirm(request, inst, action="enable", title=f"Enable {inst.name}?", button="Enable instance",
                         body="Keep-alive resumes: tokens are refreshed and health is checked again.")
@@ -345,9 +354,9 @@ def enable(request: HttpRequest, instance_id) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@admin_required
+@login_required
 def rotate_secret(request: HttpRequest, instance_id) -> HttpResponse:
-    inst = _instance(instance_id)
+    inst = instance_for(request, instance_id, permissions.can_change_instance)
     form = RotateSecretForm(request.POST or None)
     ctx = {"inst": inst, "form": form, "countdown": filters.secret_countdown(inst.secret_expires_on,
                                                                              timezone.localdate())}
@@ -371,9 +380,9 @@ def rotate_secret(request: HttpRequest, instance_id) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@admin_required
+@login_required
 def delete(request: HttpRequest, instance_id) -> HttpResponse:
-    inst = _instance(instance_id)
+    inst = instance_for(request, instance_id, permissions.can_change_instance)
     form = DeleteForm(request.POST or None, instance_name=inst.name)
     if request.method == "GET":
         return render(request, "instances/delete.html", {"inst": inst, "form": form})

@@ -20,6 +20,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from setup_portal import permissions
 from setup_portal.accounts.roles import admin_required, is_admin, reviewer_required
 from setup_portal.azure.client import AzureError, admin_consent_link
 from setup_portal.azure.clouds import authority_host
@@ -43,8 +44,7 @@ def _get_setup(request: HttpRequest, setup_id: uuid.UUID) -> tuple[Setup, bool]:
     """The setup and whether this user may change it (its owner, an admin, while it is a draft)."""
     setup = get_object_or_404(Setup.objects.select_related("owner"), pk=setup_id,
                               status__in=[Setup.Status.DRAFT, Setup.Status.COMPLETED])
-    editable = (is_admin(request.user) and setup.owner_id == request.user.pk
-                and setup.status == Setup.Status.DRAFT)
+    editable = permissions.can_edit_setup(request.user, setup)
     return setup, editable
 
 
