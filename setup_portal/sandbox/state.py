@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import directory as directory_mod
 from .data.limits import Limiter, Limits
-from .data.service import Environment
+from .data.service import EnvironmentData
 from .pki import Material
 
 CODE_LIFETIME = 10 * 60
@@ -116,9 +116,9 @@ class Store:
         self.lock = threading.Lock()
         self.directory = directory_mod.load(seed_file)
         self.limiter = Limiter(limits or Limits())
-        self.data: dict[str, Environment] = {}
+        self.data: dict[str, EnvironmentData] = {}
         if data_dir is not None:
-            self.data = {name: Environment(env, self.directory, data_dir)
+            self.data = {name: EnvironmentData(env, self.directory, data_dir)
                          for name, env in self.directory.environments.items()}
         self.codes: dict[str, Code] = {}
         self.refresh_tokens: dict[str, RefreshToken] = {}

@@ -53,7 +53,7 @@ class Principal:
         return bool(ORGANIZATION_ROLES.intersection(self.roles))
 
 
-class Environment:
+class EnvironmentData:
     """An environment's data and the people in it."""
 
     def __init__(self, env, directory, data_dir):
@@ -119,7 +119,7 @@ class Page:
     count: int | None = None
 
 
-def query(data: Environment, principal: Principal, table: Table, *, where: str, params: list, columns: list[str],
+def query(data: EnvironmentData, principal: Principal, table: Table, *, where: str, params: list, columns: list[str],
           order: list[tuple[Column, bool]], limit: int, after: str | None, offset: int,
           want_count: bool) -> Page:
     """One page of rows the principal may see. Without $orderby the page continues after the
@@ -153,7 +153,7 @@ def query(data: Environment, principal: Principal, table: Table, *, where: str, 
     return Page(rows[:limit], len(rows) > limit, count)
 
 
-def retrieve(data: Environment, principal: Principal, table: Table, key: str) -> dict:
+def retrieve(data: EnvironmentData, principal: Principal, table: Table, key: str) -> dict:
     row = data.store.get(table, key)
     if row is None:
         raise errors.not_found(table.logical_name, key)
@@ -161,7 +161,7 @@ def retrieve(data: Environment, principal: Principal, table: Table, key: str) ->
     return row
 
 
-def changes(data: Environment, table: Table, since: int, until: int) -> tuple[list[dict], list[str]]:
+def changes(data: EnvironmentData, table: Table, since: int, until: int) -> tuple[list[dict], list[str]]:
     """Rows created or changed in (since, until], by version, then the ids deleted in that range."""
     rows = data.store.select(f'SELECT * FROM "{table.entity_set}" WHERE "versionnumber" > ? AND "versionnumber" <= ? '
                              f'ORDER BY "versionnumber"', (since, until))
@@ -179,7 +179,7 @@ def annotation_wanted(patterns: list[str], name: str) -> bool:
 class Formatter:
     """Rows as Dataverse returns them, with the annotations the caller asked for."""
 
-    def __init__(self, data: Environment, table: Table, columns: list[Column], annotations: list[str]):
+    def __init__(self, data: EnvironmentData, table: Table, columns: list[Column], annotations: list[str]):
         self.data = data
         self.table = table
         self.columns = columns
@@ -354,7 +354,7 @@ def parse_bind(table: Table, prop: str, value: object, base: str) -> tuple[Colum
     return column, target, key
 
 
-def prepare(data: Environment, principal: Principal, table: Table, body: dict, base: str) -> dict:
+def prepare(data: EnvironmentData, principal: Principal, table: Table, body: dict, base: str) -> dict:
     """Stored values for the columns a create or update body sets (no stamps yet)."""
     values: dict = {}
     for name, value in body.items():
@@ -421,7 +421,7 @@ def _settle(table: Table, values: dict, current: dict | None) -> None:
             f"{table.logical_name}."))
 
 
-def create(data: Environment, principal: Principal, table: Table, body: dict, base: str,
+def create(data: EnvironmentData, principal: Principal, table: Table, body: dict, base: str,
            key: str | None = None) -> dict:
     values = prepare(data, principal, table, body, base)
     key = key or values.get(table.primary_key) or str(uuid.uuid4())
@@ -441,7 +441,7 @@ def create(data: Environment, principal: Principal, table: Table, body: dict, ba
     return data.store.get(table, key)
 
 
-def update(data: Environment, principal: Principal, table: Table, key: str, body: dict, base: str,
+def update(data: EnvironmentData, principal: Principal, table: Table, key: str, body: dict, base: str,
            if_match: str | None) -> dict:
     values = prepare(data, principal, table, body, base)
     if values.get(table.primary_key, key) != key:
@@ -465,7 +465,7 @@ def update(data: Environment, principal: Principal, table: Table, key: str, body
     return data.store.get(table, key)
 
 
-def delete(data: Environment, principal: Principal, table: Table, key: str, if_match: str | None) -> None:
+def delete(data: EnvironmentData, principal: Principal, table: Table, key: str, if_match: str | None) -> None:
     with data.store.writing() as conn:
         current = data.store.get(table, key)
         if current is None:
@@ -483,7 +483,7 @@ GENERATED_FIELDS = {"accounts": ("telephone1", "description"), "contacts": ("job
                     "tasks": ("description", "percentcomplete"), "annotations": ("notetext",)}
 
 
-def generate_changes(data: Environment, principal: Principal, plan: dict[str, dict[str, int]],
+def generate_changes(data: EnvironmentData, principal: Principal, plan: dict[str, dict[str, int]],
                      rng: random.Random, base: str) -> list[dict]:
     """Creates, updates and deletes per table, as a user of the environment would make them."""
     done: list[dict] = []
@@ -510,7 +510,7 @@ def _entry(table: Table, row: dict, op: str) -> dict:
     return {"table": table.entity_set, "op": op, "id": row[table.primary_key], "versionnumber": row["versionnumber"]}
 
 
-def _new_body(data: Environment, entity_set: str, rng: random.Random) -> dict:
+def _new_body(data: EnvironmentData, entity_set: str, rng: random.Random) -> dict:
     first, last = rng.choice(seed.FIRST), rng.choice(seed.LAST)
     company = f"{rng.choice(seed.COMPANY_A)} {rng.choice(seed.COMPANY_B)}"
     account = data.store.tuples('SELECT "accountid" FROM "accounts" ORDER BY "accountid" LIMIT 1 OFFSET ?',

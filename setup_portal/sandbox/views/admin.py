@@ -155,7 +155,7 @@ def dataverse_changes(request: HttpRequest, env_name: str) -> HttpResponse:
     return JsonResponse({"version": data.store.version, "changes": done}, status=201)
 
 
-def _change_plan(data: service.Environment, body: dict) -> tuple[dict, service.Principal, random.Random]:
+def _change_plan(data: service.EnvironmentData, body: dict) -> tuple[dict, service.Principal, random.Random]:
     """Validate `{"accounts": {"create": 2, "update": 1, "delete": 1}, ..., "owner": upn, "seed": 7}`."""
     plan: dict[str, dict[str, int]] = {}
     for name, ops in body.items():

@@ -8,7 +8,6 @@ Reference: https://learn.microsoft.com/power-apps/developer/data-platform/webapi
 
 from __future__ import annotations
 
-import json
 import time
 
 from django.http import HttpRequest, HttpResponse
@@ -29,9 +28,7 @@ _verified: dict[tuple[str, str], dict] = {}
 
 
 def _json(data: dict, status: int = 200) -> HttpResponse:
-    response = HttpResponse(json.dumps(data), status=status, content_type="application/json; odata.metadata=minimal")
-    response["OData-Version"] = "4.0"
-    return response
+    return records.json_response(data, status)
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> HttpResponse:

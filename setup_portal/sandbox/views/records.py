@@ -26,7 +26,7 @@ from ..data.options import (
     parse_skiptoken,
 )
 from ..data.schema import TABLES, Column, Table
-from ..data.service import Environment, Formatter, Principal
+from ..data.service import EnvironmentData, Formatter, Principal
 
 KNOWN_OPTIONS = {"$select", "$filter", "$orderby", "$top", "$count", "$skiptoken", "$deltatoken"}
 UNSUPPORTED_OPTIONS = {"$expand", "$skip", "$apply", "$search", "$compute", "$format", "$levels", "$index"}
@@ -46,7 +46,7 @@ def json_response(data: dict, status: int = 200, headers: dict[str, str] | None 
 class Call:
     """One Web API request on an entity set: what it names and the options it carries."""
 
-    def __init__(self, request: HttpRequest, data: Environment, principal: Principal, base: str, path: str):
+    def __init__(self, request: HttpRequest, data: EnvironmentData, principal: Principal, base: str, path: str):
         self.request = request
         self.data = data
         self.principal = principal
@@ -142,7 +142,7 @@ class Call:
                 f"go to the activity's own table (tasks)."))
 
 
-def handle(request: HttpRequest, data: Environment, principal: Principal, base: str, path: str) -> HttpResponse:
+def handle(request: HttpRequest, data: EnvironmentData, principal: Principal, base: str, path: str) -> HttpResponse:
     call = Call(request, data, principal, base, path)
     method = request.method
     if call.key is None:
