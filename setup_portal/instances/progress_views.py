@@ -25,7 +25,6 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
-from django.urls import path
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -208,10 +207,3 @@ def retry(request: HttpRequest, instance_id: uuid.UUID) -> HttpResponse:
         messages.success(request, "Retrying from the failed step; finished steps are kept.")
     return redirect("instances:progress", instance_id=instance.pk)
 
-
-progress_urlpatterns = [
-    path("<uuid:instance_id>/progress/", progress, name="progress"),
-    path("<uuid:instance_id>/progress/stream/", progress_stream, name="progress_stream"),
-    path("<uuid:instance_id>/progress.json", progress_json, name="progress_json"),
-    path("<uuid:instance_id>/progress/retry/", retry, name="retry_job"),
-]
