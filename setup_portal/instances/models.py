@@ -41,7 +41,7 @@ class Instance(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     ready_at = models.DateTimeField(null=True, blank=True)
 
-    # Configuration (copied from the setup when the instance is created)
+    # Configuration, from the setup when the instance is created (the secret and password move here)
     use_sandbox = models.BooleanField(default=False)
     dynamics_url = models.CharField(max_length=255)
     region = models.CharField(max_length=64, blank=True)
