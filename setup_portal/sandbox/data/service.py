@@ -448,13 +448,7 @@ def update(data: EnvironmentData, principal: Principal, table: Table, key: str, 
         raise errors.bad_query(f"The key in the body ({values[table.primary_key]}) does not match the URL ({key}).")
     values.pop(table.primary_key, None)
     with data.store.writing() as conn:
-        current = data.store.get(table, key)
-        if current is None:
-            raise errors.not_found(table.logical_name, key)
-        check_row_access(principal, table, current, "WriteAccess")
-        if if_match not in (None, "*") and if_match != f'W/"{current["versionnumber"]}"':
-            raise DataverseError(412, errors.VERSION_MISMATCH,
-                                 "The version of the existing record doesn't match the RowVersion property provided.")
+        current = _row_to_change(data, principal, table, key, if_match, "WriteAccess")
         if values.get("_ownerid_value", current["_ownerid_value"]) != current["_ownerid_value"] \
                 and not principal.sees_everything:
             raise missing_privilege(principal, "prvAssign", table)
@@ -467,14 +461,22 @@ def update(data: EnvironmentData, principal: Principal, table: Table, key: str, 
 
 def delete(data: EnvironmentData, principal: Principal, table: Table, key: str, if_match: str | None) -> None:
     with data.store.writing() as conn:
-        current = data.store.get(table, key)
-        if current is None:
-            raise errors.not_found(table.logical_name, key)
-        check_row_access(principal, table, current, "DeleteAccess")
-        if if_match not in (None, "*") and if_match != f'W/"{current["versionnumber"]}"':
-            raise DataverseError(412, errors.VERSION_MISMATCH,
-                                 "The version of the existing record doesn't match the RowVersion property provided.")
+        _row_to_change(data, principal, table, key, if_match, "DeleteAccess")
         data.store.delete(conn, table, key, principal.id)
+
+
+def _row_to_change(data: EnvironmentData, principal: Principal, table: Table, key: str, if_match: str | None,
+                   rights: str) -> dict:
+    """The row an update or delete applies to: it exists, the principal may change it, and an
+    `If-Match` etag (other than `*`) is still its current version."""
+    current = data.store.get(table, key)
+    if current is None:
+        raise errors.not_found(table.logical_name, key)
+    check_row_access(principal, table, current, rights)
+    if if_match not in (None, "*") and if_match != f'W/"{current["versionnumber"]}"':
+        raise DataverseError(412, errors.VERSION_MISMATCH,
+                             "The version of the existing record doesn't match the RowVersion property provided.")
+    return current
 
 
 # --- the change generator (/_sandbox/dataverse/{env}/changes) -----------------------------
