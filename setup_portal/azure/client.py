@@ -346,7 +346,8 @@ def acquire_token_by_password(creds: Credentials, *, cache: str = "") -> TokenRe
 def acquire_token(creds: Credentials, *, cache: str, force_refresh: bool = False) -> TokenResult:
     """An access token for a saved sign-in: from `cache`, by refreshing it, or by a new app grant."""
     if creds.auth_type == AuthType.S2S:
-        return acquire_token_for_client(creds, cache=cache)
+        # msal's client-credentials call answers from its cache when it can: a forced refresh starts empty.
+        return acquire_token_for_client(creds, cache="" if force_refresh else cache)
     session = _session(creds)
     token_cache = _load_cache(cache)
     app = (_confidential_app if creds.auth_type == AuthType.OAUTH2 else _public_app)(creds, session, token_cache)
