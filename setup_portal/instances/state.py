@@ -5,7 +5,8 @@ reads the code base to keep it so). It saves them together with whatever else th
 change touches, and writes the change's audit event, inside the caller's transaction on
 a row the caller has locked. The user-facing actions (actions.py) call it; the worker
 reports what it observed through the helpers below (a job finished or failed, Azure AD
-wants a new sign-in, a health check answered), which call it too.
+wants a new sign-in, a health check answered), which call it too. So whatever must follow
+every change of status, health or review (counters, notifications) belongs in transition().
 """
 
 from __future__ import annotations

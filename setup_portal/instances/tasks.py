@@ -25,7 +25,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from setup_portal.azure.errors import explain
@@ -216,13 +216,18 @@ def sweep_stale_jobs() -> int:
 # Keep-alive -------------------------------------------------------------------------------------
 # Beat runs the three planners; each planner enqueues one small batch task per BATCH_SIZE instances.
 
-@shared_task(name="instances.plan_token_refreshes")
-def plan_token_refreshes() -> int:
+def _enqueue_batches(due: QuerySet[Instance], task, *, size: int = keepalive.BATCH_SIZE) -> int:
+    """One `task` message per batch of the due instances' ids; returns how many were sent."""
     batches = 0
-    for ids in keepalive.id_batches(keepalive.due_for_refresh()):
-        refresh_tokens.delay(ids)
+    for ids in keepalive.id_batches(due, size=size):
+        task.delay(ids)
         batches += 1
     return batches
+
+
+@shared_task(name="instances.plan_token_refreshes")
+def plan_token_refreshes() -> int:
+    return _enqueue_batches(keepalive.due_for_refresh(), refresh_tokens)
 
 
 @shared_task(name="instances.refresh_tokens")
@@ -236,12 +241,8 @@ def refresh_tokens(instance_ids: list[str]) -> dict[str, int]:
 
 @shared_task(name="instances.plan_health_checks")
 def plan_health_checks() -> int:
-    batches = 0
     # Health checks make two outbound calls each; smaller batches stay well inside the task time limit.
-    for ids in keepalive.id_batches(keepalive.due_for_health_check(), size=keepalive.BATCH_SIZE // 4):
-        check_health_batch.delay(ids)
-        batches += 1
-    return batches
+    return _enqueue_batches(keepalive.due_for_health_check(), check_health_batch, size=keepalive.BATCH_SIZE // 4)
 
 
 @shared_task(name="instances.check_health_batch")
@@ -258,11 +259,7 @@ def check_instance_health(instance_id: str, triggered_by_id: int | None = None) 
 
 @shared_task(name="instances.plan_secret_reminders")
 def plan_secret_reminders() -> int:
-    batches = 0
-    for ids in keepalive.id_batches(keepalive.due_for_reminder()):
-        send_secret_reminders.delay(ids)
-        batches += 1
-    return batches
+    return _enqueue_batches(keepalive.due_for_reminder(), send_secret_reminders)
 
 
 @shared_task(name="instances.send_secret_reminders")
