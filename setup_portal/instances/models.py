@@ -24,6 +24,8 @@ class Instance(models.Model):
         PENDING = "pending", "Awaiting review"
         APPROVED = "approved", "Approved"
         CHANGES_REQUESTED = "changes_requested", "Changes requested"
+        # Edited after a change request: back with the team lead who asked.
+        RESUBMITTED = "resubmitted", "Resubmitted"
 
     class Health(models.TextChoices):
         UNKNOWN = "unknown", "Not checked"
@@ -137,6 +139,7 @@ BADGE_CSS = {
     Instance.Review.PENDING: "",
     Instance.Review.APPROVED: "badge-ok",
     Instance.Review.CHANGES_REQUESTED: "badge-warn",
+    Instance.Review.RESUBMITTED: "badge-info",
     Instance.Health.UNKNOWN: "",
     Instance.Health.HEALTHY: "badge-ok",
     Instance.Health.FAILING: "badge-bad",
