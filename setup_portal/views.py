@@ -26,8 +26,13 @@ def home(request: HttpRequest) -> HttpResponse:
                                   .exclude(status=Instance.Status.DELETED).select_related("reviewed_by"))
         ctx["recent_instances"] = Instance.objects.exclude(status=Instance.Status.DELETED)[:5]
     elif roles.is_team_lead(user):
-        ctx["awaiting_review"] = (Instance.objects.filter(review_state=Instance.Review.PENDING)
-                                  .exclude(status=Instance.Status.DELETED).select_related("owner")[:10])
+        live = Instance.objects.exclude(status=Instance.Status.DELETED)
+        # Back after this team lead's own change request: they asked, so they see it first.
+        ctx["resubmitted"] = (live.filter(review_state=Instance.Review.RESUBMITTED, reviewed_by=user)
+                              .select_related("owner")[:10])
+        ctx["awaiting_review"] = (live.filter(review_state__in=[Instance.Review.PENDING, Instance.Review.RESUBMITTED])
+                                  .exclude(review_state=Instance.Review.RESUBMITTED, reviewed_by=user)
+                                  .select_related("owner")[:10])
         ctx["drafts"] = list_drafts(Setup.objects.all(), limit=5)
     return render(request, "home.html", ctx)
 

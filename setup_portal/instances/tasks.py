@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from setup_portal.azure.errors import explain
 
-from . import keepalive, state
+from . import keepalive, notifications, state
 from .models import Instance, JobStep, ProvisioningJob, StepAttempt
 from .provisioning import RUNNERS, STEP_LABELS, StepSkipped, classify
 
@@ -265,3 +265,8 @@ def plan_secret_reminders() -> int:
 @shared_task(name="instances.send_secret_reminders")
 def send_secret_reminders(instance_ids: list[str]) -> int:
     return keepalive.send_secret_reminders(instance_ids)
+
+
+@shared_task(name="instances.send_resubmitted_notice", ignore_result=True)
+def send_resubmitted_notice(instance_id: str, changes: dict) -> bool:
+    return notifications.send_resubmitted_notice(instance_id, changes)

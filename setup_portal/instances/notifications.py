@@ -1,0 +1,48 @@
+"""E-mail about reviews: the team lead who asked for changes hears when the instance is back."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from .models import Instance
+
+# What the e-mail calls each edited setting.
+FIELD_LABELS = {
+    "name": "Name", "tags": "Tags", "polling_enabled": "Polling", "polling_resources": "Resources to poll",
+    "polling_interval_minutes": "Polling interval (minutes)", "filter_nulls": "Leave out null fields",
+    "trace_logging": "Trace logging",
+}
+
+
+def shown(value) -> str:
+    """A setting's value in words: on/off, a comma-separated list, "-" for nothing."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "-"
+    return "-" if value in (None, "") else str(value)
+
+
+def send_resubmitted_notice(instance_id: str, changes: dict[str, dict]) -> bool:
+    """Tell the team lead who asked for changes that the instance was edited and awaits them again.
+
+    False (nothing sent) when the instance is gone, was reviewed again meanwhile, or the team
+    lead has no address.
+    """
+    inst = Instance.objects.select_related("reviewed_by").filter(pk=instance_id).first()
+    if inst is None or inst.review_state != Instance.Review.RESUBMITTED or inst.reviewed_by is None:
+        return False
+    lead = inst.reviewed_by
+    if not lead.email or not lead.is_active:
+        return False
+    context = {"instance": inst, "lead": lead,
+               "changes": [(FIELD_LABELS.get(k, k), shown(v.get("from")), shown(v.get("to")))
+                           for k, v in changes.items()],
+               "url": settings.PORTAL_BASE_URL + reverse("instances:detail", args=[inst.pk])}
+    subject = render_to_string("instances/email/resubmitted_subject.txt", context).strip()
+    body = render_to_string("instances/email/resubmitted.txt", context)
+    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [lead.email])
+    return True
