@@ -425,6 +425,29 @@ def normalize_tags(raw: str) -> list[str]:
     return tags
 
 
+def clean_instance_name(raw: str, *, excluding=None) -> str:
+    """An instance name as typed, tidied; refused when another instance (not `excluding`'s pk) has it."""
+    from setup_portal.instances.models import Instance
+
+    value = re.sub(r"\s+", " ", _plain_text(raw, "name")).strip()
+    if not re.fullmatch(r"[\w .()&'+-]+", value):
+        raise forms.ValidationError("Use letters, digits, spaces and . - _ ( ) & ' + in the name.")
+    if Instance.objects.filter(name__iexact=value).exclude(pk=excluding).exists():
+        raise forms.ValidationError(f"An instance called “{value}” already exists. Pick another name.")
+    return value
+
+
+def clean_instance_tags(raw: str) -> list[str]:
+    tags = normalize_tags(_plain_text(raw, "tags"))
+    if len(tags) > 10:
+        raise forms.ValidationError("Use at most 10 tags.")
+    for tag in tags:
+        if len(tag) > 30 or not re.fullmatch(r"[\w.-]+", tag):
+            raise forms.ValidationError(f"“{tag[:30]}” is not a usable tag: up to 30 letters, digits, "
+                                        ". - or _ each.")
+    return tags
+
+
 class InstanceForm(StageForm):
     name = forms.CharField(
         label="Instance name", max_length=100,
@@ -459,24 +482,10 @@ class InstanceForm(StageForm):
                 "polling_interval_minutes": 15, "filter_nulls": True, **saved}
 
     def clean_name(self) -> str:
-        from setup_portal.instances.models import Instance
-
-        value = re.sub(r"\s+", " ", _plain_text(self.cleaned_data["name"], "name")).strip()
-        if not re.fullmatch(r"[\w .()&'+-]+", value):
-            raise forms.ValidationError("Use letters, digits, spaces and . - _ ( ) & ' + in the name.")
-        if Instance.objects.filter(name__iexact=value).exists():
-            raise forms.ValidationError(f"An instance called “{value}” already exists. Pick another name.")
-        return value
+        return clean_instance_name(self.cleaned_data["name"])
 
     def clean_tags(self) -> list[str]:
-        tags = normalize_tags(_plain_text(self.cleaned_data["tags"], "tags"))
-        if len(tags) > 10:
-            raise forms.ValidationError("Use at most 10 tags.")
-        for tag in tags:
-            if len(tag) > 30 or not re.fullmatch(r"[\w.-]+", tag):
-                raise forms.ValidationError(f"“{tag[:30]}” is not a usable tag: up to 30 letters, digits, "
-                                            ". - or _ each.")
-        return tags
+        return clean_instance_tags(self.cleaned_data["tags"])
 
     def clean(self):
         data = super().clean()
