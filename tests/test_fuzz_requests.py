@@ -27,9 +27,8 @@ def form_paths(alice):
     client.force_login(alice)
     setup = new_setup(client)
     inst = make_instance(alice, name="contoso-sales")
-    return client, [stage_url(setup, "account"), stage_url(setup, "environment"), "/users/add/",
-                    f"/instances/{inst.pk}/disable/", f"/instances/{inst.pk}/rotate-secret/",
-                    f"/instances/{inst.pk}/delete/", "/setup/new/"]
+    return client, [stage_url(setup, "environment"), "/users/add/", f"/instances/{inst.pk}/disable/",
+                    f"/instances/{inst.pk}/rotate-secret/"]
 
 
 @pytest.mark.parametrize(("body", "content_type"), [
@@ -45,7 +44,7 @@ def test_it_answers_malformed_bodies_without_a_500(form_paths, body, content_typ
         fuzz.assert_answered(client.generic("POST", path, body, content_type=content_type))
 
 
-@fuzz.fuzz(20)
+@fuzz.fuzz(15)
 @given(body=st.one_of(st.binary(max_size=300), st.builds(lambda raw: fuzz.encode({"name": raw}).encode(),
                                                          fuzz.hostile_text)),
        content_type=st.sampled_from(CONTENT_TYPES), query=st.binary(max_size=100))
@@ -53,5 +52,5 @@ def test_no_raw_request_gives_a_500(form_paths, body, content_type, query):
     client, paths = form_paths
     for path in paths:
         fuzz.assert_answered(client.generic("POST", path, body, content_type=content_type))
-    for path in ("/instances/", "/audit/", "/setup/", "/audit/export.csv", "/instances/export.csv"):
+    for path in ("/audit/export.csv", "/instances/export.csv"):
         fuzz.assert_answered(client.get(f"{path}?{fuzz.quote_path(query.decode('latin-1'))}"))

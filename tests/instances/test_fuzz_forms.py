@@ -48,7 +48,7 @@ def _instances() -> list[dict]:
 def test_no_dashboard_filter_gives_a_500(fleet, bob_client, path):
     before = _instances()
 
-    @fuzz.fuzz(40)
+    @fuzz.fuzz(25)
     @given(data=fuzz.form_data(FILTERS), htmx=st.booleans())
     def check(data, htmx):
         extra = {"HTTP_HX_REQUEST": "true"} if htmx else {}
@@ -93,16 +93,15 @@ def test_a_since_from_a_minute_ago_still_shows_the_pending_check(fleet, alice_cl
     assert parse_recent_moment(since.isoformat(), timezone.now()) == since
 
 
-@fuzz.fuzz(30)
+@fuzz.fuzz(20)
 @given(since=st.one_of(fuzz.hostile_dates, st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat())),
-       params=fuzz.form_data({"seen": fuzz.hostile_text, "page": fuzz.hostile_text}), htmx=st.booleans())
-def test_no_instance_page_query_gives_a_500(fleet, alice_client, bob_client, since, params, htmx):
+       params=fuzz.form_data({"seen": fuzz.hostile_text, "page": fuzz.hostile_text}), htmx=st.booleans(),
+       admin=st.booleans())
+def test_no_instance_page_query_gives_a_500(fleet, alice_client, bob_client, since, params, htmx, admin):
     extra = {"HTTP_HX_REQUEST": "true"} if htmx else {}
-    inst = fleet[1]
-    for client in (alice_client, bob_client):
-        for path in ("", "status.json", "progress/", "progress.json", "progress/stream/"):
-            fuzz.assert_answered(fuzz.get(client, f"/instances/{inst.pk}/{path}", {**params, "since": since},
-                                          **extra))
+    client = alice_client if admin else bob_client
+    for path in ("", "status.json", "progress/", "progress.json", "progress/stream/"):
+        fuzz.assert_answered(fuzz.get(client, f"/instances/{fleet[1].pk}/{path}", {**params, "since": since}, **extra))
 
 
 @fuzz.fuzz(30)
