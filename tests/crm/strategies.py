@@ -16,6 +16,30 @@ from setup_portal.crm.resources import Field, Resource
 AWKWARD_TEXT = ["", "'", "''", "a'b", "O'Brien", "Margie's", ")", "(", " or 1 eq 1", "') or (name ne '",
                 "x' or accountid ne null or name eq 'y", "_", "\\", "&", "+", "#", "?", "/", "é", "É", "Straße",
                 "日本", "\U0001f600", "e\u0301", "  ", "\t", "%20", "null", "true"]
+# Injection attempts: each is refused, or read as data (the strings end up as literals, nothing more).
+INJECTIONS = [
+    "name = 'x'' or 1 eq 1 or name eq ''y'",
+    "name = 'x' or 1 eq 1",
+    "name = 'x' or 1 = 1",
+    "name = 'x' or '1' = '1'",
+    "name = '') or (name ne ''",
+    "name = 'x') or (name ne '",
+    "name = ''') or (name ne '''",
+    "name like '%'') or contains(name,''%'",
+    "name = 'x' or accountid ne null",
+    "id = 0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0) or (1 eq 1",
+    "name = '\u2019 or 1 eq 1 \u2019'",
+    "name = 'a'%20or%201%20eq%201",
+    "name = 'a' /* */",
+    "name = 'a' & $filter=name ne null",
+    "name = 'a&$top=1'",
+    "name = 'a#b?c=d'",
+    "name = '\\' or 1 eq 1 or name eq \\''",
+    "city in ('a'') or (1 eq 1', 'b')",
+    "name = 'x\x00' or 1 = 1",
+    "name = 'Margie''s Travel'",
+]
+
 plain_text = st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs")), max_size=12)
 
 
@@ -24,10 +48,15 @@ def _cases(text: str) -> list[str]:
 
 
 def string_values(samples: list[str]) -> st.SearchStrategy[str]:
-    options = [plain_text, st.sampled_from(AWKWARD_TEXT)]
-    if samples:
-        options += [st.sampled_from(samples).flatmap(lambda s: st.sampled_from(_cases(s)))] * 3
-    return st.one_of(options)
+    arbitrary = plain_text | st.sampled_from(AWKWARD_TEXT)
+    if not samples:
+        return arbitrary
+    return _mostly(st.sampled_from(samples).flatmap(lambda s: st.sampled_from(_cases(s))), arbitrary)
+
+
+def _mostly(real: st.SearchStrategy, arbitrary: st.SearchStrategy) -> st.SearchStrategy:
+    """Three in four values from the data (so conditions match some rows), one arbitrary."""
+    return st.one_of(real, real, real, arbitrary)
 
 
 def like_patterns(samples: list[str]) -> st.SearchStrategy[str]:
@@ -57,25 +86,24 @@ def values_for(f: Field, samples: list, *, whole_seconds: bool) -> st.SearchStra
         return string_values([s for s in samples if isinstance(s, str)])
     if kind == "bool":
         return st.booleans()
+    real = st.sampled_from(samples) if samples else st.nothing()
     if kind in {"guid", "lookup"}:
-        return st.uuids() | (st.sampled_from(samples) if samples else st.uuids())
-    if kind == "int":
-        near = st.sampled_from(samples).flatmap(lambda v: st.integers(v - 2, v + 2)) if samples else st.nothing()
-        return near | st.integers(-(2**31), 2**31 - 1) | st.integers(-3, 40)
-    if kind == "decimal":
-        return (st.sampled_from(samples) if samples else st.nothing()) | st.decimals(
-            min_value=-10**9, max_value=10**9, places=2, allow_nan=False, allow_infinity=False)
-    if kind == "date":
-        near = (st.sampled_from(samples).flatmap(lambda d: st.integers(-3, 3).map(lambda n: d + timedelta(days=n)))
-                if samples else st.nothing())
-        return near | st.dates(min_value=date(1753, 1, 1), max_value=date(9999, 12, 31))
-    moments = st.datetimes(min_value=datetime(1753, 1, 2), max_value=datetime(9999, 12, 30),
-                           timezones=st.just(UTC))
-    if whole_seconds:
-        moments = moments.map(lambda m: m.replace(microsecond=0))
-    near = (st.sampled_from(samples).flatmap(lambda m: st.integers(-2, 2).map(lambda n: m + timedelta(seconds=n)))
-            if samples else st.nothing())
-    return near | moments
+        arbitrary = st.uuids()
+    elif kind == "int":
+        real = real.flatmap(lambda v: st.integers(v - 2, v + 2))
+        arbitrary = st.integers(-(2**31), 2**31 - 1) | st.integers(-3, 40)
+    elif kind == "decimal":
+        arbitrary = st.decimals(min_value=-10**9, max_value=10**9, places=2, allow_nan=False, allow_infinity=False)
+    elif kind == "date":
+        real = real.flatmap(lambda d: st.integers(-3, 3).map(lambda n: d + timedelta(days=n)))
+        arbitrary = st.dates(min_value=date(1753, 1, 1), max_value=date(9999, 12, 31))
+    else:
+        real = real.flatmap(lambda m: st.integers(-2, 2).map(lambda n: m + timedelta(seconds=n)))
+        arbitrary = st.datetimes(min_value=datetime(1753, 1, 2), max_value=datetime(9999, 12, 30),
+                                 timezones=st.just(UTC))
+        if whole_seconds:
+            arbitrary = arbitrary.map(lambda m: m.replace(microsecond=0))
+    return _mostly(real, arbitrary) if samples else arbitrary
 
 
 def predicates(resource: Resource, samples: dict[str, list] | None = None, *,
