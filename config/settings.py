@@ -129,6 +129,7 @@ INSTALLED_APPS = [
     "setup_portal.dataverse",
     "setup_portal.instances",
     "setup_portal.sandbox",
+    "setup_portal.events",
 ]
 
 MIDDLEWARE = [
