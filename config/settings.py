@@ -128,6 +128,7 @@ INSTALLED_APPS = [
     "setup_portal.azure",
     "setup_portal.dataverse",
     "setup_portal.instances",
+    "setup_portal.api",
     "setup_portal.sandbox",
     "setup_portal.events",
 ]
@@ -319,6 +320,18 @@ CELERY_TIMEZONE = TIME_ZONE
 PROVISIONING_LEASE_SECONDS = env_int("PROVISIONING_LEASE_SECONDS", 60, minimum=4)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
+# The instance API (/api/v1/crm/). A per-instance limit kept under Dataverse's own (6,000
+# requests per 5 minutes per user, i.e. 20/s): "20/s burst 40", "600/m", or "off".
+CRM_RATE_LIMIT = env_str("CRM_RATE_LIMIT", "20/s burst 40")
+# How long a GET may spend retrying Dataverse's 429/503 and dropped connections in total.
+CRM_RETRY_BUDGET_SECONDS = env_int("CRM_RETRY_BUDGET_SECONDS", 8)
+API_CALL_RETENTION_DAYS = env_int("API_CALL_RETENTION_DAYS", 30, minimum=1)
+REST_FRAMEWORK = {
+    "EXCEPTION_HANDLER": "setup_portal.api.problems.exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+}
+
 # The sandbox tenant (local Azure AD + Dataverse stand-in). On by default in
 # development, off in production unless SANDBOX_ENABLED says otherwise.
 SANDBOX_ENABLED = env_bool("SANDBOX_ENABLED", DEBUG)
@@ -347,6 +360,10 @@ OUTBOUND_TIMEOUT_SECONDS = env_int("OUTBOUND_TIMEOUT_SECONDS", 10, minimum=1)
 # Refuse outbound calls to anything but loopback (the sandbox): the test settings turn it on
 # so that no test reaches Microsoft, whatever values a test types into the wizard.
 OUTBOUND_LOOPBACK_ONLY = env_bool("OUTBOUND_LOOPBACK_ONLY", False)
+# Webhooks: one delivery attempt may take this long in all (connecting: at most 3 s of it);
+# an endpoint failing without a success for this many days is disabled and its owner told.
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+WEBHOOK_DISABLE_AFTER_DAYS = env_int("WEBHOOK_DISABLE_AFTER_DAYS", 3, minimum=1)
 
 # Security: strict in production; `manage.py check --deploy` passes with DEBUG off.
 SESSION_COOKIE_HTTPONLY = True

@@ -14,4 +14,5 @@ urlpatterns = [
     path("azure/", include("setup_portal.azure.urls")),
     path("instances/", include("setup_portal.instances.urls")),
     path("audit/", include("setup_portal.audit.urls")),
+    path("api/v1/crm/", include("setup_portal.api.urls")),
 ]

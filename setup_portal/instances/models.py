@@ -60,6 +60,8 @@ class Instance(models.Model):
     polling_resources = models.JSONField(default=list, blank=True)
     polling_interval_minutes = models.PositiveIntegerField(default=15)
     filter_nulls = models.BooleanField(default=True)
+    # Until then the instance API keeps request and response bodies (redacted) in its call log.
+    trace_until = models.DateTimeField(null=True, blank=True)
 
     # State
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PROVISIONING, db_index=True)
@@ -69,7 +71,9 @@ class Instance(models.Model):
     access_token_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     token_refreshed_at = models.DateTimeField(null=True, blank=True)
     token_hash = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the instance token")
-    token_prefix = models.CharField(max_length=12, blank=True)
+    # The token's first characters, indexed: the instance API finds the row by prefix, then
+    # compares the hash in constant time.
+    token_prefix = models.CharField(max_length=12, blank=True, db_index=True)
     # The new instance token, encrypted, until the owner has seen it once on the progress page.
     token_pending_reveal = EncryptedTextField(blank=True)
 

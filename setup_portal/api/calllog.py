@@ -1,0 +1,89 @@
+"""Recording each call of the instance API: one INSERT once the answer has been sent.
+
+Bodies are kept only while the instance's trace logging is on (`trace_until` in the future),
+with anything that looks like a secret or a token replaced, and cut to TRACE_LIMIT.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+from django.utils import timezone
+
+from setup_portal.instances.models import Instance
+
+from .models import ApiCall
+
+logger = logging.getLogger(__name__)
+
+TRACE_LIMIT = 16_000  # characters per body
+REDACTED = "[redacted]"
+_SECRET_KEY = re.compile(r"secret|token|password|passwd|authori[sz]ation|api[-_]?key|cookie|credential|signature",
+                         re.IGNORECASE)
+_SECRET_VALUE = re.compile(r"eyJ[\w-]{8,}\.[\w-]+\.?[\w-]*|dci_[\w-]{8,}|bearer\s+\S+", re.IGNORECASE)
+_TRACED_HEADERS = ("Content-Type", "If-Match", "If-None-Match", "Prefer", "Idempotency-Key", "User-Agent")
+
+
+def redact(value):
+    """`value` with secret-looking keys' values and token-looking strings replaced."""
+    if isinstance(value, dict):
+        return {k: REDACTED if _SECRET_KEY.search(str(k)) else redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    if isinstance(value, str):
+        return _SECRET_VALUE.sub(REDACTED, value)
+    return value
+
+
+def _cut(value):
+    text = json.dumps(value, default=str)
+    if len(text) <= TRACE_LIMIT:
+        return value
+    return {"truncated": True, "start": text[:TRACE_LIMIT]}
+
+
+def tracing(instance: Instance) -> bool:
+    return bool(instance.trace_until and instance.trace_until > timezone.now())
+
+
+def trace_of(request, request_body, response) -> dict:
+    headers = {name: request.headers[name] for name in _TRACED_HEADERS if name in request.headers}
+    response_body = getattr(response, "data", None)
+    if response_body is None and response.get("Content-Type", "").startswith("application/json"):
+        try:
+            response_body = json.loads(response.content)
+        except ValueError:
+            response_body = None
+    return {"request": {"path": request.path, "query": redact({k: v for k, v in request.GET.lists()}),
+                        "headers": redact(headers), "body": _cut(redact(request_body))},
+            "response": {"status": response.status_code, "body": _cut(redact(response_body))}}
+
+
+def caller_ip(request) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def record(instance: Instance, *, method: str, resource: str, status: int, latency_ms: int,
+           upstream=None, caller: str | None, trace: dict | None) -> ApiCall:
+    return ApiCall.objects.create(
+        instance_id=instance.pk, method=method[:8], resource=resource[:40], status=status, latency_ms=latency_ms,
+        upstream_ms=upstream.upstream_ms if upstream else None, retries=upstream.retries if upstream else 0,
+        request_id=upstream.request_id if upstream else "", caller_ip=caller, trace=trace)
+
+
+def record_after_sending(response, instance: Instance, **fields) -> None:
+    """Record the call when the server closes the response, i.e. after the caller has it.
+
+    Django runs a response's resource closers from `close()`, which WSGI servers call once
+    the body is written, before the request's database connection is let go; so the caller
+    never waits for the INSERT (on SQLite, a commit with its fsync).
+    """
+    def write() -> None:
+        try:
+            record(instance, **fields)
+        except Exception:  # the caller has its answer; a lost log row must not become an error page
+            logger.exception("The instance API could not record a call of instance %s", instance.pk)
+
+    response._resource_closers.append(write)

@@ -1,0 +1,61 @@
+"""The instance API's call log and its stored answers to idempotent POSTs."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from setup_portal.instances.models import Instance
+
+
+class ApiCall(models.Model):
+    """One call to /api/v1/crm/ by an application with an instance token."""
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="api_calls")
+    created_at = models.DateTimeField(default=timezone.now)
+    method = models.CharField(max_length=8)
+    # "accounts", "accounts/{id}" or "raw": what was called, never the caller's ids or query.
+    resource = models.CharField(max_length=40)
+    status = models.PositiveSmallIntegerField()
+    latency_ms = models.PositiveIntegerField()
+    # Time spent waiting for Dataverse (all tries); null when the call never reached it.
+    upstream_ms = models.PositiveIntegerField(null=True, blank=True)
+    retries = models.PositiveSmallIntegerField(default=0)
+    request_id = models.CharField(max_length=64, blank=True, help_text="Dataverse's x-ms-service-request-id")
+    caller_ip = models.GenericIPAddressField(null=True, blank=True)
+    # Bodies (secrets and tokens redacted), only while the instance's trace logging is on.
+    trace = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The instance page's panel (last 24 hours, last 50 calls) and the dashboard's count.
+            models.Index(fields=["instance", "created_at"], name="apicall_instance_time_idx"),
+            # Pruning by age across every instance.
+            models.Index(fields=["created_at"], name="apicall_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.resource} {self.status}"
+
+
+class IdempotentResponse(models.Model):
+    """The answer to a POST sent with an Idempotency-Key, replayed when the same POST comes again.
+
+    A row with status 0 is a reservation: the first request with that key is still running.
+    """
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    # SHA-256 of method, path, query and body: the same key with another request is refused.
+    fingerprint = models.CharField(max_length=64)
+    status = models.PositiveSmallIntegerField(default=0)
+    body = models.TextField(blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["instance", "key"], name="unique_idempotency_key")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.status})"

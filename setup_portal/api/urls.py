@@ -1,0 +1,13 @@
+from django.urls import path, re_path
+
+from . import views
+
+app_name = "crm_api"
+
+urlpatterns = [
+    # Everything after raw/ (even '', '//' or '..') reaches the view, which refuses what it must.
+    re_path(r"^raw/(?P<path>.*)$", views.RawView.as_view(), name="raw"),
+    path("<str:resource>", views.CollectionView.as_view(), name="collection"),
+    path("<str:resource>/<uuid:record_id>", views.RecordView.as_view(), name="record"),
+    re_path(r"^.*$", views.not_found),
+]

@@ -1,0 +1,271 @@
+"""The instance API: /api/v1/crm/<resource>[/<id>] and /api/v1/crm/raw/<path>.
+
+Applications call it with their instance token (no session, no CSRF: DRF's APIView is
+csrf-exempt and only InstanceTokenAuthentication runs). Each view checks the request, hands
+it to gateway.call(), and turns Dataverse's answer into plain JSON records. Every call is
+rate-limited per instance and recorded in the call log.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from django.http import HttpResponse
+from django.urls import reverse
+from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from setup_portal.crm.cursor import make_cursor, read_cursor
+from setup_portal.crm.errors import QueryError
+from setup_portal.crm.query import build_list_query, parse_fields, select_option
+from setup_portal.crm.resources import RESOURCES, Resource, get_resource, to_dataverse, to_record
+
+from . import calllog, gateway, idempotency, ratelimit
+from .authentication import HasInstanceToken, InstanceTokenAuthentication
+from .problems import Problem, exception_handler, problem_response
+from .rawpath import RawPathError, raw_target, rewrite_links, without_nulls
+
+LIST_PARAMS = ("where", "fields", "orderBy", "pageSize", "nextPage")
+RETURN_ROW = "return=representation"
+
+
+def _query_problem(exc: QueryError) -> Problem:
+    extra = {"knownFields": exc.known} if exc.known else {}
+    return Problem(400, exc.message, slug="invalid-query" if exc.param != "body" else "validation",
+                   errors={exc.field or exc.param: [exc.message]}, extra=extra)
+
+
+class CrmView(APIView):
+    authentication_classes = [InstanceTokenAuthentication]
+    permission_classes = [HasInstanceToken]
+    renderer_classes = [JSONRenderer]
+    parser_classes = [JSONParser]
+    throttle_classes: list = []
+    call_label = ""
+
+    def get_exception_handler(self):
+        return exception_handler
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        wait = ratelimit.take(request.auth.pk)
+        if wait is not None:
+            raise Problem(429, "This instance has used up its allowance of calls for the moment.",
+                          slug="rate-limited", code="portal_rate_limit",
+                          headers={"Retry-After": str(max(1, math.ceil(wait)))})
+
+    def dispatch(self, request, *args, **kwargs):
+        started = time.perf_counter()
+        try:
+            response = super().dispatch(request, *args, **kwargs)
+        except BaseException:
+            self._abandon_key(request)
+            raise
+        if getattr(self, "read_only", False):
+            response["Allow"] = "GET"  # DRF would list the methods of every resource the view serves
+        instance = getattr(request, "crm_instance", None)
+        if instance is None:
+            return response
+        if not getattr(response, "is_rendered", True):
+            response.render()
+        key = getattr(request, "crm_idempotency_key", None)
+        if key is not None:
+            idempotency.finish(instance, key, response)
+        trace = None
+        if calllog.tracing(instance):
+            trace = calllog.trace_of(request, getattr(request, "crm_body", None), response)
+        calllog.record_after_sending(
+            response, instance, method=request.method, resource=self.call_label or "?",
+            status=response.status_code, latency_ms=round((time.perf_counter() - started) * 1000),
+            upstream=getattr(request, "crm_upstream", None), caller=calllog.caller_ip(request), trace=trace)
+        return response
+
+    def _abandon_key(self, request) -> None:
+        key = getattr(request, "crm_idempotency_key", None)
+        if key is not None:
+            idempotency.abandon(request.crm_instance, key)
+
+    def body(self, request):
+        data = request.data
+        request._request.crm_body = data
+        return data
+
+    def idempotent(self, request, handler) -> HttpResponse:
+        """Run `handler` once per Idempotency-Key (when the POST has one)."""
+        key = idempotency.key_of(request._request)
+        if key is None:
+            return handler()
+        stored = idempotency.begin(request.auth, key, idempotency.fingerprint(request._request, self.body(request)))
+        if stored is not None:
+            return idempotency.replay(stored)
+        request._request.crm_idempotency_key = key
+        return handler()
+
+
+def _resource(name: str) -> Resource:
+    resource = get_resource(name)
+    if resource is None:
+        raise Problem(404, f"There is no resource '{name[:40]}'. Resources: {', '.join(RESOURCES)}, and raw/ for "
+                      "the Web API itself.", slug="unknown-resource")
+    return resource
+
+
+def _record_url(request, resource: Resource, record_id) -> str:
+    return request.build_absolute_uri(reverse("crm_api:record", args=[resource.name, record_id]))
+
+
+class CollectionView(CrmView):
+    http_method_names = ["get", "post", "options"]
+
+    def get(self, request, resource: str):
+        res = _resource(resource)
+        self.call_label = res.name
+        unknown = sorted(set(request.GET) - set(LIST_PARAMS))
+        if unknown:
+            raise Problem(400, f"Unknown query parameter {unknown[0][:40]!r}. Parameters: {', '.join(LIST_PARAMS)}.",
+                          slug="invalid-query", errors={unknown[0][:40]: ["Not a parameter of this list."]})
+        instance = request.auth
+        try:
+            if "nextPage" in request.GET:
+                page = read_cursor(request.GET["nextPage"], instance_id=instance.pk, resource=res)
+                params, prefer, page_size = page.params, page.prefer, page.page_size
+            else:
+                query = build_list_query(res, where=request.GET.get("where"), fields=request.GET.get("fields"),
+                                         order_by=request.GET.get("orderBy"), page_size=request.GET.get("pageSize"))
+                params, prefer, page_size = query.params, query.prefer, query.page_size
+        except QueryError as exc:
+            raise _query_problem(exc) from None
+        outcome = gateway.call(request._request, instance, "GET", res.entity_set, params=params,
+                               headers={"Prefer": prefer})
+        data = outcome.response.json()
+        records = [to_record(row, res, drop_nulls=instance.filter_nulls) for row in data.get("value", [])]
+        link = data.get("@odata.nextLink")
+        cursor = make_cursor(link, instance_id=instance.pk, resource=res, page_size=page_size) if link else None
+        return Response({"records": records, "nextPage": cursor})
+
+    def post(self, request, resource: str):
+        res = _resource(resource)
+        self.call_label = res.name
+        if not res.writable:
+            self.read_only = True
+            raise Problem(405, f"{res.name} are read-only: create them through their own resource (tasks).")
+
+        def create() -> Response:
+            try:
+                body = to_dataverse(self.body(request), res, creating=True)
+            except QueryError as exc:
+                raise _query_problem(exc) from None
+            outcome = gateway.call(request._request, request.auth, "POST", res.entity_set, body=body,
+                                   params={"$select": select_option(res)}, headers={"Prefer": RETURN_ROW})
+            record = to_record(outcome.response.json(), res, drop_nulls=request.auth.filter_nulls)
+            return Response(record, status=201, headers={"Location": _record_url(request, res, record["id"])})
+
+        return self.idempotent(request, create)
+
+
+class RecordView(CrmView):
+    http_method_names = ["get", "patch", "delete", "options"]
+
+    def initial(self, request, *args, **kwargs):
+        self.call_label = f"{kwargs['resource'][:20]}/{{id}}"
+        super().initial(request, *args, **kwargs)
+
+    def _writable(self, res: Resource) -> None:
+        if not res.writable:
+            self.read_only = True
+            raise Problem(405, f"{res.name} are read-only: change them through their own resource (tasks).")
+
+    def _select(self, request, res: Resource) -> dict:
+        try:
+            fields = parse_fields(request.GET["fields"], res) if "fields" in request.GET else None
+        except QueryError as exc:
+            raise _query_problem(exc) from None
+        return {"$select": select_option(res, fields)}
+
+    def get(self, request, resource: str, record_id):
+        res = _resource(resource)
+        outcome = gateway.call(request._request, request.auth, "GET", f"{res.entity_set}({record_id})",
+                               params=self._select(request, res))
+        return Response(to_record(outcome.response.json(), res, drop_nulls=request.auth.filter_nulls))
+
+    def patch(self, request, resource: str, record_id):
+        res = _resource(resource)
+        self._writable(res)
+        try:
+            body = to_dataverse(self.body(request), res, creating=False)
+        except QueryError as exc:
+            raise _query_problem(exc) from None
+        # Dataverse's PATCH is an upsert; `If-Match: *` keeps an update of a missing record a 404.
+        headers = {"Prefer": RETURN_ROW, "If-Match": request.headers.get("If-Match", "*")}
+        outcome = gateway.call(request._request, request.auth, "PATCH", f"{res.entity_set}({record_id})",
+                               body=body, params=self._select(request, res), headers=headers)
+        return Response(to_record(outcome.response.json(), res, drop_nulls=request.auth.filter_nulls))
+
+    def delete(self, request, resource: str, record_id):
+        res = _resource(resource)
+        self._writable(res)
+        headers = {"If-Match": request.headers["If-Match"]} if "If-Match" in request.headers else {}
+        gateway.call(request._request, request.auth, "DELETE", f"{res.entity_set}({record_id})", headers=headers)
+        return Response(status=204)
+
+
+# Request headers a raw call passes on, and answer headers it passes back.
+RAW_REQUEST_HEADERS = ("Prefer", "If-Match", "If-None-Match", "MSCRM.SuppressDuplicateDetection")
+RAW_RESPONSE_HEADERS = ("ETag", "Preference-Applied", "OData-Version")
+
+
+class RawView(CrmView):
+    """The instance's Dataverse Web API itself, for tables the resources do not cover."""
+
+    http_method_names = ["get", "post", "patch", "delete", "options"]
+    call_label = "raw"
+
+    def _call(self, request, path: str) -> HttpResponse:
+        instance = request.auth
+        base = gateway.web_api_base(instance)
+        try:
+            relative = raw_target(base, path)
+        except RawPathError as exc:
+            raise Problem(400, str(exc), slug="invalid-raw-path", errors={"path": [str(exc)]}) from None
+        params = [(name, value) for name, values in request.GET.lists() for value in values]
+        body = self.body(request) if request.method in ("POST", "PATCH") else None
+        headers = {name: request.headers[name] for name in RAW_REQUEST_HEADERS if name in request.headers}
+        outcome = gateway.call(request._request, instance, request.method, relative, params=params or None,
+                               body=body, headers=headers)
+        upstream = outcome.response
+        root = gateway.raw_root(request._request)
+        if upstream.status_code == 204 or not upstream.content:
+            response = HttpResponse(status=upstream.status_code)
+        elif upstream.headers.get("Content-Type", "").startswith("application/json"):
+            data = rewrite_links(upstream.json(), base, root)
+            response = Response(without_nulls(data) if instance.filter_nulls else data, status=upstream.status_code)
+        else:
+            response = HttpResponse(upstream.content, status=upstream.status_code,
+                                    content_type=upstream.headers.get("Content-Type", "text/plain"))
+        for name in RAW_RESPONSE_HEADERS:
+            if name in upstream.headers:
+                response[name] = upstream.headers[name]
+        if "OData-EntityId" in upstream.headers:
+            response["OData-EntityId"] = rewrite_links(upstream.headers["OData-EntityId"], base, root)
+        return response
+
+    def get(self, request, path: str):
+        return self._call(request, path)
+
+    def post(self, request, path: str):
+        return self.idempotent(request, lambda: self._call(request, path))
+
+    def patch(self, request, path: str):
+        return self._call(request, path)
+
+    def delete(self, request, path: str):
+        return self._call(request, path)
+
+
+def not_found(request, *args, **kwargs) -> HttpResponse:
+    """Anything else under /api/v1/crm/: a problem, not the portal's HTML 404 page."""
+    return problem_response(Problem(404, f"Nothing here. Resources: {', '.join(RESOURCES)} (and /<id>), and raw/.",
+                                    slug="not-found"), request.path)

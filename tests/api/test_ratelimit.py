@@ -1,0 +1,62 @@
+"""The per-instance rate limit: a token bucket in the shared cache, answered before Dataverse's limits."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from setup_portal.api import ratelimit
+from setup_portal.api.models import ApiCall
+from setup_portal.api.ratelimit import Limit, parse_limit
+from tests.api.conftest import Caller, issue_token
+from tests.instances.factories import sandbox_s2s_instance
+
+URL = "/api/v1/crm/accounts"
+
+
+def test_it_answers_429_with_retry_after_past_the_burst(app, clean_sandbox, settings):
+    settings.CRM_RATE_LIMIT = "1/m burst 3"
+    statuses = [app.get(URL, {"pageSize": "1"}).status_code for _ in range(3)]
+    assert statuses == [200, 200, 200]
+    refused = app.get(URL, {"pageSize": "1"})
+    assert refused.status_code == 429 and refused["Content-Type"] == "application/problem+json"
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert refused.json()["code"] == "portal_rate_limit"
+    last = ApiCall.objects.filter(instance=app.instance).latest("id")
+    assert last.status == 429 and last.upstream_ms is None  # Dataverse never saw it
+
+
+def test_it_limits_each_instance_on_its_own(app, alice, sandbox, clean_sandbox, settings):
+    settings.CRM_RATE_LIMIT = "1/m burst 1"
+    assert app.get(URL, {"pageSize": "1"}).status_code == 200
+    assert app.get(URL, {"pageSize": "1"}).status_code == 429
+    other_instance = sandbox_s2s_instance(alice, sandbox.info)
+    other = Caller(other_instance, issue_token(other_instance), app.client)
+    assert other.get(URL, {"pageSize": "1"}).status_code == 200
+
+
+def test_it_refills_the_bucket_over_time(app, settings):
+    settings.CRM_RATE_LIMIT = "10/s burst 2"
+    assert ratelimit.take("i") is None and ratelimit.take("i") is None
+    wait = ratelimit.take("i")
+    assert 0 < wait <= 0.1
+    time.sleep(wait)
+    assert ratelimit.take("i") is None
+    assert 0 < ratelimit.take("i") <= 0.1
+
+
+@pytest.mark.parametrize("spec, limit", [("20/s burst 40", Limit(20, 40)), ("600/m", Limit(10, 10)),
+                                         ("1/h", Limit(1 / 3600, 1)), ("off", None), ("0.5/s burst 1", Limit(0.5, 1))])
+def test_it_reads_the_setting(spec, limit):
+    assert parse_limit(spec) == limit
+
+
+@pytest.mark.parametrize("spec", ["20", "20/d", "-1/s", "0/s", "20/s burst", "20/s burst 0", "lots"])
+def test_it_refuses_a_setting_it_cannot_read(spec, settings):
+    with pytest.raises(ValueError):
+        parse_limit(spec)
+    settings.CRM_RATE_LIMIT = spec
+    with pytest.raises(ImproperlyConfigured):
+        ratelimit.configured_limit()
