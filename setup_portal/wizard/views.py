@@ -220,7 +220,9 @@ def _form_stage(request: HttpRequest, setup: Setup, stage: str, progress: Progre
             messages.warning(request, note)
         return _advance(request, setup, stage, _saved_message(stage, form))
     errors = [f"{name}: {e}" for name, errs in form.errors.items() for e in errs]
-    actions.do_record_failed_stage(setup, stage, values=request.POST.dict(), errors=errors,
+    # Only the form's own fields are worth keeping; anything else a client posts is noise.
+    typed = {name: value for name, value in request.POST.dict().items() if name in form.fields}
+    actions.do_record_failed_stage(setup, stage, values=typed, errors=errors,
                                    started_at=started_at, acting_user=request.user)
     ctx = {"form": form, "consent_url": _consent_url(setup)}
     return _render(request, setup, stage, progress, True, ctx, status=400)
