@@ -108,6 +108,9 @@ class EventCounter(models.Model):
                                     related_name="event_counter")
     last_sequence = models.BigIntegerField(default=0)
 
+    def __str__(self) -> str:
+        return f"Event counter of {self.instance_id}: {self.last_sequence}"
+
 
 class Delivery(models.Model):
     class Status(models.TextChoices):
@@ -151,6 +154,9 @@ class DeliveryAttempt(models.Model):
 
     class Meta:
         ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Attempt {self.pk} of delivery {self.delivery_id}"
 
 
 class PollState(models.Model):

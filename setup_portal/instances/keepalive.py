@@ -26,6 +26,7 @@ from setup_portal.audit.models import record
 from setup_portal.azure.client import AzureError
 from setup_portal.azure.errors import explain, reauthentication_code
 from setup_portal.dataverse.client import DataverseError, who_am_i
+from setup_portal.events import lifecycle
 
 from . import state
 from .models import HealthCheck, Instance
@@ -185,4 +186,5 @@ def _claim_reminder(instance_id: str, today: dt.date) -> tuple[Instance, int] | 
         inst.reminders_sent = {key: sorted(set(already) | set(crossed), reverse=True)}
         inst.save(update_fields=["reminders_sent"])
         record("instance.secret_reminder_sent", inst, data={"expires_on": key, "days": days})
+        lifecycle.emit_secret_expiring(inst, days=days, days_left=(inst.secret_expires_on - today).days)
     return inst, days

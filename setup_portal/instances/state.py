@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from setup_portal.audit.models import record
 from setup_portal.azure.errors import explain, reauthentication_code
+from setup_portal.events import lifecycle
 
 from .instance_token import new_instance_token, token_hash, token_prefix
 from .models import HealthCheck, Instance, ProvisioningJob
@@ -56,6 +57,7 @@ def transition(inst: Instance, verb: str | None, *, acting_user, data: dict | No
     adding = inst._state.adding
     if not adding and inst.status == Instance.Status.DELETED and state:
         raise InstanceStateError("This instance was deleted; its state no longer changes.")
+    before = lifecycle.snapshot(inst)
     for field, value in state.items():
         setattr(inst, field, value)
     if adding:
@@ -64,6 +66,7 @@ def transition(inst: Instance, verb: str | None, *, acting_user, data: dict | No
         inst.save(update_fields=[*state, *also_save, "updated_at"])
     if verb is not None:
         record(verb, inst, actor=acting_user, data=data or {})
+    lifecycle.on_transition(inst, before, data=data)  # instance.* events (webhooks, notifications)
 
 
 # What the worker observed --------------------------------------------------------------------------

@@ -1,0 +1,146 @@
+"""Lifecycle events: what instances/state.py's transition() changed, as instance.* events.
+
+`on_transition` runs inside the state change's transaction (transition() calls it after the
+save), so an event exists exactly when its change commits, and its delivery is enqueued on
+commit. Payloads say what the instance is and what changed, never a credential.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.urls import reverse
+
+from setup_portal.accounts.roles import TEAM_LEAD
+from setup_portal.instances.models import Instance
+
+from .actions import emit_event
+
+log = logging.getLogger(__name__)
+Status, Health = Instance.Status, Instance.Health
+
+
+def snapshot(inst: Instance) -> dict:
+    """The state fields lifecycle events compare, before a change."""
+    if inst._state.adding:
+        return {}
+    return {"status": inst.status, "health": inst.health, "review_state": inst.review_state}
+
+
+def _status_event(before: str, after: str) -> str | None:
+    if before == after:
+        return None
+    if after == Status.READY:
+        return "instance.enabled" if before == Status.DISABLED else "instance.ready"
+    named = {Status.FAILED: "instance.failed", Status.NEEDS_REAUTH: "instance.needs_reauth",
+             Status.DISABLED: "instance.disabled", Status.DELETED: "instance.deleted"}
+    if after in named:
+        return named[after]
+    if before == Status.DISABLED:
+        return "instance.enabled"  # enabled back into a state that has no event of its own
+    return None
+
+
+def _health_event(before: str, after: str) -> str | None:
+    if before == after:
+        return None
+    if after == Health.FAILING:
+        return "instance.health_failing"
+    if before == Health.FAILING and after == Health.HEALTHY:
+        return "instance.health_recovered"
+    return None
+
+
+def describe(inst: Instance, *, name: str | None = None) -> dict:
+    """The instance as every lifecycle payload shows it (no credentials, no tokens)."""
+    return {"id": str(inst.pk), "name": name or inst.name, "status": inst.status, "health": inst.health,
+            "review_state": inst.review_state, "dynamics_url": inst.dynamics_url}
+
+
+def on_transition(inst: Instance, before: dict, *, data: dict | None = None) -> None:
+    """Emit the lifecycle events for a change from `before` (snapshot()) to `inst`'s state now."""
+    if not before:
+        return  # a new instance: its first event is instance.ready (or failed) when provisioning ends
+    data = data or {}
+    changes = []
+    status_type = _status_event(before["status"], inst.status)
+    if status_type:
+        detail = {"from": before["status"], "to": inst.status}
+        if inst.status in (Status.FAILED, Status.NEEDS_REAUTH):
+            detail.update(code=inst.status_code, reason=inst.status_detail)
+        if inst.status == Status.DISABLED and data.get("reason"):
+            detail["reason"] = data["reason"]
+        changes.append((status_type, detail))
+    health_type = _health_event(before["health"], inst.health)
+    if health_type:
+        changes.append((health_type, {"from": before["health"], "to": inst.health, "detail": inst.health_detail,
+                                      "checked_at": _iso(inst.health_checked_at)}))
+    if before["review_state"] != inst.review_state:
+        changes.append(("instance.review_changed", {
+            "from": before["review_state"], "to": inst.review_state, "comment": inst.review_comment,
+            "reviewed_by": inst.reviewed_by.get_username() if inst.reviewed_by_id else ""}))
+    # A deleted instance's row keeps an erased name; the payload says the name it had.
+    name = data.get("name") if inst.status == Status.DELETED else None
+    for event_type, detail in changes:
+        _emit(inst, event_type, {"instance": describe(inst, name=name), **detail})
+        if event_type in NOTIFY:
+            transaction.on_commit(functools.partial(_notify, inst.pk, event_type))
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _emit(inst: Instance, event_type: str, data: dict, **kwargs) -> None:
+    # A savepoint (inside emit_event) and a catch: a fault in the events app must never undo or
+    # block the state change itself, which is what the person or the worker was doing.
+    try:
+        emit_event(inst, event_type, data, **kwargs)
+    except Exception:
+        log.exception("Could not record the %s event of instance %s", event_type, inst.pk)
+
+
+def emit_secret_expiring(inst: Instance, *, days: int, days_left: int) -> None:
+    """instance.secret_expiring, once per (expiry date, reminder threshold) like the e-mail reminder."""
+    expires = inst.secret_expires_on.isoformat() if inst.secret_expires_on else ""
+    _emit(inst, "instance.secret_expiring",
+          {"instance": describe(inst), "expires_on": expires, "days_left": days_left, "reminder_days": days},
+          dedupe_key=f"instance.secret_expiring:{expires}:{days}")
+
+
+# Lifecycle events whose people are told too (e-mail and the portal's bell), besides the webhook.
+NOTIFY = {
+    "instance.needs_reauth": ("needs_reauth", "{name} needs re-authentication: {reason}"),
+    "instance.health_failing": ("health_failing", "{name} failed its health check: {reason}"),
+}
+
+
+def people_to_tell(inst: Instance) -> list:
+    """The instance's owner and every team lead (active accounts only)."""
+    users = get_user_model().objects.filter(is_active=True)
+    leads = list(users.filter(groups__name=TEAM_LEAD).distinct())
+    owner = users.filter(pk=inst.owner_id).first()
+    return ([owner] if owner and owner not in leads else []) + leads
+
+
+def _notify(instance_id, event_type: str) -> None:
+    inst = Instance.objects.filter(pk=instance_id).first()
+    if inst is None:
+        return
+    kind, template = NOTIFY[event_type]
+    reason = (inst.status_detail if event_type == "instance.needs_reauth" else inst.health_detail) or "no detail"
+    message = template.format(name=inst.name, reason=reason)[:500]
+    link = reverse("instances:detail", args=[inst.pk])
+    try:
+        from .notifications import notify
+    except ImportError:  # webhook delivery's notifications module not installed yet
+        log.warning("Not notified (no notifications module): %s", message)
+        return
+    try:
+        notify(people_to_tell(inst), instance=inst, kind=kind, message=message, link=link)
+    except Exception:
+        log.exception("Could not notify about %s of instance %s", event_type, inst.pk)
