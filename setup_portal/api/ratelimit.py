@@ -2,9 +2,10 @@
 
 A token bucket kept as one number in the shared cache, the "theoretical arrival time" of the
 generic cell rate algorithm (GCRA): it allows `rate` calls a second on average and bursts of
-`burst`, and the time until the next allowed call is the Retry-After. Reading and writing the
-number are two cache calls, so racing calls on different web processes may let a few more
-through than the burst: a limit meant to stay under Dataverse's, not an exact quota.
+`burst`, and the time until the next allowed call is the Retry-After. With Redis as the cache
+the check is one Lua script (atomic, one round trip, Redis's clock); with the database cache
+it is a read and a write, so racing calls on different web processes may let a few more
+through than the burst there: a limit meant to stay under Dataverse's, not an exact quota.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
 
 _SPEC = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|m|h)\s*(?:burst\s+(\d+))?\s*$")
@@ -56,17 +58,41 @@ def configured_limit() -> Limit | None:
     return _parsed(settings.CRM_RATE_LIMIT)
 
 
+# KEYS[1]: the bucket; ARGV: interval (s), burst, expiry (ms). Returns "" when allowed, else the wait.
+_GCRA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local interval, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local arrival = math.max(tonumber(redis.call('GET', KEYS[1]) or now), now)
+local allowed_from = arrival + interval - burst * interval
+if now < allowed_from then return tostring(allowed_from - now) end
+redis.call('SET', KEYS[1], tostring(arrival + interval), 'PX', ARGV[3])
+return ''
+"""
+
+
 def take(instance_id) -> float | None:
     """Spend one call of the instance's allowance: None if allowed, else seconds to wait."""
     limit = configured_limit()
     if limit is None:
         return None
     key = _KEY.format(instance_id)
-    now = time.time()
     interval = 1.0 / limit.rate
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        return _take_in_redis(backend, key, interval, limit.burst)
+    now = time.time()
     arrival = max(cache.get(key) or now, now)
     allowed_from = arrival + interval - limit.burst * interval
     if now < allowed_from:
         return allowed_from - now
     cache.set(key, arrival + interval, timeout=math.ceil(limit.burst * interval) + 1)
     return None
+
+
+def _take_in_redis(backend: RedisCache, key: str, interval: float, burst: int) -> float | None:
+    full_key = backend.make_and_validate_key(key)
+    client = backend._cache.get_client(full_key, write=True)
+    expiry_ms = math.ceil(burst * interval * 1000) + 1000
+    wait = client.eval(_GCRA, 1, full_key, repr(interval), burst, expiry_ms)
+    return float(wait) if wait else None

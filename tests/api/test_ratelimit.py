@@ -60,3 +60,27 @@ def test_it_refuses_a_setting_it_cannot_read(spec, settings):
     settings.CRM_RATE_LIMIT = spec
     with pytest.raises(ImproperlyConfigured):
         ratelimit.configured_limit()
+
+
+@pytest.fixture
+def redis_cache(settings):
+    """The shared cache on Redis (the production set-up), in the runs that have a Redis broker."""
+    if not settings.CELERY_BROKER_URL.startswith("redis://"):
+        pytest.skip("runs with the PostgreSQL/Redis variant (CELERY_BROKER_URL=redis://...)")
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": settings.CELERY_BROKER_URL, "KEY_PREFIX": "crm-api-tests"}}
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_it_keeps_the_bucket_in_redis_atomically(redis_cache, settings):
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings.CRM_RATE_LIMIT = "1/m burst 5"
+    with ThreadPoolExecutor(10) as pool:
+        waits = list(pool.map(lambda _: ratelimit.take("redis-instance"), range(20)))
+    assert waits.count(None) == 5  # one script per call: no race lets a sixth through
+    assert all(0 < w <= 60 for w in waits if w is not None)
