@@ -21,6 +21,7 @@ from . import directory as directory_mod
 from .data.limits import Limiter, Limits
 from .data.service import EnvironmentData
 from .pki import Material
+from .webhooks import Bins
 
 CODE_LIFETIME = 10 * 60
 REFRESH_LIFETIME = 90 * 24 * 3600
@@ -125,6 +126,7 @@ class Store:
         self.flows: dict[str, Flow] = {}
         self.consents: list[dict] = []
         self.faults: list[Fault] = []
+        self.webhooks = Bins()
 
     def reset(self) -> None:
         """Forget everything issued at runtime and re-read the seed (undoes aged secrets);
@@ -138,6 +140,7 @@ class Store:
             self.consents.clear()
             self.faults.clear()
         self.limiter.restore()
+        self.webhooks.reset()
         for environment in self.data.values():
             environment.store.reset()
 

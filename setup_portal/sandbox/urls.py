@@ -9,7 +9,7 @@ from functools import wraps
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
-from .views import admin, dataverse, identity, token
+from .views import admin, dataverse, identity, token, webhooks
 from .views.home import home
 
 LISTENER_KEY = "sandbox.listener"
@@ -51,4 +51,8 @@ urlpatterns = [
     path("_sandbox/dataverse/limits", backchannel(admin.dataverse_limits)),
     path("_sandbox/dataverse/<str:env_name>/changes", backchannel(admin.dataverse_changes)),
     path("_sandbox/dataverse/<str:env_name>/expire-delta-tokens", backchannel(admin.expire_delta_tokens)),
+    # Webhook bins answer on both listeners: the page is for browsers, and plain http to
+    # loopback is a callback URL the portal accepts while the sandbox is on.
+    path("_sandbox/webhooks/<str:name>", webhooks.webhook_bin),
+    path("_sandbox/webhooks/<str:name>/config", webhooks.webhook_bin_config),
 ]
