@@ -23,17 +23,19 @@ from django.db import transaction
 from django.db.models import Subquery
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.middleware.csrf import get_token
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from setup_portal import permissions
 from setup_portal.accounts.roles import admin_required, is_admin, reviewer_required
 from setup_portal.azure.errors import explain
 
 from .actions import do_retry_job
 from .models import Instance, JobStep, ProvisioningJob
 from .provisioning import STEP_LABELS
+from .views import instance_for
 
 FINISHED = {ProvisioningJob.Status.SUCCEEDED, ProvisioningJob.Status.FAILED}
 ICONS = {"succeeded": "✓", "failed": "✕", "skipped": "–"}
@@ -50,11 +52,6 @@ HEARTBEAT_SECONDS = 5.0  # a comment line now and then, so a closed tab frees it
 STREAM_SLOTS = 4
 BUSY_RETRY_MS = 3000
 _stream_slots = threading.BoundedSemaphore(STREAM_SLOTS)
-
-
-def _get_instance(instance_id: uuid.UUID) -> Instance:
-    return get_object_or_404(Instance.objects.exclude(status=Instance.Status.DELETED).select_related("owner"),
-                             pk=instance_id)
 
 
 def _elapsed(step: JobStep, now) -> float | None:
@@ -123,7 +120,7 @@ def _context(request: HttpRequest, instance: Instance) -> dict:
 
 @reviewer_required
 def progress(request: HttpRequest, instance_id: uuid.UUID) -> HttpResponse:
-    instance = _get_instance(instance_id)
+    instance = instance_for(request, instance_id, live=True)
     return render(request, "instances/progress.html", _context(request, instance))
 
 
@@ -166,7 +163,7 @@ def _progress_events(request: HttpRequest, instance_id: uuid.UUID, seen: str, *,
 @reviewer_required
 def progress_stream(request: HttpRequest, instance_id: uuid.UUID) -> HttpResponse:
     """Server-sent events: `progress` carries the re-rendered panel, `again` says when to reconnect."""
-    _get_instance(instance_id)
+    instance_for(request, instance_id, live=True)
     get_token(request)  # the panel may gain a retry form: its CSRF cookie must go out with the headers
     threaded = request.META.get("wsgi.multithread") is True
     seen = request.GET.get("seen", "")[:32]
@@ -179,7 +176,7 @@ def progress_stream(request: HttpRequest, instance_id: uuid.UUID) -> HttpRespons
 
 @reviewer_required
 def progress_json(request: HttpRequest, instance_id: uuid.UUID) -> JsonResponse:
-    instance = _get_instance(instance_id)
+    instance = instance_for(request, instance_id, live=True)
     data = _progress(instance)
     job = data["job"]
     return JsonResponse({
@@ -198,7 +195,7 @@ def progress_json(request: HttpRequest, instance_id: uuid.UUID) -> JsonResponse:
 @require_POST
 @admin_required
 def retry(request: HttpRequest, instance_id: uuid.UUID) -> HttpResponse:
-    instance = _get_instance(instance_id)
+    instance = instance_for(request, instance_id, permissions.can_change_instance, live=True)
     job = instance.jobs.first()
     if job is None or job.status != ProvisioningJob.Status.FAILED:
         messages.info(request, "There is no failed job to retry.")
