@@ -176,6 +176,12 @@ class PollState(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     # "delta" (change tracking) or "watermark" (modifiedon fallback), as the last poll used it.
     mode = models.CharField(max_length=16, blank=True)
+    # When the current delta link starts (Dataverse's time in its token): a row created after it is "created".
+    delta_since = models.DateTimeField(null=True, blank=True)
+    # Watermark mode: the highest row version at the baseline; rows no newer existed before it.
+    baseline_version = models.BigIntegerField(null=True, blank=True)
+    # The last time an expired delta token made the poll start afresh (changes in between were not sent).
+    rebaselined_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["instance", "table"]

@@ -14,3 +14,8 @@ BEAT_SCHEDULE.update({
 BEAT_SCHEDULE.update({
     "instances-sweep-stale-jobs": {"task": "instances.sweep_stale_jobs", "schedule": 30.0},
 })
+
+# Events: hand out due change polls (each instance keeps its own interval; see events/polling.py).
+BEAT_SCHEDULE.update({
+    "events-plan-polls": {"task": "events.plan_polls", "schedule": 60.0},
+})
