@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHES = ["provisioning.py", "dashboard.py", "wizard.py", "live_progress.py", "sandbox_dataverse.py"]
+BENCHES = ["provisioning.py", "dashboard.py", "wizard.py", "live_progress.py", "sandbox_dataverse.py", "crm_api.py"]
 
 
 def cpu_model() -> str:

@@ -1,0 +1,232 @@
+"""Instance API overhead: `GET /api/v1/crm/accounts?pageSize=50` through the portal (gunicorn, 2 gthread workers)
+beside the same page asked straight of the sandbox's Web API with a bearer token, in one run.
+
+The sandbox runs as its own process with its limits raised; the portal runs under gunicorn on a
+private SQLite database (DEBUG off, database cache, the rate limit on but too high to refuse) with one Ready
+server-to-server instance and its instance token. Latency: one keep-alive connection each,
+interleaved sequential requests, so background load falls on both alike; added latency is the
+difference of the percentiles. Throughput: wrk (2 threads, BENCH_CONNECTIONS connections,
+BENCH_DURATION) against each. The call log says how the portal's own time splits (latency_ms
+minus upstream_ms). Prints one markdown section for bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import sandbox_dataverse as sdv  # noqa: E402
+
+WORK = Path(tempfile.mkdtemp(prefix="bench-crm-api-"))
+SEQUENTIAL = int(os.environ.get("BENCH_CRM_REQUESTS", "400"))
+PORTAL_QUERY = "/api/v1/crm/accounts?pageSize=50"
+ENV = {
+    "DJANGO_SETTINGS_MODULE": "config.settings", "VAR_DIR": str(WORK), "DEBUG": "0",
+    "DATABASE_URL": f"sqlite:///{WORK / 'portal.sqlite3'}", "SECRET_KEY": "bench-" + "x" * 60,
+    "ALLOWED_HOSTS": "127.0.0.1", "FIELD_ENCRYPTION_KEYS": "ZGV2ZWxvcG1lbnQta2V5LW5vdC1mb3ItcHJvZHVjdGk=",
+    "SECURE_SSL_REDIRECT": "0", "LOG_LEVEL": "WARNING", "PASSWORD_RESET_ENABLED": "0", "SANDBOX_ENABLED": "1",
+    "SANDBOX_DIR": str(sdv.WORK / "sandbox"), "CRM_RATE_LIMIT": "100000/s burst 100000", "CELERY_BROKER_URL": "filesystem://",
+}
+# The production set-up: BENCH_CRM_DATABASE_URL=postgres://… BENCH_CRM_CACHE_URL=redis://… (a database
+# this run may fill and empty).
+if os.environ.get("BENCH_CRM_DATABASE_URL"):
+    ENV["DATABASE_URL"] = os.environ["BENCH_CRM_DATABASE_URL"]
+if os.environ.get("BENCH_CRM_CACHE_URL"):
+    ENV["CACHE_URL"] = os.environ["BENCH_CRM_CACHE_URL"]
+
+
+def wrk(url: str, headers: dict) -> dict:
+    """sandbox_dataverse.wrk with any headers (the direct request needs the same Prefer as the portal's)."""
+    args = [arg for name, value in headers.items() for arg in ("-H", f"{name}: {value}")]
+    out = subprocess.run(["wrk", "-t2", f"-c{sdv.CONNECTIONS}", f"-d{sdv.DURATION}", "--latency", *args, url],
+                         capture_output=True, text=True, check=True).stdout
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "p50": re.search(r"50%\s+([\d.]+\w+)", out).group(1), "p99": re.search(r"99%\s+([\d.]+\w+)", out).group(1),
+            "errors": int(bad.group(1)) if bad else 0, "total": int(re.search(r"(\d+) requests in", out).group(1))}
+
+
+def direct_request(api: str) -> tuple[str, dict]:
+    """The request the portal sends for PORTAL_QUERY (same URL, headers and the instance's own token)."""
+    import requests
+
+    from setup_portal.api import access
+    from setup_portal.crm.query import build_list_query
+    from setup_portal.crm.resources import ACCOUNTS
+    from setup_portal.dataverse.client import ODATA_HEADERS
+    from setup_portal.instances.models import Instance
+
+    query = build_list_query(ACCOUNTS, page_size="50")
+    url = requests.Request("GET", api + ACCOUNTS.entity_set, params=query.params).prepare().url
+    token = access.access_token(Instance.objects.get(name="bench-crm"))
+    return url, {**ODATA_HEADERS, "Prefer": query.prefer, "Authorization": f"Bearer {token}"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prepare_portal() -> str:
+    """Migrate the private database and create a Ready instance against the sandbox; its token."""
+    os.environ.update(ENV)
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from setup_portal.instances.models import Instance
+    from setup_portal.sandbox.info import sandbox_info
+
+    call_command("migrate", verbosity=0)
+    info = sandbox_info()
+    Instance.objects.filter(name="bench-crm").delete()  # a database kept from an earlier run
+    owner, _ = get_user_model().objects.get_or_create(username="bench")
+    token = "dci_" + secrets.token_urlsafe(32)
+    Instance.objects.create(owner=owner, name="bench-crm", dynamics_url=info["dynamics_url"],
+                            tenant=info["tenant_id"], auth_type="s2s", client_id=info["s2s_client_id"],
+                            client_secret=info["s2s_client_secret"], use_sandbox=True,
+                            status=Instance.Status.READY, token_hash=hashlib.sha256(token.encode()).hexdigest(),
+                            token_prefix=token[:12])
+    return token
+
+
+def start_gunicorn(port: int) -> subprocess.Popen:
+    env = {**os.environ, **ENV, "PYTHONPATH": str(ROOT)}
+    # The Dockerfile's worker class (threads overlap the wait for Dataverse), with 2 workers.
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "config.wsgi", "--workers", "2", "--worker-class",
+                             "gthread", "--threads", "8", "-b", f"127.0.0.1:{port}", "--log-level", "warning"],
+                            cwd=ROOT, env=env, stdout=open(WORK / "gunicorn.log", "ab"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    return proc
+
+
+def wait_until_serving(session, url: str, headers: dict) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if session.get(url, headers=headers, timeout=10).status_code == 200:
+                return
+        except Exception:  # noqa: BLE001 - not listening yet
+            pass
+        time.sleep(0.2)
+    raise SystemExit((WORK / "gunicorn.log").read_text()[-3000:])
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def main() -> int:
+    import requests
+
+    if not shutil.which("wrk"):
+        print("wrk is missing: apt-get install wrk", file=sys.stderr)
+        return 1
+    sandbox, runtime = sdv.start_sandbox()
+    portal = None
+    try:
+        direct = requests.Session()
+        direct.verify = runtime["ca_cert_path"]
+        direct.trust_env = False
+        limits = {"requests": 10**9, "execution_ms": 10**12, "concurrent": 10_000}
+        direct.post(f"{runtime['backchannel_base']}/_sandbox/dataverse/limits", json=limits,
+                    timeout=10).raise_for_status()
+        _, api = sdv.app_token(direct, runtime)
+        instance_token = prepare_portal()
+        direct_url, direct_headers = direct_request(api)
+        port = free_port()
+        portal = start_gunicorn(port)
+        base = f"http://127.0.0.1:{port}"
+        through = requests.Session()
+        portal_headers = {"Authorization": f"Bearer {instance_token}"}
+        wait_until_serving(through, base + PORTAL_QUERY, portal_headers)
+        first = through.get(base + PORTAL_QUERY, headers=portal_headers, timeout=10).json()
+        assert len(first["records"]) == 50, first
+        direct_first = direct.get(direct_url, headers=direct_headers, timeout=10)
+        assert len(direct_first.json()["value"]) == 50
+        for _ in range(50):
+            through.get(base + PORTAL_QUERY, headers=portal_headers, timeout=10)
+            direct.get(direct_url, headers=direct_headers, timeout=10)
+        via_portal, straight = [], []
+        for _ in range(SEQUENTIAL):
+            started = time.perf_counter()
+            through.get(base + PORTAL_QUERY, headers=portal_headers, timeout=10).raise_for_status()
+            via_portal.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            direct.get(direct_url, headers=direct_headers, timeout=10).raise_for_status()
+            straight.append((time.perf_counter() - started) * 1000)
+        loads = {"straight to the sandbox": wrk(direct_url, direct_headers),
+                 "through the portal": wrk(base + PORTAL_QUERY, portal_headers)}
+        from setup_portal.api.models import ApiCall
+
+        calls = list(ApiCall.objects.filter(status=200).values_list("latency_ms", "upstream_ms"))
+    finally:
+        if portal is not None:
+            os.killpg(portal.pid, 15)
+            portal.wait(15)
+        os.killpg(sandbox.pid, 15)
+        sandbox.wait(15)
+        shutil.rmtree(WORK, ignore_errors=True)
+        shutil.rmtree(sdv.WORK, ignore_errors=True)
+    report(via_portal, straight, loads, calls)
+    return 0
+
+
+def report(via_portal: list[float], straight: list[float], loads: dict, calls: list[tuple[int, int]]) -> None:
+    p50_portal, p50_direct = statistics.median(via_portal), statistics.median(straight)
+    p95_portal, p95_direct = pct(via_portal, 0.95), pct(straight, 0.95)
+    own = [latency - (upstream or 0) for latency, upstream in calls]
+    rps_direct, rps_portal = loads["straight to the sandbox"]["rps"], loads["through the portal"]["rps"]
+    added_p50 = p50_portal - p50_direct
+    print("## Instance API: `GET /api/v1/crm/accounts?pageSize=50` through the portal (issue 12)\n")
+    setup = (f"PostgreSQL and {'Redis' if 'CACHE_URL' in ENV else 'the database'} cache"
+             if ENV["DATABASE_URL"].startswith("postgres") else "SQLite and the database cache")
+    print("The portal under gunicorn (2 workers, gthread with 8 threads each as in the Dockerfile, DEBUG off, "
+          f"{setup}, its rate limit on but set too high to refuse) with one Ready server-to-server instance, "
+          "beside the very request it sends to the sandbox's Web API "
+          "(`accounts?$select=<the catalogue's 25 columns>`, `Prefer: odata.maxpagesize=50`, the instance's own "
+          "access token) sent straight. The sandbox, the portal, wrk and this script share the machine's 2 cores "
+          "(other test runs were active too).\n")
+    print(f"Sequential, one keep-alive connection each, {SEQUENTIAL} requests interleaved:\n")
+    print("| | p50 ms | p95 ms |")
+    print("|---|---:|---:|")
+    print(f"| straight to the sandbox | {p50_direct:.1f} | {p95_direct:.1f} |")
+    print(f"| through the portal | {p50_portal:.1f} | {p95_portal:.1f} |")
+    print(f"| **added by the portal** | **{added_p50:.1f}** | **{p95_portal - p95_direct:.1f}** |\n")
+    print(f"wrk, 2 threads, {sdv.CONNECTIONS} connections, {sdv.DURATION} each:\n")
+    print("| | requests/s | p50 | p99 | non-2xx/3xx |")
+    print("|---|---:|---|---|---|")
+    for name, r in loads.items():
+        print(f"| {name} | {r['rps']:.0f} | {r['p50']} | {r['p99']} | {r['errors']} of {r['total']} |")
+    if own:
+        print(f"\nThe call log of the same run ({len(own):,} answered calls): the portal's own time inside Django "
+              f"(latency_ms minus upstream_ms, i.e. authentication, token cache, query building, record conversion "
+              f"and rendering; the log's INSERT comes after) has median {statistics.median(own):.0f} ms, p95 "
+              f"{pct(own, 0.95):.0f} ms.\n")
+    ratio = rps_portal / rps_direct if rps_direct else 0
+    print("| target | result | |")
+    print("|---|---|---|")
+    print(f"| requests/s at least 50% of direct | {ratio:.0%} ({rps_portal:.0f} / {rps_direct:.0f}) | "
+          f"**{'met' if ratio >= 0.5 else 'not met'}** |")
+    print(f"| added latency at most 5 ms at p50 | {added_p50:.1f} ms | **{'met' if added_p50 <= 5 else 'not met'}** |")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
