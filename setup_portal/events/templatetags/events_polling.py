@@ -1,0 +1,33 @@
+"""The instance page's polling panel data, so the instance view itself needs no change."""
+
+from __future__ import annotations
+
+from django import template
+
+from setup_portal.crm.resources import RESOURCES
+
+from ..models import PollState
+from ..polling import explain_poll_error
+
+register = template.Library()
+_NAMES = {r.entity_set: r.name for r in RESOURCES.values()}
+
+
+@register.simple_tag
+def poll_summary(inst) -> dict:
+    """Last and next poll, changes found, and each table's last error in plain words."""
+    states = list(PollState.objects.filter(instance=inst).order_by("table"))
+    tables = []
+    for s in states:
+        tables.append({
+            "name": _NAMES.get(s.table, s.table), "mode": s.mode, "last_poll_at": s.last_poll_at,
+            "next_poll_at": s.next_poll_at, "changes_found": s.changes_found, "total_changes": s.total_changes,
+            "baseline_at": s.baseline_at, "rebaselined_at": s.rebaselined_at, "polling_now": bool(s.lease_owner),
+            "error": explain_poll_error(s.last_error_code) if s.last_error_code else None,
+            "error_detail": s.last_error_detail,
+        })
+    last = [s.last_poll_at for s in states if s.last_poll_at]
+    upcoming = [s.next_poll_at for s in states if s.next_poll_at]
+    return {"tables": tables, "last_poll_at": max(last, default=None), "next_poll_at": min(upcoming, default=None),
+            "changes_found": sum(s.changes_found for s in states),
+            "total_changes": sum(s.total_changes for s in states), "errors": sum(1 for t in tables if t["error"])}
