@@ -42,19 +42,21 @@ _CATALOGUE: dict[str, tuple[str, str, str, str | None]] = {
         "Check the user name (usually an e-mail address) and enter the password again.",
         "keys",
     ),
+    # Azure AD sends these codes (with `interaction_required` or `invalid_grant`) when a saved
+    # sign-in can no longer be refreshed without the person: they mean "sign in again".
     "AADSTS50076": (
         "This account needs multi-factor authentication",
-        "The account is protected by multi-factor authentication, so a plain user name and password "
-        "cannot sign in.",
-        "Use OAuth 2.0 (sign-in in the browser) or server-to-server authentication instead of custom "
-        "authentication (Application stage), or use an account without MFA that your security team approves.",
-        "authorize",
+        "The account is protected by multi-factor authentication, so the portal cannot sign in for it "
+        "without the person: a plain user name and password, or a saved sign-in, is not enough.",
+        "Sign in again in the browser (re-authenticate). With custom authentication (user name and password), "
+        "which cannot answer MFA, use OAuth 2.0 or server-to-server authentication instead (Application stage).",
+        "reauth",
     ),
     "AADSTS50079": (
         "This account must register for multi-factor authentication",
         "The account has to set up multi-factor authentication before it can sign in.",
-        "Sign in once at https://myaccount.microsoft.com to register, then authorize again.",
-        "authorize",
+        "Sign in once at https://myaccount.microsoft.com to register, then sign in again here (re-authenticate).",
+        "reauth",
     ),
     "AADSTS53003": (
         "Blocked by a Conditional Access policy",

@@ -38,7 +38,7 @@ def test_it_explains_dataverse_and_transport_failures():
 
 def test_it_decides_once_which_answers_need_a_new_sign_in():
     for code in ["AADSTS50173", "AADSTS700084", "AADSTS700082", "AADSTS70008", "AADSTS7000222", "invalid_grant",
-                 "interaction_required", "no_account"]:
+                 "interaction_required", "no_account", "AADSTS50076", "AADSTS50079"]:
         assert reauthentication_code(code) == code
     assert reauthentication_code("invalid_grant", "AADSTS700084: The refresh token was issued to a SPA") \
         == "AADSTS700084"

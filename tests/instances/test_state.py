@@ -151,7 +151,8 @@ def test_the_badges_come_from_the_one_mapping(alice_client, bob_client, alice, d
 
 # One "needs re-authentication" decision: provisioning and keep-alive agree --------------------------
 
-REAUTH_CODES = ["AADSTS50173", "AADSTS700084", "no_account", "interaction_required"]
+# AADSTS50076 is how Azure AD says interaction_required when MFA is now needed for a saved sign-in.
+REAUTH_CODES = ["AADSTS50173", "AADSTS700084", "no_account", "interaction_required", "AADSTS50076"]
 
 
 @pytest.fixture
