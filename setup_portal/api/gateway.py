@@ -122,5 +122,13 @@ def call(request, instance: Instance, method: str, path: str, *, params=None, bo
     return outcome
 
 
+def json_of(response):
+    """The JSON of a 2xx answer; 502 when Dataverse sent something else."""
+    try:
+        return response.json()
+    except ValueError:
+        raise Problem(502, "Dynamics CRM answered with something that is not JSON.", code="bad_response") from None
+
+
 def raw_root(request) -> str:
     return request.build_absolute_uri(reverse("crm_api:raw", kwargs={"path": ""}))

@@ -11,12 +11,16 @@ Reference: https://www.rfc-editor.org/rfc/rfc9457
 from __future__ import annotations
 
 import json
+import logging
 
-from django.http import HttpResponse
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, HttpResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
 
 from setup_portal.azure.errors import explain
+
+logger = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 # Problem types are tag URIs (RFC 4151), as RFC 9457 suggests for types that need not resolve.
@@ -86,6 +90,10 @@ def problem_response(problem: Problem, instance: str) -> HttpResponse:
 def _as_problem(exc: Exception) -> Problem | None:
     if isinstance(exc, Problem):
         return exc
+    if isinstance(exc, Http404):
+        return Problem(404, "Not found.")
+    if isinstance(exc, DjangoPermissionDenied):
+        return Problem(403, "Not allowed.")
     if isinstance(exc, exceptions.NotAuthenticated):
         return Problem(401, "Send the instance token as 'Authorization: Bearer <token>'.",
                        headers={"WWW-Authenticate": REALM})
@@ -111,12 +119,15 @@ def _as_problem(exc: Exception) -> Problem | None:
     return None
 
 
-def exception_handler(exc: Exception, context: dict) -> Response | None:
-    """DRF's EXCEPTION_HANDLER: every API error as problem details; None lets a real bug be a 500."""
+def exception_handler(exc: Exception, context: dict) -> Response:
+    """DRF's EXCEPTION_HANDLER: every API error as problem details, a bug too (logged, nothing of it shown)."""
+    request = context.get("request")
     problem = _as_problem(exc)
     if problem is None:
-        return None
-    request = context.get("request")
+        logger.error("Unexpected error in %s", request.path if request is not None else "the API",
+                     exc_info=(type(exc), exc, exc.__traceback__))
+        problem = Problem(500, "Something went wrong on the portal's side; the error was logged.",
+                          slug="internal-error", title="Internal error")
     response = Response(problem.body(request.path if request is not None else ""), status=problem.status_code,
                         headers=problem.headers, content_type=PROBLEM_CONTENT_TYPE)
     response.exception = True

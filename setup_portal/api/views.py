@@ -140,10 +140,16 @@ class CollectionView(CrmView):
             raise _query_problem(exc) from None
         outcome = gateway.call(request._request, instance, "GET", res.entity_set, params=params,
                                headers={"Prefer": prefer})
-        data = outcome.response.json()
+        data = gateway.json_of(outcome.response)
+        if not isinstance(data, dict) or not isinstance(data.get("value", []), list):
+            raise Problem(502, "Dynamics CRM answered with a list the API cannot read.", code="bad_response")
         records = [to_record(row, res, drop_nulls=instance.filter_nulls) for row in data.get("value", [])]
-        link = data.get("@odata.nextLink")
-        cursor = make_cursor(link, instance_id=instance.pk, resource=res, page_size=page_size) if link else None
+        try:
+            link = data.get("@odata.nextLink")
+            cursor = make_cursor(link, instance_id=instance.pk, resource=res, page_size=page_size) if link else None
+        except (ValueError, AttributeError):
+            raise Problem(502, "Dynamics CRM answered with a next page link the API cannot follow.",
+                          code="bad_response") from None
         return Response({"records": records, "nextPage": cursor})
 
     def post(self, request, resource: str):
@@ -160,7 +166,7 @@ class CollectionView(CrmView):
                 raise _query_problem(exc) from None
             outcome = gateway.call(request._request, request.auth, "POST", res.entity_set, body=body,
                                    params={"$select": select_option(res)}, headers={"Prefer": RETURN_ROW})
-            record = to_record(outcome.response.json(), res, drop_nulls=request.auth.filter_nulls)
+            record = to_record(gateway.json_of(outcome.response), res, drop_nulls=request.auth.filter_nulls)
             return Response(record, status=201, headers={"Location": _record_url(request, res, record["id"])})
 
         return self.idempotent(request, create)
@@ -189,7 +195,7 @@ class RecordView(CrmView):
         res = _resource(resource)
         outcome = gateway.call(request._request, request.auth, "GET", f"{res.entity_set}({record_id})",
                                params=self._select(request, res))
-        return Response(to_record(outcome.response.json(), res, drop_nulls=request.auth.filter_nulls))
+        return Response(to_record(gateway.json_of(outcome.response), res, drop_nulls=request.auth.filter_nulls))
 
     def patch(self, request, resource: str, record_id):
         res = _resource(resource)
@@ -202,7 +208,7 @@ class RecordView(CrmView):
         headers = {"Prefer": RETURN_ROW, "If-Match": request.headers.get("If-Match", "*")}
         outcome = gateway.call(request._request, request.auth, "PATCH", f"{res.entity_set}({record_id})",
                                body=body, params=self._select(request, res), headers=headers)
-        return Response(to_record(outcome.response.json(), res, drop_nulls=request.auth.filter_nulls))
+        return Response(to_record(gateway.json_of(outcome.response), res, drop_nulls=request.auth.filter_nulls))
 
     def delete(self, request, resource: str, record_id):
         res = _resource(resource)
@@ -240,7 +246,7 @@ class RawView(CrmView):
         if upstream.status_code == 204 or not upstream.content:
             response = HttpResponse(status=upstream.status_code)
         elif upstream.headers.get("Content-Type", "").startswith("application/json"):
-            data = rewrite_links(upstream.json(), base, root)
+            data = rewrite_links(gateway.json_of(upstream), base, root)
             response = Response(without_nulls(data) if instance.filter_nulls else data, status=upstream.status_code)
         else:
             response = HttpResponse(upstream.content, status=upstream.status_code,
