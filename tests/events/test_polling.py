@@ -173,3 +173,24 @@ def test_the_worker_polls_what_beat_hands_out_and_duplicates_make_no_duplicate_e
     keys = [e.dedupe_key for e in events]
     assert len(keys) == len(set(keys))
     assert {e.data["id"] for e in events} == {c["id"] for c in made}
+
+
+def test_it_shows_last_and_next_poll_changes_and_the_last_error_on_the_instance_page(polling, sandbox, alice_client):
+    _changes(sandbox, accounts={"create": 2}, seed=61)
+    assert poll_instance(str(polling.pk)) == "polled"
+    page = alice_client.get(f"/instances/{polling.pk}/").content.decode()
+    assert "Change polling" in page and "change tracking" in page
+    assert '<dd id="poll-changes">2 in the last poll' in page
+    assert page.count("data-relative") >= 4  # last and next poll, relative with the absolute time in the title
+
+    PollState.objects.filter(instance=polling).update(next_poll_at=timezone.now())
+    sandbox.faults(endpoint="webapi", status=429, retry_after=30, times=1)
+    assert poll_instance(str(polling.pk)) == "throttled"
+    page = alice_client.get(f"/instances/{polling.pk}/").content.decode()
+    assert "Dynamics CRM asked the portal to slow down" in page
+    assert "postponed by the time it asked for" in page and "Postponed by 30 s" in page
+
+
+def test_an_instance_without_polling_shows_no_polling_panel(alice, alice_client, sandbox):
+    inst = sandbox_s2s_instance(alice, sandbox.info)
+    assert "Change polling" not in alice_client.get(f"/instances/{inst.pk}/").content.decode()
