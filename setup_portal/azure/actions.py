@@ -80,7 +80,8 @@ def claim_flow(*, user, state: str, purposes: set[str]) -> AuthFlow:
         raise AzureError("state_replayed", "This authorization answer was already used.")
     if flow.expires_at <= now:
         raise AzureError("state_expired", "The authorization request has expired.")
-    if AuthFlow.objects.filter(pk=state, consumed_at__isnull=True).update(consumed_at=now) != 1:
+    # The PKCE verifier and nonce are needed once, for this answer: the row forgets them as it is claimed.
+    if AuthFlow.objects.filter(pk=state, consumed_at__isnull=True).update(consumed_at=now, flow="") != 1:
         raise AzureError("state_replayed", "This authorization answer was already used.")
     flow.consumed_at = now
     return flow

@@ -72,6 +72,8 @@ def test_it_works_for_oauth2(alice_client, alice, sbx, make_setup):
     assert AuditEvent.objects.filter(verb="setup.authorized", target_id=str(setup.pk)).exists()
     flow = AuthFlow.objects.get(setup=setup)
     assert flow.consumed_at is not None and flow.authorization == authorization
+    # The PKCE verifier and nonce were for this one answer: nothing of them is kept.
+    assert flow.flow == ""
 
 
 def test_the_authorize_redirect_carries_pkce_state_and_nonce(alice_client, alice, sbx, make_setup):
