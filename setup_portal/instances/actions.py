@@ -1,5 +1,6 @@
 """Every change people make to an instance: create it, provision it again, re-authenticate it,
-review it, disable and enable it, rotate its secret, delete it, ask for a health check.
+review it, disable and enable it, rotate its secret, delete it, ask for a health check, edit it,
+issue it a new instance token.
 
 Each action is atomic, takes a keyword-only `acting_user`, and enqueues worker tasks only
 once the transaction commits. Status, health and review change only through
@@ -12,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -24,6 +25,7 @@ from setup_portal.crypto import mask
 from setup_portal.wizard.models import Setup
 
 from . import tasks
+from .instance_token import new_instance_token, token_hash, token_prefix
 from .models import Instance, InstanceReview, JobStep, ProvisioningJob
 from .provisioning import STEP_KEYS
 from .state import InstanceStateError, transition
@@ -303,3 +305,99 @@ def do_request_health_check(instance: Instance, *, acting_user) -> dt.datetime:
     instance_id, user_id = str(instance.pk), acting_user.pk
     transaction.on_commit(lambda: tasks.check_instance_health.delay(instance_id, triggered_by_id=user_id))
     return requested_at
+
+
+# Edits and the instance token (admins) --------------------------------------------------------------
+
+TRACE_LOGGING_HOURS = 24
+
+
+class InstanceNameTaken(ValueError):
+    """Another instance already has this name (names are unique, whatever their case)."""
+
+
+def trace_logging_on(inst: Instance, now: dt.datetime | None = None) -> bool:
+    return inst.trace_until is not None and inst.trace_until > (now or timezone.now())
+
+
+@transaction.atomic
+def do_update_instance(instance: Instance, *, name: str | None = None, tags: list[str] | None = None,
+                       polling_enabled: bool | None = None, polling_resources: list[str] | None = None,
+                       polling_interval_minutes: int | None = None, filter_nulls: bool | None = None,
+                       trace_logging: bool | None = None, acting_user) -> dict[str, dict]:
+    """Change what an admin may edit; None leaves a setting as it is. Returns what changed
+    ({field: {"from": before, "to": after}}, also the audit event's data).
+
+    Trace logging on records request and response bodies (redacted) for TRACE_LOGGING_HOURS,
+    then switches itself off; turning it on while it is on changes nothing. An edit while a
+    team lead's change request is open sends the instance back to them as resubmitted, and
+    tells them by e-mail once the transaction commits.
+    """
+    inst = _locked(instance)
+    if inst.status == Instance.Status.DELETED:
+        raise InstanceStateError("This instance was deleted; it can no longer be edited.")
+    now = timezone.now()
+    wanted = {"name": name, "tags": _stored_tags(tags) if tags is not None else None,
+              "polling_enabled": polling_enabled, "polling_resources": polling_resources,
+              "polling_interval_minutes": polling_interval_minutes, "filter_nulls": filter_nulls}
+    changes: dict[str, dict] = {}
+    for field, value in wanted.items():
+        if value is not None and getattr(inst, field) != value:
+            changes[field] = {"from": getattr(inst, field), "to": value}
+            setattr(inst, field, value)
+    saved = list(changes)
+    if trace_logging is not None and trace_logging != trace_logging_on(inst, now):
+        changes["trace_logging"] = {"from": not trace_logging, "to": trace_logging}
+        inst.trace_until = now + dt.timedelta(hours=TRACE_LOGGING_HOURS) if trace_logging else None
+        saved.append("trace_until")
+    if not changes:
+        return {}
+    if "name" in changes and Instance.objects.filter(name__iexact=inst.name).exclude(pk=inst.pk).exists():
+        raise InstanceNameTaken(f"An instance called “{inst.name}” already exists. Pick another name.")
+    if "tags" in changes:  # as the pages show them, not as stored
+        changes["tags"] = {"from": _tag_list(changes["tags"]["from"]), "to": _tag_list(changes["tags"]["to"])}
+    data = {"changes": changes}
+    if "trace_logging" in changes and trace_logging:
+        data["trace_until"] = inst.trace_until.isoformat()
+    try:
+        with transaction.atomic():  # a savepoint: a rename racing another to the same name loses cleanly
+            transition(inst, "instance.updated", acting_user=acting_user, also_save=saved, data=data)
+    except IntegrityError:
+        raise InstanceNameTaken(f"An instance called “{inst.name}” already exists. Pick another name.") from None
+    if inst.review_state == Instance.Review.CHANGES_REQUESTED:
+        asked_by = inst.reviewed_by
+        transition(inst, "instance.resubmitted", acting_user=acting_user,
+                   data={"requested_by": asked_by.get_username() if asked_by else "", "changed": sorted(changes)},
+                   review_state=Instance.Review.RESUBMITTED)
+        if asked_by is not None:
+            transaction.on_commit(functools.partial(tasks.send_resubmitted_notice.delay, str(inst.pk), changes))
+    return changes
+
+
+def _stored_tags(tags: list[str]) -> str:
+    return "," + ",".join(t for t in tags if t) + "," if any(tags) else ""
+
+
+def _tag_list(stored: str) -> list[str]:
+    return [t for t in stored.split(",") if t]
+
+
+@transaction.atomic
+def do_issue_instance_token(instance: Instance, *, acting_user) -> str:
+    """A new instance token, returned once to show once; the old one stops working at once
+    (the API looks tokens up by prefix and hash, and both change in this transaction).
+
+    A token still waiting to be revealed on the progress page is dropped with it.
+    """
+    inst = _locked(instance)
+    if inst.status == Instance.Status.DELETED:
+        raise InstanceStateError("This instance was deleted; it takes no token.")
+    old_prefix = inst.token_prefix if inst.token_hash else ""
+    token = new_instance_token()
+    inst.token_hash = token_hash(token)
+    inst.token_prefix = token_prefix(token)
+    inst.token_pending_reveal = ""
+    transition(inst, "instance.token_issued", acting_user=acting_user,
+               also_save=["token_hash", "token_prefix", "token_pending_reveal"],
+               data={"old_prefix": old_prefix, "new_prefix": inst.token_prefix})
+    return token

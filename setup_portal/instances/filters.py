@@ -14,16 +14,32 @@ from dataclasses import dataclass
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Avg, CharField, Count, Exists, F, FloatField, Func, OuterRef, Q, QuerySet
-from django.db.models.functions import Cast, Substr, TruncDate
+from django.db.models import (
+    Avg,
+    CharField,
+    Count,
+    Exists,
+    F,
+    FloatField,
+    Func,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+)
+from django.db.models.functions import Cast, Coalesce, Substr, TruncDate
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+
+from setup_portal.api.models import ApiCall
 
 from .models import Instance
 
 SECRET_WARN_DAYS = 30
 SECRET_DANGER_DAYS = 7
 CHART_DAYS = 30
+API_CALLS_WINDOW = dt.timedelta(hours=24)
 
 # ?sort= key -> model field; the id breaks ties so pages never overlap.
 SORTS = {
@@ -37,6 +53,7 @@ SORTS = {
     "created": "created_at",
     "token": "access_token_expires_at",
     "secret": "secret_expires_on",
+    "calls": "api_calls_24h",
 }
 DEFAULT_SORT = "-created"
 
@@ -123,7 +140,16 @@ def filter_instances(data: dict, *, today: dt.date | None = None) -> QuerySet[In
         qs = qs.filter(secret_expires_on__lt=today)
     if data.get("q"):
         qs = qs.filter(_search(data["q"]))
+    qs = qs.annotate(api_calls_24h=api_calls_since(timezone.now() - API_CALLS_WINDOW))
     return qs.order_by(*sort_fields(data.get("sort") or DEFAULT_SORT))
+
+
+def api_calls_since(since: dt.datetime) -> Coalesce:
+    """Each row's API calls since `since`, in the rows' own query: a correlated COUNT that reads
+    apicall_instance_time_idx, so the page costs no query per row and the column sorts in SQL."""
+    calls = (ApiCall.objects.filter(instance=OuterRef("pk"), created_at__gte=since).order_by()
+             .values("instance").annotate(n=Count("*")).values("n"))
+    return Coalesce(Subquery(calls, output_field=IntegerField()), 0)
 
 
 def _search(text: str) -> Q:

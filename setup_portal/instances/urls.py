@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import progress_views, views
+from . import edit_views, progress_views, views
 
 app_name = "instances"
 
@@ -16,6 +16,8 @@ urlpatterns = [
     path("<uuid:instance_id>/enable/", views.enable, name="enable"),
     path("<uuid:instance_id>/rotate-secret/", views.rotate_secret, name="rotate_secret"),
     path("<uuid:instance_id>/delete/", views.delete, name="delete"),
+    path("<uuid:instance_id>/edit/", edit_views.edit, name="edit"),
+    path("<uuid:instance_id>/token/", edit_views.issue_token, name="issue_token"),
     path("<uuid:instance_id>/progress/", progress_views.progress, name="progress"),
     path("<uuid:instance_id>/progress/stream/", progress_views.progress_stream, name="progress_stream"),
     path("<uuid:instance_id>/progress.json", progress_views.progress_json, name="progress_json"),

@@ -21,7 +21,7 @@ from setup_portal.azure.client import AzureError
 from setup_portal.azure.errors import explain
 from setup_portal.wizard.history import collapse_attempts
 
-from . import actions, filters
+from . import actions, api_panel, filters
 from .lifecycle_forms import DeleteForm, DisableForm, ReviewForm, RotateSecretForm
 from .models import Instance, InstanceReview
 from .provisioning import STEP_LABELS
@@ -33,7 +33,7 @@ LIST_FIELDS = ["id", "name", "tags", "owner__username", "created_at", "dynamics_
                "access_token_expires_at", "secret_expires_on"]
 COLUMNS = [("name", "Instance · URL · tags"), ("auth", "Auth"), ("status", "Status"),
            ("review", "Review"), ("health", "Health"), ("owner", "Owner"), ("created", "Created"),
-           ("token", "Access token"), ("secret", "Client secret")]
+           ("token", "Access token"), ("secret", "Client secret"), ("calls", "API calls (24h)")]
 CONFIRM_FIELD = "confirmed"
 
 
@@ -193,6 +193,7 @@ def detail(request: HttpRequest, instance_id) -> HttpResponse:
         "review_form": ReviewForm(),
         "pending_since": _pending_since(request, inst),
         "status_explanation": explain(inst.status_code) if inst.status_code else None,
+        "api": api_panel.panel(inst), "trace_on": actions.trace_logging_on(inst),
     }
     return render(request, "instances/detail.html", ctx)
 
