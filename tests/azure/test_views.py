@@ -287,8 +287,9 @@ def test_a_redeemed_code_is_refused_by_azure(alice, sbx, make_setup, alice_clien
     """Even past our state check (e.g. two portal replicas), the code itself is single-use: 54005."""
     setup = make_setup(alice)
     _, answer = sbx.browser_answer(start(alice_client, setup))
+    pending = AuthFlow.objects.get(setup=setup).flow
     assert do_complete_authorization(user=alice, answer=answer).authorization is not None
-    AuthFlow.objects.update(consumed_at=None)
+    AuthFlow.objects.update(consumed_at=None, flow=pending)
     assert do_complete_authorization(user=alice, answer=answer).error_code == "AADSTS54005"
     with pytest.raises(AzureError) as failure:  # and our state check refuses it first anyway
         do_complete_authorization(user=alice, answer=answer)
