@@ -14,6 +14,8 @@ app.autodiscover_tasks()
 @app.on_after_finalize.connect
 def _install_beat_schedule(sender, **kwargs) -> None:
     from setup_portal.api.schedule import BEAT_SCHEDULE as API_SCHEDULE
+    from setup_portal.events.schedule import BEAT_SCHEDULE as EVENTS_SCHEDULE
     from setup_portal.instances.schedule import BEAT_SCHEDULE
 
-    sender.conf.beat_schedule = {**BEAT_SCHEDULE, **API_SCHEDULE, **(sender.conf.beat_schedule or {})}
+    sender.conf.beat_schedule = {**BEAT_SCHEDULE, **API_SCHEDULE, **EVENTS_SCHEDULE,
+                                 **(sender.conf.beat_schedule or {})}

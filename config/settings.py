@@ -164,6 +164,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "setup_portal.accounts.context_processors.portal",
+                "setup_portal.events.context_processors.notifications",
             ],
         },
     },
@@ -364,6 +365,13 @@ OUTBOUND_LOOPBACK_ONLY = env_bool("OUTBOUND_LOOPBACK_ONLY", False)
 # an endpoint failing without a success for this many days is disabled and its owner told.
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 WEBHOOK_DISABLE_AFTER_DAYS = env_int("WEBHOOK_DISABLE_AFTER_DAYS", 3, minimum=1)
+# Seconds to wait after each failed attempt (jittered); after the last one the delivery gives up.
+# About a day in all; tests shorten it.
+try:
+    WEBHOOK_RETRY_DELAYS = [float(s) for s in env_list("WEBHOOK_RETRY_DELAYS", [
+        "5", "30", "120", "600", "1800", "3600", "10800", "21600", "43200"])]
+except ValueError:
+    raise ImproperlyConfigured("WEBHOOK_RETRY_DELAYS must be comma-separated seconds, e.g. 5,30,120") from None
 
 # Security: strict in production; `manage.py check --deploy` passes with DEBUG off.
 SESSION_COOKIE_HTTPONLY = True

@@ -13,6 +13,7 @@ urlpatterns = [
     path("setup/", include("setup_portal.wizard.urls")),
     path("azure/", include("setup_portal.azure.urls")),
     path("instances/", include("setup_portal.instances.urls")),
+    path("", include("setup_portal.events.urls")),  # /instances/<id>/events/, /deliveries/, /notifications/
     path("audit/", include("setup_portal.audit.urls")),
     path("api/v1/crm/", include("setup_portal.api.urls")),
 ]

@@ -1,0 +1,71 @@
+"""Forms for webhook settings (the instance's events page and wizard stage 8) and the delivery log filter."""
+
+from __future__ import annotations
+
+from django import forms
+
+from . import guard
+from .models import LIFECYCLE_TYPES, Delivery
+
+LIFECYCLE_LABELS = {
+    "instance.ready": "Ready (provisioned)", "instance.failed": "Provisioning failed",
+    "instance.needs_reauth": "Needs re-authentication", "instance.health_failing": "Health check failing",
+    "instance.health_recovered": "Health recovered", "instance.secret_expiring": "Client secret expiring (30/7/1 days)",
+    "instance.disabled": "Disabled", "instance.enabled": "Enabled", "instance.deleted": "Deleted",
+    "instance.review_changed": "Review changed",
+}
+LIFECYCLE_CHOICES = [(t, f"{LIFECYCLE_LABELS.get(t, t)} ({t})") for t in LIFECYCLE_TYPES]
+
+
+def clean_callback_url(url: str) -> str:
+    """The outbound guard's verdict as a form error: https, a public host, no credentials."""
+    if any(ord(ch) < 33 or ord(ch) == 127 for ch in url):
+        raise forms.ValidationError("The callback URL contains spaces or invisible characters.")
+    try:
+        guard.check_url(url)
+    except guard.OutboundRefused as exc:
+        raise forms.ValidationError(str(exc)) from None
+    return url
+
+
+class EndpointFields(forms.Form):
+    """The webhook settings; the wizard's InstanceForm mixes the same fields in."""
+
+    events_enabled = forms.BooleanField(
+        label="Send events to a callback URL (webhooks)", required=False,
+        widget=forms.CheckboxInput(attrs={"data-controls": "#webhook-options"}))
+    callback_url = forms.CharField(
+        label="Callback URL", required=False, max_length=guard.MAX_URL_LENGTH,
+        widget=forms.URLInput(attrs={"placeholder": "https://hooks.example.com/dynamics", "spellcheck": "false"}),
+        error_messages={"max_length": f"Keep the URL to {guard.MAX_URL_LENGTH} characters or fewer."},
+        help_text="An https:// address your application listens on. It gets a signed POST (Standard Webhooks) "
+                  "for every event.")
+    lifecycle_types = forms.MultipleChoiceField(
+        label="Lifecycle events to send", choices=LIFECYCLE_CHOICES, required=False,
+        widget=forms.CheckboxSelectMultiple, error_messages={"invalid_choice": "Pick from the listed events."})
+
+    def clean_callback_url(self) -> str:
+        url = self.cleaned_data["callback_url"].strip()
+        return clean_callback_url(url) if url else ""
+
+    def clean(self):
+        data = super().clean()
+        if data.get("events_enabled") and not data.get("callback_url") and "callback_url" not in self.errors:
+            self.add_error("callback_url", "Enter the callback URL, or turn events off.")
+        return data
+
+    def endpoint_settings(self) -> dict:
+        data = self.cleaned_data
+        return {"enabled": bool(data["events_enabled"]), "url": data.get("callback_url", ""),
+                "lifecycle_types": list(data.get("lifecycle_types") or [])}
+
+
+class EndpointForm(EndpointFields):
+    @staticmethod
+    def initial_from(endpoint) -> dict:
+        return {"events_enabled": endpoint.enabled, "callback_url": endpoint.url,
+                "lifecycle_types": list(endpoint.lifecycle_types or [])}
+
+
+class DeliveryFilter(forms.Form):
+    status = forms.ChoiceField(choices=[("", "Any status"), *Delivery.Status.choices], required=False)

@@ -1,0 +1,27 @@
+"""Celery tasks of the events app. Tasks take ids, re-read rows and claim their work."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from . import delivery
+
+
+# --- webhook delivery ------------------------------------------------------------------------
+@shared_task(name="setup_portal.events.tasks.deliver_event", acks_late=True, reject_on_worker_lost=True,
+             ignore_result=True)
+def deliver_event(delivery_id: int) -> str:
+    """One attempt at a webhook delivery (see delivery.py). Returns a word for the worker log."""
+    return delivery.deliver(delivery_id)
+
+
+@shared_task(name="events.retry_due_deliveries", ignore_result=True)
+def retry_due_deliveries() -> int:
+    """Beat: hand out retries that are due and deliveries whose worker died; disable endpoints
+    that have failed for too long. Returns how many deliveries were queued."""
+    for endpoint_id in delivery.failing_endpoint_ids():
+        delivery.disable_if_failing_too_long(endpoint_id)
+    ids = delivery.due_delivery_ids()
+    for delivery_id in ids:
+        deliver_event.delay(delivery_id)
+    return len(ids)

@@ -1,0 +1,158 @@
+"""Pages of the events app: an instance's webhook settings, its delivery log, and notifications.
+
+Admins change settings, rotate the signing secret, redeliver and send test events; team leads
+see the settings and the log read-only and never a secret (setup_portal/permissions.py decides).
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Prefetch
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from setup_portal import permissions
+from setup_portal.instances.views import instance_for
+
+from . import endpoints
+from .forms import DeliveryFilter, EndpointForm
+from .models import Delivery, DeliveryAttempt, Notification
+
+PAGE_SIZE = 50
+REVEAL_KEY = "events.reveal_secret"  # session: endpoint ids whose new secret is shown once
+
+
+def mark_secret_for_reveal(request: HttpRequest, endpoint_id: int) -> None:
+    """The next page that shows this endpoint to this admin shows its new secret, once."""
+    request.session[REVEAL_KEY] = [*request.session.get(REVEAL_KEY, []), endpoint_id]
+
+
+def take_secret_reveal(request: HttpRequest, endpoint) -> str:
+    """The endpoint's secret if this session was promised one look at it; the promise is used up."""
+    pending = request.session.get(REVEAL_KEY, [])
+    if endpoint is None or endpoint.pk not in pending:
+        return ""
+    request.session[REVEAL_KEY] = [pk for pk in pending if pk != endpoint.pk]
+    return str(endpoint.secret)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def settings_page(request: HttpRequest, instance_id) -> HttpResponse:
+    inst = instance_for(request, instance_id)
+    can_change = permissions.can_change_instance(request.user, inst)
+    endpoint = endpoints.endpoint_of(inst)
+    if request.method == "POST":
+        permissions.check(permissions.can_change_instance, request.user, inst)
+        if "use_sandbox" in request.POST:
+            return _use_sandbox_bin(request, inst, endpoint)
+        form = EndpointForm(request.POST)
+        if form.is_valid():
+            endpoints.do_update_endpoint(inst, **form.endpoint_settings(), acting_user=request.user)
+            messages.success(request, "Events settings saved.")
+            return redirect("events:settings", instance_id=inst.pk)
+    else:
+        form = EndpointForm(initial=EndpointForm.initial_from(endpoint))
+    overlap_until = endpoint.previous_secret_until
+    context = {"inst": inst, "endpoint": endpoint, "form": form, "can_change": can_change,
+               "new_secret": take_secret_reveal(request, endpoint) if can_change else "",
+               "rotation_active": bool(overlap_until and overlap_until > timezone.now()),
+               "sandbox_bin": endpoints.sandbox_bin_path(endpoint.url) if endpoint.url else None}
+    return render(request, "events/settings.html", context, status=400 if request.method == "POST" else 200)
+
+
+def _use_sandbox_bin(request: HttpRequest, inst, endpoint) -> HttpResponse:
+    if not inst.use_sandbox:
+        messages.error(request, "Only instances on the sandbox tenant can send to a sandbox bin.")
+        return redirect("events:settings", instance_id=inst.pk)
+    endpoints.do_update_endpoint(inst, enabled=True, url=endpoints.new_sandbox_bin_url(),
+                                 lifecycle_types=list(endpoint.lifecycle_types or []), acting_user=request.user)
+    messages.success(request, "Events now go to a fresh bin of the sandbox's webhook inspector.")
+    return redirect("events:settings", instance_id=inst.pk)
+
+
+@require_POST
+@login_required
+def rotate_secret(request: HttpRequest, instance_id) -> HttpResponse:
+    inst = instance_for(request, instance_id, permissions.can_change_instance, live=True)
+    endpoint = endpoints.do_rotate_webhook_secret(inst, acting_user=request.user)
+    mark_secret_for_reveal(request, endpoint.pk)
+    messages.success(request, "New signing secret made. Both secrets sign every delivery for the next 24 hours.")
+    return redirect("events:settings", instance_id=inst.pk)
+
+
+@require_GET
+@login_required
+def deliveries(request: HttpRequest, instance_id) -> HttpResponse:
+    inst = instance_for(request, instance_id)
+    filters = DeliveryFilter(request.GET or None)
+    rows = (Delivery.objects.filter(event__instance=inst).select_related("event")
+            .prefetch_related(Prefetch("attempt_log", queryset=DeliveryAttempt.objects.order_by("-started_at", "-id")))
+            .order_by("-event__sequence", "-pk"))
+    if filters.is_valid() and filters.cleaned_data.get("status"):
+        rows = rows.filter(status=filters.cleaned_data["status"])
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    endpoint = getattr(inst, "webhook_endpoint", None)
+    return render(request, "events/deliveries.html", {
+        "inst": inst, "page": page, "filters": filters, "endpoint": endpoint,
+        "can_change": permissions.can_change_instance(request.user, inst),
+        "status_value": filters.cleaned_data.get("status", "") if filters.is_valid() else ""},
+        status=200 if filters.is_valid() or not request.GET else 400)
+
+
+@require_POST
+@login_required
+def redeliver(request: HttpRequest, instance_id, delivery_id: int) -> HttpResponse:
+    inst = instance_for(request, instance_id, permissions.can_change_instance, live=True)
+    found = get_object_or_404(Delivery.objects.select_related("event__instance"), pk=delivery_id, event__instance=inst)
+    if found.status == Delivery.Status.DELIVERING:
+        messages.info(request, "That delivery is being sent right now.")
+    else:
+        endpoints.do_redeliver(found, acting_user=request.user)
+        messages.success(request, f"Redelivering {found.event.type} ({found.event_id}).")
+    return redirect("events:deliveries", instance_id=inst.pk)
+
+
+@require_POST
+@login_required
+def send_test_event(request: HttpRequest, instance_id) -> HttpResponse:
+    inst = instance_for(request, instance_id, permissions.can_change_instance, live=True)
+    endpoint = getattr(inst, "webhook_endpoint", None)
+    if endpoint is None or not endpoint.enabled or not endpoint.url:
+        messages.error(request, "Turn events on with a callback URL first.")
+        return redirect("events:settings", instance_id=inst.pk)
+    event = endpoints.do_send_test_event(inst, acting_user=request.user)
+    messages.success(request, f"Test event {event.pk if event else ''} queued.")
+    return redirect("events:deliveries", instance_id=inst.pk)
+
+
+@require_GET
+@login_required
+def notifications(request: HttpRequest) -> HttpResponse:
+    rows = Notification.objects.filter(user=request.user).select_related("instance")
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "events/notifications.html", {"page": page})
+
+
+@require_POST
+@login_required
+def read_notification(request: HttpRequest, notification_id: int) -> HttpResponse:
+    """Mark one read and go to where it is fixed."""
+    note = get_object_or_404(Notification, pk=notification_id, user=request.user)
+    Notification.objects.filter(pk=note.pk, read_at=None).update(read_at=timezone.now())
+    if note.link and url_has_allowed_host_and_scheme(note.link, allowed_hosts=None):
+        return redirect(note.link)
+    return redirect("events:notifications")
+
+
+@require_POST
+@login_required
+def read_all_notifications(request: HttpRequest) -> HttpResponse:
+    count = Notification.objects.filter(user=request.user, read_at=None).update(read_at=timezone.now())
+    messages.success(request, f"Marked {count} notification{'s' if count != 1 else ''} read.")
+    return redirect("events:notifications")
