@@ -316,10 +316,6 @@ class InstanceNameTaken(ValueError):
     """Another instance already has this name (names are unique, whatever their case)."""
 
 
-def trace_logging_on(inst: Instance, now: dt.datetime | None = None) -> bool:
-    return inst.trace_until is not None and inst.trace_until > (now or timezone.now())
-
-
 @transaction.atomic
 def do_update_instance(instance: Instance, *, name: str | None = None, tags: list[str] | None = None,
                        polling_enabled: bool | None = None, polling_resources: list[str] | None = None,
@@ -346,7 +342,7 @@ def do_update_instance(instance: Instance, *, name: str | None = None, tags: lis
             changes[field] = {"from": getattr(inst, field), "to": value}
             setattr(inst, field, value)
     saved = list(changes)
-    if trace_logging is not None and trace_logging != trace_logging_on(inst, now):
+    if trace_logging is not None and trace_logging != inst.trace_logging_on(now):
         changes["trace_logging"] = {"from": not trace_logging, "to": trace_logging}
         inst.trace_until = now + dt.timedelta(hours=TRACE_LOGGING_HOURS) if trace_logging else None
         saved.append("trace_until")

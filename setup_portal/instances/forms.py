@@ -8,7 +8,6 @@ from django import forms
 
 from setup_portal.wizard.forms import InstanceForm, clean_instance_name, clean_instance_tags
 
-from .actions import trace_logging_on
 from .models import Instance
 
 SETTINGS = ("name", "tags", "polling_enabled", "polling_resources", "polling_interval_minutes", "filter_nulls")
@@ -30,7 +29,7 @@ class EditInstanceForm(forms.Form):
     def __init__(self, data=None, *, instance: Instance):
         initial = {name: getattr(instance, name) for name in SETTINGS}
         initial["tags"] = ", ".join(instance.tag_list)
-        initial["trace_logging"] = trace_logging_on(instance)
+        initial["trace_logging"] = instance.trace_logging_on()
         super().__init__(data, initial=initial)
         self.instance = instance
 

@@ -6,6 +6,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from setup_portal.azure.clouds import AuthType, Cloud
 from setup_portal.crypto import EncryptedTextField
@@ -113,6 +114,10 @@ class Instance(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def trace_logging_on(self, now=None) -> bool:
+        """Whether API calls keep their bodies now: trace logging switches itself off at trace_until."""
+        return self.trace_until is not None and self.trace_until > (now or timezone.now())
 
     @property
     def tag_list(self) -> list[str]:

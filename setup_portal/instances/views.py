@@ -193,7 +193,7 @@ def detail(request: HttpRequest, instance_id) -> HttpResponse:
         "review_form": ReviewForm(),
         "pending_since": _pending_since(request, inst),
         "status_explanation": explain(inst.status_code) if inst.status_code else None,
-        "api": api_panel.panel(inst), "trace_on": actions.trace_logging_on(inst),
+        "api": api_panel.panel(inst), "trace_on": inst.trace_logging_on(),
     }
     return render(request, "instances/detail.html", ctx)
 
