@@ -20,12 +20,16 @@ GRAPH_URI = "https://graph.microsoft.com"
 
 RESOURCES = {
     "dynamics": {"app_id": DYNAMICS_APP_ID, "name": "Dynamics CRM"},
+    # The Global Discovery Service belongs to the Dynamics CRM service principal in Azure; the
+    # sandbox keeps it apart so an app's permission for it is visible in seed.json.
+    "discovery": {"app_id": DYNAMICS_APP_ID, "name": "Dynamics CRM (Global Discovery)"},
     "graph": {"app_id": GRAPH_APP_ID, "name": "Microsoft Graph"},
 }
 
 # What the consent page says for each delegated permission (Azure's own wording).
 PERMISSION_TEXT = {
     ("dynamics", "user_impersonation"): "Access Dynamics 365 as organization users",
+    ("discovery", "user_impersonation"): "Access Dynamics 365 as organization users",
     ("graph", "User.Read"): "Sign you in and read your profile",
 }
 OIDC_SCOPE_TEXT = {
@@ -53,6 +57,17 @@ class Secret:
 
 
 @dataclass
+class Certificate:
+    """A certificate uploaded to an app registration: Entra keeps only the public part."""
+
+    pem: str
+    thumbprint: str  # SHA-1, upper-case hex (the `x5t` header, decoded)
+    thumbprint_sha256: str  # base64url (the `x5t#S256` header)
+    expires: date
+    description: str = ""
+
+
+@dataclass
 class User:
     oid: str
     upn: str
@@ -73,6 +88,7 @@ class App:
     secrets: list[Secret]
     redirect_uris: list[str]
     permissions: dict[str, list[str]]
+    certificates: list[Certificate] = field(default_factory=list)
 
     def current_secret(self) -> Secret | None:
         valid = [s for s in self.secrets if not s.is_expired()]
@@ -96,6 +112,7 @@ class Environment:
     users: list[dict]
     application_users: list[dict]
     data: dict
+    state: int = 0  # as the Global Discovery Service says: 0 enabled, 1 disabled
 
     def url(self, backchannel_base: str) -> str:
         return f"{backchannel_base}/dataverse/{self.name}"
@@ -176,7 +193,7 @@ def load(path: Path, today: date | None = None) -> Directory:
             e["name"]: Environment(
                 e["name"], e["friendly_name"], e["unique_name"], e["organization_id"], e["environment_id"],
                 e["region"], e.get("geo", "NA"), e["version"], e["business_units"], e.get("users", []),
-                e.get("application_users", []), e.get("data", {}),
+                e.get("application_users", []), e.get("data", {}), int(e.get("state", 0)),
             )
             for e in data["environments"]
         }

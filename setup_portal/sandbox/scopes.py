@@ -2,7 +2,9 @@
 
 `https://127.0.0.1:8443/dataverse/contoso/user_impersonation` names the Dynamics CRM
 resource of environment "contoso"; `User.Read` or `https://graph.microsoft.com/User.Read`
-names Microsoft Graph; `openid profile email offline_access` are OpenID Connect scopes.
+names Microsoft Graph; `https://127.0.0.1:8443/user_impersonation` (the sandbox's own origin,
+standing in for https://globaldisco.crm.dynamics.com) names the Global Discovery Service;
+`openid profile email offline_access` are OpenID Connect scopes.
 """
 
 from __future__ import annotations
@@ -63,11 +65,19 @@ def parse(scope: str, directory: Directory, backchannel_base: str) -> ScopeReque
 def _resource_for(uri: str, directory: Directory, backchannel_base: str) -> tuple[str, str, str]:
     if uri.lower() == GRAPH_URI:
         return ("graph", "", GRAPH_URI)
+    if uri.lower() == discovery_uri(backchannel_base).lower():
+        return ("discovery", "", discovery_uri(backchannel_base))
     for env in directory.environments.values():
         env_url = env.url(backchannel_base)
         if uri.lower() == env_url.lower():
             return ("dynamics", env.name, env_url)
     raise AadError(500011, resource=uri, tenant=directory.tenant.domain)
+
+
+def discovery_uri(backchannel_base: str) -> str:
+    """The Global Discovery Service's resource (token audience): the sandbox's HTTPS origin, whose
+    /api/discovery/v2.0/Instances lists the environments, as globaldisco.crm.dynamics.com does."""
+    return backchannel_base
 
 
 def delegated_permissions(request: ScopeRequest, app: App) -> list[str]:

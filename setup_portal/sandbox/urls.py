@@ -9,7 +9,7 @@ from functools import wraps
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
-from .views import admin, dataverse, identity, token, webhooks
+from .views import admin, dataverse, discovery, identity, token, webhooks
 from .views.home import home
 
 LISTENER_KEY = "sandbox.listener"
@@ -42,12 +42,14 @@ urlpatterns = [
     path("<str:tenant>/v2.0/adminconsent", identity.admin_consent, name="adminconsent"),
     path("<str:tenant>/oauth2/v2.0/logout", identity.logout, name="logout"),
     path("dataverse/<str:env_name>/api/data/v9.2/<path:path>", backchannel(dataverse.web_api)),
+    path("api/discovery/v2.0/Instances", backchannel(discovery.instances)),
     path("_sandbox/health", backchannel(admin.health)),
     path("_sandbox/faults", backchannel(admin.faults)),
     path("_sandbox/reset", backchannel(admin.reset)),
     path("_sandbox/expire-refresh-tokens", backchannel(admin.expire_refresh_tokens)),
     path("_sandbox/apps/<str:client_id>/secrets", backchannel(admin.add_secret)),
     path("_sandbox/apps/<str:client_id>/secrets/<str:secret_id>/expire", backchannel(admin.expire_secret)),
+    path("_sandbox/apps/<str:client_id>/certificates", backchannel(admin.add_certificate)),
     path("_sandbox/dataverse/limits", backchannel(admin.dataverse_limits)),
     path("_sandbox/dataverse/<str:env_name>/changes", backchannel(admin.dataverse_changes)),
     path("_sandbox/dataverse/<str:env_name>/expire-delta-tokens", backchannel(admin.expire_delta_tokens)),

@@ -9,6 +9,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 import time
 from datetime import UTC, datetime
 from urllib.parse import unquote_plus
@@ -17,8 +18,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from .. import assertions, tokens
 from .. import scopes as scopes_mod
-from .. import tokens
 from ..directory import App, User
 from ..errors import AadError, json_response
 from ..state import RefreshToken
@@ -59,6 +60,9 @@ def _client_credentials_from(request: HttpRequest) -> tuple[str, str | None]:
 def _authenticate_client(request: HttpRequest, tenant: str) -> App:
     found = resolve_tenant(tenant)
     client_id, secret = _client_credentials_from(request)
+    assertion = request.POST.get("client_assertion", "")
+    if assertion and not client_id:
+        client_id = _assertion_issuer(assertion)
     if not client_id:
         raise AadError(900144, parameter="client_id")
     directory = current().directory
@@ -68,8 +72,11 @@ def _authenticate_client(request: HttpRequest, tenant: str) -> App:
     if found is None and not app.multi_tenant:
         raise AadError(50194, client_id=app.client_id, name=app.name)
     if app.public_client:
-        if secret:
+        if secret or assertion:
             raise AadError(700025)
+        return app
+    if assertion or request.POST.get("client_assertion_type"):
+        _check_assertion(request, app, tenant)
         return app
     if not secret:
         raise AadError(7000218)
@@ -80,6 +87,29 @@ def _authenticate_client(request: HttpRequest, tenant: str) -> App:
             return app
     # Pasting the secret's ID instead of its value lands here too, as in Azure.
     raise AadError(7000215, client_id=app.client_id)
+
+
+def _assertion_issuer(assertion: str) -> str:
+    """The client ID an assertion names (its `iss`), for requests that leave client_id out; unverified."""
+    try:
+        raw = assertion.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except (ValueError, IndexError, binascii.Error, UnicodeDecodeError):
+        return ""
+    return str(claims.get("iss", "")) if isinstance(claims, dict) else ""
+
+
+def _check_assertion(request: HttpRequest, app: App, tenant: str) -> None:
+    if request.POST.get("client_assertion_type") != assertions.ASSERTION_TYPE:
+        raise AadError(900144, parameter="client_assertion_type")
+    store = current()
+    tenant_segment = tenant.lower()
+
+    def tenant_ok(segment: str) -> bool:
+        return segment.lower() == tenant_segment or store.directory.tenant.matches(segment)
+
+    assertions.verify(_require(request, "client_assertion"), app=app, base=backchannel_base(), tenant_ok=tenant_ok,
+                      claim_jti=store.claim_assertion_id)
 
 
 def _require(request: HttpRequest, name: str) -> str:
@@ -141,9 +171,13 @@ def _authorization_code(request: HttpRequest, app: App) -> HttpResponse:
         raise AadError(54005)
     user = store.directory.user(code.upn)
     env = store.directory.environments.get(code.environment)
-    request_scopes = scopes_mod.ScopeRequest(
-        code.oidc, code.resource, code.environment, code.permissions,
-        env.url(backchannel_base()) if env else scopes_mod.GRAPH_URI)
+    if env:
+        audience = env.url(backchannel_base())
+    elif code.resource == "discovery":
+        audience = scopes_mod.discovery_uri(backchannel_base())
+    else:
+        audience = scopes_mod.GRAPH_URI
+    request_scopes = scopes_mod.ScopeRequest(code.oidc, code.resource, code.environment, code.permissions, audience)
     return _user_tokens(store, app, user, request_scopes, code.permissions, nonce=code.nonce)
 
 
