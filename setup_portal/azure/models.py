@@ -22,6 +22,7 @@ class AuthFlow(models.Model):
         SETUP = "setup", "Setup authorization"
         REAUTH = "reauth", "Re-authentication"
         ADMIN_CONSENT = "adminconsent", "Admin consent"
+        DISCOVERY = "discovery", "Environment discovery"
 
     state = models.CharField(max_length=64, primary_key=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
@@ -38,6 +39,9 @@ class AuthFlow(models.Model):
                                          related_name="flow")
     error_code = models.CharField(max_length=64, blank=True)
     error_detail = models.CharField(max_length=300, blank=True)
+    # Environment discovery only: where to look (service, tenant) and, once answered, the environments
+    # found and who signed in. Never a token; emptied once used or after a few minutes (azure.discovery).
+    discovered = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return f"{self.get_purpose_display()} flow {self.state[:8]}…"
