@@ -10,8 +10,6 @@ import json
 import logging
 import re
 
-from django.utils import timezone
-
 from setup_portal.instances.models import Instance
 
 from .models import ApiCall
@@ -29,10 +27,12 @@ _TRACED_HEADERS = ("Content-Type", "If-Match", "If-None-Match", "Prefer", "Idemp
 def redact(value):
     """`value` with secret-looking keys' values and token-looking strings replaced."""
     if isinstance(value, dict):
-        return {k: REDACTED if _SECRET_KEY.search(str(k)) else redact(v) for k, v in value.items()}
+        return {redact(str(k)): REDACTED if _SECRET_KEY.search(str(k)) else redact(v) for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v) for v in value]
     if isinstance(value, str):
+        # Lone surrogates and NUL (both valid in JSON text) are refused by PostgreSQL's jsonb.
+        value = value.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
         return _SECRET_VALUE.sub(REDACTED, value)
     return value
 
@@ -45,7 +45,7 @@ def _cut(value):
 
 
 def tracing(instance: Instance) -> bool:
-    return bool(instance.trace_until and instance.trace_until > timezone.now())
+    return instance.trace_logging_on()
 
 
 def trace_of(request, request_body, response) -> dict:

@@ -15,7 +15,7 @@ from urllib.parse import quote, urlsplit
 
 MAX_PATH_LENGTH = 2000
 MAX_SEGMENTS = 8
-_SEGMENT = re.compile(r"^[A-Za-z0-9_.\-()=,'@$*+]+$")
+_SEGMENT = re.compile(r"[A-Za-z0-9_.\-()=,'@$*+]+")
 _SAFE = "()=,'@$*+-_."
 
 
@@ -39,7 +39,7 @@ def raw_target(base: str, path: str) -> str:
             raise RawPathError("Empty segments ('//', a leading or trailing '/') are not allowed in the path.")
         if segment in (".", ".."):
             raise RawPathError("'.' and '..' are not allowed in the path.")
-        if not _SEGMENT.match(segment):
+        if not _SEGMENT.fullmatch(segment):  # not match: its "$" lets a trailing newline through
             raise RawPathError("The path may hold only letters, digits and _ . - ( ) = , ' @ $ * + "
                                "(no scheme, host, '%' or other characters).")
     relative = "/".join(quote(segment, safe=_SAFE) for segment in segments)

@@ -5,9 +5,9 @@ from . import views
 app_name = "crm_api"
 
 urlpatterns = [
-    # Everything after raw/ (even '', '//' or '..') reaches the view, which refuses what it must.
-    re_path(r"^raw/(?P<path>.*)$", views.RawView.as_view(), name="raw"),
+    # Everything after raw/ (even '', '//', '..' or a newline) reaches the view, which refuses what it must.
+    re_path(r"^raw/(?P<path>[\s\S]*)$", views.RawView.as_view(), name="raw"),
     path("<str:resource>", views.CollectionView.as_view(), name="collection"),
     path("<str:resource>/<uuid:record_id>", views.RecordView.as_view(), name="record"),
-    re_path(r"^.*$", views.not_found),
+    re_path(r"^[\s\S]*$", views.not_found),
 ]

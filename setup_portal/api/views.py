@@ -32,6 +32,13 @@ LIST_PARAMS = ("where", "fields", "orderBy", "pageSize", "nextPage")
 RETURN_ROW = "return=representation"
 
 
+class AsciiJSONRenderer(JSONRenderer):
+    """Escapes everything outside ASCII: a lone surrogate a caller sent (valid in JSON text) and
+    echoed in a problem's detail then renders, where UTF-8 could not encode it."""
+
+    ensure_ascii = True
+
+
 def _query_problem(exc: QueryError) -> Problem:
     extra = {"knownFields": exc.known} if exc.known else {}
     return Problem(400, exc.message, slug="invalid-query" if exc.param != "body" else "validation",
@@ -41,7 +48,7 @@ def _query_problem(exc: QueryError) -> Problem:
 class CrmView(APIView):
     authentication_classes = [InstanceTokenAuthentication]
     permission_classes = [HasInstanceToken]
-    renderer_classes = [JSONRenderer]
+    renderer_classes = [AsciiJSONRenderer]
     parser_classes = [JSONParser]
     throttle_classes: list = []
     call_label = ""

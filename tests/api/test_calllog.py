@@ -66,3 +66,13 @@ def test_it_is_scheduled_in_beat():
     schedule = celery_app.conf.beat_schedule
     assert schedule["api-prune-call-log"]["task"] == "api.prune_call_log"
     assert "api.prune_call_log" in celery_app.tasks
+
+
+def test_it_traces_text_postgresql_would_refuse(app):
+    Instance.objects.filter(pk=app.instance.pk).update(trace_until=timezone.now() + dt.timedelta(hours=1))
+    body = '{"name\\ud800": "a\\u0000b", "city": "\\udfff"}'
+    answer = app.client.post("/api/v1/crm/accounts", body, content_type="application/json",
+                             headers={"Authorization": f"Bearer {app.token}"})
+    assert answer.status_code == 400 and answer["Content-Type"] == "application/problem+json"
+    call = ApiCall.objects.get(instance=app.instance)
+    assert call.status == 400 and call.trace["request"]["body"] == {"name?": "a\ufffdb", "city": "?"}

@@ -66,7 +66,14 @@ def test_it_keeps_web_api_paths_intact(path):
     assert raw_target(BASE, path) == path
 
 
-@pytest.mark.parametrize("path", ["..", "a/../b", "a\\b", "a//b", "http:", "a b", "a%2fb", "a?x=1", "a#x", "ä"])
+@pytest.mark.parametrize("path", ["..", "a/../b", "a\\b", "a//b", "http:", "a b", "a%2fb", "a?x=1", "a#x", "ä",
+                                  "accounts\n"])
 def test_it_refuses_paths_outside_the_grammar(path):
     with pytest.raises(RawPathError):
         raw_target(BASE, path)
+
+
+@pytest.mark.parametrize("path", ["%0A", "accounts%0A", "%0D%0Ahost:evil", "\u00e9"])
+def test_it_answers_control_characters_in_the_path_with_a_problem(app, path):
+    answer = app.get(f"/api/v1/crm/raw/{path}")
+    assert answer.status_code == 400 and answer["Content-Type"] == "application/problem+json"
