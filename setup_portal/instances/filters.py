@@ -64,6 +64,9 @@ SECRET_CHOICES = [
     ("expired", "Expired"),
 ]
 ALL_STATUSES = "all"
+# What a team lead still has to look at: new instances, and those edited after a change request.
+AWAITING_REVIEW = "awaiting"
+AWAITING_STATES = [Instance.Review.PENDING, Instance.Review.RESUBMITTED]
 
 
 class InstanceFilterForm(forms.Form):
@@ -71,8 +74,9 @@ class InstanceFilterForm(forms.Form):
     status = forms.ChoiceField(required=False, label="Status",
                                choices=[("", "All but deleted"), *Instance.Status.choices,
                                         (ALL_STATUSES, "All, including deleted")])
-    review = forms.ChoiceField(required=False, label="Review", choices=[("", "Any review state"),
-                                                                        *Instance.Review.choices])
+    review = forms.ChoiceField(required=False, label="Review",
+                               choices=[("", "Any review state"), *Instance.Review.choices,
+                                        (AWAITING_REVIEW, "Awaiting review or resubmitted")])
     health = forms.ChoiceField(required=False, label="Health", choices=[("", "Any health"),
                                                                         *Instance.Health.choices])
     tag = forms.CharField(required=False, max_length=50, label="Tag")
@@ -123,7 +127,9 @@ def filter_instances(data: dict, *, today: dt.date | None = None) -> QuerySet[In
         qs = qs.filter(status=status)
     else:
         qs = qs.exclude(status=Instance.Status.DELETED)
-    if data.get("review"):
+    if data.get("review") == AWAITING_REVIEW:
+        qs = qs.filter(review_state__in=AWAITING_STATES)
+    elif data.get("review"):
         qs = qs.filter(review_state=data["review"])
     if data.get("health"):
         qs = qs.filter(health=data["health"])
@@ -203,7 +209,7 @@ def summary_counts(today: dt.date) -> dict[str, int]:
         secrets_expiring=Count("status", filter=live & Q(secret_expires_on__gte=today, secret_expires_on__lte=soon)),
         secrets_expired=Count("status", filter=live & Q(secret_expires_on__lt=today)),
         health_failing=Count("status", filter=live & Q(health=Instance.Health.FAILING)),
-        awaiting_review=Count("status", filter=live & Q(review_state=Instance.Review.PENDING)),
+        awaiting_review=Count("status", filter=live & Q(review_state__in=AWAITING_STATES)),
     )
     return Instance.objects.order_by().aggregate(**counts)
 

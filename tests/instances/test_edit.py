@@ -280,3 +280,17 @@ def test_no_edit_gives_a_500_and_a_refused_one_changes_nothing(alice, alice_clie
 
     check()
     assert fuzz.snapshot(Instance.objects.exclude(pk=inst.pk).get()) == other
+
+
+def test_a_resubmitted_instance_counts_as_awaiting_review_on_the_dashboard(alice_client, bob_client, alice, inst):
+    waiting = make_instance(alice, name="waiting")
+    make_instance(alice, name="approved", review_state=Instance.Review.APPROVED)
+    _request_changes(bob_client, inst)
+    dashboard = reverse("instances:dashboard")
+    assert bob_client.get(dashboard).context["counts"]["awaiting_review"] == 1
+    _edit(alice_client, inst, tags="sales")
+    response = bob_client.get(dashboard)
+    assert response.context["counts"]["awaiting_review"] == 2
+    assert "?review=awaiting" in response.content.decode()
+    listed = bob_client.get(dashboard, {"review": "awaiting", "sort": "name"}).context["page"].object_list
+    assert [row.name for row in listed] == [inst.name, waiting.name]
