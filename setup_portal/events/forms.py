@@ -69,3 +69,20 @@ class EndpointForm(EndpointFields):
 
 class DeliveryFilter(forms.Form):
     status = forms.ChoiceField(choices=[("", "Any status"), *Delivery.Status.choices], required=False)
+
+
+def with_sandbox_bin(form: forms.Form, data) -> dict:
+    """Initial values for `form` as the admin typed them (`data`), with events on and aimed at a
+    fresh bin of the sandbox's webhook inspector ("Use the sandbox tenant")."""
+    from .endpoints import new_sandbox_bin_url
+
+    initial: dict = {}
+    for name, field in form.fields.items():
+        if isinstance(field, forms.MultipleChoiceField):
+            initial[name] = data.getlist(name)
+        elif isinstance(field, forms.BooleanField):
+            initial[name] = name in data
+        elif name in data:
+            initial[name] = data.get(name)
+    initial.update(events_enabled=True, callback_url=new_sandbox_bin_url())
+    return initial

@@ -41,6 +41,14 @@ def take_secret_reveal(request: HttpRequest, endpoint) -> str:
     return str(endpoint.secret)
 
 
+def set_up_webhooks(request: HttpRequest, instance, endpoint_settings: dict) -> None:
+    """Wizard stage 8 turned events on: save them, and promise the admin one look at the secret."""
+    endpoint = endpoints.do_update_endpoint(instance, **endpoint_settings, acting_user=request.user)
+    mark_secret_for_reveal(request, endpoint.pk)
+    messages.info(request, "Webhooks are on. Copy the signing secret from the instance's Events page; "
+                           "it is shown there once.")
+
+
 @require_http_methods(["GET", "POST"])
 @login_required
 def settings_page(request: HttpRequest, instance_id) -> HttpResponse:

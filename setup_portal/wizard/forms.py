@@ -13,6 +13,8 @@ from django.utils import timezone
 from setup_portal.azure.client import AzureError, verify_client_secret
 from setup_portal.azure.clouds import GUID, AuthType, Cloud, InvalidTenant, normalize_tenant
 from setup_portal.azure.errors import explain
+from setup_portal.events.forms import EndpointFields
+from setup_portal.events.models import LIFECYCLE_TYPES
 
 from .dynamics_url import SANDBOX_REGION, InvalidDynamicsUrl, normalize_dynamics_url
 from .models import Setup
@@ -448,7 +450,9 @@ def clean_instance_tags(raw: str) -> list[str]:
     return tags
 
 
-class InstanceForm(StageForm):
+class InstanceForm(EndpointFields, StageForm):
+    """Stage 8; the webhook fields (events on/off, callback URL, lifecycle types) come from EndpointFields."""
+
     name = forms.CharField(
         label="Instance name", max_length=100,
         error_messages={"required": "Give the instance a name.",
@@ -479,7 +483,8 @@ class InstanceForm(StageForm):
         if "tags" in saved:
             saved["tags"] = ", ".join(saved["tags"])
         return {"polling_enabled": False, "polling_resources": ["accounts", "contacts"],
-                "polling_interval_minutes": 15, "filter_nulls": True, **saved}
+                "polling_interval_minutes": 15, "filter_nulls": True, "events_enabled": False,
+                "lifecycle_types": list(LIFECYCLE_TYPES), **saved}
 
     def clean_name(self) -> str:
         return clean_instance_name(self.cleaned_data["name"])
@@ -504,4 +509,5 @@ class InstanceForm(StageForm):
         return {"name": data["name"], "tags": data["tags"], "polling_enabled": data["polling_enabled"],
                 "polling_resources": data["polling_resources"] if data["polling_enabled"] else [],
                 "polling_interval_minutes": data.get("polling_interval_minutes") or 15,
-                "filter_nulls": data["filter_nulls"]}
+                "filter_nulls": data["filter_nulls"], "events_enabled": data["events_enabled"],
+                "callback_url": data.get("callback_url", ""), "lifecycle_types": data.get("lifecycle_types") or []}

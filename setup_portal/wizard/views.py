@@ -24,6 +24,8 @@ from setup_portal import permissions
 from setup_portal.accounts.roles import admin_required, is_admin, reviewer_required
 from setup_portal.azure.client import AzureError, admin_consent_link
 from setup_portal.azure.clouds import authority_host
+from setup_portal.events.forms import with_sandbox_bin
+from setup_portal.events.views import set_up_webhooks
 
 from . import actions
 from .dynamics_url import InvalidDynamicsUrl
@@ -288,6 +290,11 @@ def _authorize(request: HttpRequest, setup: Setup, stage: str, progress: Progres
 
 def _instance(request: HttpRequest, setup: Setup, stage: str, progress: Progress) -> HttpResponse:
     started_at = _started_at(request, setup, stage, remember=request.method == "GET")
+    if request.method == "POST" and "use_sandbox_bin" in request.POST and setup.use_sandbox:
+        # "Use the sandbox tenant" for webhooks: the form again, as typed, aimed at a fresh bin.
+        form = InstanceForm(None, setup=setup)
+        form.initial.update(with_sandbox_bin(form, request.POST))
+        return _render(request, setup, stage, progress, True, {"form": form})
     form = InstanceForm(request.POST if request.method == "POST" else None, setup=setup)
     if request.method == "POST" and form.is_valid():
         try:
@@ -297,6 +304,8 @@ def _instance(request: HttpRequest, setup: Setup, stage: str, progress: Progress
             form.add_error("name", "An instance with this name was just created. Pick another name.")
         else:
             _forget_started(request, setup, stage)
+            if form.cleaned_data["events_enabled"]:
+                set_up_webhooks(request, job.instance, form.endpoint_settings())
             return redirect("instances:progress", instance_id=job.instance_id)
     status = 400 if request.method == "POST" else 200
     return _render(request, setup, stage, progress, True, {"form": form}, status=status)

@@ -7,6 +7,7 @@ import re
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from setup_portal.audit.models import AuditEvent
 from setup_portal.events.actions import emit_event
@@ -152,3 +153,57 @@ def test_use_the_sandbox_tenant_points_at_a_fresh_bin(alice_client, inst, sandbo
     assert "open the webhook inspector" in resp.content.decode()
     bin_path = endpoint.url.split("/_sandbox/", 1)[1]
     assert sandbox.admin("GET", f"{bin_path}?format=json")["config"]["has_secret"] is True
+
+
+# --- wizard stage 8 ----------------------------------------------------------------------------
+def _authorized_setup(client):
+    from setup_portal.azure.models import Authorization
+    from setup_portal.wizard.models import Setup
+    from tests.wizard.helpers import new_setup, walk
+
+    setup = new_setup(client)
+    walk(client, setup, "authorize")
+    Authorization.objects.create(setup=setup, claims={"preferred_username": "admin@contoso.onmicrosoft.com"})
+    Setup.objects.filter(pk=setup.pk).update(authorized_at=timezone.now(), use_sandbox=True)
+    return setup
+
+
+STAGE8 = {"name": "Contoso events", "tags": "", "filter_nulls": "on", "events_enabled": "on",
+          "lifecycle_types": ["instance.ready", "instance.needs_reauth"]}
+
+
+def test_stage_8_turns_events_on_and_shows_the_secret_once(alice_client, settings):
+    from setup_portal.instances.models import Instance
+    from tests.wizard.helpers import stage_url
+
+    settings.SANDBOX_ENABLED = False  # the callback URL below must pass as a public https URL
+    setup = _authorized_setup(alice_client)
+    page = alice_client.get(stage_url(setup, "instance")).content.decode()
+    assert 'name="callback_url"' in page and 'name="lifecycle_types"' in page
+    refused = alice_client.post(stage_url(setup, "instance"), {**STAGE8, "callback_url": "https://192.168.0.9/h"})
+    assert refused.status_code == 400 and "private address" in refused.content.decode()
+    assert not Instance.objects.filter(setup=setup).exists()
+
+    resp = alice_client.post(stage_url(setup, "instance"), {**STAGE8, "callback_url": "https://93.184.216.34/h"})
+    inst = Instance.objects.get(setup=setup)
+    assert resp.status_code == 302
+    endpoint = WebhookEndpoint.objects.get(instance=inst)
+    assert endpoint.enabled and endpoint.url == "https://93.184.216.34/h"
+    assert endpoint.lifecycle_types == ["instance.ready", "instance.needs_reauth"]
+    first = alice_client.get(_settings_url(inst)).content.decode()
+    assert endpoint.secret in first and "shown only this once" in first
+    assert endpoint.secret not in alice_client.get(_settings_url(inst)).content.decode()
+
+
+def test_stage_8_use_the_sandbox_tenant_fills_in_a_fresh_bin(alice_client, sandbox):
+    from tests.wizard.helpers import stage_url
+
+    setup = _authorized_setup(alice_client)
+    resp = alice_client.post(stage_url(setup, "instance"), {"name": "Kept as typed", "use_sandbox_bin": "1",
+                                                            "lifecycle_types": ["instance.failed"]})
+    page = resp.content.decode()
+    assert resp.status_code == 200 and 'value="Kept as typed"' in page
+    assert f'value="{sandbox.info["backchannel_base"]}/_sandbox/webhooks/' in page
+    assert re.search(r'<input[^>]*name="events_enabled"[^>]*checked', page)
+    assert re.search(r'<input[^>]*value="instance.failed"[^>]*checked', page)
+    assert not re.search(r'<input[^>]*value="instance.ready"[^>]*checked', page)
