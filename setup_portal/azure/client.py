@@ -63,13 +63,31 @@ class Credentials:
     client_secret: str = field(default="", repr=False)
     username: str = ""
     password: str = field(default="", repr=False)
+    # A certificate credential instead of the secret: the public certificate (PEM) and its private key.
+    certificate_pem: str = ""
+    certificate_key: str = field(default="", repr=False)
 
     @classmethod
     def of(cls, source: Any) -> Credentials:
+        certificate = getattr(source, "credential_kind", "secret") == "certificate"
         return cls(cloud=source.cloud, tenant=source.tenant, use_sandbox=source.use_sandbox,
                    auth_type=source.auth_type, dynamics_url=source.dynamics_url.rstrip("/"),
-                   client_id=source.client_id or "", client_secret=str(source.client_secret or ""),
-                   username=source.username or "", password=str(source.password or ""))
+                   client_id=source.client_id or "",
+                   client_secret="" if certificate else str(source.client_secret or ""),
+                   username=source.username or "", password=str(source.password or ""),
+                   certificate_pem=source.certificate_pem if certificate else "",
+                   certificate_key=str(source.certificate_key or "") if certificate else "")
+
+    def client_credential(self) -> str | dict:
+        """What msal's `client_credential` takes: the secret, or the certificate to sign assertions with.
+
+        Given the public certificate and no SHA-1 thumbprint, msal signs with PS256 and names the
+        certificate by its SHA-256 thumbprint (`x5t#S256`), which Entra ID accepts.
+        """
+        if self.certificate_key:
+            # Reference: https://learn.microsoft.com/python/api/msal/msal.application.confidentialclientapplication
+            return {"private_key": self.certificate_key, "public_certificate": self.certificate_pem}
+        return self.client_secret
 
 
 @dataclass(frozen=True)
@@ -192,7 +210,7 @@ def error_from_redirect(answer: dict) -> AzureError:
 def _confidential_app(creds: Credentials, session: OutboundSession, cache: msal.SerializableTokenCache | None = None):
     # Reference: https://learn.microsoft.com/python/api/msal/msal.application.confidentialclientapplication
     return _call(session, msal.ConfidentialClientApplication,
-                 creds.client_id, client_credential=creds.client_secret, authority=_authority(creds),
+                 creds.client_id, client_credential=creds.client_credential(), authority=_authority(creds),
                  http_client=session, token_cache=cache, instance_discovery=False if creds.use_sandbox else None)
 
 
@@ -293,24 +311,25 @@ def _id_token_claims(creds: Credentials, session: OutboundSession, result: dict,
 
 # --- grants ----------------------------------------------------------------------------------------
 
-def start_auth_code_flow(creds: Credentials, *, redirect_uri: str) -> dict:
+def start_auth_code_flow(creds: Credentials, *, redirect_uri: str, public: bool = False) -> dict:
     """Begin the authorization-code flow: msal's flow dict (state, nonce, PKCE verifier, `auth_uri`).
 
     The answer is posted back (response_mode=form_post, as RFC 9700 recommends), so the
     code never sits in a URL, a browser history or an access log. Keep the flow secret.
+    `public`: sign in with the public client (no secret; PKCE alone), as environment discovery does.
     """
     session = _session(creds)
-    app = _confidential_app(creds, session)
+    app = _public_app(creds, session) if public else _confidential_app(creds, session)
     # Reference: https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow
     return _call(session, app.initiate_auth_code_flow, _delegated_scopes(creds), redirect_uri=redirect_uri,
                  state=secrets.token_urlsafe(32), response_mode="form_post")
 
 
-def redeem_auth_code(creds: Credentials, *, flow: dict, answer: dict) -> TokenResult:
+def redeem_auth_code(creds: Credentials, *, flow: dict, answer: dict, public: bool = False) -> TokenResult:
     """Redeem the code in Azure AD's `answer` (checked against `flow`) and verify the id_token."""
     session = _session(creds)
     cache = msal.SerializableTokenCache()
-    app = _confidential_app(creds, session, cache)
+    app = (_public_app if public else _confidential_app)(creds, session, cache)
     # Reference: https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow#redeem-a-code-for-an-access-token
     result = _call(session, app.acquire_token_by_auth_code_flow, flow, answer)
     if "error" in result:
@@ -357,12 +376,13 @@ def acquire_token(creds: Credentials, *, cache: str, force_refresh: bool = False
     return _token_result(app, token_cache, result)
 
 
-def verify_client_secret(*, cloud: str, tenant: str, use_sandbox: bool, client_id: str, client_secret: str,
-                         dynamics_url: str) -> None:
-    """Ask Azure AD for an app token with this secret; raises AzureError when it is refused."""
+def verify_client_secret(*, cloud: str, tenant: str, use_sandbox: bool, client_id: str, client_secret: str = "",
+                         dynamics_url: str, certificate_pem: str = "", certificate_key: str = "") -> None:
+    """Ask Azure AD for an app token with this secret (or certificate); raises AzureError when it is refused."""
     acquire_token_for_client(Credentials(cloud=cloud, tenant=tenant, use_sandbox=use_sandbox,
                                          auth_type=AuthType.S2S, dynamics_url=dynamics_url.rstrip("/"),
-                                         client_id=client_id, client_secret=client_secret))
+                                         client_id=client_id, client_secret=client_secret,
+                                         certificate_pem=certificate_pem, certificate_key=certificate_key))
 
 
 def _password_grant(app, creds: Credentials, session: OutboundSession) -> dict:

@@ -18,6 +18,7 @@ CATALOGUE: dict[int, tuple[str, int, str]] = {
                                     "redirect URIs configured for the application '{client_id}'. Make sure the "
                                     "redirect URI sent in the request matches one added to your application in the "
                                     "Azure portal."),
+    50027: ("invalid_request", 400, "Invalid JWT token. {reason}"),
     50034: ("invalid_grant", 400, "The user account {username} does not exist in the {tenant} directory. To sign "
                                   "into this application, the account must be added to the directory."),
     50058: ("login_required", 400, "A silent sign-in request was sent but no user is signed in."),
@@ -58,6 +59,16 @@ CATALOGUE: dict[int, tuple[str, int, str]] = {
                                          "'{tenant}'. This can happen if the application has not been installed by "
                                          "the administrator of the tenant or consented to by any user in the tenant. "
                                          "You may have sent your authentication request to the wrong tenant."),
+    700021: ("invalid_client", 401, "Client assertion application identifier doesn't match 'client_id' parameter. "
+                                    "Review the documentation at https://aka.ms/certCreds."),
+    700023: ("invalid_client", 401, "Client assertion audience claim does not match Realm issuer. Review the "
+                                    "documentation at https://aka.ms/certCreds."),
+    700024: ("invalid_client", 401, "Client assertion is not within its valid time range. Current time: {now}, "
+                                    "assertion valid from {nbf}, expiry time of assertion {exp}. Review the "
+                                    "documentation at https://aka.ms/certCreds."),
+    700027: ("invalid_client", 401, "Client assertion failed signature validation. [Reason - {reason}, Thumbprint "
+                                    "of key used by client: '{thumbprint}'. Please visit the Azure Portal to see "
+                                    "configured keys for app Id '{client_id}'.]"),
     700025: ("invalid_client", 401, "Client is public so neither 'client_assertion' nor 'client_secret' should be "
                                     "presented."),
     700051: ("unsupported_response_type", 400, "response_type '{response_type}' is not enabled for the "

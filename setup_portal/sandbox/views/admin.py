@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from ..assertions import certificate_from_pem
 from ..data import service
 from ..data.errors import DataverseError
 from ..data.schema import TABLES, WRITABLE
@@ -87,6 +88,26 @@ def add_secret(request: HttpRequest, client_id: str) -> HttpResponse:
     with store.lock:
         app.secrets.append(secret)
     return JsonResponse({"id": secret.id, "value": secret.value, "expires": secret.expires.isoformat()}, status=201)
+
+
+@csrf_exempt
+@require_POST
+def add_certificate(request: HttpRequest, client_id: str) -> HttpResponse:
+    """Upload a certificate (public PEM) to an app, as an admin does under Certificates & secrets."""
+    store = current()
+    app = store.directory.app(client_id)
+    if app is None or app.public_client:
+        return JsonResponse({"error": "no confidential app with that client id"}, status=404)
+    try:
+        body = _body(request)
+        certificate = certificate_from_pem(str(body.get("certificate", "")), str(body.get("description", ""))[:100])
+    except (ValueError, json.JSONDecodeError):
+        return _bad("certificate must be a PEM certificate (-----BEGIN CERTIFICATE-----)")
+    with store.lock:
+        if all(c.thumbprint != certificate.thumbprint for c in app.certificates):
+            app.certificates.append(certificate)
+    return JsonResponse({"thumbprint": certificate.thumbprint, "thumbprint_sha256": certificate.thumbprint_sha256,
+                         "expires": certificate.expires.isoformat()}, status=201)
 
 
 @csrf_exempt
