@@ -50,7 +50,11 @@ class EndpointFields(forms.Form):
 
     def clean(self):
         data = super().clean()
-        if data.get("events_enabled") and not data.get("callback_url") and "callback_url" not in self.errors:
+        if not data.get("events_enabled"):
+            # Unused while events are off (portal.js disables them), so nothing to correct.
+            for name in ("callback_url", "lifecycle_types"):
+                self.errors.pop(name, None)
+        elif not data.get("callback_url") and "callback_url" not in self.errors:
             self.add_error("callback_url", "Enter the callback URL, or turn events off.")
         return data
 

@@ -61,7 +61,12 @@ def settings_page(request: HttpRequest, instance_id) -> HttpResponse:
             return _use_sandbox_bin(request, inst, endpoint)
         form = EndpointForm(request.POST)
         if form.is_valid():
-            endpoints.do_update_endpoint(inst, **form.endpoint_settings(), acting_user=request.user)
+            values = form.endpoint_settings()
+            if not values["enabled"]:  # turning events off keeps the URL and types for next time
+                values["url"] = values["url"] or endpoint.url
+                if "lifecycle_types" not in request.POST:
+                    values["lifecycle_types"] = list(endpoint.lifecycle_types or [])
+            endpoints.do_update_endpoint(inst, **values, acting_user=request.user)
             messages.success(request, "Events settings saved.")
             return redirect("events:settings", instance_id=inst.pk)
     else:

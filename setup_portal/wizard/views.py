@@ -13,7 +13,7 @@ import uuid
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -22,14 +22,25 @@ from django.views.decorators.http import require_POST
 
 from setup_portal import permissions
 from setup_portal.accounts.roles import admin_required, is_admin, reviewer_required
+from setup_portal.azure import discovery
 from setup_portal.azure.client import AzureError, admin_consent_link
 from setup_portal.azure.clouds import authority_host
+from setup_portal.azure.views import redirect_uri_for
 from setup_portal.events.forms import with_sandbox_bin
 from setup_portal.events.views import set_up_webhooks
 
 from . import actions
 from .dynamics_url import InvalidDynamicsUrl
-from .forms import AccountForm, ApplicationForm, ConfirmForm, EnvironmentForm, InstanceForm, KeysForm, PermissionsForm
+from .forms import (
+    AccountForm,
+    ApplicationForm,
+    ConfirmForm,
+    DiscoveryForm,
+    EnvironmentForm,
+    InstanceForm,
+    KeysForm,
+    PermissionsForm,
+)
 from .history import collapse_attempts, list_drafts
 from .models import AuthType, Setup
 from .stages import STAGE_KEYS, STAGES, Progress, next_stage, position, previous_stage, stage_name
@@ -206,8 +217,10 @@ def _form_stage(request: HttpRequest, setup: Setup, stage: str, progress: Progre
     if request.method != "POST":
         form = form_class(setup=setup, sandbox=sandbox)
         restored = _restore_attempt(setup, stage, form)
-        ctx = {"form": form, "consent_url": _consent_url(setup), "restored": restored}
+        ctx = {"form": form, "consent_url": _consent_url(setup), "restored": restored, **_extras(setup, stage)}
         return _render(request, setup, stage, progress, True, ctx)
+    if stage == "environment" and "find" in request.POST:
+        return _find_environments(request, setup, progress)
     if stage == "keys" and request.POST.get("fill") == "sandbox" and sandbox:
         changes = actions.sandbox_key_changes(sandbox, setup.auth_type)
         actions.do_complete_stage(setup, stage, changes=changes, started_at=started_at, source="sandbox",
@@ -218,6 +231,8 @@ def _form_stage(request: HttpRequest, setup: Setup, stage: str, progress: Progre
         notes = form.notes()
         actions.do_complete_stage(setup, stage, changes=form.changes(), started_at=started_at, notes=notes,
                                   acting_user=request.user)
+        if stage == "environment":
+            discovery.forget(setup)
         for note in notes + form.flash_notes():
             messages.warning(request, note)
         return _advance(request, setup, stage, _saved_message(stage, form))
@@ -226,8 +241,31 @@ def _form_stage(request: HttpRequest, setup: Setup, stage: str, progress: Progre
     typed = {name: value for name, value in request.POST.dict().items() if name in form.fields}
     actions.do_record_failed_stage(setup, stage, values=typed, errors=errors,
                                    started_at=started_at, acting_user=request.user)
-    ctx = {"form": form, "consent_url": _consent_url(setup)}
+    ctx = {"form": form, "consent_url": _consent_url(setup), **_extras(setup, stage)}
     return _render(request, setup, stage, progress, True, ctx, status=400)
+
+
+def _extras(setup: Setup, stage: str, find_form: DiscoveryForm | None = None) -> dict:
+    """The Environment stage's "Find my environments" form, next to the stage's own."""
+    if stage != "environment":
+        return {}
+    return {"find_form": find_form or DiscoveryForm(setup=setup)}
+
+
+def _find_environments(request: HttpRequest, setup: Setup, progress: Progress) -> HttpResponse:
+    """Sign the admin in with the public client to list their environments (azure.discovery)."""
+    find_form = DiscoveryForm(request.POST, setup=setup)
+    error = ""
+    if find_form.is_valid():
+        try:
+            return redirect(discovery.do_start_discovery(
+                user=request.user, setup=setup, service=find_form.cleaned_data["service"],
+                tenant=find_form.cleaned_data["tenant"], redirect_uri=redirect_uri_for(request)))
+        except AzureError as exc:
+            error = f"The sign-in could not start: {exc.description or exc.code}"
+    ctx = {"form": EnvironmentForm(setup=setup), "find_form": find_form, "find_error": error,
+           "consent_url": _consent_url(setup)}
+    return _render(request, setup, "environment", progress, True, ctx, status=400)
 
 
 def _restore_attempt(setup: Setup, stage: str, form) -> bool:
@@ -298,14 +336,16 @@ def _instance(request: HttpRequest, setup: Setup, stage: str, progress: Progress
     form = InstanceForm(request.POST if request.method == "POST" else None, setup=setup)
     if request.method == "POST" and form.is_valid():
         try:
-            job = actions.do_finish_setup(setup, settings=form.settings(), started_at=started_at,
-                                          acting_user=request.user)
+            # One transaction: the webhook endpoint exists before provisioning (and instance.ready) starts.
+            with transaction.atomic():
+                job = actions.do_finish_setup(setup, settings=form.settings(), started_at=started_at,
+                                              acting_user=request.user)
+                if form.cleaned_data["events_enabled"]:
+                    set_up_webhooks(request, job.instance, form.endpoint_settings())
         except IntegrityError:  # another admin took the name between the check and the insert
             form.add_error("name", "An instance with this name was just created. Pick another name.")
         else:
             _forget_started(request, setup, stage)
-            if form.cleaned_data["events_enabled"]:
-                set_up_webhooks(request, job.instance, form.endpoint_settings())
             return redirect("instances:progress", instance_id=job.instance_id)
     status = 400 if request.method == "POST" else 200
     return _render(request, setup, stage, progress, True, {"form": form}, status=status)

@@ -207,3 +207,12 @@ def test_stage_8_use_the_sandbox_tenant_fills_in_a_fresh_bin(alice_client, sandb
     assert re.search(r'<input[^>]*name="events_enabled"[^>]*checked', page)
     assert re.search(r'<input[^>]*value="instance.failed"[^>]*checked', page)
     assert not re.search(r'<input[^>]*value="instance.ready"[^>]*checked', page)
+
+
+def test_turning_events_off_keeps_the_url_and_ignores_its_field(alice_client, inst, settings):
+    _save(alice_client, inst)
+    resp = alice_client.post(_settings_url(inst), {"callback_url": "https://10.0.0.1/ignored"})
+    assert resp.status_code == 302
+    endpoint = WebhookEndpoint.objects.get(instance=inst)
+    assert not endpoint.enabled and endpoint.url == "https://127.0.0.1:9/hooks"
+    assert endpoint.lifecycle_types == ["instance.ready", "instance.failed"]
