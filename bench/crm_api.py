@@ -12,10 +12,8 @@ minus upstream_ms). Prints one markdown section for bench/RESULTS.md.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import secrets
 import shutil
 import socket
 import statistics
@@ -90,6 +88,7 @@ def prepare_portal() -> str:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
+    from setup_portal.instances.instance_token import new_instance_token, token_hash, token_prefix
     from setup_portal.instances.models import Instance
     from setup_portal.sandbox.info import sandbox_info
 
@@ -97,12 +96,12 @@ def prepare_portal() -> str:
     info = sandbox_info()
     Instance.objects.filter(name="bench-crm").delete()  # a database kept from an earlier run
     owner, _ = get_user_model().objects.get_or_create(username="bench")
-    token = "dci_" + secrets.token_urlsafe(32)
+    token = new_instance_token()
     Instance.objects.create(owner=owner, name="bench-crm", dynamics_url=info["dynamics_url"],
                             tenant=info["tenant_id"], auth_type="s2s", client_id=info["s2s_client_id"],
                             client_secret=info["s2s_client_secret"], use_sandbox=True,
-                            status=Instance.Status.READY, token_hash=hashlib.sha256(token.encode()).hexdigest(),
-                            token_prefix=token[:12])
+                            status=Instance.Status.READY, token_hash=token_hash(token),
+                            token_prefix=token_prefix(token))
     return token
 
 

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from dataclasses import dataclass
 
 import pytest
 from django.test import Client
 
+from setup_portal.instances.instance_token import new_instance_token, token_hash, token_prefix
 from setup_portal.instances.models import Instance
 from tests.instances.factories import sandbox_s2s_instance
 
 
 def issue_token(instance: Instance) -> str:
     """A new instance token for `instance`, stored the way provisioning stores one (prefix and hash)."""
-    token = "dci_" + secrets.token_urlsafe(32)
-    Instance.objects.filter(pk=instance.pk).update(token_hash=hashlib.sha256(token.encode()).hexdigest(),
-                                                   token_prefix=token[:12])
+    token = new_instance_token()
+    Instance.objects.filter(pk=instance.pk).update(token_hash=token_hash(token), token_prefix=token_prefix(token))
     return token
 
 
