@@ -26,6 +26,7 @@ from setup_portal.wizard.models import Setup
 from . import client
 from .client import AzureError, Credentials, TokenResult
 from .clouds import AuthType
+from .discovery import complete_discovery
 from .models import AuthFlow, Authorization
 
 # How long an answer from Azure AD is awaited: codes live about ten minutes anyway.
@@ -95,7 +96,9 @@ def do_complete_authorization(*, user, answer: dict) -> AuthFlow:
     authorized, or the instance re-authenticated) or `error_code` / `error_detail`.
     """
     flow = claim_flow(user=user, state=str(answer.get("state", "")),
-                      purposes={AuthFlow.Purpose.SETUP, AuthFlow.Purpose.REAUTH})
+                      purposes={AuthFlow.Purpose.SETUP, AuthFlow.Purpose.REAUTH, AuthFlow.Purpose.DISCOVERY})
+    if flow.purpose == AuthFlow.Purpose.DISCOVERY:
+        return complete_discovery(flow, answer)
     try:
         if answer.get("error"):
             raise client.error_from_redirect(answer)

@@ -270,6 +270,20 @@ _CATALOGUE: dict[str, tuple[str, str, str, str | None]] = {
         "Start the authorization again from the Authorize stage.",
         "authorize",
     ),
+    "discovery_refused": (
+        "The Global Discovery Service refused the sign-in",
+        "You signed in, but the service that lists Dynamics environments did not accept the sign-in "
+        "(HTTP 401 or 403): the account may have no Dynamics license, or the cloud picked is not the "
+        "one your environments are in.",
+        "Pick the cloud your environments are in and try again, or type the environment's URL instead.",
+        "environment",
+    ),
+    "discovery_failed": (
+        "The environment list could not be read",
+        "The Global Discovery Service answered, but not with a list of environments.",
+        "Try again in a minute, or type the environment's URL instead.",
+        "environment",
+    ),
     "answer_missing": (
         "The sign-in answer is missing",
         "The portal's return address was opened without Azure AD's answer (for example from a "

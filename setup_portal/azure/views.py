@@ -63,9 +63,12 @@ def redirect_uri_for(request: HttpRequest) -> str:
     return settings.PORTAL_BASE_URL + "/azure/callback/"
 
 
-def _fix_url(code: str, *, setup: Setup | None, instance: Instance | None) -> tuple[str, str]:
-    """Where the "fix it" button goes, and its label."""
+def _fix_url(code: str, *, setup: Setup | None, instance: Instance | None,
+             stage: str | None = None) -> tuple[str, str]:
+    """Where the "fix it" button goes, and its label (`stage`: the wizard stage the request came from)."""
     explanation = explain(code)
+    if setup is not None and stage in WIZARD_STAGES:
+        return reverse("wizard:stage", kwargs={"setup_id": setup.pk, "stage": stage}), "Try again"
     if instance is not None:
         return reverse("instances:detail", kwargs={"instance_id": instance.pk}), "Back to the instance"
     if setup is not None:
@@ -76,8 +79,8 @@ def _fix_url(code: str, *, setup: Setup | None, instance: Instance | None) -> tu
 
 
 def error_page(request: HttpRequest, code: str, detail: str = "", *, setup: Setup | None = None,
-               instance: Instance | None = None) -> HttpResponse:
-    fix_url, fix_label = _fix_url(code, setup=setup, instance=instance)
+               instance: Instance | None = None, stage: str | None = None) -> HttpResponse:
+    fix_url, fix_label = _fix_url(code, setup=setup, instance=instance, stage=stage)
     return render(request, "azure/error.html", {
         "explanation": explain(code), "code": code, "detail": detail[:300],
         "fix_url": fix_url, "fix_label": fix_label, "setup": setup, "instance": instance,
@@ -166,6 +169,8 @@ def _answer_returned(request: HttpRequest) -> HttpResponse:
 
 def _outcome(request: HttpRequest, flow: AuthFlow) -> HttpResponse:
     where = {"setup": flow.setup, "instance": flow.instance}
+    if flow.purpose == AuthFlow.Purpose.DISCOVERY:
+        where["stage"] = "environment"  # "Try again" goes back to "Find my environments"
     if flow.consumed_at is None:
         # Answers are posted; a GET with a pending state carries nothing to redeem.
         if request.GET.get("error"):
@@ -174,6 +179,8 @@ def _outcome(request: HttpRequest, flow: AuthFlow) -> HttpResponse:
         return error_page(request, "answer_missing", **where)
     if flow.error_code:
         return error_page(request, flow.error_code, flow.error_detail, **where)
+    if flow.purpose == AuthFlow.Purpose.DISCOVERY:
+        return _discovery_returned(request, flow)
     if flow.authorization is None:
         return error_page(request, "state_replayed", **where)
     if flow.purpose == AuthFlow.Purpose.REAUTH:
@@ -182,6 +189,19 @@ def _outcome(request: HttpRequest, flow: AuthFlow) -> HttpResponse:
     who = flow.authorization.claims.get("preferred_username", "")
     messages.success(request, f"Authorized{' as ' + who if who else ''}. Next: create the instance.")
     return redirect("wizard:stage", setup_id=flow.setup_id, stage="instance")
+
+
+def _discovery_returned(request: HttpRequest, flow: AuthFlow) -> HttpResponse:
+    """Back at the Environment stage, where the list is shown while it is fresh (azure.discovery)."""
+    found = (flow.discovered or {}).get("environments")
+    if found is None:  # shown and used already, or expired
+        messages.info(request, "That list of environments is no longer kept. Use “Find my environments” again.")
+    else:
+        who = flow.discovered.get("signed_in_as", "")
+        count = len(found)
+        messages.success(request, f"Signed in{' as ' + who if who else ''}: found {count} environment"
+                                  f"{'' if count == 1 else 's'}. Pick one below.")
+    return redirect("wizard:stage", setup_id=flow.setup_id, stage="environment")
 
 
 def _admin_consent_returned(request: HttpRequest, flow: AuthFlow) -> HttpResponse:

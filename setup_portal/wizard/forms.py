@@ -10,6 +10,7 @@ from django import forms
 from django.conf import settings
 from django.utils import timezone
 
+from setup_portal.azure import discovery
 from setup_portal.azure.client import AzureError, verify_client_secret
 from setup_portal.azure.clouds import GUID, AuthType, Cloud, InvalidTenant, normalize_tenant
 from setup_portal.azure.errors import explain
@@ -99,13 +100,43 @@ class EnvironmentForm(StageForm):
                                               "invalid_choice": "Pick one of the listed clouds."},
                               help_text="Decides where admins sign in: worldwide, US Government or China.")
 
+    # Shown only while a "Find my environments" list is fresh (azure.discovery); values are the
+    # environments' ids, and what an id stands for is read from that server-side list, never the post.
+    environment = forms.ChoiceField(
+        label="Pick an environment", required=False, widget=forms.RadioSelect, choices=[],
+        error_messages={"invalid_choice": "That environment is not in the list. Use “Find my environments” "
+                                          "again, or type its URL."})
+
     parsed = None
+
+    def __init__(self, data=None, *, setup: Setup, sandbox: dict | None = None):
+        super().__init__(data, setup=setup, sandbox=sandbox)
+        self.discovery = discovery.current(setup)
+        found = self.discovery.discovered["environments"] if self.discovery else None
+        self.found: list[dict] = found or []
+        if found is None:
+            del self.fields["environment"]
+            return
+        where = self.discovery.discovered
+        self.fields["environment"].choices = [(e["id"], e["friendly_name"]) for e in self.found]
+        self.fields["dynamics_url"].required = False
+        self.fields["dynamics_url"].label = "Or type the Microsoft Dynamics CRM URL"
+        # Sign-in goes where the list came from.
+        service = discovery.SERVICES.get(where.get("service", ""))
+        self.initial["tenant"] = where.get("tenant") or where.get("tenant_id") or self.initial.get("tenant")
+        if service is not None:
+            self.initial["cloud"] = service.cloud
+        usable = [e for e in self.found if e["usable"]]
+        if len(usable) == 1:
+            self.initial["environment"] = usable[0]["id"]
 
     @staticmethod
     def initial_from(setup: Setup) -> dict:
         return {"dynamics_url": setup.dynamics_url, "tenant": setup.tenant, "cloud": setup.cloud}
 
     def clean_dynamics_url(self) -> str:
+        if not self.cleaned_data["dynamics_url"] and not self.fields["dynamics_url"].required:
+            return ""  # an environment picked from the list instead; clean() checks one of them is given
         try:
             self.parsed = normalize_dynamics_url(self.cleaned_data["dynamics_url"],
                                                  sandbox_allowed=settings.SANDBOX_ENABLED)
@@ -121,17 +152,73 @@ class EnvironmentForm(StageForm):
 
     def clean(self):
         data = super().clean()
+        if "environment" in self.fields:
+            self._clean_picked(data)
         parsed, cloud = self.parsed, data.get("cloud")
         if parsed and cloud and parsed.region != SANDBOX_REGION and parsed.cloud != cloud:
             self.add_error("cloud", f"This Dynamics URL is in the “{Cloud(parsed.cloud).label}” cloud; "
                                     "pick that one so sign-in goes to the right place.")
         return data
 
+    def _clean_picked(self, data: dict) -> None:
+        """A picked environment wins over the typed URL; it passes the same URL guard."""
+        picked = next((e for e in self.found if data.get("environment") and e["id"] == data["environment"]), None)
+        if picked is None:
+            if not self.parsed and "dynamics_url" not in self.errors and "environment" not in self.errors:
+                self.add_error("dynamics_url", "Pick an environment from the list, or type its URL.")
+            return
+        self.errors.pop("dynamics_url", None)
+        if picked["state"] != 0:
+            self.add_error("environment", f"“{picked['friendly_name']}” is disabled, so the portal cannot connect "
+                                          "to it. Pick an enabled environment, or enable this one in the Power "
+                                          "Platform admin center and search again.")
+            return
+        try:
+            self.parsed = normalize_dynamics_url(picked["url"], sandbox_allowed=settings.SANDBOX_ENABLED)
+        except InvalidDynamicsUrl as exc:
+            self.add_error("environment", f"“{picked['friendly_name']}”: {exc.message}")
+            return
+        data["dynamics_url"] = self.parsed.url
+
     def changes(self) -> dict[str, Any]:
         sandbox = self.parsed.region == SANDBOX_REGION
         return {"dynamics_url": self.parsed.url, "region": self.parsed.region,
                 "cloud": Cloud.PUBLIC if sandbox else self.cleaned_data["cloud"],
                 "tenant": self.cleaned_data["tenant"], "use_sandbox": sandbox}
+
+
+class DiscoveryForm(forms.Form):
+    """"Find my environments": where to sign in before the Global Discovery Service lists them."""
+
+    service = forms.ChoiceField(
+        label="Where your environments are", choices=[],
+        error_messages={"required": "Pick where your Dynamics environments are.",
+                        "invalid_choice": "Pick one of the listed clouds."})
+    tenant = forms.CharField(
+        label="Directory (tenant) ID or domain", max_length=300, required=False,
+        error_messages={"max_length": "That is too long to be a tenant ID or domain."},
+        help_text="The directory you sign in to. Not needed for the sandbox tenant.",
+        widget=forms.TextInput(attrs={"spellcheck": "false", "autocomplete": "off",
+                                      "placeholder": "contoso.onmicrosoft.com"}))
+
+    def __init__(self, data=None, *, setup: Setup):
+        initial = {"tenant": setup.tenant,
+                   "service": discovery.SANDBOX if setup.use_sandbox and settings.SANDBOX_ENABLED else
+                   {Cloud.USGOV: "usg", Cloud.CHINA: "china"}.get(setup.cloud, "commercial")}
+        super().__init__(data, initial=initial, prefix="find")
+        self.fields["service"].choices = discovery.service_choices()
+
+    def clean(self):
+        data = super().clean()
+        if data.get("service") == discovery.SANDBOX:
+            data["tenant"] = discovery.sandbox_tenant()
+            return data
+        try:
+            data["tenant"] = normalize_tenant(data.get("tenant", ""))
+        except InvalidTenant as exc:
+            if "tenant" not in self.errors:
+                self.add_error("tenant", exc.message)
+        return data
 
 
 class ApplicationForm(StageForm):
