@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -12,6 +13,7 @@ from django.test import Client
 
 from setup_portal.api.models import ApiCall
 from setup_portal.audit.models import AuditEvent
+from setup_portal.crypto import decrypt
 from setup_portal.instances.models import Instance
 from tests.api.conftest import Caller, issue_token
 from tests.instances.factories import sandbox_oauth_instance, sandbox_s2s_instance
@@ -44,8 +46,9 @@ def test_it_keeps_the_access_token_between_calls(app, clean_sandbox):
     for _ in range(3):
         assert app.get(URL, {"pageSize": "1"}).status_code == 200
     assert tokens.count == 1
-    stored = [v for k, v in cache._cache.items()] if hasattr(cache, "_cache") else None
-    assert stored is None or all("eyJ" not in str(v) for v in stored)
+    stored = cache.get(f"crm:access-token:{app.instance.pk}")
+    assert stored and "eyJ" not in stored  # encrypted in the shared cache
+    assert json.loads(decrypt(stored))["token"].startswith("eyJ")
 
 
 def test_it_refreshes_once_after_dataverse_refuses_the_token(app, clean_sandbox):
