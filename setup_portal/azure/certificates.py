@@ -20,12 +20,20 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
+from django.db import models
 
 MIN_KEY_BITS = 2048
 GENERATED_KEY_BITS = 2048
 GENERATED_DAYS = 365
 MAX_UPLOAD_BYTES = 64 * 1024
 _PEM_KEY = re.compile(rb"-----BEGIN ([A-Z ]*)PRIVATE KEY-----.+?-----END \1PRIVATE KEY-----", re.S)
+
+
+class CredentialKind(models.TextChoices):
+    """How a confidential app proves itself to Azure AD."""
+
+    SECRET = "secret", "Client secret"
+    CERTIFICATE = "certificate", "Certificate"
 
 
 class CertificateInvalid(ValueError):

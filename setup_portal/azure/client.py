@@ -407,3 +407,19 @@ def _silent(app, creds: Credentials, session: OutboundSession, *, force_refresh:
     if result is None:
         raise AzureError("invalid_grant", "The saved sign-in can no longer be used.")
     return result
+
+
+def register_sandbox_certificate(*, client_id: str, certificate_pem: str) -> None:
+    """Upload a public certificate to one of the sandbox tenant's apps, as an admin does under
+    "Certificates & secrets" in Entra; raises AzureError when the sandbox is off or refuses it."""
+    try:
+        session = outbound_session(use_sandbox=True)
+    except SandboxDisabled as exc:
+        raise AzureError("sandbox_disabled", str(exc)) from None
+    try:
+        response = session.post(f"{_sandbox_bases()[1]}/_sandbox/apps/{client_id}/certificates",
+                                json={"certificate": certificate_pem, "description": "Dynamics CRM Setup Portal"})
+    except requests.RequestException as exc:
+        raise _transport_error(exc, session) from None
+    if response.status_code != 201:
+        raise AzureError(f"http_{response.status_code}", "The sandbox tenant refused the certificate.")

@@ -76,6 +76,8 @@ def do_create_instance(setup: Setup, *, name: str, tags: list[str], polling_enab
         cloud=setup.cloud, tenant=setup.tenant, auth_type=setup.auth_type, client_id=setup.client_id,
         client_secret=setup.client_secret, secret_hint=setup.secret_hint,
         secret_expires_on=setup.secret_expires_on, username=setup.username, password=setup.password,
+        credential_kind=setup.credential_kind, certificate_pem=setup.certificate_pem,
+        certificate_key=setup.certificate_key, certificate_thumbprint=setup.certificate_thumbprint,
         polling_enabled=polling_enabled, polling_resources=list(polling_resources),
         polling_interval_minutes=polling_interval_minutes, filter_nulls=filter_nulls,
         token_cache=authorization.token_cache if authorization else "",
@@ -91,8 +93,8 @@ def do_create_instance(setup: Setup, *, name: str, tags: list[str], polling_enab
     # Earlier sign-ins of the setup (an Authorize that was repeated) hold caches nobody will use.
     _erase_token_caches(setup.authorizations.all())
     setup.status = Setup.Status.COMPLETED
-    setup.client_secret = setup.password = ""
-    setup.save(update_fields=["status", "client_secret", "password", "updated_at"])
+    setup.client_secret = setup.password = setup.certificate_key = ""
+    setup.save(update_fields=["status", "client_secret", "password", "certificate_key", "updated_at"])
     return _new_job(instance, ProvisioningJob.Kind.PROVISION, acting_user)
 
 
@@ -269,14 +271,14 @@ def do_delete_instance(instance: Instance, *, acting_user) -> Instance:
     # Names are unique; free this one so a new instance can take it. The audit trail keeps it.
     suffix = f" (deleted {str(inst.pk)[:8]})"
     inst.name = original_name[: 100 - len(suffix)] + suffix
-    inst.client_secret = inst.secret_hint = inst.password = ""
+    inst.client_secret = inst.secret_hint = inst.password = inst.certificate_key = ""
     inst.token_cache = inst.token_hash = inst.token_pending_reveal = ""
     inst.access_token_expires_at = None
     # Nothing the instance was made from keeps a credential either: its setup (from before
     # credentials moved), the sign-ins, and the requests that led to them (PKCE verifiers).
     made_from = Q(instance=inst) if inst.setup_id is None else Q(instance=inst) | Q(setup_id=inst.setup_id)
     erased = _erase_token_caches(Authorization.objects.filter(made_from))
-    Setup.objects.filter(pk=inst.setup_id).update(client_secret="", password="")
+    Setup.objects.filter(pk=inst.setup_id).update(client_secret="", password="", certificate_key="")
     flows = AuthFlow.objects.filter(made_from)
     flows.filter(consumed_at__isnull=True).update(expires_at=timezone.now())  # a late answer is refused
     flows.exclude(flow="").update(flow="")
@@ -285,10 +287,11 @@ def do_delete_instance(instance: Instance, *, acting_user) -> Instance:
         status=ProvisioningJob.Status.FAILED, finished_at=timezone.now(), error_code="deleted",
         error_detail="The instance was deleted.", lease_owner="", lease_expires_at=None)
     transition(inst, "instance.deleted", acting_user=acting_user,
-               also_save=["name", "client_secret", "secret_hint", "password", "token_cache", "token_hash",
+               also_save=["name", "client_secret", "secret_hint", "password", "certificate_key", "token_cache",
+                          "token_hash",
                           "token_pending_reveal", "access_token_expires_at"],
                data={"from": before, "name": original_name,
-                     "erased": ["client_secret", "password", "token_cache", "instance_token"],
+                     "erased": ["client_secret", "password", "certificate_key", "token_cache", "instance_token"],
                      "authorizations_erased": erased, "jobs_cancelled": cancelled},
                status=Instance.Status.DELETED, status_code="",
                status_detail="Deleted: its credentials and tokens were erased.")

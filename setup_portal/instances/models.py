@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from setup_portal.azure.certificates import CredentialKind
 from setup_portal.azure.clouds import AuthType, Cloud
 from setup_portal.crypto import EncryptedTextField
 
@@ -55,6 +56,11 @@ class Instance(models.Model):
     client_secret = EncryptedTextField(blank=True)
     secret_hint = models.CharField(max_length=16, blank=True)
     secret_expires_on = models.DateField(null=True, blank=True, db_index=True)
+    # A certificate instead of the secret (see wizard.Setup); it expires on secret_expires_on.
+    credential_kind = models.CharField(max_length=16, choices=CredentialKind.choices, default=CredentialKind.SECRET)
+    certificate_pem = models.TextField(blank=True)
+    certificate_key = EncryptedTextField(blank=True)
+    certificate_thumbprint = models.CharField(max_length=40, blank=True)
     username = models.CharField(max_length=254, blank=True)
     password = EncryptedTextField(blank=True)
     polling_enabled = models.BooleanField(default=False)

@@ -9,14 +9,19 @@ from django.db import transaction
 from django.utils import timezone
 
 from setup_portal.audit.models import record
+from setup_portal.azure.certificates import Certificate, CredentialKind, generate_certificate
 from setup_portal.azure.clouds import AuthType, Cloud
 from setup_portal.crypto import mask
 
 from .models import Setup, StageRecord
-from .stages import REVIEWED_STAGES, next_stage
+from .stages import REVIEWED_STAGES, STAGE_KEYS, next_stage
 
-# Secret fields and the hint field that identifies each without revealing it.
-SECRET_HINTS = {"client_secret": "secret_hint", "password": "password_hint"}
+# Secret fields and the hint field that identifies each without revealing it (a certificate's
+# private key is identified by its certificate's thumbprint, which the changes bring along).
+SECRET_HINTS = {"client_secret": "secret_hint", "password": "password_hint",
+                "certificate_key": "certificate_thumbprint"}
+# Typed but never recorded with an attempt; and values too bulky for a stage record (the thumbprint names it).
+UNRECORDED = {"certificate_password", "certificate_pem"}
 # A change to any of these voids the authorization: the token was granted for the old values.
 AUTHORIZATION_FIELDS = {"dynamics_url", "tenant", "cloud", "auth_type", "client_id", "username", "use_sandbox"}
 # Later stages that must be done again when a field changes (review and authorize are handled apart).
@@ -40,6 +45,8 @@ def _stage_values(setup: Setup, fields: list[str], changed: list[str]) -> dict:
     """What a stage record keeps: the stage's values, secrets only as hint and "changed"."""
     values: dict[str, Any] = {}
     for field in fields:
+        if field in UNRECORDED:
+            continue
         if field in SECRET_HINTS:
             values[SECRET_HINTS[field]] = getattr(setup, SECRET_HINTS[field])
             values[f"{field}_changed"] = field in changed
@@ -66,7 +73,7 @@ def do_complete_stage(setup: Setup, stage: str, *, changes: dict[str, Any], star
     changed = [field for field, value in changes.items() if getattr(setup, field) != value]
     for field in changed:
         setattr(setup, field, changes[field])
-        if field in SECRET_HINTS:
+        if field in SECRET_HINTS and SECRET_HINTS[field] not in changes:
             setattr(setup, SECRET_HINTS[field], mask(changes[field]))
 
     voided: set[str] = set()
@@ -102,7 +109,7 @@ def do_record_failed_stage(setup: Setup, stage: str, *, values: dict[str, str], 
     now = timezone.now()
     started_at = started_at or now
     clean = {key: str(value)[:200] for key, value in values.items()
-             if key not in SECRET_HINTS and key != "csrfmiddlewaretoken"}
+             if key not in SECRET_HINTS and key not in UNRECORDED and key != "csrfmiddlewaretoken"}
     return StageRecord.objects.create(
         setup=setup, stage=stage, user=acting_user, values=clean, started_at=started_at,
         duration_ms=max(0, int((now - started_at).total_seconds() * 1000)), valid=False, messages=errors[:20],
@@ -115,8 +122,33 @@ def do_discard_setup(setup: Setup, *, acting_user) -> None:
     # Nothing of a discarded draft is needed again; drop the secrets rather than keep them encrypted.
     setup.client_secret = ""
     setup.password = ""
-    setup.save(update_fields=["status", "client_secret", "password", "updated_at"])
+    setup.certificate_key = ""
+    setup.save(update_fields=["status", "client_secret", "password", "certificate_key", "updated_at"])
     record("setup.discarded", setup, actor=acting_user)
+
+
+@transaction.atomic
+def do_generate_setup_certificate(setup: Setup, *, acting_user) -> Certificate:
+    """A new key pair and self-signed certificate for the setup's app, replacing any before it.
+
+    The Keys stage is done again afterwards: the saved stage vouched for the old credential,
+    and the new certificate works only once it is uploaded to the app registration.
+    """
+    setup = Setup.objects.select_for_update().get(pk=setup.pk)
+    certificate = generate_certificate(f"Dynamics CRM Setup Portal {str(setup.pk)[:8]}")
+    setup.credential_kind = CredentialKind.CERTIFICATE
+    setup.certificate_pem = certificate.certificate_pem
+    setup.certificate_key = certificate.private_key_pem
+    setup.certificate_thumbprint = certificate.thumbprint
+    if setup.current_stage in STAGE_KEYS and STAGE_KEYS.index(setup.current_stage) > STAGE_KEYS.index("keys"):
+        setup.current_stage = "keys"
+    setup.save(update_fields=["credential_kind", "certificate_pem", "certificate_key", "certificate_thumbprint",
+                              "current_stage", "updated_at"])
+    StageRecord.objects.filter(setup=setup, stage__in=["keys", "review"], invalidated_at__isnull=True).update(
+        invalidated_at=timezone.now())
+    record("setup.certificate_generated", setup, actor=acting_user,
+           data={"thumbprint": certificate.thumbprint, "expires_on": certificate.expires_on.isoformat()})
+    return certificate
 
 
 def sandbox_key_changes(info: dict, auth_type: str) -> dict[str, Any]:

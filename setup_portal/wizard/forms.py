@@ -11,6 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from setup_portal.azure import discovery
+from setup_portal.azure.certificates import Certificate, CertificateInvalid, CredentialKind, load_uploaded
 from setup_portal.azure.client import AzureError, verify_client_secret
 from setup_portal.azure.clouds import GUID, AuthType, Cloud, InvalidTenant, normalize_tenant
 from setup_portal.azure.errors import explain
@@ -38,8 +39,8 @@ def _plain_text(value: str, label: str) -> str:
 class StageForm(forms.Form):
     """Base: bound to the setup whose stage it edits."""
 
-    def __init__(self, data=None, *, setup: Setup, sandbox: dict | None = None):
-        super().__init__(data, initial=self.initial_from(setup))
+    def __init__(self, data=None, *, setup: Setup, sandbox: dict | None = None, files=None):
+        super().__init__(data, files, initial=self.initial_from(setup))
         self.setup = setup
         self.sandbox = sandbox
 
@@ -271,7 +272,22 @@ def _add_months(day: dt.date, months: int) -> dt.date:
 
 
 class KeysForm(StageForm):
-    """Client ID + secret (OAuth 2.0, server-to-server) or user name + password (custom)."""
+    """Client ID + secret or certificate (OAuth 2.0, server-to-server), or user name + password (custom)."""
+
+    credential_kind = forms.ChoiceField(
+        label="The app proves itself with", widget=forms.RadioSelect, required=False,
+        choices=[(CredentialKind.SECRET, "A client secret"),
+                 (CredentialKind.CERTIFICATE, "A certificate — recommended by Microsoft: nothing secret to copy, "
+                                              "and the private key never leaves the portal")],
+        error_messages={"invalid_choice": "Pick a client secret or a certificate."})
+    certificate_file = forms.FileField(
+        label="Or upload your own certificate (.pem with its private key, or .pfx)", required=False,
+        help_text="Leave this empty to use the certificate the portal generated. An RSA key of at least 2048 bits.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".pem,.pfx,.p12,.crt,.key"}))
+    certificate_password = forms.CharField(
+        label="Password of the file", required=False, max_length=256, strip=False,
+        help_text="Only for a .pfx file or an encrypted private key.",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}))
 
     client_id = forms.CharField(
         label="OAuth Client ID in Azure AD (Application (client) ID)", required=False, max_length=100,
@@ -299,10 +315,11 @@ class KeysForm(StageForm):
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}))
 
     azure_accepted = False  # after is_valid(): Azure AD issued a token with these keys
+    certificate: Certificate | None = None  # after is_valid(), with a certificate: the one to use
     azure_unreachable = ""  # after is_valid(): why Azure AD could not be asked (a transport error code)
 
-    def __init__(self, data=None, *, setup: Setup, sandbox: dict | None = None):
-        super().__init__(data, setup=setup, sandbox=sandbox)
+    def __init__(self, data=None, *, setup: Setup, sandbox: dict | None = None, files=None):
+        super().__init__(data, setup=setup, sandbox=sandbox, files=files)
         secret_help = ("Paste the <em>Value</em> column, not the <em>Secret ID</em>. Azure shows the value only "
                        "once, right after you add the secret.")
         if setup.secret_hint:
@@ -316,11 +333,28 @@ class KeysForm(StageForm):
         for bound in self.stage_fields():
             bound.field.required = not ((bound.name == "client_secret" and setup.secret_hint)
                                         or (bound.name == "password" and setup.password_hint))
+        if self.uses_certificate:  # the certificate stands in for the secret and says when it expires
+            self.fields["client_secret"].required = self.fields["secret_expires_on"].required = False
 
     @staticmethod
     def initial_from(setup: Setup) -> dict:
         return {"client_id": setup.client_id, "secret_expires_on": setup.secret_expires_on,
-                "username": setup.username}
+                "username": setup.username, "credential_kind": setup.credential_kind}
+
+    @property
+    def uses_certificate(self) -> bool:
+        kind = self.data.get("credential_kind") if self.is_bound else None
+        return not self.custom and (kind or self.setup.credential_kind) == CredentialKind.CERTIFICATE
+
+    def certificate_fields(self):
+        return [self["certificate_file"], self["certificate_password"]]
+
+    @property
+    def saved_certificate(self) -> Certificate | None:
+        """The certificate generated or saved for this setup (what "Download" offers)."""
+        if not (self.setup.certificate_pem and self.setup.certificate_key):
+            return None
+        return Certificate(self.setup.certificate_pem, str(self.setup.certificate_key))
 
     @property
     def custom(self) -> bool:
@@ -349,7 +383,7 @@ class KeysForm(StageForm):
 
     def clean_client_secret(self) -> str:
         value = self.cleaned_data["client_secret"]
-        if self.custom:
+        if self.custom or self.uses_certificate:
             return ""
         if not value:
             if self.setup.client_secret and not self.client_id_changed():
@@ -367,8 +401,8 @@ class KeysForm(StageForm):
 
     def clean_secret_expires_on(self) -> dt.date | None:
         value = self.cleaned_data["secret_expires_on"]
-        if self.custom:
-            return None
+        if self.custom or self.uses_certificate:
+            return None  # a certificate says when it expires
         if not value:
             raise forms.ValidationError("Enter the date the secret expires, from the Expires column.")
         if value < timezone.localdate():
@@ -404,11 +438,33 @@ class KeysForm(StageForm):
 
     def clean(self):
         data = super().clean()
+        if self.uses_certificate and not self.errors:
+            self.certificate = self._chosen_certificate(data.get("certificate_file"),
+                                                        data.get("certificate_password") or "")
         if not self.custom and not self.errors:
-            self._ask_azure(data["client_id"], data["client_secret"] or str(self.setup.client_secret or ""))
+            secret = "" if self.certificate else data["client_secret"] or str(self.setup.client_secret or "")
+            self._ask_azure(data["client_id"], secret, self.certificate)
         return data
 
-    def _ask_azure(self, client_id: str, client_secret: str) -> None:
+    def _chosen_certificate(self, upload, password: str) -> Certificate | None:
+        """The uploaded certificate once it passes the checks, else the one generated (or saved) before."""
+        if upload is not None:
+            try:
+                return load_uploaded(upload.read(), password)
+            except CertificateInvalid as exc:
+                self.add_error(exc.field, exc.message)
+                return None
+        stored = self.saved_certificate
+        if stored:
+            if stored.expires_on > timezone.localdate():
+                return stored
+            self.add_error("certificate_file", f"The saved certificate expired on {stored.expires_on:%Y-%m-%d}. "
+                                               "Generate a new one, or upload your own.")
+            return None
+        self.add_error("certificate_file", "Generate a certificate above, or upload your own.")
+        return None
+
+    def _ask_azure(self, client_id: str, client_secret: str, certificate: Certificate | None = None) -> None:
         """Request an app token with these keys now, so a wrong or expired secret is refused at its
         field rather than after sign-in and consent.
 
@@ -419,12 +475,16 @@ class KeysForm(StageForm):
         try:
             verify_client_secret(cloud=self.setup.cloud, tenant=self.setup.tenant, use_sandbox=self.setup.use_sandbox,
                                  client_id=client_id, client_secret=client_secret,
-                                 dynamics_url=self.setup.dynamics_url)
+                                 dynamics_url=self.setup.dynamics_url,
+                                 certificate_pem=certificate.certificate_pem if certificate else "",
+                                 certificate_key=certificate.private_key_pem if certificate else "")
         except AzureError as exc:
             if exc.retryable:
                 self.azure_unreachable = exc.code
             else:
                 field, message = _key_refusal(exc.code, self.setup.tenant)
+                if certificate and field == "client_secret":
+                    field = "certificate_file"
                 self.add_error(field, message)
             return
         self.azure_accepted = True
@@ -432,7 +492,8 @@ class KeysForm(StageForm):
     def flash_notes(self) -> list[str]:
         if not self.azure_unreachable:
             return []
-        return [f"Azure AD could not be reached to check the client secret ({self.azure_unreachable}). The keys "
+        what = "certificate" if self.certificate else "client secret"
+        return [f"Azure AD could not be reached to check the {what} ({self.azure_unreachable}). The keys "
                 "are saved; they are checked again when you authorize."]
 
     def changes(self) -> dict[str, Any]:
@@ -445,12 +506,22 @@ class KeysForm(StageForm):
                 # The sandbox's public client stands in for the portal's own, as custom auth has no app.
                 changes["client_id"] = self.sandbox["public_client_id"]
             return changes
-        changes = {"client_id": data["client_id"], "secret_expires_on": data["secret_expires_on"]}
+        if self.certificate:
+            return {"client_id": data["client_id"], **certificate_changes(self.certificate)}
+        changes = {"client_id": data["client_id"], "secret_expires_on": data["secret_expires_on"],
+                   "credential_kind": CredentialKind.SECRET, "certificate_pem": "", "certificate_key": "",
+                   "certificate_thumbprint": ""}
         if data["client_secret"]:
             changes["client_secret"] = data["client_secret"]
         return changes
 
     def notes(self) -> list[str]:
+        if self.certificate:
+            expires = self.certificate.expires_on
+            if expires <= timezone.localdate() + dt.timedelta(days=30):
+                return [f"The certificate expires on {expires:%Y-%m-%d}, within 30 days. Rotate it here soon, or "
+                        "the instance stops working."]
+            return []
         expires = self.cleaned_data.get("secret_expires_on")
         if not expires:
             return []
@@ -464,8 +535,19 @@ class KeysForm(StageForm):
         return []
 
 
+def certificate_changes(certificate: Certificate) -> dict[str, Any]:
+    """The Setup fields for signing in with this certificate; the client secret goes (one credential at a time)."""
+    return {"credential_kind": CredentialKind.CERTIFICATE, "certificate_pem": certificate.certificate_pem,
+            "certificate_key": certificate.private_key_pem, "certificate_thumbprint": certificate.thumbprint,
+            "secret_expires_on": certificate.expires_on, "client_secret": ""}
+
+
 def _key_refusal(code: str, tenant: str) -> tuple[str | None, str]:
     """The field Azure AD's refusal of the keys belongs to, and what to tell the admin there."""
+    if code == "AADSTS700027":
+        return "certificate_file", ("Azure AD does not know this certificate (AADSTS700027). Upload the .cer file "
+                                    "under Certificates & secrets → Certificates in the app registration, check "
+                                    "that the thumbprint matches, then save again.")
     if code == "AADSTS7000215":
         return "client_secret", ("Azure AD refused this secret (AADSTS7000215). Paste the secret's Value, not its "
                                  "Secret ID; if Azure no longer shows the value, add a new client secret.")

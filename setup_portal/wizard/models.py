@@ -7,6 +7,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from setup_portal.azure.certificates import CredentialKind
 from setup_portal.azure.clouds import AuthType, Cloud
 from setup_portal.crypto import EncryptedTextField
 from setup_portal.text import storable_json
@@ -43,6 +44,12 @@ class Setup(models.Model):
     client_secret = EncryptedTextField(blank=True)
     secret_hint = models.CharField(max_length=16, blank=True)
     secret_expires_on = models.DateField(null=True, blank=True)
+    # A certificate instead of the secret: the public certificate, its private key (encrypted) and
+    # the SHA-1 thumbprint Entra lists it by. Its expiry lives in secret_expires_on, like a secret's.
+    credential_kind = models.CharField(max_length=16, choices=CredentialKind.choices, default=CredentialKind.SECRET)
+    certificate_pem = models.TextField(blank=True)
+    certificate_key = EncryptedTextField(blank=True)
+    certificate_thumbprint = models.CharField(max_length=40, blank=True)
     username = models.CharField(max_length=254, blank=True)
     password = EncryptedTextField(blank=True)
     password_hint = models.CharField(max_length=16, blank=True)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import certificate_views, views
 
 app_name = "wizard"
 
@@ -10,5 +10,6 @@ urlpatterns = [
     path("sandbox/", views.use_sandbox, name="use_sandbox"),
     path("<uuid:setup_id>/", views.resume, name="resume"),
     path("<uuid:setup_id>/discard/", views.discard, name="discard"),
+    path("<uuid:setup_id>/certificate.<str:fmt>", certificate_views.download, name="certificate"),
     path("<uuid:setup_id>/<str:stage>/", views.stage, name="stage"),
 ]

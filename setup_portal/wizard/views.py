@@ -29,7 +29,7 @@ from setup_portal.azure.views import redirect_uri_for
 from setup_portal.events.forms import with_sandbox_bin
 from setup_portal.events.views import set_up_webhooks
 
-from . import actions
+from . import actions, certificate_views
 from .dynamics_url import InvalidDynamicsUrl
 from .forms import (
     AccountForm,
@@ -221,12 +221,20 @@ def _form_stage(request: HttpRequest, setup: Setup, stage: str, progress: Progre
         return _render(request, setup, stage, progress, True, ctx)
     if stage == "environment" and "find" in request.POST:
         return _find_environments(request, setup, progress)
+    if stage == "keys" and request.POST.get("certificate") == "generate" and setup.auth_type != AuthType.CUSTOM:
+        return certificate_views.generate(request, setup)
+    if stage == "keys" and request.POST.get("fill") == "sandbox-certificate" and sandbox:
+        refused = certificate_views.fill_from_sandbox(request, setup, sandbox, started_at)
+        return refused or _advance(request, setup, stage, "Filled in with the sandbox's app and a certificate "
+                                                          "registered on it.")
     if stage == "keys" and request.POST.get("fill") == "sandbox" and sandbox:
         changes = actions.sandbox_key_changes(sandbox, setup.auth_type)
         actions.do_complete_stage(setup, stage, changes=changes, started_at=started_at, source="sandbox",
                                   acting_user=request.user)
         return _advance(request, setup, stage, "Filled in with the sandbox tenant's credentials.")
-    form = form_class(request.POST, setup=setup, sandbox=sandbox)
+    # Only the Keys stage takes a file (a certificate of the admin's own).
+    files = {"files": request.FILES} if stage == "keys" else {}
+    form = form_class(request.POST, setup=setup, sandbox=sandbox, **files)
     if form.is_valid():
         notes = form.notes()
         actions.do_complete_stage(setup, stage, changes=form.changes(), started_at=started_at, notes=notes,
@@ -288,7 +296,7 @@ def _saved_message(stage: str, form) -> str:
         sign_in = "the sandbox tenant" if changes["use_sandbox"] else authority_host(changes["cloud"])
         return f"Saved. Detected region: {changes['region']}; admins sign in at {sign_in}."
     if stage == "keys" and form.azure_accepted:
-        return "Saved. Azure AD accepted this client ID and secret."
+        return f"Saved. Azure AD accepted this client ID and {'certificate' if form.certificate else 'secret'}."
     return ""
 
 
