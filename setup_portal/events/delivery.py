@@ -96,7 +96,9 @@ def deliver(delivery_id: int) -> str:
     worker = worker_name()
     if not claim(delivery_id, worker):
         return "not-claimed"  # done, not due, gone, or another worker has it
-    delivery = Delivery.objects.select_related("event", "endpoint__instance").get(pk=delivery_id)
+    delivery = Delivery.objects.select_related("event", "endpoint__instance").filter(pk=delivery_id).first()
+    if delivery is None:
+        return "gone"  # its instance was deleted meanwhile
     endpoint = delivery.endpoint
     now = timezone.now()
     if not endpoint.enabled or endpoint.disabled_at or not endpoint.url:
@@ -109,6 +111,10 @@ def deliver(delivery_id: int) -> str:
         wait_until = max(blocker.next_attempt_at or now, now) + dt.timedelta(seconds=5)
         _release(delivery, worker, status=S.PENDING if delivery.attempts == 0 else S.FAILED,
                  next_attempt_at=wait_until)
+        if earlier_unfinished(delivery) is None:
+            # The earlier one ended while this was being claimed, too late to send this one on: go now.
+            Delivery.objects.filter(pk=delivery.pk, status__in=WAITING).update(next_attempt_at=now)
+            enqueue(delivery.pk)
         return "waiting"
     outcome = _attempt(delivery, endpoint, now)
     return _record(delivery, endpoint, worker, now, outcome)
