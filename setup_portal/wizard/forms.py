@@ -196,9 +196,9 @@ class DiscoveryForm(forms.Form):
         error_messages={"required": "Pick where your Dynamics environments are.",
                         "invalid_choice": "Pick one of the listed clouds."})
     tenant = forms.CharField(
-        label="Directory (tenant) ID or domain", max_length=300, required=False,
+        label="Directory to sign in to (tenant ID or domain)", max_length=300, required=False,
         error_messages={"max_length": "That is too long to be a tenant ID or domain."},
-        help_text="The directory you sign in to. Not needed for the sandbox tenant.",
+        help_text="Your directory's tenant ID or a verified domain. Not needed for the sandbox tenant.",
         widget=forms.TextInput(attrs={"spellcheck": "false", "autocomplete": "off",
                                       "placeholder": "contoso.onmicrosoft.com"}))
 
@@ -206,6 +206,11 @@ class DiscoveryForm(forms.Form):
         initial = {"tenant": setup.tenant,
                    "service": discovery.SANDBOX if setup.use_sandbox and settings.SANDBOX_ENABLED else
                    {Cloud.USGOV: "usg", Cloud.CHINA: "china"}.get(setup.cloud, "commercial")}
+        last = discovery.current(setup)
+        if last is not None:  # search again where the list came from
+            initial["service"] = last.discovered.get("service", initial["service"])
+            if initial["service"] != discovery.SANDBOX:
+                initial["tenant"] = last.discovered.get("tenant", setup.tenant)
         super().__init__(data, initial=initial, prefix="find")
         self.fields["service"].choices = discovery.service_choices()
 
