@@ -26,8 +26,15 @@ def poll_summary(inst) -> dict:
             "error": explain_poll_error(s.last_error_code) if s.last_error_code else None,
             "error_detail": s.last_error_detail,
         })
+    # One explanation per distinct error: a throttled poll postpones every table with the same words.
+    groups: dict[tuple, dict] = {}
+    for t in tables:
+        if t["error"]:
+            group = groups.setdefault((t["error"].code, t["error_detail"]),
+                                      {"error": t["error"], "detail": t["error_detail"], "tables": []})
+            group["tables"].append(t["name"])
     last = [s.last_poll_at for s in states if s.last_poll_at]
     upcoming = [s.next_poll_at for s in states if s.next_poll_at]
     return {"tables": tables, "last_poll_at": max(last, default=None), "next_poll_at": min(upcoming, default=None),
             "changes_found": sum(s.changes_found for s in states),
-            "total_changes": sum(s.total_changes for s in states), "errors": sum(1 for t in tables if t["error"])}
+            "total_changes": sum(s.total_changes for s in states), "errors": list(groups.values())}
