@@ -134,6 +134,8 @@ def check_url(url: str, *, resolver: Resolver = system_resolver) -> Target:
     scheme, host = parts.scheme.lower(), (parts.hostname or "").rstrip(".")
     if scheme not in ("https", "http") or not host:
         raise OutboundRefused("The callback URL must be an https:// URL with a host name.")
+    if port == 0:
+        raise OutboundRefused("The callback URL's port must be between 1 and 65535.")
     if parts.username is not None or parts.password is not None:
         raise OutboundRefused("The callback URL may not contain a user name or password.")
     sandbox = bool(settings.SANDBOX_ENABLED)

@@ -216,3 +216,19 @@ def test_turning_events_off_keeps_the_url_and_ignores_its_field(alice_client, in
     endpoint = WebhookEndpoint.objects.get(instance=inst)
     assert not endpoint.enabled and endpoint.url == "https://127.0.0.1:9/hooks"
     assert endpoint.lifecycle_types == ["instance.ready", "instance.failed"]
+
+
+@pytest.mark.parametrize("fields", [
+    {"callback_url": "https://exa\x00mple.com/"}, {"callback_url": "https://" + "a" * 3000 + ".com/"},
+    {"callback_url": "https://[::1"}, {"callback_url": "https://h\u00e9llo.\u0000/"}, {"lifecycle_types": ["nope"]},
+    {"callback_url": "javascript:alert(1)"}, {"callback_url": "https://example.com:0/"},
+])
+def test_hostile_settings_are_refused_with_a_400(alice_client, inst, fields):
+    resp = _save(alice_client, inst, **fields)
+    assert resp.status_code == 400
+    assert not WebhookEndpoint.objects.filter(instance=inst, enabled=True).exists()
+
+
+@pytest.mark.parametrize("query", ["?page=abc", "?page=999", "?status=%00", "?status=" + "x" * 500])
+def test_odd_log_queries_never_fail(alice_client, inst, query):
+    assert alice_client.get(_log_url(inst) + query).status_code in (200, 400)

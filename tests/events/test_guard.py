@@ -77,6 +77,7 @@ def test_it_allows_loopback_while_the_sandbox_is_on(sandbox_on, url):
 
 @pytest.mark.parametrize("url", ["http://hooks.example.com/in", "ftp://hooks.example.com/", "hooks.example.com",
                                  "https:///nohost", "https://user:pw@hooks.example.com/", "https://hooks.example.com:99999/",
+                                 "https://hooks.example.com:0/",
                                  "https://" + "a" * 2000 + ".com/"])
 def test_it_refuses_urls_that_are_not_plain_https(sandbox_on, url):
     with pytest.raises(OutboundRefused):
