@@ -232,3 +232,11 @@ def test_hostile_settings_are_refused_with_a_400(alice_client, inst, fields):
 @pytest.mark.parametrize("query", ["?page=abc", "?page=999", "?status=%00", "?status=" + "x" * 500])
 def test_odd_log_queries_never_fail(alice_client, inst, query):
     assert alice_client.get(_log_url(inst) + query).status_code in (200, 400)
+
+
+def test_actions_need_the_csrf_token(alice, inst):
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(alice)
+    for url in (f"{_log_url(inst)}test/", f"/instances/{inst.pk}/events/rotate-secret/", _settings_url(inst)):
+        assert strict.post(url, {"events_enabled": "on"}).status_code == 403, url
+    assert not WebhookEndpoint.objects.filter(instance=inst, enabled=True).exists()
