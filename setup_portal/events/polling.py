@@ -12,7 +12,7 @@ the first poll asks with `Prefer: odata.track-changes`, pages to the end and kee
 `@odata.deltaLink` without emitting anything (the baseline: the table's existing rows are not
 news); later polls follow the delta link (and its next links) and emit one event per changed or
 deleted row. A table without change tracking (Dataverse leaves the delta link out, or refuses the
-preference; or it is listed in settings.EVENTS_WATERMARK_TABLES) is polled by `modifiedon`
+preference; or it is listed in EVENTS_WATERMARK_TABLES) is polled by `modifiedon`
 instead: rows modified since the newest one seen, minus an overlap for rows committed late with an
 earlier stamp; the overlap's repeats are dropped by the events' de-duplication key. That mode
 cannot see deletions. In the sandbox every table has change tracking; in Dataverse it is a
@@ -61,16 +61,16 @@ _ENTITY_SETS = {r.entity_set: r for r in RESOURCES.values()}
 
 
 def lease_seconds() -> int:
-    return int(getattr(settings, "EVENTS_POLL_LEASE_SECONDS", 300))
+    return settings.EVENTS_POLL_LEASE_SECONDS
 
 
 def overlap() -> dt.timedelta:
-    return dt.timedelta(seconds=int(getattr(settings, "EVENTS_WATERMARK_OVERLAP_SECONDS", 120)))
+    return dt.timedelta(seconds=settings.EVENTS_WATERMARK_OVERLAP_SECONDS)
 
 
 def watermark_tables() -> set[str]:
-    """Resources polled by modifiedon even when Dataverse would track their changes."""
-    return set(getattr(settings, "EVENTS_WATERMARK_TABLES", ()))
+    """Resources (API names: accounts, notes…) polled by modifiedon even when Dataverse would track their changes."""
+    return set(settings.EVENTS_WATERMARK_TABLES)
 
 
 # Plain words for what a poll can run into, besides the catalogue's Azure AD and Dataverse codes.

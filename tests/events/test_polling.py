@@ -194,3 +194,22 @@ def test_it_shows_last_and_next_poll_changes_and_the_last_error_on_the_instance_
 def test_an_instance_without_polling_shows_no_polling_panel(alice, alice_client, sandbox):
     inst = sandbox_s2s_instance(alice, sandbox.info)
     assert "Change polling" not in alice_client.get(f"/instances/{inst.pk}/").content.decode()
+
+
+def test_a_lost_poll_message_is_handed_out_again_once_its_lease_runs_out(alice, clean_sandbox, sandbox):
+    inst = _instance(alice, sandbox)
+    assert plan_polls() == 1
+    lost_ticket = PollState.objects.get(instance=inst).lease_owner
+    PollState.objects.filter(instance=inst).update(lease_expires_at=timezone.now() - timezone.timedelta(seconds=1))
+    assert plan_polls() == 1
+    assert poll_instance(str(inst.pk), lost_ticket) == "not-claimed"  # the old message, arriving late
+    assert poll_instance(str(inst.pk), PollState.objects.get(instance=inst).lease_owner) == "polled"
+
+
+def test_beat_plans_polls_every_minute():
+    from config.celery import app
+
+    app.loader.import_default_modules()
+    app.finalize()
+    assert app.conf.beat_schedule["events-plan-polls"] == {"task": "events.plan_polls", "schedule": 60.0}
+    assert "events.plan_polls" in app.tasks and "events.poll_instance" in app.tasks
