@@ -319,6 +319,12 @@ CELERY_TIMEZONE = TIME_ZONE
 # A worker holds a provisioning job for this long between heartbeats; the sweeper
 # hands jobs with an expired lease to another worker (a worker that died mid-job).
 PROVISIONING_LEASE_SECONDS = env_int("PROVISIONING_LEASE_SECONDS", 60, minimum=4)
+# Change polling (events/polling.py): how long a poll holds an instance before another worker may take it,
+# the tables always polled by modifiedon (no change tracking in that environment), and how far back a
+# modifiedon poll looks again for rows committed late with an earlier stamp.
+EVENTS_POLL_LEASE_SECONDS = env_int("EVENTS_POLL_LEASE_SECONDS", 300, minimum=10)
+EVENTS_WATERMARK_TABLES = env_list("EVENTS_WATERMARK_TABLES", [])
+EVENTS_WATERMARK_OVERLAP_SECONDS = env_int("EVENTS_WATERMARK_OVERLAP_SECONDS", 120)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # The instance API (/api/v1/crm/). A per-instance limit kept under Dataverse's own (6,000
