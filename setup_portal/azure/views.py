@@ -196,6 +196,9 @@ def _discovery_returned(request: HttpRequest, flow: AuthFlow) -> HttpResponse:
     found = (flow.discovered or {}).get("environments")
     if found is None:  # shown and used already, or expired
         messages.info(request, "That list of environments is no longer kept. Use “Find my environments” again.")
+    elif not found:
+        messages.warning(request, "Signed in, but this account has no Dynamics environments in that cloud. "
+                                  "Try another cloud, or type the environment's URL.")
     else:
         who = flow.discovered.get("signed_in_as", "")
         count = len(found)

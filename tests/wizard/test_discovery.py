@@ -15,7 +15,9 @@ from django.test import override_settings
 from django.utils import timezone
 
 from setup_portal.azure import discovery
+from setup_portal.azure.client import AzureError
 from setup_portal.azure.clouds import Cloud
+from setup_portal.azure.errors import explain
 from setup_portal.azure.models import AuthFlow, Authorization
 from setup_portal.crypto import EncryptedTextField, decrypt
 from setup_portal.wizard.forms import DiscoveryForm
@@ -222,3 +224,24 @@ def test_another_user_cannot_use_the_answer(alice_client, bob_client_for_alice, 
 
     assert bob_client_for_alice.post("/azure/callback/", fields).status_code == 400
     assert discovery.current(at_environment) is None
+
+
+def test_a_refusal_from_the_discovery_service_is_explained(clean_sandbox):
+    with pytest.raises(AzureError) as refused:
+        discovery.fetch_instances(clean_sandbox.info["backchannel_base"], "not-a-token", use_sandbox=True)
+
+    assert refused.value.code == "discovery_refused"
+    assert explain(refused.value.code).fix_stage == "environment"
+
+
+def test_an_account_without_environments_is_told_so(alice_client, at_environment, clean_sandbox):
+    # What complete_discovery records when the service answers an empty list.
+    flow = AuthFlow.objects.create(state="s" * 20, user=at_environment.owner, setup=at_environment,
+                                   purpose=AuthFlow.Purpose.DISCOVERY, expires_at=timezone.now(),
+                                   consumed_at=timezone.now(), discovered={"service": "sandbox", "environments": []})
+
+    response = alice_client.get(f"/azure/callback/?state={flow.state}", follow=True)
+
+    page = html.unescape(response.content.decode())
+    assert "no Dynamics environments in that cloud" in page
+    assert "No environments were found for this account." in page
