@@ -213,3 +213,16 @@ def test_beat_plans_polls_every_minute():
     app.finalize()
     assert app.conf.beat_schedule["events-plan-polls"] == {"task": "events.plan_polls", "schedule": 60.0}
     assert "events.plan_polls" in app.tasks and "events.poll_instance" in app.tasks
+
+
+def test_every_resource_can_be_polled(alice, clean_sandbox, sandbox):
+    everything = ["accounts", "contacts", "leads", "opportunities", "tasks", "notes", "activities"]
+    inst = _instance(alice, sandbox, polling_resources=everything)
+    assert poll_instance(str(inst.pk)) == "polled"
+    states = PollState.objects.filter(instance=inst)
+    assert sorted(states.values_list("table", flat=True)) == sorted(
+        ["accounts", "contacts", "leads", "opportunities", "tasks", "annotations", "activitypointers"])
+    assert [(s.table, s.last_error_detail) for s in states if s.last_error_code or s.mode != "delta"] == []
+    _changes(sandbox, tasks={"create": 1}, seed=81)
+    assert poll_instance(str(inst.pk)) == "polled"
+    assert sorted(e.type for e in _crm_events(inst)) == ["crm.activities.created", "crm.tasks.created"]
