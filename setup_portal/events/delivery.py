@@ -207,8 +207,13 @@ def disable_if_failing_too_long(endpoint_id: int) -> bool:
 
 
 def due_delivery_ids(limit: int = SWEEP_BATCH) -> list[int]:
-    """Deliveries a worker should take now (due retries, expired leases), oldest first."""
-    return list(Delivery.objects.filter(claimable(timezone.now())).order_by("next_attempt_at", "pk")
+    """Deliveries a worker should take now: due retries, expired leases, and new ones whose
+    message was lost (a new delivery is queued as its event commits, so the sweep leaves it a
+    minute rather than queue it twice)."""
+    now = timezone.now()
+    lost = Q(status=S.PENDING, next_attempt_at__isnull=True, created_at__lte=now - dt.timedelta(seconds=60))
+    due = Q(status__in=WAITING, next_attempt_at__lte=now) | Q(status=S.DELIVERING, lease_expires_at__lte=now)
+    return list(Delivery.objects.filter(due | lost).order_by("next_attempt_at", "pk")
                 .values_list("pk", flat=True)[:limit])
 
 

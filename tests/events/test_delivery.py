@@ -244,6 +244,10 @@ def test_the_sweep_hands_out_due_retries_and_expired_leases(alice, sandbox, clea
                                                 lease_expires_at=timezone.now() - dt.timedelta(seconds=1))
     Delivery.objects.filter(pk=held.pk).update(status=S.DELIVERING, lease_owner="alive",
                                                lease_expires_at=timezone.now() + dt.timedelta(seconds=60))
-    assert set(delivery.due_delivery_ids()) == {due.pk, stale.pk}
-    assert retry_due_deliveries() == 2
+    fresh = _delivery(_emit(endpoint, "instance.ready"))  # queued as it was made: not swept yet
+    lost = _delivery(_emit(endpoint, "instance.ready"))
+    Delivery.objects.filter(pk=lost.pk).update(created_at=timezone.now() - dt.timedelta(minutes=2))
+    assert set(delivery.due_delivery_ids()) == {due.pk, stale.pk, lost.pk}
+    assert fresh.pk not in delivery.due_delivery_ids()
+    assert retry_due_deliveries() == 3
     assert delivery.deliver(stale.pk) == "succeeded"  # the lease ran out: another worker may take it
