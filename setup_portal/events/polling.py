@@ -42,9 +42,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from setup_portal.azure.client import AzureError
-from setup_portal.azure.errors import Explanation, explain
+from setup_portal.azure.errors import Explanation, explain, reauthentication_code
 from setup_portal.crm.resources import RESOURCES, Resource, format_datetime, get_resource, to_record
 from setup_portal.dataverse.client import API, ODATA_HEADERS, DataverseError, _error, _is_sandbox
+from setup_portal.instances import state as instance_state
 from setup_portal.instances.models import Instance
 from setup_portal.instances.provisioning import StepFailed, checked_url
 from setup_portal.instances.tokens import acquire_token_for_instance
@@ -245,7 +246,10 @@ def _poll(inst: Instance, worker: str) -> str:
         _record_all(inst, worker, code=exc.code, detail=str(exc), next_poll_at=following)
         return "failed"
     except AzureError as exc:
-        _record_all(inst, worker, code=exc.code, detail=exc.description or str(exc), next_poll_at=following)
+        reauth = reauthentication_code(exc.code, exc.description)
+        _record_all(inst, worker, code=reauth or exc.code, detail=exc.description or str(exc), next_poll_at=following)
+        if reauth:  # as keep-alive would: the instance stops being polled until someone signs in again
+            instance_state.mark_needs_reauth(inst.pk, code=reauth, acting_user=None)
         return "failed"
     outcome = "polled"
     for state in states:

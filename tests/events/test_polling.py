@@ -226,3 +226,14 @@ def test_every_resource_can_be_polled(alice, clean_sandbox, sandbox):
     _changes(sandbox, tasks={"create": 1}, seed=81)
     assert poll_instance(str(inst.pk)) == "polled"
     assert sorted(e.type for e in _crm_events(inst)) == ["crm.activities.created", "crm.tasks.created"]
+
+
+def test_a_refused_sign_in_is_recorded_and_moves_the_instance_to_needs_reauth(alice, clean_sandbox, sandbox):
+    inst = _instance(alice, sandbox, client_secret=sandbox.info["expired_client_secret"])
+    assert poll_instance(str(inst.pk)) == "failed"
+    state = PollState.objects.get(instance=inst)
+    assert state.last_error_code == "AADSTS7000222" and state.last_poll_at and not state.lease_owner
+    inst.refresh_from_db()
+    assert inst.status == "needs_reauth"
+    assert Event.objects.filter(instance=inst, type="instance.needs_reauth").count() == 1
+    assert plan_polls() == 0  # not Ready: not polled until someone signs in again
