@@ -80,6 +80,21 @@ _CATALOGUE: dict[str, tuple[str, str, str, str | None]] = {
         "Rotate secret on the instance page), then authorize again.",
         "reauth",
     ),
+    "AADSTS700027": (
+        "Azure AD does not accept the certificate",
+        "The app registration has no certificate matching the one the portal signed with (not uploaded, "
+        "removed, or expired in Azure AD).",
+        "Upload the certificate (.cer) under Certificates & secrets → Certificates in the app registration, "
+        "or rotate to a new certificate on the instance page (Rotate certificate).",
+        "reauth",
+    ),
+    "AADSTS700024": (
+        "The signed assertion is outside its time window",
+        "Azure AD refused the portal's signed sign-in assertion as expired or not yet valid; the portal's "
+        "clock is probably off.",
+        "Check that the portal's server keeps the correct time (NTP), then try again.",
+        None,
+    ),
     "AADSTS65001": (
         "Consent has not been granted",
         "Neither you nor an administrator has consented to the app using Dynamics CRM on your behalf.",

@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from setup_portal.audit.models import AuditEvent, record
+from setup_portal.azure.certificates import Certificate, CredentialKind, generate_certificate
 from setup_portal.azure.client import AzureError, verify_client_secret
 from setup_portal.azure.clouds import AuthType
 from setup_portal.azure.models import AuthFlow, Authorization
@@ -32,8 +33,8 @@ from .state import InstanceStateError, transition
 
 # Disabling keeps what the instance was, so enabling can put it back.
 DISABLEABLE = {Instance.Status.READY, Instance.Status.NEEDS_REAUTH, Instance.Status.FAILED}
-# "Needs re-authentication" for these codes means the client secret was the problem.
-SECRET_CODES = {"AADSTS7000222", "AADSTS7000215"}
+# "Needs re-authentication" for these codes means the client secret (or certificate) was the problem.
+SECRET_CODES = {"AADSTS7000222", "AADSTS7000215", "AADSTS700027"}
 
 
 def _locked(instance: Instance) -> Instance:
@@ -215,6 +216,36 @@ def do_enable_instance(instance: Instance, *, acting_user) -> Instance:
     return inst
 
 
+def _check_rotatable(instance: Instance) -> None:
+    if instance.auth_type not in {AuthType.OAUTH2, AuthType.S2S}:
+        raise InstanceStateError("This instance signs in with a user name and password; it has no client secret.")
+    if instance.status in {Instance.Status.DELETED, Instance.Status.PROVISIONING}:
+        raise InstanceStateError(f"An instance that is {instance.get_status_display().lower()} "
+                                 "cannot have its secret rotated.")
+
+
+def _verify_credential(instance: Instance, *, secret: str = "", certificate: Certificate | None = None) -> None:
+    """One token request with the new secret or certificate (outside any lock: the old one keeps working)."""
+    verify_client_secret(cloud=instance.cloud, tenant=instance.tenant, use_sandbox=instance.use_sandbox,
+                         client_id=instance.client_id, client_secret=secret, dynamics_url=instance.dynamics_url,
+                         certificate_pem=certificate.certificate_pem if certificate else "",
+                         certificate_key=certificate.private_key_pem if certificate else "")
+
+
+def _switch_credential(inst: Instance, verb: str, *, expires_on: dt.date | None, also_save: list[str], data: dict,
+                       acting_user) -> None:
+    """Save the new credential set on the locked `inst`: a fresh reminder schedule, and back to Ready when
+    the old credential's refusal was the only thing wrong."""
+    inst.secret_expires_on = expires_on
+    # Reminders are per expiry date; a new date starts a fresh set.
+    inst.reminders_sent = {}
+    cleared = {}
+    if inst.status_code in SECRET_CODES and inst.status == Instance.Status.NEEDS_REAUTH:
+        cleared = {"status": Instance.Status.READY, "status_code": "", "status_detail": ""}
+    transition(inst, verb, acting_user=acting_user, also_save=[*also_save, "secret_expires_on", "reminders_sent"],
+               data={**data, "expires_on": expires_on.isoformat() if expires_on else None}, **cleared)
+
+
 def do_rotate_client_secret(instance: Instance, *, new_secret: str, expires_on: dt.date | None,
                             acting_user) -> Instance:
     """Verify the new secret with a real token request, and only then switch to it.
@@ -223,15 +254,9 @@ def do_rotate_client_secret(instance: Instance, *, new_secret: str, expires_on: 
     and the refusal is audited. Verification happens outside the lock: it is a network
     call, and the old secret keeps working meanwhile.
     """
-    if instance.auth_type not in {AuthType.OAUTH2, AuthType.S2S}:
-        raise InstanceStateError("This instance signs in with a user name and password; it has no client secret.")
-    if instance.status in {Instance.Status.DELETED, Instance.Status.PROVISIONING}:
-        raise InstanceStateError(f"An instance that is {instance.get_status_display().lower()} "
-                                 "cannot have its secret rotated.")
+    _check_rotatable(instance)
     try:
-        verify_client_secret(cloud=instance.cloud, tenant=instance.tenant, use_sandbox=instance.use_sandbox,
-                             client_id=instance.client_id, client_secret=new_secret,
-                             dynamics_url=instance.dynamics_url)
+        _verify_credential(instance, secret=new_secret)
     except AzureError as exc:
         record("instance.secret_rotation_failed", instance, actor=acting_user,
                data={"error_code": exc.code, "new_hint": mask(new_secret)})
@@ -241,17 +266,52 @@ def do_rotate_client_secret(instance: Instance, *, new_secret: str, expires_on: 
         old_hint = inst.secret_hint
         inst.client_secret = new_secret
         inst.secret_hint = mask(new_secret)
-        inst.secret_expires_on = expires_on
-        # Reminders are per expiry date; a new date starts a fresh set.
-        inst.reminders_sent = {}
-        cleared = {}
-        if inst.status_code in SECRET_CODES and inst.status == Instance.Status.NEEDS_REAUTH:
-            # The expired or wrong secret was the only thing wrong.
-            cleared = {"status": Instance.Status.READY, "status_code": "", "status_detail": ""}
-        transition(inst, "instance.secret_rotated", acting_user=acting_user,
-                   also_save=["client_secret", "secret_hint", "secret_expires_on", "reminders_sent"],
-                   data={"old_hint": old_hint, "new_hint": inst.secret_hint,
-                         "expires_on": expires_on.isoformat() if expires_on else None}, **cleared)
+        _switch_credential(inst, "instance.secret_rotated", expires_on=expires_on,
+                           also_save=["client_secret", "secret_hint"],
+                           data={"old_hint": old_hint, "new_hint": inst.secret_hint}, acting_user=acting_user)
+    return inst
+
+
+@transaction.atomic
+def do_generate_next_certificate(instance: Instance, *, acting_user) -> Certificate:
+    """The certificate to rotate to: kept beside the current one until it is verified and switched to."""
+    _check_rotatable(instance)
+    inst = _locked(instance)
+    certificate = generate_certificate(f"Dynamics CRM Setup Portal {inst.name}"[:64])
+    inst.next_certificate_pem = certificate.certificate_pem
+    inst.next_certificate_key = certificate.private_key_pem
+    inst.save(update_fields=["next_certificate_pem", "next_certificate_key", "updated_at"])
+    record("instance.certificate_generated", inst, actor=acting_user,
+           data={"thumbprint": certificate.thumbprint, "expires_on": certificate.expires_on.isoformat()})
+    return certificate
+
+
+def do_rotate_client_certificate(instance: Instance, *, certificate: Certificate, acting_user) -> Instance:
+    """Verify the next certificate with a real token request, and only then switch to it (as for a secret).
+
+    Rotating to a certificate also retires a client secret the instance had: one credential at a time.
+    """
+    _check_rotatable(instance)
+    try:
+        _verify_credential(instance, certificate=certificate)
+    except AzureError as exc:
+        record("instance.secret_rotation_failed", instance, actor=acting_user,
+               data={"error_code": exc.code, "new_thumbprint": certificate.thumbprint})
+        raise
+    with transaction.atomic():
+        inst = _locked(instance)
+        old = inst.certificate_thumbprint or inst.secret_hint
+        inst.credential_kind = CredentialKind.CERTIFICATE
+        inst.certificate_pem = certificate.certificate_pem
+        inst.certificate_key = certificate.private_key_pem
+        inst.certificate_thumbprint = certificate.thumbprint
+        inst.client_secret = inst.secret_hint = ""
+        if inst.next_certificate_pem == certificate.certificate_pem:
+            inst.next_certificate_pem = inst.next_certificate_key = ""
+        _switch_credential(inst, "instance.certificate_rotated", expires_on=certificate.expires_on,
+                           also_save=["credential_kind", "certificate_pem", "certificate_key", "certificate_thumbprint",
+                                      "client_secret", "secret_hint", "next_certificate_pem", "next_certificate_key"],
+                           data={"old": old, "new_thumbprint": certificate.thumbprint}, acting_user=acting_user)
     return inst
 
 
@@ -271,7 +331,7 @@ def do_delete_instance(instance: Instance, *, acting_user) -> Instance:
     # Names are unique; free this one so a new instance can take it. The audit trail keeps it.
     suffix = f" (deleted {str(inst.pk)[:8]})"
     inst.name = original_name[: 100 - len(suffix)] + suffix
-    inst.client_secret = inst.secret_hint = inst.password = inst.certificate_key = ""
+    inst.client_secret = inst.secret_hint = inst.password = inst.certificate_key = inst.next_certificate_key = ""
     inst.token_cache = inst.token_hash = inst.token_pending_reveal = ""
     inst.access_token_expires_at = None
     # Nothing the instance was made from keeps a credential either: its setup (from before
@@ -287,8 +347,8 @@ def do_delete_instance(instance: Instance, *, acting_user) -> Instance:
         status=ProvisioningJob.Status.FAILED, finished_at=timezone.now(), error_code="deleted",
         error_detail="The instance was deleted.", lease_owner="", lease_expires_at=None)
     transition(inst, "instance.deleted", acting_user=acting_user,
-               also_save=["name", "client_secret", "secret_hint", "password", "certificate_key", "token_cache",
-                          "token_hash",
+               also_save=["name", "client_secret", "secret_hint", "password", "certificate_key",
+                          "next_certificate_key", "token_cache", "token_hash",
                           "token_pending_reveal", "access_token_expires_at"],
                data={"from": before, "name": original_name,
                      "erased": ["client_secret", "password", "certificate_key", "token_cache", "instance_token"],

@@ -8,6 +8,8 @@ import re
 from django import forms
 from django.utils import timezone
 
+from setup_portal.azure.certificates import CertificateInvalid, load_uploaded
+
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 MAX_SECRET_MONTHS = 24
 
@@ -63,3 +65,28 @@ class DeleteForm(forms.Form):
         if value != self.instance_name:
             raise forms.ValidationError(f"Type the name exactly as shown: {self.instance_name}")
         return value
+
+
+class RotateCertificateForm(forms.Form):
+    """Rotate to a certificate of the admin's own; the generated one needs no form."""
+
+    certificate_file = forms.FileField(
+        label="Your next certificate (.pem with its private key, or .pfx)",
+        error_messages={"required": "Choose the certificate file, or generate the next certificate above."},
+        widget=forms.ClearableFileInput(attrs={"accept": ".pem,.pfx,.p12,.crt,.key"}))
+    certificate_password = forms.CharField(
+        label="Password of the file", required=False, max_length=256, strip=False,
+        help_text="Only for a .pfx file or an encrypted private key.",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}))
+
+    certificate = None  # after is_valid(): the checked certificate
+
+    def clean(self):
+        data = super().clean()
+        upload = data.get("certificate_file")
+        if upload is not None:
+            try:
+                self.certificate = load_uploaded(upload.read(), data.get("certificate_password") or "")
+            except CertificateInvalid as exc:
+                self.add_error(exc.field, exc.message)
+        return data

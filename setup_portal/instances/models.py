@@ -61,6 +61,10 @@ class Instance(models.Model):
     certificate_pem = models.TextField(blank=True)
     certificate_key = EncryptedTextField(blank=True)
     certificate_thumbprint = models.CharField(max_length=40, blank=True)
+    # The next certificate during a rotation: generated here, waiting to be uploaded to the app
+    # registration and verified before it replaces the current one.
+    next_certificate_pem = models.TextField(blank=True)
+    next_certificate_key = EncryptedTextField(blank=True)
     username = models.CharField(max_length=254, blank=True)
     password = EncryptedTextField(blank=True)
     polling_enabled = models.BooleanField(default=False)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import edit_views, progress_views, views
+from . import certificate_views, edit_views, progress_views, views
 
 app_name = "instances"
 
@@ -15,6 +15,7 @@ urlpatterns = [
     path("<uuid:instance_id>/disable/", views.disable, name="disable"),
     path("<uuid:instance_id>/enable/", views.enable, name="enable"),
     path("<uuid:instance_id>/rotate-secret/", views.rotate_secret, name="rotate_secret"),
+    path("<uuid:instance_id>/next-certificate.<str:fmt>", certificate_views.download_next, name="next_certificate"),
     path("<uuid:instance_id>/delete/", views.delete, name="delete"),
     path("<uuid:instance_id>/edit/", edit_views.edit, name="edit"),
     path("<uuid:instance_id>/token/", edit_views.issue_token, name="issue_token"),

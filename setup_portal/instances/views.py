@@ -17,11 +17,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from setup_portal import permissions
 from setup_portal.accounts.roles import reviewer_required
 from setup_portal.audit.models import AuditEvent
+from setup_portal.azure.certificates import CredentialKind
 from setup_portal.azure.client import AzureError
 from setup_portal.azure.errors import explain
 from setup_portal.wizard.history import collapse_attempts
 
-from . import actions, api_panel, filters
+from . import actions, api_panel, certificate_views, filters
 from .lifecycle_forms import DeleteForm, DisableForm, ReviewForm, RotateSecretForm
 from .models import Instance, InstanceReview
 from .provisioning import STEP_LABELS
@@ -358,6 +359,8 @@ def enable(request: HttpRequest, instance_id) -> HttpResponse:
 @login_required
 def rotate_secret(request: HttpRequest, instance_id) -> HttpResponse:
     inst = instance_for(request, instance_id, permissions.can_change_instance)
+    if inst.credential_kind == CredentialKind.CERTIFICATE:
+        return certificate_views.rotate(request, inst)
     form = RotateSecretForm(request.POST or None)
     ctx = {"inst": inst, "form": form, "countdown": filters.secret_countdown(inst.secret_expires_on,
                                                                              timezone.localdate())}
