@@ -12,7 +12,7 @@ from tests.e2e import flows
 from tests.instances.factories import sandbox_s2s_instance
 
 
-def test_polling_panel_shows_polls_changes_and_a_throttled_poll(page, stack, sandbox):
+def test_it_shows_polls_changes_and_a_throttled_poll_in_the_polling_panel(page, stack, sandbox):
     sandbox.clear_faults()
     username = flows.first_admin(page, stack)
     owner = get_user_model().objects.get(username=username)

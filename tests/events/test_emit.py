@@ -20,7 +20,7 @@ def test_it_numbers_events_per_instance(alice):
     assert a.id.startswith("msg_") and len(a.id) == 30 and a.id != c.id
 
 
-def test_a_repeated_dedupe_key_makes_no_second_event(alice):
+def test_it_makes_no_second_event_for_a_repeated_dedupe_key(alice):
     inst = make_instance(alice)
     first = emit_event(inst, "crm.accounts.created", {"id": "a"}, dedupe_key="accounts:a:7")
     assert emit_event(inst, "crm.accounts.created", {"id": "a"}, dedupe_key="accounts:a:7") is None
@@ -29,7 +29,8 @@ def test_a_repeated_dedupe_key_makes_no_second_event(alice):
     assert emit_event(make_instance(alice), "crm.accounts.created", {}, dedupe_key="accounts:a:7") is not None
 
 
-def test_a_delivery_is_made_only_for_an_enabled_endpoint_that_wants_the_type(alice, django_capture_on_commit_callbacks):
+def test_it_makes_a_delivery_only_for_an_enabled_endpoint_that_wants_the_type(
+        alice, django_capture_on_commit_callbacks):
     inst = make_instance(alice)
     assert emit_event(inst, "instance.ready", {}) and not Delivery.objects.exists()  # no endpoint
     endpoint = WebhookEndpoint.objects.create(instance=inst, url="https://hooks.example.com/in",
@@ -48,7 +49,7 @@ def test_a_delivery_is_made_only_for_an_enabled_endpoint_that_wants_the_type(ali
     assert (delivery.status, delivery.attempts, delivery.endpoint) == ("pending", 0, endpoint)
 
 
-def test_concurrent_emitters_make_one_event_per_key_and_distinct_sequences(transactional_db, alice):
+def test_it_makes_one_event_per_key_and_distinct_sequences_for_concurrent_emitters(transactional_db, alice):
     inst = make_instance(alice)
     results, barrier = [], threading.Barrier(4)
 

@@ -68,7 +68,7 @@ def test_it_emits_ready_and_failed_when_provisioning_ends(alice):
     assert failed.data["code"] == "http_503" and "Service unavailable" in failed.data["reason"]
 
 
-def test_health_events_are_emitted_only_when_health_changes(alice, clean_sandbox):
+def test_it_emits_health_events_only_when_health_changes(alice, clean_sandbox):
     inst = sandbox_s2s_instance(alice, clean_sandbox.info, health=Instance.Health.HEALTHY)
     clean_sandbox.faults(endpoint="whoami", status=503, times=10)
     keepalive.check_health(str(inst.pk))
@@ -79,7 +79,7 @@ def test_health_events_are_emitted_only_when_health_changes(alice, clean_sandbox
 
 
 
-def test_an_expired_secret_emits_health_failing_and_needs_reauth_without_the_secret(alice, clean_sandbox):
+def test_it_emits_health_failing_and_needs_reauth_for_an_expired_secret_without_it(alice, clean_sandbox):
     info = clean_sandbox.info
     inst = sandbox_s2s_instance(alice, info, health=Instance.Health.HEALTHY,
                                 client_secret=info["expired_client_secret"])
@@ -89,7 +89,7 @@ def test_an_expired_secret_emits_health_failing_and_needs_reauth_without_the_sec
     assert reauth.data["code"] == "AADSTS7000222" and info["expired_client_secret"] not in json.dumps(reauth.data)
 
 
-def test_needs_reauth_and_health_failing_notify_the_owner_and_team_leads(alice, bob, charlie, clean_sandbox,
+def test_it_notifies_the_owner_and_team_leads_of_needs_reauth_and_health_failing(alice, bob, charlie, clean_sandbox,
                                                                           django_capture_on_commit_callbacks):
     notifications = pytest.importorskip("setup_portal.events.notifications")  # webhook delivery's module
     inst = sandbox_s2s_instance(alice, clean_sandbox.info, health=Instance.Health.HEALTHY,
@@ -103,7 +103,7 @@ def test_needs_reauth_and_health_failing_notify_the_owner_and_team_leads(alice, 
     assert link == _url("detail", inst)
 
 
-def test_secret_expiring_is_emitted_once_per_reminder(alice):
+def test_it_emits_secret_expiring_once_per_reminder(alice):
     inst = make_instance(alice, secret_expires_on=timezone.localdate() + dt.timedelta(days=6))
     keepalive.send_secret_reminders([str(inst.pk)])
     keepalive.send_secret_reminders([str(inst.pk)])
@@ -115,7 +115,7 @@ def test_secret_expiring_is_emitted_once_per_reminder(alice):
     assert [e.data["reminder_days"] for e in Event.objects.filter(instance=inst)] == [7, 1]
 
 
-def test_a_change_that_is_not_a_lifecycle_event_emits_nothing(alice_client, inst):
+def test_it_emits_nothing_for_a_change_that_is_not_a_lifecycle_event(alice_client, inst):
     alice_client.post(_url("enable", inst), {"confirmed": "yes"})  # refused: not disabled
     state.transition(inst, "instance.updated", acting_user=None)
     assert _types(inst) == []

@@ -92,7 +92,7 @@ def _api(sandbox):
     return patch
 
 
-def test_a_429_postpones_the_poll_by_its_retry_after(polling, sandbox):
+def test_it_postpones_the_poll_by_a_429s_retry_after(polling, sandbox):
     sandbox.faults(endpoint="webapi", status=429, retry_after=120, times=1)
     before = timezone.now()
     assert poll_instance(str(polling.pk)) == "throttled"
@@ -104,7 +104,7 @@ def test_a_429_postpones_the_poll_by_its_retry_after(polling, sandbox):
     assert plan_polls() == 0
 
 
-def test_an_expired_delta_token_takes_a_new_baseline_and_says_so(polling, sandbox):
+def test_it_takes_a_new_baseline_when_the_delta_token_expired_and_says_so(polling, sandbox):
     sandbox.admin("POST", "dataverse/contoso/expire-delta-tokens")
     _changes(sandbox, accounts={"create": 1}, seed=31)
     old = PollState.objects.get(instance=polling).delta_link
@@ -119,7 +119,7 @@ def test_an_expired_delta_token_takes_a_new_baseline_and_says_so(polling, sandbo
     assert PollState.objects.get(instance=polling).last_error_code == ""
 
 
-def test_without_change_tracking_it_falls_back_to_a_modifiedon_watermark(alice, clean_sandbox, sandbox, settings):
+def test_it_falls_back_to_a_modifiedon_watermark_without_change_tracking(alice, clean_sandbox, sandbox, settings):
     settings.EVENTS_WATERMARK_TABLES = ["accounts"]
     settings.EVENTS_WATERMARK_OVERLAP_SECONDS = 600
     inst = _instance(alice, sandbox)
@@ -138,7 +138,7 @@ def test_without_change_tracking_it_falls_back_to_a_modifiedon_watermark(alice, 
     assert PollState.objects.get(instance=inst).changes_found == 0
 
 
-def test_only_ready_instances_with_polling_on_are_handed_out(alice, clean_sandbox, sandbox):
+def test_it_hands_out_only_ready_instances_with_polling_on(alice, clean_sandbox, sandbox):
     due = _instance(alice, sandbox)
     _instance(alice, sandbox, polling_enabled=False)
     _instance(alice, sandbox, status="disabled")
@@ -148,7 +148,7 @@ def test_only_ready_instances_with_polling_on_are_handed_out(alice, clean_sandbo
     assert plan_polls() == 0  # handed out already: the lease holds it
 
 
-def test_the_worker_polls_what_beat_hands_out_and_duplicates_make_no_duplicate_events(
+def test_it_makes_no_duplicate_events_from_duplicate_poll_messages_in_the_worker(
         alice, sandbox, celery_worker):
     sandbox.clear_faults()
     inst = _instance(alice, sandbox)
@@ -191,12 +191,12 @@ def test_it_shows_last_and_next_poll_changes_and_the_last_error_on_the_instance_
     assert "postponed by the time it asked for" in page and "Postponed by 30 s" in page
 
 
-def test_an_instance_without_polling_shows_no_polling_panel(alice, alice_client, sandbox):
+def test_it_shows_no_polling_panel_for_an_instance_without_polling(alice, alice_client, sandbox):
     inst = sandbox_s2s_instance(alice, sandbox.info)
     assert "Change polling" not in alice_client.get(f"/instances/{inst.pk}/").content.decode()
 
 
-def test_a_lost_poll_message_is_handed_out_again_once_its_lease_runs_out(alice, clean_sandbox, sandbox):
+def test_it_hands_out_a_lost_poll_again_once_its_lease_runs_out(alice, clean_sandbox, sandbox):
     inst = _instance(alice, sandbox)
     assert plan_polls() == 1
     lost_ticket = PollState.objects.get(instance=inst).lease_owner
@@ -206,7 +206,7 @@ def test_a_lost_poll_message_is_handed_out_again_once_its_lease_runs_out(alice, 
     assert poll_instance(str(inst.pk), PollState.objects.get(instance=inst).lease_owner) == "polled"
 
 
-def test_beat_plans_polls_every_minute():
+def test_it_plans_polls_every_minute_in_beat():
     from config.celery import app
 
     app.loader.import_default_modules()
@@ -215,7 +215,7 @@ def test_beat_plans_polls_every_minute():
     assert "events.plan_polls" in app.tasks and "events.poll_instance" in app.tasks
 
 
-def test_every_resource_can_be_polled(alice, clean_sandbox, sandbox):
+def test_it_polls_every_resource(alice, clean_sandbox, sandbox):
     everything = ["accounts", "contacts", "leads", "opportunities", "tasks", "notes", "activities"]
     inst = _instance(alice, sandbox, polling_resources=everything)
     assert poll_instance(str(inst.pk)) == "polled"
@@ -228,7 +228,7 @@ def test_every_resource_can_be_polled(alice, clean_sandbox, sandbox):
     assert sorted(e.type for e in _crm_events(inst)) == ["crm.activities.created", "crm.tasks.created"]
 
 
-def test_a_refused_sign_in_is_recorded_and_moves_the_instance_to_needs_reauth(alice, clean_sandbox, sandbox):
+def test_it_records_a_refused_sign_in_and_moves_the_instance_to_needs_reauth(alice, clean_sandbox, sandbox):
     inst = _instance(alice, sandbox, client_secret=sandbox.info["expired_client_secret"])
     assert poll_instance(str(inst.pk)) == "failed"
     state = PollState.objects.get(instance=inst)
@@ -237,3 +237,46 @@ def test_a_refused_sign_in_is_recorded_and_moves_the_instance_to_needs_reauth(al
     assert inst.status == "needs_reauth"
     assert Event.objects.filter(instance=inst, type="instance.needs_reauth").count() == 1
     assert plan_polls() == 0  # not Ready: not polled until someone signs in again
+
+
+def test_it_delivers_polled_changes_to_the_receiver_signed(alice, sandbox, celery_worker):
+    """The whole path with a real worker: beat's planner, the poll, emit, webhook delivery to the inspector."""
+    import json
+    import secrets
+
+    from standardwebhooks import Webhook
+
+    from setup_portal.events.models import WebhookEndpoint
+
+    sandbox.clear_faults()
+    inst = _instance(alice, sandbox)
+    url = f"{sandbox.info['backchannel_base']}/_sandbox/webhooks/p{secrets.token_hex(6)}"
+    endpoint = WebhookEndpoint.objects.create(instance=inst, enabled=True, url=url)
+    path = url.split("/_sandbox/", 1)[1]
+    sandbox.admin("POST", path + "/config", {"secret": endpoint.secret})
+    assert poll_instance(str(inst.pk)) == "polled"  # the baseline
+    made = _changes(sandbox, accounts={"create": 2, "update": 1}, seed=91)
+    target = made[0]["id"]
+    created = {c["id"] for c in made if c["op"] == "create"}
+    expected = {c["id"]: "crm.accounts.created" if c["id"] in created else "crm.accounts.updated" for c in made}
+    _api(sandbox)(f"accounts({target})", {"telephone1": "555-0199"})
+    PollState.objects.filter(instance=inst).update(next_poll_at=timezone.now())
+    plan_polls.delay()
+
+    deadline = time.monotonic() + 60
+    received = []
+    while time.monotonic() < deadline:
+        received = sandbox.admin("GET", path + "?format=json")["deliveries"]
+        if len(received) >= len(expected):
+            break
+        time.sleep(0.3)
+    assert len(received) == len(expected), celery_worker.log()[-3000:]
+    bodies = []
+    for item in received:
+        headers = {"webhook-id": item["webhook_id"], "webhook-timestamp": item["timestamp"],
+                   "webhook-signature": item["signature"]}
+        bodies.append(Webhook(endpoint.secret).verify(item["body"], headers))
+        assert json.loads(item["body"])["type"].startswith("crm.accounts.")
+    # One event per record: a row created and then updated before the poll arrives once, as created.
+    assert {b["data"]["id"]: b["type"] for b in bodies} == expected
+    assert next(b for b in bodies if b["data"]["id"] == target)["data"]["record"]["phone"] == "555-0199"
