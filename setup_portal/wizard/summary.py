@@ -21,8 +21,13 @@ def setup_summary(setup: Setup, *, hints: bool = True) -> dict[str, list[tuple[s
     ticked = [label for key, label in PREREQUISITES.items() if (setup.prerequisites or {}).get(key)]
     custom = setup.auth_type == AuthType.CUSTOM
     sign_in = "the sandbox tenant" if setup.use_sandbox else authority_host(setup.cloud)
+    certificate = not custom and setup.credential_kind == "certificate"
     keys = [("User name", setup.username or "—"),
             ("Password", "saved" if setup.password_hint else "—")] if custom else [
+        ("OAuth Client ID in Azure AD", setup.client_id or "—"),
+        ("Certificate thumbprint", setup.certificate_thumbprint or "—"),
+        ("Certificate expires on", setup.secret_expires_on.isoformat() if setup.secret_expires_on else "—"),
+    ] if certificate else [
         ("OAuth Client ID in Azure AD", setup.client_id or "—"),
         ("OAuth Client Secret in Azure AD", (setup.secret_hint if hints else "")
          or ("saved" if setup.client_secret or setup.secret_hint else "—")),
