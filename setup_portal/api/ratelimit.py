@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 import time
+import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -90,9 +91,23 @@ def take(instance_id) -> float | None:
     return None
 
 
+# Django's Redis cache builds a new client object around its connection pool on every call,
+# which costs more CPU than the script's round trip; one client (and its registered script,
+# sent by SHA after the first call) per pool does the same work.
+_scripts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _script(backend: RedisCache, full_key: str):
+    pool = backend._cache._get_connection_pool(write=True)
+    script = _scripts.get(pool)
+    if script is None:
+        script = backend._cache.get_client(full_key, write=True).register_script(_GCRA)
+        _scripts[pool] = script
+    return script
+
+
 def _take_in_redis(backend: RedisCache, key: str, interval: float, burst: int) -> float | None:
     full_key = backend.make_and_validate_key(key)
-    client = backend._cache.get_client(full_key, write=True)
     expiry_ms = math.ceil(burst * interval * 1000) + 1000
-    wait = client.eval(_GCRA, 1, full_key, repr(interval), burst, expiry_ms)
+    wait = _script(backend, full_key)(keys=[full_key], args=[repr(interval), burst, expiry_ms])
     return float(wait) if wait else None

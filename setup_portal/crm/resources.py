@@ -61,9 +61,12 @@ class Resource:
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_name", {f.name.lower(): f for f in self.fields})
         object.__setattr__(self, "_by_column", {f.column: f for f in self.fields})
+        # (column, API name) in catalogue order, for to_record, which runs once per row of every page.
+        object.__setattr__(self, "_record_names", tuple((f.column, f.name) for f in self.fields))
 
     _by_name: dict[str, Field] = field(init=False, repr=False, compare=False)
     _by_column: dict[str, Field] = field(init=False, repr=False, compare=False)
+    _record_names: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False)
 
     def __hash__(self) -> int:
         return hash(self.name)
@@ -236,14 +239,11 @@ def to_record(row: dict, resource: Resource, *, drop_nulls: bool = False) -> dic
     """A Dataverse row as the API's plain JSON: `id`, the fields present in the row by their API
     names (in catalogue order), and `_etag` from `@odata.etag`. Annotations and columns outside
     the catalogue are left out; with `drop_nulls`, so are fields whose value is null."""
-    record: dict = {}
-    for f in resource.fields:
-        if f.column not in row:
-            continue
-        value = row[f.column]
-        if value is None and drop_nulls and f.name != "id":
-            continue
-        record[f.name] = value
+    if drop_nulls:
+        record = {name: row[column] for column, name in resource._record_names
+                  if column in row and (row[column] is not None or name == "id")}
+    else:
+        record = {name: row[column] for column, name in resource._record_names if column in row}
     etag = row.get("@odata.etag")
     if etag is not None:
         record["_etag"] = etag
