@@ -8,7 +8,7 @@ import re
 from django import forms
 from django.utils import timezone
 
-from setup_portal.azure.certificates import CertificateInvalid, load_uploaded
+from setup_portal.azure.certificates import MAX_UPLOAD_BYTES, CertificateInvalid, load_uploaded
 
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 MAX_SECRET_MONTHS = 24
@@ -86,7 +86,9 @@ class RotateCertificateForm(forms.Form):
         upload = data.get("certificate_file")
         if upload is not None:
             try:
-                self.certificate = load_uploaded(upload.read(), data.get("certificate_password") or "")
+                # Read no more than a certificate can be, whatever size was sent.
+                content = upload.read(MAX_UPLOAD_BYTES + 1)
+                self.certificate = load_uploaded(content, data.get("certificate_password") or "")
             except CertificateInvalid as exc:
                 self.add_error(exc.field, exc.message)
         return data

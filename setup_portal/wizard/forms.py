@@ -11,7 +11,13 @@ from django.conf import settings
 from django.utils import timezone
 
 from setup_portal.azure import discovery
-from setup_portal.azure.certificates import Certificate, CertificateInvalid, CredentialKind, load_uploaded
+from setup_portal.azure.certificates import (
+    MAX_UPLOAD_BYTES,
+    Certificate,
+    CertificateInvalid,
+    CredentialKind,
+    load_uploaded,
+)
 from setup_portal.azure.client import AzureError, verify_client_secret
 from setup_portal.azure.clouds import GUID, AuthType, Cloud, InvalidTenant, normalize_tenant
 from setup_portal.azure.errors import explain
@@ -455,7 +461,7 @@ class KeysForm(StageForm):
         """The uploaded certificate once it passes the checks, else the one generated (or saved) before."""
         if upload is not None:
             try:
-                return load_uploaded(upload.read(), password)
+                return load_uploaded(upload.read(MAX_UPLOAD_BYTES + 1), password)
             except CertificateInvalid as exc:
                 self.add_error(exc.field, exc.message)
                 return None

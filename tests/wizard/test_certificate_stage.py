@@ -141,3 +141,10 @@ def test_generating_voids_a_saved_keys_stage(alice_client, keys_stage, sandbox):
     assert not StageRecord.objects.filter(setup=keys_stage, stage="keys", valid=True,
                                           invalidated_at__isnull=True).exists()
     assert Setup.objects.get(pk=keys_stage.pk).client_secret, "the secret stays until the stage is saved again"
+
+
+def test_it_refuses_a_huge_upload_without_reading_it_all(alice_client, keys_stage, sandbox):
+    response = alice_client.post(stage_url(keys_stage, "keys"), {
+        "client_id": sandbox.info["client_id"], "credential_kind": "certificate",
+        "certificate_file": SimpleUploadedFile("big.pem", b"-----BEGIN CERTIFICATE-----" + b"A" * 2_000_000)})
+    assert response.status_code == 400 and "too large" in _errors(response, "certificate_file")
