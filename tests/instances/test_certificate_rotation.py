@@ -146,3 +146,19 @@ def test_deleting_erases_the_private_keys(alice, cert_instance):
     do_delete_instance(cert_instance, acting_user=alice)
     cert_instance.refresh_from_db()
     assert (cert_instance.certificate_key, cert_instance.next_certificate_key) == ("", "")
+
+
+def test_a_certificate_azure_no_longer_knows_needs_rotation_and_rotating_fixes_it(alice_client, cert_instance, sbx):
+    sbx.reset()  # the sandbox forgets certificates uploaded at runtime, as if someone removed it in Entra
+    Instance.objects.filter(pk=cert_instance.pk).update(access_token_expires_at=None)
+    assert keepalive.refresh_token(str(cert_instance.pk)) == "needs_reauth"
+    cert_instance.refresh_from_db()
+    assert (cert_instance.status, cert_instance.status_code) == ("needs_reauth", "AADSTS700027")
+    assert "Rotate the certificate" in alice_client.get(f"/instances/{cert_instance.pk}/").content.decode()
+
+    mine = generate_certificate("replacement")
+    _register(sbx, cert_instance.client_id, mine.certificate_pem)
+    upload = SimpleUploadedFile("next.pem", (mine.certificate_pem + mine.private_key_pem).encode())
+    alice_client.post(f"/instances/{cert_instance.pk}/rotate-secret/", {"action": "upload", "certificate_file": upload})
+    cert_instance.refresh_from_db()
+    assert cert_instance.status == "ready" and cert_instance.status_code == ""
