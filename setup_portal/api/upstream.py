@@ -1,10 +1,9 @@
 """Calls from the instance API to the instance's Dataverse Web API.
 
-One requests session per thread and kind (sandbox or Microsoft) keeps connections open
-between calls. A call sends the cached access token; on a 401 it drops it and retries once
-with a refreshed one (the request was not executed). GETs are retried on 429, 503 and
-dropped connections, honouring Retry-After, while the total stays within
-CRM_RETRY_BUDGET_SECONDS; writes are never retried blindly.
+Connections stay open between calls (transport.py: one pool per thread and origin). A call
+sends the cached access token; on a 401 it drops it and retries once with a refreshed one
+(the request was not executed). GETs are retried on 429, 503 and dropped connections,
+honouring Retry-After, while the total stays within CRM_RETRY_BUDGET_SECONDS; writes are never retried blindly.
 
 Reference: https://learn.microsoft.com/power-apps/developer/data-platform/api-limits
 (Retry-After on 429), https://learn.microsoft.com/power-apps/developer/data-platform/webapi/compose-http-requests-handle-errors
@@ -13,7 +12,6 @@ Reference: https://learn.microsoft.com/power-apps/developer/data-platform/api-li
 from __future__ import annotations
 
 import random
-import threading
 import time
 from dataclasses import dataclass
 
@@ -22,12 +20,11 @@ from django.conf import settings
 
 from setup_portal.dataverse.client import ODATA_HEADERS
 from setup_portal.instances.models import Instance
-from setup_portal.outbound import OutboundSession, outbound_session, retry_after_seconds
+from setup_portal.outbound import retry_after_seconds
 
-from . import access
+from . import access, transport
 
 RETRYABLE_STATUS = (429, 503)
-_local = threading.local()
 
 
 class Unreachable(Exception):
@@ -47,15 +44,6 @@ class Outcome:
     @property
     def request_id(self) -> str:
         return self.response.headers.get("x-ms-service-request-id", "")[:64]
-
-
-def _session(use_sandbox: bool) -> OutboundSession:
-    name = "sandbox" if use_sandbox else "microsoft"
-    session = getattr(_local, name, None)
-    if session is None:
-        session = outbound_session(use_sandbox=use_sandbox)
-        setattr(_local, name, session)
-    return session
 
 
 def _wait(response: requests.Response | None, failure: Exception | None, retries: int) -> float | None:
@@ -83,13 +71,13 @@ def send(instance: Instance, method: str, url: str, *, params=None, body=None, h
     upstream_ms = 0
     refreshed = False
     token = access.access_token(instance)
-    session = _session(use_sandbox)
     while True:
         sent = time.monotonic()
         response, failure = None, None
         try:
-            response = session.request(method, url, params=params, json=body, allow_redirects=False,
-                                       headers={**ODATA_HEADERS, **(headers or {}), "Authorization": f"Bearer {token}"})
+            response = transport.request(
+                method, url, params=params, body=body, use_sandbox=use_sandbox,
+                headers={**ODATA_HEADERS, **(headers or {}), "Authorization": f"Bearer {token}"})
         except requests.RequestException as exc:
             failure = exc
         upstream_ms += round((time.monotonic() - sent) * 1000)
