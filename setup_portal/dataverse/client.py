@@ -1,4 +1,4 @@
-"""Dataverse (Dynamics 365) Web API client: the few read-only calls provisioning needs.
+"""Dataverse (Dynamics 365) Web API client: the read-only calls provisioning, keep-alive and polling need.
 
 Every call has a timeout and OData headers, and every failure becomes a DataverseError
 that says whether a retry may help (5xx, 429 with Retry-After, timeouts, resets).
@@ -44,8 +44,25 @@ def _is_sandbox(dynamics_url: str) -> bool:
 
 
 def _get(dynamics_url: str, access_token: str, path: str, params: dict | None = None) -> dict:
-    url = dynamics_url.rstrip("/") + API + path
+    return get_url(dynamics_url, access_token, dynamics_url.rstrip("/") + API + path, params=params)
+
+
+def get_url(dynamics_url: str, access_token: str, url: str, *, params: dict | None = None, prefer: str = "",
+            fresh: bool = False) -> dict:
+    """GET one Web API URL of the environment at `dynamics_url` (a link Dataverse gave, such as an
+    @odata.nextLink or @odata.deltaLink, or one built from its entity set names), as JSON.
+
+    `prefer` is sent as the Prefer header (paging, change tracking); `fresh` asks for no cached answer.
+    A URL outside the environment's Web API is refused before anything is sent.
+    """
+    # Reference: https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query-data-web-api
+    if not url.startswith(dynamics_url.rstrip("/") + API + "/"):
+        raise DataverseError(0, "bad_link", f"Not this environment's Web API: {url[:200]}")
     headers = {**ODATA_HEADERS, "Authorization": f"Bearer {access_token}"}
+    if prefer:
+        headers["Prefer"] = prefer
+    if fresh:
+        headers["Cache-Control"] = "no-cache"
     try:
         with outbound_session(use_sandbox=_is_sandbox(dynamics_url)) as session:
             response = session.get(url, headers=headers, params=params, allow_redirects=False)

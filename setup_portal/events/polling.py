@@ -44,12 +44,13 @@ from django.utils.dateparse import parse_datetime
 from setup_portal.azure.client import AzureError
 from setup_portal.azure.errors import Explanation, explain, reauthentication_code
 from setup_portal.crm.resources import RESOURCES, Resource, format_datetime, get_resource, to_record
-from setup_portal.dataverse.client import API, ODATA_HEADERS, DataverseError, _error, _is_sandbox
+from setup_portal.dataverse import client as dataverse
+from setup_portal.dataverse.client import API, DataverseError
 from setup_portal.instances import state as instance_state
 from setup_portal.instances.models import Instance
 from setup_portal.instances.provisioning import StepFailed, checked_url
 from setup_portal.instances.tokens import acquire_token_for_instance
-from setup_portal.outbound import SandboxDisabled, outbound_session
+from setup_portal.outbound import SandboxDisabled
 
 from .actions import emit_event
 from .models import Event, PollState
@@ -324,28 +325,12 @@ class TablePoll:
 
     # HTTP ------------------------------------------------------------------------------------
     def get(self, url: str, *, prefer: str = "", params: dict | None = None) -> dict:
-        if not url.startswith(self.api):
-            raise DataverseError(0, "bad_link", f"Not this instance's Web API: {url[:200]}")
-        headers = {**ODATA_HEADERS, "Authorization": f"Bearer {self.token}", "Cache-Control": "no-cache"}
-        if prefer:
-            headers["Prefer"] = prefer
         try:
-            with outbound_session(use_sandbox=_is_sandbox(self.base)) as session:
-                response = session.get(url, headers=headers, params=params, allow_redirects=False)
-        except requests.Timeout:
-            raise DataverseError(0, "timeout", "Dynamics CRM did not answer in time.") from None
-        except requests.ConnectionError:
-            raise DataverseError(0, "connection_error", "Dynamics CRM could not be reached.") from None
-        if response.status_code == 429:
-            error = _error(response)
-            raise Throttled(error.retry_after or 60.0, error.message)
-        if response.status_code >= 300:
-            raise _error(response)
-        try:
-            return response.json()
-        except ValueError:
-            raise DataverseError(response.status_code, "bad_response", "Dynamics CRM answered with something "
-                                 "that is not JSON.") from None
+            return dataverse.get_url(self.base, self.token, url, params=params, prefer=prefer, fresh=True)
+        except DataverseError as exc:
+            if exc.status == 429:
+                raise Throttled(exc.retry_after or 60.0, exc.message) from None
+            raise
 
     def pages(self, url: str, *, prefer: str, params: dict | None = None):
         page = self.get(url, prefer=prefer, params=params)
