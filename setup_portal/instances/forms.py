@@ -6,7 +6,7 @@ from typing import Any
 
 from django import forms
 
-from setup_portal.wizard.forms import InstanceForm, clean_instance_name, clean_instance_tags
+from setup_portal.wizard.forms import InstanceForm, check_polling, clean_instance_name, clean_instance_tags
 
 from .models import Instance
 
@@ -40,15 +40,7 @@ class EditInstanceForm(forms.Form):
         return clean_instance_tags(self.cleaned_data["tags"])
 
     def clean(self):
-        data = super().clean()
-        if not data.get("polling_enabled"):
-            for name in ("polling_resources", "polling_interval_minutes"):
-                self.errors.pop(name, None)  # kept as they are while polling is off, so nothing to correct
-        elif not data.get("polling_resources"):
-            self.add_error("polling_resources", "Pick at least one resource to poll, or turn polling off.")
-        elif data.get("polling_interval_minutes") is None and "polling_interval_minutes" not in self.errors:
-            self.add_error("polling_interval_minutes", "Enter how often to poll, in minutes.")
-        return data
+        return check_polling(self, super().clean())
 
     def changes(self) -> dict[str, Any]:
         """Keyword arguments for do_update_instance; polling's options are kept as they are while it is off."""

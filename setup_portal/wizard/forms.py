@@ -619,6 +619,20 @@ def clean_instance_name(raw: str, *, excluding=None) -> str:
     return value
 
 
+def check_polling(form: forms.Form, data: dict) -> dict:
+    """Polling's resources and interval matter only while polling is on: then both are needed;
+    while it is off, whatever they hold is nothing to correct (the instance keeps its old values)."""
+    if not data.get("polling_enabled"):
+        for name in ("polling_resources", "polling_interval_minutes"):
+            form.errors.pop(name, None)
+        return data
+    if not data.get("polling_resources"):
+        form.add_error("polling_resources", "Pick at least one resource to poll, or turn polling off.")
+    if data.get("polling_interval_minutes") is None and "polling_interval_minutes" not in form.errors:
+        form.add_error("polling_interval_minutes", "Enter how often to poll, in minutes.")
+    return data
+
+
 def clean_instance_tags(raw: str) -> list[str]:
     tags = normalize_tags(_plain_text(raw, "tags"))
     if len(tags) > 10:
@@ -673,16 +687,7 @@ class InstanceForm(EndpointFields, StageForm):
         return clean_instance_tags(self.cleaned_data["tags"])
 
     def clean(self):
-        data = super().clean()
-        if not data.get("polling_enabled"):
-            for name in ("polling_resources", "polling_interval_minutes"):
-                self.errors.pop(name, None)  # unused while polling is off, so nothing to correct
-        else:
-            if not data.get("polling_resources"):
-                self.add_error("polling_resources", "Pick at least one resource to poll, or turn polling off.")
-            if data.get("polling_interval_minutes") is None and "polling_interval_minutes" not in self.errors:
-                self.add_error("polling_interval_minutes", "Enter how often to poll, in minutes.")
-        return data
+        return check_polling(self, super().clean())
 
     def settings(self) -> dict[str, Any]:
         data = self.cleaned_data
