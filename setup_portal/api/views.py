@@ -39,6 +39,10 @@ class AsciiJSONRenderer(JSONRenderer):
     ensure_ascii = True
 
 
+_RENDERER = AsciiJSONRenderer()  # holds no state between calls
+_PLAIN_ACCEPT = frozenset({"*/*", "application/json"})
+
+
 def _query_problem(exc: QueryError) -> Problem:
     extra = {"knownFields": exc.known} if exc.known else {}
     return Problem(400, exc.message, slug="invalid-query" if exc.param != "body" else "validation",
@@ -55,6 +59,13 @@ class CrmView(APIView):
 
     def get_exception_handler(self):
         return exception_handler
+
+    def perform_content_negotiation(self, request, force=False):
+        # What nearly every caller sends (no Accept, */* or application/json, no ?format=) has one
+        # answer; DRF's negotiation would parse and rank the header on every call to find it.
+        if request._request.META.get("HTTP_ACCEPT", "*/*") in _PLAIN_ACCEPT and "format" not in request._request.GET:
+            return _RENDERER, AsciiJSONRenderer.media_type
+        return super().perform_content_negotiation(request, force)
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)

@@ -195,3 +195,11 @@ def test_it_records_every_call(app, clean_sandbox):
                                                                   ("GET", "accounts/{id}", 404)]
     assert calls[0].upstream_ms is not None and calls[0].latency_ms >= calls[0].upstream_ms
     assert calls[0].caller_ip == "127.0.0.1" and calls[0].trace is None and calls[0].retries == 0
+
+
+@pytest.mark.parametrize("accept, status", [("*/*", 200), ("application/json", 200), ("text/html", 406),
+                                             ("application/xml", 406), ("text/html, application/json;q=0.5", 200)])
+def test_it_answers_json_or_406_whatever_the_accept_header(app, clean_sandbox, accept, status):
+    answer = app.get("/api/v1/crm/accounts", {"pageSize": "1"}, Accept=accept)
+    assert answer.status_code == status
+    assert answer["Content-Type"] == ("application/json" if status == 200 else "application/problem+json")
