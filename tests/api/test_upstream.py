@@ -156,3 +156,28 @@ def test_it_refreshes_once_for_fifty_concurrent_calls(alice, sandbox, clean_sand
     while ApiCall.objects.filter(instance=instance).count() < 50 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert ApiCall.objects.filter(instance=instance).count() == 50
+
+
+@pytest.mark.parametrize("content, expected", [
+    (b'{"value": [{"name": "Caf\xc3\xa9"}]}', {"value": [{"name": "Café"}]}),
+    ('{"value": [{"name": "Café"}]}'.encode("utf-16"), {"value": [{"name": "Café"}]}),  # not UTF-8
+    (b'{"big": 123456789012345678901234567890}', {"big": 123456789012345678901234567890}),  # beyond 64 bits
+])
+def test_it_reads_any_json_dataverse_may_send(content, expected):
+    from setup_portal.api.gateway import json_of
+
+    response = requests.Response()
+    response._content = content
+    response.headers["Content-Type"] = "application/json"
+    assert json_of(response) == expected
+
+
+def test_it_answers_502_for_an_answer_that_is_not_json():
+    from setup_portal.api.gateway import json_of
+    from setup_portal.api.problems import Problem
+
+    response = requests.Response()
+    response._content = b"<html>"
+    with pytest.raises(Problem) as raised:
+        json_of(response)
+    assert raised.value.status_code == 502

@@ -203,3 +203,18 @@ def test_it_answers_json_or_406_whatever_the_accept_header(app, clean_sandbox, a
     answer = app.get("/api/v1/crm/accounts", {"pageSize": "1"}, Accept=accept)
     assert answer.status_code == status
     assert answer["Content-Type"] == ("application/json" if status == 200 else "application/problem+json")
+
+
+def test_it_answers_non_ascii_text_as_utf8_json(app, clean_sandbox):
+    created = app.post("/api/v1/crm/accounts", {"name": "Société Générale \u2028 Zürich"})
+    assert created.status_code == 201
+    assert created.json()["name"] == "Société Générale \u2028 Zürich"
+    # U+2028 stays escaped (DRF's rule, for JSON embedded in scripts); the rest is plain UTF-8 or escaped.
+    assert "\u2028".encode() not in created.content
+
+
+def test_it_renders_a_lone_surrogate_a_caller_sent(app, clean_sandbox):
+    answer = app.client.post("/api/v1/crm/accounts", b'{"nosuchfield\\ud800": 1}', content_type="application/json",
+                             headers={"Authorization": f"Bearer {app.token}"})
+    assert answer.status_code == 400
+    assert answer.content.isascii() and "\\ud800" in answer.content.decode()
