@@ -59,3 +59,14 @@ class IdempotentResponse(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.status})"
+
+
+class RateBucket(models.Model):
+    """One instance's token bucket for the rate limit where the shared cache is not Redis (ratelimit.py):
+    the GCRA's theoretical arrival time, changed by one atomic INSERT ... ON CONFLICT per call."""
+
+    bucket = models.CharField(max_length=100, primary_key=True)
+    arrival = models.FloatField(help_text="Unix time")
+
+    def __str__(self) -> str:
+        return self.bucket

@@ -1,11 +1,13 @@
 """A per-instance rate limit, so the API answers 429 itself before Dataverse's own limits bite.
 
-A token bucket kept as one number in the shared cache, the "theoretical arrival time" of the
-generic cell rate algorithm (GCRA): it allows `rate` calls a second on average and bursts of
-`burst`, and the time until the next allowed call is the Retry-After. With Redis as the cache
-the check is one Lua script (atomic, one round trip, Redis's clock); with the database cache
-it is a read and a write, so racing calls on different web processes may let a few more
-through than the burst there: a limit meant to stay under Dataverse's, not an exact quota.
+A token bucket kept as one number, the "theoretical arrival time" of the generic cell rate
+algorithm (GCRA): it allows `rate` calls a second on average and bursts of `burst`, and the time
+until the next allowed call is the Retry-After. With Redis as the shared cache the check is one
+Lua script (atomic, one round trip, Redis's clock). Otherwise, on SQLite and PostgreSQL, it is one
+atomic INSERT ... ON CONFLICT DO UPDATE on RateBucket (the database cache took four statements and
+a transaction per call, and racing processes could let a few more through than the burst); on
+any other database a read and a write in the cache, which may let a few more through: a limit
+meant to stay under Dataverse's, not an exact quota.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connections
+
+from .models import RateBucket
 
 _SPEC = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|m|h)\s*(?:burst\s+(\d+))?\s*$")
 _PERIOD = {"s": 1, "m": 60, "h": 3600}
@@ -82,6 +87,9 @@ def take(instance_id) -> float | None:
     backend = caches["default"]
     if isinstance(backend, RedisCache):
         return _take_in_redis(backend, key, interval, limit.burst)
+    connection = connections[RateBucket.objects.db]
+    if connection.vendor in _GREATEST:
+        return _take_in_database(connection, str(instance_id), interval, limit.burst)
     now = time.time()
     arrival = max(cache.get(key) or now, now)
     allowed_from = arrival + interval - limit.burst * interval
@@ -111,3 +119,39 @@ def _take_in_redis(backend: RedisCache, key: str, interval: float, burst: int) -
     expiry_ms = math.ceil(burst * interval * 1000) + 1000
     wait = _script(backend, full_key)(keys=[full_key], args=[repr(interval), burst, expiry_ms])
     return float(wait) if wait else None
+
+
+# The SQL function that picks the larger of two numbers, for the databases the one-statement bucket supports.
+_GREATEST = {"sqlite": "MAX", "postgresql": "GREATEST"}
+_bucket_sql: dict[tuple[str, str], tuple[str, str]] = {}
+
+
+def _database_sql(connection) -> tuple[str, str]:
+    key = (connection.vendor, connection.alias)
+    sql = _bucket_sql.get(key)
+    if sql is None:
+        quote = connection.ops.quote_name
+        table, bucket, arrival = quote(RateBucket._meta.db_table), quote("bucket"), quote("arrival")
+        greatest = _GREATEST[connection.vendor]
+        # A new bucket takes the call; an existing one only while the burst allows it (the WHERE),
+        # and RETURNING gives no row when it refuses.
+        take = (f"INSERT INTO {table} ({bucket}, {arrival}) VALUES (%s, %s) ON CONFLICT ({bucket}) DO UPDATE "
+                f"SET {arrival} = {greatest}({table}.{arrival}, %s) + %s "
+                f"WHERE {greatest}({table}.{arrival}, %s) + %s <= %s RETURNING {arrival}")
+        read = f"SELECT {arrival} FROM {table} WHERE {bucket} = %s"
+        sql = _bucket_sql[key] = (take, read)
+    return sql
+
+
+def _take_in_database(connection, bucket: str, interval: float, burst: int) -> float | None:
+    take, read = _database_sql(connection)
+    now = time.time()
+    slack = burst * interval - interval  # allowed while max(arrival, now) + interval - burst * interval <= now
+    with connection.cursor() as cursor:
+        cursor.execute(take, [bucket, now + interval, now, interval, now, -slack, now])
+        if cursor.fetchone() is not None:
+            return None
+        cursor.execute(read, [bucket])
+        row = cursor.fetchone()
+    arrival = max(row[0] if row else now, now)
+    return max(arrival - slack - now, 1e-6)

@@ -84,3 +84,26 @@ def test_it_keeps_the_bucket_in_redis_atomically(redis_cache, settings):
         waits = list(pool.map(lambda _: ratelimit.take("redis-instance"), range(20)))
     assert waits.count(None) == 5  # one script per call: no race lets a sixth through
     assert all(0 < w <= 60 for w in waits if w is not None)
+
+
+def test_it_keeps_the_bucket_in_the_database_atomically(transactional_db, settings):
+    """Without Redis the bucket is one row changed by one statement: racing calls let no extra one through."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    from setup_portal.api.models import RateBucket
+
+    settings.CRM_RATE_LIMIT = "1/m burst 5"
+
+    def take(_):
+        try:
+            return ratelimit.take("database-instance")
+        finally:
+            connection.close()  # each worker thread's own connection
+
+    with ThreadPoolExecutor(10) as pool:
+        waits = list(pool.map(take, range(20)))
+    assert waits.count(None) == 5
+    assert all(0 < w <= 60 for w in waits if w is not None)
+    assert RateBucket.objects.filter(bucket="database-instance").count() == 1
