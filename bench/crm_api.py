@@ -30,6 +30,7 @@ from bench import sandbox_dataverse as sdv  # noqa: E402
 
 WORK = Path(tempfile.mkdtemp(prefix="bench-crm-api-"))
 SEQUENTIAL = int(os.environ.get("BENCH_CRM_REQUESTS", "400"))
+CPU_CALLS = int(os.environ.get("BENCH_CRM_CPU_CALLS", "500"))
 PORTAL_QUERY = "/api/v1/crm/accounts?pageSize=50"
 ENV = {
     "DJANGO_SETTINGS_MODULE": "config.settings", "VAR_DIR": str(WORK), "DEBUG": "0",
@@ -127,6 +128,48 @@ def wait_until_serving(session, url: str, headers: dict) -> None:
     raise SystemExit((WORK / "gunicorn.log").read_text()[-3000:])
 
 
+def _process_cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of another process, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_call(token: str, sandbox_pid: int) -> dict:
+    """CPU time per call, portal and sandbox, in ms: CPU_CALLS calls through the portal's WSGI
+    application in this process (the whole middleware stack, the call log INSERT included, no
+    HTTP server), the sandbox answering in its own process. CPU time, unlike requests per second,
+    hardly depends on what else the shared machine runs. Median of batches of 50."""
+    import io
+
+    from django.core.wsgi import get_wsgi_application
+
+    app = get_wsgi_application()
+    path, _, query = PORTAL_QUERY.partition("?")
+
+    def call() -> None:
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": query, "SERVER_NAME": "127.0.0.1",
+                   "SERVER_PORT": "80", "HTTP_HOST": "127.0.0.1", "REMOTE_ADDR": "127.0.0.1",
+                   "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(b""),
+                   "wsgi.errors": sys.stderr, "HTTP_AUTHORIZATION": f"Bearer {token}"}
+        status = []
+        body = app(environ, lambda s, h, exc_info=None: status.append(s))
+        b"".join(body)
+        body.close()  # runs the call log INSERT, as the server does after sending
+        assert status[0].startswith("200"), status
+
+    for _ in range(50):
+        call()
+    portal, sandbox = [], []
+    for _ in range(max(1, CPU_CALLS // 50)):
+        own, theirs = time.process_time(), _process_cpu_seconds(sandbox_pid)
+        for _ in range(50):
+            call()
+        portal.append((time.process_time() - own) * 1000 / 50)
+        sandbox.append((_process_cpu_seconds(sandbox_pid) - theirs) * 1000 / 50)
+    return {"portal": statistics.median(portal), "sandbox": statistics.median(sandbox),
+            "portal_min": min(portal), "calls": len(portal) * 50}
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
@@ -176,6 +219,8 @@ def main() -> int:
         from setup_portal.api.models import ApiCall
 
         calls = list(ApiCall.objects.filter(status=200).values_list("latency_ms", "upstream_ms"))
+        cpu = cpu_per_call(instance_token, sandbox.pid)
+        load = os.getloadavg()
     finally:
         if portal is not None:
             os.killpg(portal.pid, 15)
@@ -184,11 +229,12 @@ def main() -> int:
         sandbox.wait(15)
         shutil.rmtree(WORK, ignore_errors=True)
         shutil.rmtree(sdv.WORK, ignore_errors=True)
-    report(via_portal, straight, loads, calls)
+    report(via_portal, straight, loads, calls, cpu, load)
     return 0
 
 
-def report(via_portal: list[float], straight: list[float], loads: dict, calls: list[tuple[int, int]]) -> None:
+def report(via_portal: list[float], straight: list[float], loads: dict, calls: list[tuple[int, int]], cpu: dict,
+           load: tuple[float, float, float]) -> None:
     p50_portal, p50_direct = statistics.median(via_portal), statistics.median(straight)
     p95_portal, p95_direct = pct(via_portal, 0.95), pct(straight, 0.95)
     own = [latency - (upstream or 0) for latency, upstream in calls]
@@ -202,7 +248,8 @@ def report(via_portal: list[float], straight: list[float], loads: dict, calls: l
           "beside the very request it sends to the sandbox's Web API "
           "(`accounts?$select=<the catalogue's 25 columns>`, `Prefer: odata.maxpagesize=50`, the instance's own "
           "access token) sent straight. The sandbox, the portal, wrk and this script share the machine's 2 cores "
-          "(other test runs were active too).\n")
+          f"(other test runs were active too: load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} over 1 / 5 / "
+          "15 minutes at the end of the run).\n")
     print(f"Sequential, one keep-alive connection each, {SEQUENTIAL} requests interleaved:\n")
     print("| | p50 ms | p95 ms |")
     print("|---|---:|---:|")
@@ -219,6 +266,12 @@ def report(via_portal: list[float], straight: list[float], loads: dict, calls: l
               f"(latency_ms minus upstream_ms, i.e. authentication, token cache, query building, record conversion "
               f"and rendering; the log's INSERT comes after) has median {statistics.median(own):.0f} ms, p95 "
               f"{pct(own, 0.95):.0f} ms.\n")
+    print(f"CPU time per call ({cpu['calls']} calls through the portal's WSGI application in-process, the call "
+          "log INSERT included, the sandbox answering in its own process; median of batches of 50):\n")
+    print("| | ms of CPU per call |")
+    print("|---|---:|")
+    print(f"| the portal | {cpu['portal']:.2f} (best batch {cpu['portal_min']:.2f}) |")
+    print(f"| the sandbox, serving the same request | {cpu['sandbox']:.2f} |\n")
     ratio = rps_portal / rps_direct if rps_direct else 0
     print("| target | result | |")
     print("|---|---|---|")
