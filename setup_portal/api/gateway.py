@@ -7,7 +7,6 @@ outcome on the request (`crm_upstream`) for the call log either way.
 from __future__ import annotations
 
 import math
-import re
 import time
 
 import orjson
@@ -27,7 +26,10 @@ from .authentication import instance_page
 from .problems import Problem, catalogue_fix
 
 API_PATH = "/api/data/v9.2/"
-_LONG_DIGITS = re.compile(rb"\d{20}")
+# Every digit as "0", everything else as " ": a run of 20 digits is then a plain substring test,
+# about ten times faster than a regular expression over a page of records.
+_DIGITS_ONLY = bytes(0x30 if 0x30 <= i <= 0x39 else 0x20 for i in range(256))
+_LONG_RUN = b"0" * 20
 # A checked URL is remembered briefly per process: the check reads the sandbox's runtime file
 # and parses the URL, which would cost more than the rest of a call's own work.
 CHECK_SECONDS = 30
@@ -132,7 +134,7 @@ def json_of(response):
         # UTF-8, a lone surrogate escape) goes to requests' own reading, and so does a body with
         # a run of 20 digits, which might be an integer beyond 64 bits (orjson makes it a float).
         content = response.content
-        if not _LONG_DIGITS.search(content):
+        if _LONG_RUN not in content.translate(_DIGITS_ONLY):
             return orjson.loads(content)
     except orjson.JSONDecodeError:
         pass
