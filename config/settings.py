@@ -291,6 +291,8 @@ CELERY_BROKER_DIR = Path(env_str("CELERY_BROKER_DIR") or VAR_DIR / "broker")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for _sub in ("queue", "processed"):
         (CELERY_BROKER_DIR / _sub).mkdir(parents=True, exist_ok=True)
+    # kombu's own, writing each message whole before it appears (its reader could take half a one).
+    CELERY_BROKER_TRANSPORT = "config.filesystem_broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
         "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
