@@ -71,8 +71,14 @@ def _ca_file(use_sandbox: bool) -> str:
     return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or DEFAULT_CA_BUNDLE_PATH
 
 
-@lru_cache(maxsize=8)
 def _tls_context(ca_file: str) -> ssl.SSLContext:
+    # Keyed by the file's modification time too: a sandbox that made a new CA at the same path is
+    # trusted on the next connection, as urllib3 (which reads the file per connection) would.
+    return _tls_context_for(ca_file, os.stat(ca_file).st_mtime_ns)
+
+
+@lru_cache(maxsize=8)
+def _tls_context_for(ca_file: str, modified: int) -> ssl.SSLContext:
     # Certificate and host name checked, TLS 1.2 or later: what urllib3 sets up for requests.
     context = ssl.create_default_context(cafile=ca_file)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -93,10 +99,13 @@ def _connection(scheme: str, host: str, port: int, ca_file: str, timeout: float)
         return conn
     if conn is not None:
         conn.close()
-    if scheme == "https":
-        conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=_tls_context(ca_file))
-    else:
-        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        if scheme == "https":
+            conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=_tls_context(ca_file))
+        else:
+            conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    except (OSError, ssl.SSLError) as exc:  # the CA file is missing or unreadable
+        raise requests.exceptions.SSLError(exc) from None
     try:
         conn.connect()
     except TimeoutError as exc:

@@ -62,3 +62,21 @@ def test_it_decodes_the_content_encodings_it_asks_for(encoding, encode):
 def test_it_reports_a_body_that_does_not_decode():
     with pytest.raises(requests.exceptions.ContentDecodingError):
         transport._decoded(b"not gzip", "gzip")
+
+
+def test_it_reads_a_ca_file_again_when_it_changes(sandbox, tmp_path):
+    import os
+    import shutil
+
+    ca_file = tmp_path / "ca.pem"
+    shutil.copy(sandbox.info["ca_cert_path"], ca_file)
+    first = transport._tls_context(str(ca_file))
+    assert transport._tls_context(str(ca_file)) is first  # read once while it stays the same
+    stat = ca_file.stat()
+    os.utime(ca_file, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # a sandbox's new CA
+    assert transport._tls_context(str(ca_file)) is not first
+
+
+def test_it_reports_a_missing_ca_file_as_a_failed_connection(tmp_path):
+    with pytest.raises(requests.exceptions.SSLError):
+        transport._connection("https", "127.0.0.1", 9, str(tmp_path / "missing.pem"), 1)
