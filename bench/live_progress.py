@@ -17,7 +17,7 @@ Browser and worker share the machine's wall clock. Prints one markdown section.
 from __future__ import annotations
 
 import datetime as dt
-import json
+import functools
 import os
 import platform
 import shutil
@@ -26,7 +26,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +43,8 @@ os.environ.pop("CELERY_BROKER_DIR", None)
 sys.path.insert(0, str(ROOT))
 
 import django  # noqa: E402
+
+from bench import processes  # noqa: E402
 
 django.setup()
 
@@ -75,32 +76,9 @@ def p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20, method="inclusive")[18]
 
 
-def spawn(args: list[str], log: str, ready, what: str) -> subprocess.Popen:
-    """A child process of the portal's, logging to WORK/<log>; returns once `ready()` is true."""
-    proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=dict(os.environ), stdout=open(WORK / log, "ab"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while not ready():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"{what} did not start:\n{(WORK / log).read_text()[-3000:]}")
-        time.sleep(0.1)
-    return proc
-
-
-def start_sandbox() -> subprocess.Popen:
-    runtime = WORK / "sandbox" / "runtime.json"
-
-    def ready() -> bool:
-        try:
-            data = json.loads(runtime.read_text())
-        except (OSError, ValueError):
-            return False
-        os.environ["SANDBOX_HTTP_PORT"], os.environ["SANDBOX_HTTPS_PORT"] = (str(data["http_port"]),
-                                                                             str(data["https_port"]))
-        return True
-
-    return spawn(["manage.py", "run_sandbox", "--http-port", "0", "--https-port", "0", "--quiet"], "sandbox.log",
-                 ready, "the sandbox")
+# The benchmark's own children log under its WORK folder.
+spawn = functools.partial(processes.spawn, WORK)
+start_sandbox = functools.partial(processes.start_sandbox, WORK)
 
 
 def start_worker() -> subprocess.Popen:
