@@ -114,7 +114,7 @@ def profile(client: Client, db: Path, url: str) -> list[tuple[str, float]]:
     views = []  # one frame per distinct call stack; the 60 requests do not all share one
 
     def collect(frame) -> None:
-        if frame.function == "dashboard" and "instances/views.py" in (frame.file_path_short or ""):
+        if frame.function == "dashboard" and "instances/dashboard_views.py" in (frame.file_path_short or ""):
             views.append(frame)
             return
         for child in frame.children:

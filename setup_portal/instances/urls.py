@@ -1,12 +1,12 @@
 from django.urls import path
 
-from . import certificate_views, edit_views, progress_views, views
+from . import certificate_views, dashboard_views, edit_views, progress_views, views
 
 app_name = "instances"
 
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
-    path("export.csv", views.export_csv, name="export"),
+    path("", dashboard_views.dashboard, name="dashboard"),
+    path("export.csv", dashboard_views.export_csv, name="export"),
     path("<uuid:instance_id>/", views.detail, name="detail"),
     path("<uuid:instance_id>/status.json", views.status_json, name="status"),
     path("<uuid:instance_id>/approve/", views.approve, name="approve"),
