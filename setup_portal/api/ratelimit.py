@@ -79,17 +79,25 @@ return ''
 
 def take(instance_id) -> float | None:
     """Spend one call of the instance's allowance: None if allowed, else seconds to wait."""
-    limit = configured_limit()
+    return spend(str(instance_id), configured_limit())
+
+
+def spend(bucket: str, limit: Limit | None) -> float | None:
+    """Spend one call from `bucket` under `limit` (None: unlimited): None if allowed, else seconds to wait.
+
+    The instance API's buckets are instance ids; other limits (the management API's, per API key)
+    name theirs with a prefix of their own, e.g. "apikey:42".
+    """
     if limit is None:
         return None
-    key = _KEY.format(instance_id)
+    key = _KEY.format(bucket)
     interval = 1.0 / limit.rate
     backend = caches["default"]
     if isinstance(backend, RedisCache):
         return _take_in_redis(backend, key, interval, limit.burst)
     connection = connections[RateBucket.objects.db]
     if connection.vendor in _GREATEST:
-        return _take_in_database(connection, str(instance_id), interval, limit.burst)
+        return _take_in_database(connection, bucket, interval, limit.burst)
     now = time.time()
     arrival = max(cache.get(key) or now, now)
     allowed_from = arrival + interval - limit.burst * interval
