@@ -123,6 +123,7 @@ INSTALLED_APPS = [
     "allauth.mfa",
     "allauth.socialaccount",
     "setup_portal.accounts",
+    "setup_portal.teams",
     "setup_portal.audit",
     "setup_portal.wizard",
     "setup_portal.azure",
@@ -339,6 +340,8 @@ CRM_RATE_LIMIT = env_str("CRM_RATE_LIMIT", "20/s burst 40")
 # How long a GET may spend retrying Dataverse's 429/503 and dropped connections in total.
 CRM_RETRY_BUDGET_SECONDS = env_int("CRM_RETRY_BUDGET_SECONDS", 8)
 API_CALL_RETENTION_DAYS = env_int("API_CALL_RETENTION_DAYS", 30, minimum=1)
+# The management API (/api/v1/), per personal API key, in the shared cache: "10/s burst 40", "600/m" or "off".
+API_KEY_RATE_LIMIT = env_str("API_KEY_RATE_LIMIT", "10/s burst 40")
 REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "setup_portal.api.problems.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

@@ -45,7 +45,9 @@ def do_bootstrap_first_admin(username: str, *, email: str) -> tuple[object, str]
     if get_user_model().objects.exists():
         return None
     validate_email(email)
-    return do_create_user(username, role="admin", email=email)
+    user, password = do_create_user(username, role="admin", email=email)
+    roles.set_portal_admin(user)
+    return user, password
 
 
 @transaction.atomic

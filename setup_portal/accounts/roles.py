@@ -1,4 +1,10 @@
-"""Roles are Django groups with permissions; these helpers are the one place that knows them."""
+"""Roles: a role is held in a team (teams.Membership: admin or team lead); portal administrators
+are a Django group (superusers count). These helpers are the one place that knows how roles are
+stored; what a role may do is decided in setup_portal/permissions.py.
+
+The "Admin" and "Team lead" groups are where roles lived before teams: the teams migration read
+them into Default-team memberships, and nothing consults them any more.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,11 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied
 
+from setup_portal.teams.models import Membership, Team, forget_roles, roles_of
+
 ADMIN = "Admin"
 TEAM_LEAD = "Team lead"
+PORTAL_ADMIN = "Portal administrator"
 ROLE_BY_KEY = {"admin": ADMIN, "teamlead": TEAM_LEAD}
 
 # Permission codenames given to each role (app_label.codename).
@@ -24,6 +33,7 @@ ROLE_PERMISSIONS = {
         "wizard.view_setup", "instances.view_instance", "instances.add_instancereview",
         "audit.view_auditevent",
     ],
+    PORTAL_ADMIN: ["auth.add_user", "auth.change_user", "auth.view_user"],
 }
 
 
@@ -48,12 +58,19 @@ def _groups(user) -> set[str]:
     return cached
 
 
+def is_portal_admin(user) -> bool:
+    """Manages users, teams and memberships and sees every team's objects."""
+    return user.is_authenticated and (user.is_superuser or PORTAL_ADMIN in _groups(user))
+
+
 def is_admin(user) -> bool:
-    return user.is_authenticated and (user.is_superuser or ADMIN in _groups(user))
+    """An admin of some team (superusers count)."""
+    return user.is_authenticated and (user.is_superuser or Membership.Role.ADMIN in roles_of(user).values())
 
 
 def is_team_lead(user) -> bool:
-    return user.is_authenticated and TEAM_LEAD in _groups(user)
+    """A team lead of some team."""
+    return user.is_authenticated and Membership.Role.TEAM_LEAD in roles_of(user).values()
 
 
 def can_review(user) -> bool:
@@ -68,11 +85,24 @@ def role_label(user) -> str:
     return "No role"
 
 
-def set_role(user, role_key: str | None) -> None:
-    user.groups.remove(*Group.objects.filter(name__in=ROLE_BY_KEY.values()))
+def set_role(user, role_key: str | None, team: Team | None = None) -> None:
+    """Give `user` the role "admin" or "teamlead" in `team` (the Default team when None), or
+    None to take the user out of that team. Other teams' memberships are left alone."""
+    team = team or Team.objects.default()
     if role_key:
-        ensure_roles()
-        user.groups.add(Group.objects.get(name=ROLE_BY_KEY[role_key]))
+        Membership.objects.update_or_create(user=user, team=team, defaults={"role": role_key})
+    else:
+        Membership.objects.filter(user=user, team=team).delete()
+    forget_roles(user)
+
+
+def set_portal_admin(user, value: bool = True) -> None:
+    ensure_roles()
+    group = Group.objects.get(name=PORTAL_ADMIN)
+    if value:
+        user.groups.add(group)
+    else:
+        user.groups.remove(group)
     user._portal_groups = None
 
 
@@ -97,3 +127,4 @@ admin_required = role_required(is_admin, "This page is for admins.")
 reviewer_required = role_required(can_review, "This page is for admins and team leads.")
 # Reviews are the team leads' job; admins provision, so they do not approve their own work.
 team_lead_required = role_required(is_team_lead, "Only team leads review instances.")
+portal_admin_required = role_required(is_portal_admin, "This page is for portal administrators.")

@@ -11,6 +11,7 @@ from django.utils import timezone
 from setup_portal.azure.certificates import CredentialKind
 from setup_portal.azure.clouds import AuthType, Cloud
 from setup_portal.crypto import EncryptedTextField
+from setup_portal.teams.models import default_team_id
 
 
 class Instance(models.Model):
@@ -41,6 +42,9 @@ class Instance(models.Model):
     setup = models.OneToOneField("wizard.Setup", null=True, blank=True, on_delete=models.SET_NULL,
                                  related_name="instance")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="instances")
+    # The setup's team: its admins change the instance, its team leads review it (permissions.py).
+    team = models.ForeignKey("teams.Team", on_delete=models.PROTECT, related_name="instances",
+                             default=default_team_id)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     ready_at = models.DateTimeField(null=True, blank=True)

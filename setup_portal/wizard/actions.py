@@ -12,6 +12,7 @@ from setup_portal.audit.models import record
 from setup_portal.azure.certificates import Certificate, CredentialKind, generate_certificate
 from setup_portal.azure.clouds import AuthType, Cloud
 from setup_portal.crypto import mask
+from setup_portal.teams.models import Membership, Team, roles_of
 
 from .models import Setup, StageRecord
 from .stages import REVIEWED_STAGES, STAGE_KEYS, next_stage
@@ -56,8 +57,14 @@ def _stage_values(setup: Setup, fields: list[str], changed: list[str]) -> dict:
 
 
 @transaction.atomic
-def do_create_setup(*, acting_user) -> Setup:
-    setup = Setup.objects.create(owner=acting_user)
+def do_create_setup(*, acting_user, team: Team | None = None) -> Setup:
+    """A new draft in `team`; without one, in the first team the user is an admin of (the
+    Default team for a superuser in none)."""
+    if team is None:
+        admin_teams = sorted(roles_of(acting_user).items())
+        team_id = next((pk for pk, role in admin_teams if role == Membership.Role.ADMIN), None)
+        team = Team.objects.get(pk=team_id) if team_id else Team.objects.default()
+    setup = Setup.objects.create(owner=acting_user, team=team)
     record("setup.created", setup, actor=acting_user)
     return setup
 

@@ -10,6 +10,7 @@ from django.db import models
 from setup_portal.azure.certificates import CredentialKind
 from setup_portal.azure.clouds import AuthType, Cloud
 from setup_portal.crypto import EncryptedTextField
+from setup_portal.teams.models import default_team_id
 from setup_portal.text import storable_json
 
 
@@ -21,6 +22,8 @@ class Setup(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="setups")
+    # The team whose admins may continue it and whose members see it; its instance gets the same team.
+    team = models.ForeignKey("teams.Team", on_delete=models.PROTECT, related_name="setups", default=default_team_id)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True)
     current_stage = models.CharField(max_length=32, default="account")
     created_at = models.DateTimeField(auto_now_add=True)

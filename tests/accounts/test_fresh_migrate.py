@@ -19,4 +19,4 @@ def test_it_creates_roles_and_the_cache_table_on_a_fresh_database(tmp_path):
     tables = {row[0] for row in db.execute("select name from sqlite_master where type = 'table'")}
     groups = {row[0] for row in db.execute("select name from auth_group")}
     assert "portal_cache" in tables
-    assert groups == {"Admin", "Team lead"}
+    assert groups == {"Admin", "Team lead", "Portal administrator"}

@@ -1,0 +1,66 @@
+"""Teams and memberships. Permissions built on them live in setup_portal/permissions.py."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+DEFAULT_TEAM_NAME = "Default team"
+
+
+class TeamQuerySet(models.QuerySet):
+    def default(self) -> Team:
+        """The team migrated data landed in, and where a team-less call puts things."""
+        return self.get_or_create(name=DEFAULT_TEAM_NAME)[0]
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TeamQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        TEAM_LEAD = "teamlead", "Team lead"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["team__name", "user__username"]
+        constraints = [models.UniqueConstraint(fields=["user", "team"], name="membership_one_per_user_and_team")]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.get_role_display()} of {self.team}"
+
+
+def default_team_id() -> int:
+    """Default of Setup.team and Instance.team: code that creates either without a team (older
+    tests, seed data) lands in the Default team; the wizard and provisioning pass the team."""
+    return Team.objects.default().pk
+
+
+def roles_of(user) -> dict[int, str]:
+    """{team id: role} for this user, read once and kept on the user object (one request)."""
+    if not user.is_authenticated:
+        return {}
+    cached = getattr(user, "_portal_team_roles", None)
+    if cached is None:
+        cached = dict(Membership.objects.filter(user_id=user.pk).values_list("team_id", "role"))
+        user._portal_team_roles = cached
+    return cached
+
+
+def forget_roles(user) -> None:
+    user._portal_team_roles = None
