@@ -9,6 +9,7 @@ urlpatterns = [
     path("accounts/password/reset/", account_views.password_reset),
     re_path(r"^accounts/password/reset/key/(?P<uidb36>[0-9A-Za-z]+)-(?P<key>.+)/$", account_views.password_reset),
     path("accounts/", include("allauth.urls")),
+    path("", include("setup_portal.api.key_urls")),  # /account/api-keys/, /users/api-keys/, /api/v1/me
     path("users/", include("setup_portal.accounts.urls")),
     path("setup/", include("setup_portal.wizard.urls")),
     path("azure/", include("setup_portal.azure.urls")),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -70,3 +71,46 @@ class RateBucket(models.Model):
 
     def __str__(self) -> str:
         return self.bucket
+
+
+class ApiKey(models.Model):
+    """A person's key for the management API (`dcp_<prefix>_<secret>`), acting with its owner's roles.
+
+    Only the prefix (to find the row, and to tell keys apart on the pages) and the SHA-256 of the
+    whole key are kept; the key itself is shown once, when it is made (keys.py).
+    """
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        EXPIRED = "expired", "Expired"
+        REVOKED = "revoked", "Revoked"
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        # The profile page lists one person's keys, newest first.
+        indexes = [models.Index(fields=["owner", "created_at"], name="apikey_owner_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} (dcp_{self.prefix}…)"
+
+    def status(self, now=None) -> str:
+        if self.revoked_at is not None:
+            return self.Status.REVOKED
+        if self.expires_at <= (now or timezone.now()):
+            return self.Status.EXPIRED
+        return self.Status.ACTIVE
+
+    def is_usable(self, now=None) -> bool:
+        return self.status(now) == self.Status.ACTIVE

@@ -1,0 +1,123 @@
+"""Pages for personal API keys: a person's own (create, shown once; revoke), and everyone's for
+portal administrators. `me` is the smallest management API call: who a key acts as."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from setup_portal.accounts import roles
+
+from . import key_auth
+from .key_forms import NewApiKeyForm
+from .keys import ApiKeyError, do_create_api_key, do_revoke_api_key
+from .models import ApiKey
+
+# TODO(lead): roles.is_portal_admin / permissions.py once A1's teams land; is_admin until then.
+is_portal_admin = roles.is_admin
+portal_admin_required = roles.admin_required
+
+_FORMS_SESSION_KEY = "api_key_forms"
+
+
+def can_revoke_api_key(user, api_key: ApiKey) -> bool:
+    return api_key.owner_id == user.pk or is_portal_admin(user)
+
+
+def _form_ticket(request: HttpRequest) -> str:
+    """A one-time value the create form carries: sending the same form twice (a reload of the
+    page that showed the key) makes no second key and shows nothing again."""
+    ticket = secrets.token_urlsafe(16)
+    request.session[_FORMS_SESSION_KEY] = [*request.session.get(_FORMS_SESSION_KEY, [])[-4:], ticket]
+    return ticket
+
+
+def _spend_ticket(request: HttpRequest) -> bool:
+    tickets = request.session.get(_FORMS_SESSION_KEY, [])
+    ticket = request.POST.get("ticket", "")
+    if ticket not in tickets:
+        return False
+    request.session[_FORMS_SESSION_KEY] = [t for t in tickets if t != ticket]
+    return True
+
+
+def _my_keys_page(request: HttpRequest, form: NewApiKeyForm, status: int = 200) -> HttpResponse:
+    keys = ApiKey.objects.filter(owner=request.user).select_related("revoked_by")
+    return render(request, "api_keys/mine.html", {"keys": keys, "form": form, "ticket": _form_ticket(request),
+                   "sees_all_keys": is_portal_admin(request.user)},
+                  status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def my_keys(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        return _my_keys_page(request, NewApiKeyForm())
+    if not _spend_ticket(request):
+        messages.info(request, "That form was already sent. Its key was shown once and is listed below; "
+                               "it cannot be shown again.")
+        return redirect("api_keys:mine")
+    form = NewApiKeyForm(request.POST)
+    if not form.is_valid():
+        return _my_keys_page(request, form, status=400)
+    try:
+        new = do_create_api_key(request.user, form.cleaned_data["name"],
+                                expires_days=form.cleaned_data["expires_days"], acting_user=request.user)
+    except ApiKeyError as exc:
+        form.add_error(None, str(exc))
+        return _my_keys_page(request, form, status=400)
+    response = render(request, "api_keys/created.html", {"api_key": new.api_key, "new_key": new.key})
+    response["Cache-Control"] = "no-store"  # a key shown once must not come back from a cache
+    return response
+
+
+@portal_admin_required
+def all_keys(request: HttpRequest) -> HttpResponse:
+    keys = ApiKey.objects.select_related("owner", "revoked_by").order_by("owner__username", "-created_at")
+    return render(request, "api_keys/all.html", {"keys": keys})
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def revoke(request: HttpRequest, key_id: int) -> HttpResponse:
+    api_key = get_object_or_404(ApiKey.objects.select_related("owner"), pk=key_id)
+    if not can_revoke_api_key(request.user, api_key):
+        raise PermissionDenied("Only the key's owner or a portal administrator revokes it.")
+    back = "api_keys:all" if request.GET.get("from") == "all" and is_portal_admin(request.user) else "api_keys:mine"
+    if request.method == "GET" or request.POST.get("confirmed") != "yes":
+        return render(request, "api_keys/revoke.html", {"api_key": api_key, "back": back})
+    if do_revoke_api_key(api_key, acting_user=request.user):
+        messages.success(request, f"Revoked “{api_key.name}” (dcp_{api_key.prefix}…): "
+                                  "calls with it are refused from now on.")
+    else:
+        messages.info(request, f"“{api_key.name}” was already revoked.")
+    return redirect(back)
+
+
+class MeView(APIView):
+    """GET /api/v1/me: who the key (or the session) acts as, and which key it is."""
+
+    authentication_classes = [key_auth.ApiKeyAuthentication, SessionAuthentication]
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [key_auth.ApiKeyRateThrottle]
+
+    def get_exception_handler(self):
+        return key_auth.exception_handler
+
+    def get(self, request):
+        user = request.user
+        data = {"username": user.get_username(), "role": roles.role_label(user), "apiKey": None}
+        if isinstance(request.auth, ApiKey):
+            data["apiKey"] = {"name": request.auth.name, "prefix": request.auth.prefix,
+                              "expiresAt": request.auth.expires_at.isoformat()}
+        return Response(data)
