@@ -1,0 +1,215 @@
+"""An instance's jobs (with their steps), health history and reviews; setups; the audit log."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter
+from rest_framework.response import Response
+
+from setup_portal import permissions
+from setup_portal.audit.views import AuditFilterForm, filter_events
+from setup_portal.instances import actions
+from setup_portal.instances.lifecycle_forms import ReviewForm
+from setup_portal.instances.models import JobStep, ProvisioningJob
+from setup_portal.wizard.models import Setup
+
+from ..problems import Problem
+from . import serializers as s
+from .base import ManagementView, instance_for, invalid
+from .instances import ID, _detail
+from .pagination import paginate
+from .schema import operation
+
+JOB_ID = OpenApiParameter("job_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The job's id.")
+SETUP_ID = OpenApiParameter("setup_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The setup's id.")
+PAGING = [OpenApiParameter("page_size", int, description="1 to 200, default 50."),
+          OpenApiParameter("cursor", str, description="From a page's `next` or `previous` URL.")]
+JOB_EXAMPLE = OpenApiExample("A job half way", response_only=True, value={
+    "id": 42, "url": "/api/v1/jobs/42", "kind": "provision", "status": "running", "steps": [
+        {"key": "token", "label": "Get an access token", "position": 0, "status": "succeeded"},
+        {"key": "whoami", "label": "Ask Dataverse who we are", "position": 1, "status": "running"}]})
+
+
+def _jobs():
+    return ProvisioningJob.objects.select_related("created_by").prefetch_related(
+        Prefetch("steps", queryset=JobStep.objects.order_by("position")))
+
+
+def _job_for(request, job_id: str, allowed=permissions.can_view_instance) -> ProvisioningJob:
+    """The job, if the caller may see its instance (404 otherwise, as for the instance itself)."""
+    if not str(job_id).isdigit() or len(str(job_id)) > 18:
+        raise Problem(404, "No such job.")
+    job = get_object_or_404(ProvisioningJob.objects.only("id", "instance_id"), pk=int(job_id))
+    instance_for(request, job.instance_id, allowed)
+    return _jobs().get(pk=job.pk)
+
+
+class InstanceJobs(ManagementView):
+    @operation(summary="List an instance's jobs",
+               operation_id="listInstanceJobs",
+               description="Provisioning and re-authentication jobs, newest "
+                           "first, each with its steps.",
+               parameters=[ID, *PAGING], responses={200: s.page_of(s.JobOut(), "JobPage")}, errors=(400, 404),
+               tags=["Jobs"])
+    def get(self, request, instance_id):
+        inst = instance_for(request, instance_id)
+        page, links = paginate(request, _jobs().filter(instance=inst).order_by("-created_at", "-id"))
+        return Response({"results": s.JobOut(page, many=True).data, **links})
+
+
+class JobDetail(ManagementView):
+    @operation(summary="Get a job",
+               operation_id="getJob",
+               description="Follow provisioning: poll until `status` is `succeeded` or "
+                           "`failed`; each step says what it did or why it failed.",
+               parameters=[JOB_ID], responses={200: s.JobOut}, errors=(404,), examples=[JOB_EXAMPLE], tags=["Jobs"])
+    def get(self, request, job_id):
+        return Response(s.JobOut(_job_for(request, job_id)).data)
+
+
+class JobRetry(ManagementView):
+    @operation(summary="Retry a failed job",
+               operation_id="retryJob",
+               description="Runs it again from the step that failed; steps that "
+                           "succeeded are not redone. Admins only.",
+               parameters=[JOB_ID], request=None, responses={202: s.JobOut}, errors=(404, 409), tags=["Jobs"])
+    def post(self, request, job_id):
+        job = _job_for(request, job_id, permissions.can_change_instance)
+        if job.status != ProvisioningJob.Status.FAILED:
+            raise Problem(409, f"Only a failed job can be retried; this one is {job.get_status_display().lower()}.")
+        try:
+            actions.do_retry_job(job, acting_user=request.user)
+        except actions.InstanceStateError as exc:
+            raise Problem(409, str(exc)) from None
+        return Response(s.JobOut(_jobs().get(pk=job.pk)).data, status=202)
+
+
+class InstanceHealth(ManagementView):
+    @operation(summary="An instance's health history",
+               operation_id="listInstanceHealth",
+               description="Connection checks, newest first.",
+               parameters=[ID, *PAGING], responses={200: s.page_of(s.HealthCheckOut(), "HealthCheckPage")},
+               errors=(400, 404), tags=["Instances"])
+    def get(self, request, instance_id):
+        inst = instance_for(request, instance_id)
+        rows = inst.health_checks.select_related("triggered_by").order_by("-checked_at", "-id")
+        page, links = paginate(request, rows)
+        return Response({"results": s.HealthCheckOut(page, many=True).data, **links})
+
+
+class InstanceReviews(ManagementView):
+    @operation(summary="An instance's reviews",
+               operation_id="listInstanceReviews",
+               description="Team leads' decisions and comments, newest first.",
+               parameters=[ID, *PAGING], responses={200: s.page_of(s.ReviewOut(), "ReviewPage")}, errors=(400, 404),
+               tags=["Reviews"])
+    def get(self, request, instance_id):
+        inst = instance_for(request, instance_id)
+        rows = inst.reviews.select_related("reviewer").order_by("-created_at", "-id")
+        page, links = paginate(request, rows)
+        return Response({"results": s.ReviewOut(page, many=True).data, **links})
+
+
+class InstanceApprove(ManagementView):
+    @operation(summary="Approve an instance",
+               operation_id="approveInstance",
+               description="The team's team leads only (admins do not approve "
+                           "their own work).",
+               parameters=[ID], request=s.ReviewIn, responses={200: s.InstanceDetailOut}, errors=(400, 404, 409),
+               examples=[OpenApiExample("Approve", request_only=True, value={"comment": "Looks right."})],
+               tags=["Reviews"])
+    def post(self, request, instance_id):
+        inst = instance_for(request, instance_id, permissions.can_review_instance)
+        form = _review_form(request)
+        try:
+            actions.do_approve_instance(inst, comment=form.cleaned_data["comment"], acting_user=request.user)
+        except actions.InstanceStateError as exc:
+            raise Problem(409, str(exc)) from None
+        return Response(_detail(inst))
+
+
+class InstanceRequestChanges(ManagementView):
+    @operation(summary="Ask for changes",
+               operation_id="requestInstanceChanges",
+               description="The owner sees the comment; an edit sends the instance "
+                           "back for review. The team's team leads only.",
+               parameters=[ID], request=s.RequestChangesIn, responses={200: s.InstanceDetailOut},
+               errors=(400, 404, 409),
+               examples=[OpenApiExample("Ask", request_only=True, value={"comment": "Tag it with the region."})],
+               tags=["Reviews"])
+    def post(self, request, instance_id):
+        inst = instance_for(request, instance_id, permissions.can_review_instance)
+        body = s.RequestChangesIn(data=request.data)
+        body.is_valid(raise_exception=True)
+        form = _review_form(request)
+        if not form.cleaned_data["comment"].strip():
+            raise Problem(400, "Some values are not valid.", slug="validation",
+                          errors={"comment": ["Say what should change, so the owner knows what to do."]})
+        try:
+            actions.do_request_changes(inst, comment=form.cleaned_data["comment"], acting_user=request.user)
+        except actions.InstanceStateError as exc:
+            raise Problem(409, str(exc)) from None
+        return Response(_detail(inst))
+
+
+def _review_form(request) -> ReviewForm:
+    body = s.ReviewIn(data=request.data)
+    body.is_valid(raise_exception=True)
+    form = ReviewForm(body.validated_data)
+    if not form.is_valid():
+        raise invalid(form)
+    return form
+
+
+def _setups(request):
+    return (permissions.visible_setups(request.user).select_related("owner", "instance")
+            .exclude(status=Setup.Status.DISCARDED))
+
+
+class SetupList(ManagementView):
+    @operation(summary="List setups",
+               operation_id="listSetups",
+               description="Wizard setups (drafts and completed), newest first.",
+               parameters=[OpenApiParameter("status", str, enum=[Setup.Status.DRAFT, Setup.Status.COMPLETED]),
+                           *PAGING],
+               responses={200: s.page_of(s.SetupOut(), "SetupPage")}, errors=(400,), tags=["Setups"])
+    def get(self, request):
+        rows = _setups(request).order_by("-created_at", "-pk")
+        status = request.query_params.get("status")
+        if status is not None:
+            if status not in (Setup.Status.DRAFT, Setup.Status.COMPLETED):
+                raise Problem(400, "Some values are not valid.", slug="validation",
+                              errors={"status": ["Pick draft or completed."]})
+            rows = rows.filter(status=status)
+        page, links = paginate(request, rows)
+        return Response({"results": s.SetupOut(page, many=True).data, **links})
+
+
+class SetupDetail(ManagementView):
+    @operation(summary="Get a setup",
+               operation_id="getSetup",
+               description="Its values (never a secret) and every stage recorded.",
+               parameters=[SETUP_ID], responses={200: s.SetupDetailOut}, errors=(404,), tags=["Setups"])
+    def get(self, request, setup_id):
+        setup = permissions.setup_for(request.user, setup_id, rows=_setups(request))
+        return Response(s.SetupDetailOut(setup).data)
+
+
+class AuditEventList(ManagementView):
+    @operation(summary="List audit events",
+               operation_id="listAuditEvents",
+               description="The audit log with its page's filters, newest first.",
+               parameters=[OpenApiParameter("q", str), OpenApiParameter("actor", str), OpenApiParameter("verb", str),
+                           OpenApiParameter("target_type", str), OpenApiParameter("target", str),
+                           OpenApiParameter("since", OpenApiTypes.DATE), OpenApiParameter("until", OpenApiTypes.DATE),
+                           *PAGING],
+               responses={200: s.page_of(s.AuditEventOut(), "AuditEventPage")}, errors=(400,), tags=["Audit"])
+    def get(self, request):
+        form = AuditFilterForm(request.query_params)
+        if not form.is_valid():
+            raise invalid(form)
+        rows = filter_events(form.cleaned_data, permissions.visible_audit_events(request.user))
+        page, links = paginate(request, rows.order_by("-created_at", "-id"))
+        return Response({"results": s.AuditEventOut(page, many=True).data, **links})

@@ -1,0 +1,74 @@
+"""What every management API view shares: who may call it, how errors look, how requests are parsed.
+
+Browsers call with their session (CSRF checked, as DRF's SessionAuthentication does for unsafe
+methods); scripts with `Authorization: Bearer <personal API key>`, limited per key. Errors are
+problem details (RFC 9457): the API key module's handler, plus the permission module's reasons
+for a 403.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from rest_framework import exceptions
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from setup_portal import permissions
+from setup_portal.api import key_auth
+from setup_portal.api.problems import Problem
+from setup_portal.api.views import AsciiJSONRenderer
+from setup_portal.instances.models import Instance
+
+
+def exception_handler(exc: Exception, context: dict) -> Response:
+    if isinstance(exc, DjangoPermissionDenied):  # permissions.check: say the rule's reason
+        exc = Problem(403, str(exc) or permissions.NO_ROLE)
+    elif isinstance(exc, exceptions.PermissionDenied):
+        exc = Problem(403, str(exc.detail))
+    return key_auth.exception_handler(exc, context)
+
+
+class PortalUser(BasePermission):
+    """Signed in (session or key) with a role the pages would let in."""
+
+    message = permissions.NO_ROLE
+
+    def has_permission(self, request, view) -> bool:
+        if not (request.user and request.user.is_authenticated):
+            raise exceptions.NotAuthenticated()
+        return permissions.can_see_portal(request.user)
+
+
+class ManagementView(APIView):
+    authentication_classes = [key_auth.ApiKeyAuthentication, SessionAuthentication]
+    throttle_classes = [key_auth.ApiKeyRateThrottle]
+    permission_classes = [PortalUser]
+    renderer_classes = [AsciiJSONRenderer]
+
+    def get_exception_handler(self):
+        return exception_handler
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response.setdefault("Cache-Control", "no-store")  # answers are per person, and some carry tokens
+        return response
+
+
+def instance_for(request, instance_id, allowed=permissions.can_view_instance) -> Instance:
+    """The live (not deleted) instance the URL names: 404 when there is none or the caller may not
+    see it, 403 with the rule's reason when they may see it but not do `allowed`."""
+    rows = Instance.objects.select_related("owner", "reviewed_by").exclude(status=Instance.Status.DELETED)
+    return permissions.instance_for(request.user, instance_id, allowed, rows=rows)
+
+
+def form_errors(form) -> dict[str, list[str]]:
+    """A Django form's errors per field, as problem details carry them ("non_field_errors" for the rest)."""
+    return {("non_field_errors" if name == "__all__" else name): [str(e) for e in errs]
+            for name, errs in form.errors.items()}
+
+
+def invalid(form, *, prefix: str = "") -> Problem:
+    errors = {f"{prefix}{name}": msgs for name, msgs in form_errors(form).items()}
+    return Problem(400, "Some values are not valid.", slug="validation", errors=errors)

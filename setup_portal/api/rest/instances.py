@@ -1,0 +1,273 @@
+"""Instances: list with the dashboard's filters, get, change, delete, lifecycle verbs, provisioning."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
+from rest_framework.response import Response
+
+from setup_portal import permissions
+from setup_portal.accounts.roles import is_admin
+from setup_portal.events import endpoints
+from setup_portal.events.forms import EndpointForm
+from setup_portal.instances import actions, filters
+from setup_portal.instances.forms import EditInstanceForm
+from setup_portal.instances.lifecycle_forms import DisableForm
+from setup_portal.instances.models import Instance
+
+from ..problems import Problem
+from . import serializers as s
+from .base import ManagementView, instance_for, invalid
+from .pagination import paginate
+from .provisioning import provision
+from .schema import operation
+
+TAG = ["Instances"]
+ID = OpenApiParameter("instance_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The instance's id.")
+LIST_PARAMETERS = [
+    OpenApiParameter("q", str, description="Search in name, URL, tenant, client ID, organization, owner, tags."),
+    OpenApiParameter("status", str, enum=[*Instance.Status.values, filters.ALL_STATUSES],
+                     description="One status; `all` includes deleted instances (left out otherwise)."),
+    OpenApiParameter("review", str, enum=[*Instance.Review.values, filters.AWAITING_REVIEW],
+                     description="One review state; `awaiting` is pending or resubmitted."),
+    OpenApiParameter("health", str, enum=Instance.Health.values),
+    OpenApiParameter("tag", str, description="One tag."),
+    OpenApiParameter("owner", str, description="The owner's username."),
+    OpenApiParameter("secret", str, enum=s.SECRET_FILTERS, description="Client secret expiry: `soon` (30 days), "
+                                                                        "`week` (7 days) or `expired`."),
+    OpenApiParameter("sort", str, enum=s.INSTANCE_SORTS, description="A column, `-` first for descending. "
+                                                                      "Default `-created`."),
+    OpenApiParameter("page_size", int, description="1 to 200, default 50."),
+    OpenApiParameter("cursor", str, description="From a page's `next` or `previous` URL."),
+]
+INSTANCE_EXAMPLE = OpenApiExample("A ready instance", response_only=True, value={
+    "id": "7d1e1f0c-4a57-4d4c-9d35-2a8e0f6a3b11", "url": "/api/v1/instances/7d1e1f0c-4a57-4d4c-9d35-2a8e0f6a3b11",
+    "name": "Contoso sales", "tags": ["sales", "emea"], "status": "ready", "review_state": "pending",
+    "health": "ok", "auth_type": "s2s", "dynamics_url": "https://contoso.crm4.dynamics.com", "owner": "alice"})
+
+
+def _detail(inst: Instance) -> dict:
+    inst = Instance.objects.select_related("owner", "reviewed_by", "webhook_endpoint").get(pk=inst.pk)
+    return s.InstanceDetailOut(inst).data
+
+
+def _state_conflict(exc: Exception) -> Problem:
+    return Problem(409, str(exc))
+
+
+class InstanceList(ManagementView):
+    @operation(
+        summary="List instances", operation_id="listInstances",
+        description="The dashboard's list: the same filters, search and sort, a page at a time. Follow `next` "
+                    "for more. Deleted instances are left out unless `status=all`.",
+        parameters=LIST_PARAMETERS, responses={200: s.page_of(s.InstanceOut(), "InstancePage")}, errors=(400,),
+        examples=[INSTANCE_EXAMPLE], tags=TAG)
+    def get(self, request):
+        form = filters.InstanceFilterForm(request.query_params)
+        if not form.is_valid():
+            raise invalid(form)
+        rows = (filters.filter_instances(form.cleaned_data).filter(permissions.team_scope(request.user))
+                .select_related("owner", "reviewed_by"))
+        page, links = paginate(request, rows)
+        return Response({"results": s.InstanceOut(page, many=True).data, **links})
+
+    @operation(
+        summary="Provision an instance", operation_id="createInstance",
+        description="Runs the wizard's stages with the same checks as its pages: environment, application, "
+                    "keys (Azure AD is asked whether it accepts them), permissions. For `s2s` and `custom` "
+                    "the portal then signs in, creates the instance and queues its provisioning: 202 with the "
+                    "job to follow (`GET` it until `status` is `succeeded` or `failed`). For `oauth2` a person "
+                    "must sign in with Microsoft: 201 with the setup and the `wizard_url` that continues it. "
+                    "A value refused at any stage creates nothing.",
+        request=s.InstanceCreateIn,
+        responses={202: OpenApiResponse(s.ProvisioningStarted, description="Provisioning is queued."),
+                   201: OpenApiResponse(s.WizardContinues, description="OAuth 2.0: continue in the browser.")},
+        errors=(400, 503),
+        examples=[OpenApiExample("Server-to-server on the sandbox tenant", request_only=True, value={
+            "auth_type": "s2s", "dynamics_url": "https://127.0.0.1:8443/dataverse/contoso",
+            "tenant": "contoso.onmicrosoft.com", "name": "Contoso sales", "tags": ["sales"],
+            "credentials": {"client_id": "1b2c3d4e-0000-4a5b-8c9d-112233445566",
+                            "client_secret": "the secret's Value", "secret_expires_on": "2027-06-30"}}),
+                  OpenApiExample("Queued", response_only=True, status_codes=["202"], value={
+                      "instance": "7d1e1f0c-4a57-4d4c-9d35-2a8e0f6a3b11",
+                      "instance_url": "/api/v1/instances/7d1e1f0c-4a57-4d4c-9d35-2a8e0f6a3b11",
+                      "job": 42, "job_url": "/api/v1/jobs/42"})],
+        tags=TAG)
+    def post(self, request):
+        if not is_admin(request.user):
+            raise Problem(403, "Only admins provision instances.")
+        body = s.InstanceCreateIn(data=request.data)
+        body.is_valid(raise_exception=True)
+        outcome = provision(body.validated_data, user=request.user)
+        setup_url = reverse("rest:setup", args=[outcome.setup.pk])
+        if outcome.job is None:
+            wizard_url = request.build_absolute_uri(reverse("wizard:stage", args=[outcome.setup.pk, "authorize"]))
+            return Response({"setup": outcome.setup.pk, "setup_url": setup_url, "wizard_url": wizard_url},
+                            status=201, headers={"Location": setup_url})
+        job_url = reverse("rest:job", args=[outcome.job.pk])
+        return Response({"instance": outcome.job.instance_id,
+                         "instance_url": reverse("rest:instance", args=[outcome.job.instance_id]),
+                         "job": outcome.job.pk, "job_url": job_url}, status=202, headers={"Location": job_url})
+
+
+class InstanceDetail(ManagementView):
+    @operation(summary="Get an instance",
+               operation_id="getInstance",
+               description="Its settings, state, review and webhook settings "
+                           "(never a secret or token).",
+               parameters=[ID], responses={200: s.InstanceDetailOut}, errors=(404,), examples=[INSTANCE_EXAMPLE],
+               tags=TAG)
+    def get(self, request, instance_id):
+        return Response(_detail(instance_for(request, instance_id)))
+
+    @operation(
+        summary="Change an instance's settings", operation_id="updateInstance",
+        description="Send only what changes. The Edit page's rules apply (unique name, tags, polling needs "
+                    "resources); `webhooks` are the Events page's settings. An edit while a team lead's change "
+                    "request is open sends the instance back to them as resubmitted. Admins only.",
+        parameters=[ID], request=s.InstanceSettingsIn, responses={200: s.InstanceDetailOut}, errors=(400, 404, 409),
+        examples=[OpenApiExample("Rename and tag", request_only=True,
+                                 value={"name": "Contoso sales EU", "tags": ["sales", "eu"]}),
+                  OpenApiExample("Turn on webhooks", request_only=True, value={"webhooks": {
+                      "enabled": True, "callback_url": "https://hooks.example.com/dynamics",
+                      "lifecycle_types": ["instance.ready", "instance.failed"]}})],
+        tags=TAG)
+    def patch(self, request, instance_id):
+        inst = instance_for(request, instance_id, permissions.can_change_instance)
+        body = s.InstanceSettingsIn(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        form = _edit_form(inst, data)
+        if not form.is_valid():
+            raise invalid(form)
+        webhooks = _endpoint_settings(inst, data["webhooks"]) if "webhooks" in data else None
+        try:
+            with transaction.atomic():
+                actions.do_update_instance(inst, **form.changes(), acting_user=request.user)
+                if webhooks is not None:
+                    endpoints.do_update_endpoint(inst, **webhooks, acting_user=request.user)
+        except actions.InstanceNameTaken as exc:
+            raise Problem(400, "Some values are not valid.", slug="validation", errors={"name": [str(exc)]}) from None
+        except actions.InstanceStateError as exc:
+            raise _state_conflict(exc) from None
+        return Response(_detail(inst))
+
+    @operation(
+        summary="Delete an instance", operation_id="deleteInstance",
+        description="As the Delete page does: its client secret, password, certificate key and tokens are "
+                    "erased, its instance token stops working, its history stays in the audit log. Admins only.",
+        parameters=[ID], responses={204: OpenApiResponse(description="Deleted.")}, errors=(404, 409), tags=TAG)
+    def delete(self, request, instance_id):
+        inst = instance_for(request, instance_id, permissions.can_change_instance)
+        try:
+            actions.do_delete_instance(inst, acting_user=request.user)
+        except actions.InstanceStateError as exc:
+            raise _state_conflict(exc) from None
+        return Response(status=204)
+
+
+def _edit_form(inst: Instance, data: dict) -> EditInstanceForm:
+    """The Edit page's form, filled with the instance's values and the request's changes over them."""
+    current = {"name": inst.name, "tags": inst.tag_list, "polling_enabled": inst.polling_enabled,
+               "polling_resources": list(inst.polling_resources), "filter_nulls": inst.filter_nulls,
+               "polling_interval_minutes": inst.polling_interval_minutes, "trace_logging": inst.trace_logging_on()}
+    current.update({k: v for k, v in data.items() if k in current})
+    current["tags"] = ", ".join(current["tags"])
+    return EditInstanceForm({k: v for k, v in current.items() if v is not False}, instance=inst)
+
+
+def _endpoint_settings(inst: Instance, webhooks: dict) -> dict:
+    """The Events page's form over the request's webhook settings; as there, turning events off keeps
+    the callback URL and the lifecycle types for next time."""
+    endpoint = endpoints.endpoint_of(inst)
+    values = {"callback_url": webhooks.get("callback_url", endpoint.url),
+              "lifecycle_types": webhooks.get("lifecycle_types", list(endpoint.lifecycle_types or []))}
+    if webhooks["enabled"]:
+        values["events_enabled"] = True
+    form = EndpointForm(values)
+    if not form.is_valid():
+        raise invalid(form, prefix="webhooks.")
+    settings = form.endpoint_settings()
+    if not settings["enabled"]:
+        settings["url"] = settings["url"] or endpoint.url
+    return settings
+
+
+class InstanceDisable(ManagementView):
+    @operation(summary="Disable an instance", operation_id="disableInstance",
+               description="Keep-alive stops and its instance token stops being accepted; configuration and "
+                           "history stay. Admins only.",
+               parameters=[ID], request=s.DisableIn, responses={200: s.InstanceDetailOut}, errors=(400, 404, 409),
+               examples=[OpenApiExample("With a reason", request_only=True, value={"reason": "Contract ended"})],
+               tags=TAG)
+    def post(self, request, instance_id):
+        inst = instance_for(request, instance_id, permissions.can_change_instance)
+        body = s.DisableIn(data=request.data)
+        body.is_valid(raise_exception=True)
+        form = DisableForm(body.validated_data)
+        if not form.is_valid():
+            raise invalid(form)
+        try:
+            actions.do_disable_instance(inst, acting_user=request.user, reason=form.cleaned_data["reason"])
+        except actions.InstanceStateError as exc:
+            raise _state_conflict(exc) from None
+        return Response(_detail(inst))
+
+
+class InstanceEnable(ManagementView):
+    @operation(summary="Enable an instance",
+               operation_id="enableInstance",
+               description="Keep-alive resumes. Admins only.",
+               parameters=[ID], request=None, responses={200: s.InstanceDetailOut}, errors=(404, 409), tags=TAG)
+    def post(self, request, instance_id):
+        inst = instance_for(request, instance_id, permissions.can_change_instance)
+        try:
+            actions.do_enable_instance(inst, acting_user=request.user)
+        except actions.InstanceStateError as exc:
+            raise _state_conflict(exc) from None
+        return Response(_detail(inst))
+
+
+class InstanceTestConnection(ManagementView):
+    @operation(summary="Test an instance's connection", operation_id="testInstanceConnection",
+               description="The worker signs in with the stored credentials and asks Dataverse “Who am I?”. "
+                           "The result appears in the health history (`health_url`). Admins only.",
+               parameters=[ID], request=None, responses={202: s.HealthCheckRequested}, errors=(404, 409), tags=TAG)
+    def post(self, request, instance_id):
+        inst = instance_for(request, instance_id, permissions.can_change_instance)
+        try:
+            since = actions.do_request_health_check(inst, acting_user=request.user)
+        except actions.InstanceStateError as exc:
+            raise _state_conflict(exc) from None
+        return Response({"requested_at": since, "health_url": reverse("rest:instance-health", args=[inst.pk])},
+                        status=202)
+
+
+class InstanceToken(ManagementView):
+    @operation(summary="Issue a new instance token", operation_id="issueInstanceToken",
+               description="The token applications send to `/api/v1/crm/`. Returned in this answer only; the "
+                           "old token stops working at once. Admins only.",
+               parameters=[ID], request=None, responses={201: s.TokenOut}, errors=(404, 409), tags=TAG)
+    def post(self, request, instance_id):
+        inst = instance_for(request, instance_id, permissions.can_change_instance)
+        try:
+            token = actions.do_issue_instance_token(inst, acting_user=request.user)
+        except actions.InstanceStateError as exc:
+            raise _state_conflict(exc) from None
+        inst.refresh_from_db(fields=["token_prefix"])
+        return Response({"token": token, "prefix": inst.token_prefix}, status=201,
+                        headers={"Cache-Control": "no-store"})
+
+
+class InstanceWebhookSecret(ManagementView):
+    @operation(summary="Rotate the webhook signing secret", operation_id="rotateWebhookSecret",
+               description="A new `whsec_…` secret, returned in this answer only. The old one keeps signing too "
+                           "(a second signature) for 24 hours, so receivers can switch over. Admins only.",
+               parameters=[ID], request=None, responses={201: s.WebhookSecretOut}, errors=(404,), tags=TAG)
+    def post(self, request, instance_id):
+        inst = instance_for(request, instance_id, permissions.can_change_instance)
+        endpoint = endpoints.do_rotate_webhook_secret(inst, acting_user=request.user)
+        return Response({"secret": str(endpoint.secret), "previous_valid_until": endpoint.previous_secret_until},
+                        status=201, headers={"Cache-Control": "no-store"})

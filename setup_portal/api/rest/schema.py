@@ -1,0 +1,95 @@
+"""drf-spectacular helpers: every operation documents its problem-details errors the same way,
+and the API key appears as a Bearer security scheme."""
+
+from __future__ import annotations
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+
+from setup_portal.api.problems import PROBLEM_CONTENT_TYPE, TYPE_PREFIX
+
+from .serializers import Problem
+
+_ERROR_TEXT = {
+    400: "The request is not valid: `errors` says what is wrong, per field.",
+    401: "No credential, or an API key that is unknown, expired or revoked.",
+    403: "The caller's role does not allow this (the rule's reason is in `detail`).",
+    404: "No such object, or one the caller may not see.",
+    409: "The object's state does not allow this now (for example, it was deleted).",
+    429: "Too many requests with this API key; wait `Retry-After` seconds.",
+    503: "Azure AD or Dynamics CRM could not be reached; nothing was created. Try again after `Retry-After`.",
+}
+_SLUG = {400: "validation", 401: "unauthorized", 403: "forbidden", 404: "not-found", 409: "conflict",
+         429: "rate-limited", 503: "unavailable"}
+ALWAYS = (401, 403, 429)
+
+
+def _problem(status: int) -> OpenApiResponse:
+    example = {"type": TYPE_PREFIX + _SLUG[status], "title": "…", "status": status, "detail": _ERROR_TEXT[status],
+               "instance": "/api/v1/instances"}
+    if status == 400:
+        example["errors"] = {"name": ["An instance called “Contoso” already exists. Pick another name."]}
+    return OpenApiResponse(Problem, description=_ERROR_TEXT[status],
+                           examples=[OpenApiExample(f"{status}", value=example, status_codes=[str(status)],
+                                                    media_type=PROBLEM_CONTENT_TYPE)])
+
+
+def operation(*, summary: str, description: str, responses: dict, errors: tuple[int, ...] = (),
+              request=None, examples: list | None = None, parameters: list | None = None, tags: list | None = None,
+              operation_id: str | None = None):
+    """extend_schema with the problem responses this operation can give (401, 403 and 429 always)."""
+    all_responses = dict(responses)
+    for status in sorted({*ALWAYS, *errors}):
+        all_responses[(status, PROBLEM_CONTENT_TYPE)] = _problem(status)
+    return extend_schema(summary=summary, description=description, responses=all_responses, request=request,
+                         examples=examples or [], parameters=parameters or [], tags=tags,
+                         operation_id=operation_id)
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "setup_portal.api.key_auth.ApiKeyAuthentication"
+    name = "apiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer",
+                "description": "A personal API key (make one on your profile page, or with "
+                               "`python manage.py create_api_key USERNAME`): `Authorization: Bearer dcp_…`."}
+
+
+def preprocess_only_management_api(endpoints):
+    """The schema covers the management API; the instance API (/api/v1/crm/) is documented apart."""
+    return [e for e in endpoints if e[0].startswith("/api/v1/") and not e[0].startswith("/api/v1/crm/")]
+
+
+# OpenAPI links: where an answer's ids lead next. Schemathesis follows them in its stateful tests,
+# and readers of the docs see how the operations chain (provision -> follow the job -> the instance).
+_LINKS = {
+    ("/api/v1/instances", "post", "202"): {
+        "GetJob": ("getJob", {"job_id": "$response.body#/job"}),
+        "GetInstance": ("getInstance", {"instance_id": "$response.body#/instance"}),
+    },
+    ("/api/v1/instances/{instance_id}", "get", "200"): {
+        "ListJobs": ("listInstanceJobs", {"instance_id": "$response.body#/id"}),
+        "ListHealth": ("listInstanceHealth", {"instance_id": "$response.body#/id"}),
+        "ListReviews": ("listInstanceReviews", {"instance_id": "$response.body#/id"}),
+        "UpdateInstance": ("updateInstance", {"instance_id": "$response.body#/id"}),
+    },
+    ("/api/v1/instances/{instance_id}/jobs", "get", "200"): {
+        "GetJob": ("getJob", {"job_id": "$response.body#/results/0/id"}),
+    },
+    ("/api/v1/setups", "get", "200"): {
+        "GetSetup": ("getSetup", {"setup_id": "$response.body#/results/0/id"}),
+    },
+}
+
+
+def postprocess_links(result, generator, request, public):
+    ids = {op.get("operationId") for item in result["paths"].values() for op in item.values()
+           if isinstance(op, dict)}
+    for (path, method, status), links in _LINKS.items():
+        response = result["paths"].get(path, {}).get(method, {}).get("responses", {}).get(status)
+        if response is None:
+            continue
+        response["links"] = {name: {"operationId": op_id, "parameters": params}
+                             for name, (op_id, params) in links.items() if op_id in ids}
+    return result

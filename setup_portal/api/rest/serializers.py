@@ -1,0 +1,352 @@
+"""What the management API answers with, and the bodies it takes.
+
+Output serializers are read-only views of the models (no secret, token or token cache is ever
+among their fields). Input serializers check JSON types only; the rules (names, tags, polling,
+callback URLs, credentials) are the pages' own forms, which the views run afterwards.
+"""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from rest_framework import serializers
+
+from setup_portal.azure.clouds import AuthType, Cloud
+from setup_portal.events.models import LIFECYCLE_TYPES
+from setup_portal.instances.filters import SECRET_CHOICES, SORTS
+from setup_portal.instances.models import Instance, JobStep, ProvisioningJob
+from setup_portal.instances.provisioning import STEP_LABELS
+from setup_portal.wizard.forms import POLLING_RESOURCES
+from setup_portal.wizard.models import Setup
+
+from .fields import StrictBooleanField, StrictCharField, StrictChoiceField, StrictIntegerField
+
+RESOURCE_KEYS = [key for key, _ in POLLING_RESOURCES]
+
+
+class Problem(serializers.Serializer):
+    """RFC 9457 problem details."""
+
+    type = serializers.CharField(help_text="A tag URI naming the kind of problem.")
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    detail = serializers.CharField()
+    instance = serializers.CharField(help_text="The path that was called.")
+    code = serializers.CharField(required=False, help_text="Azure AD's or Dataverse's error code, when one applies.")
+    fix = serializers.CharField(required=False)
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False,
+                                   help_text="Per field: what is wrong with its value.")
+    wizard_url = serializers.CharField(required=False)
+
+
+def _username(user) -> str | None:
+    return user.get_username() if user is not None else None
+
+
+class Webhooks(serializers.Serializer):
+    enabled = serializers.BooleanField()
+    callback_url = serializers.CharField(source="url")
+    lifecycle_types = serializers.ListField(child=serializers.CharField())
+    disabled_reason = serializers.CharField()
+
+
+class InstanceOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    url = serializers.SerializerMethodField()
+    name = serializers.CharField()
+    tags = serializers.ListField(child=serializers.CharField(), source="tag_list")
+    status = serializers.ChoiceField(choices=Instance.Status.choices)
+    status_detail = serializers.CharField()
+    status_code = serializers.CharField()
+    review_state = serializers.ChoiceField(choices=Instance.Review.choices)
+    reviewed_by = serializers.SerializerMethodField()
+    reviewed_at = serializers.DateTimeField(allow_null=True)
+    review_comment = serializers.CharField()
+    health = serializers.ChoiceField(choices=Instance.Health.choices)
+    health_checked_at = serializers.DateTimeField(allow_null=True)
+    health_detail = serializers.CharField()
+    owner = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    ready_at = serializers.DateTimeField(allow_null=True)
+    dynamics_url = serializers.CharField()
+    region = serializers.CharField()
+    cloud = serializers.ChoiceField(choices=Cloud.choices)
+    tenant = serializers.CharField()
+    auth_type = serializers.ChoiceField(choices=AuthType.choices)
+    client_id = serializers.CharField()
+    organization_name = serializers.CharField()
+    secret_expires_on = serializers.DateField(allow_null=True)
+    access_token_expires_at = serializers.DateTimeField(allow_null=True)
+    polling_enabled = serializers.BooleanField()
+    polling_resources = serializers.ListField(child=serializers.CharField())
+    polling_interval_minutes = serializers.IntegerField()
+    filter_nulls = serializers.BooleanField()
+    trace_logging = serializers.SerializerMethodField()
+    trace_until = serializers.DateTimeField(allow_null=True)
+
+    def get_url(self, inst) -> str:
+        return reverse("rest:instance", args=[inst.pk])
+
+    def get_reviewed_by(self, inst) -> str | None:
+        return _username(inst.reviewed_by)
+
+    def get_owner(self, inst) -> str:
+        return inst.owner.get_username()
+
+    def get_trace_logging(self, inst) -> bool:
+        return inst.trace_logging_on()
+
+
+class InstanceDetailOut(InstanceOut):
+    webhooks = serializers.SerializerMethodField()
+    jobs_url = serializers.SerializerMethodField()
+    health_url = serializers.SerializerMethodField()
+    reviews_url = serializers.SerializerMethodField()
+
+    def get_webhooks(self, inst) -> Webhooks | None:
+        endpoint = getattr(inst, "webhook_endpoint", None)
+        return Webhooks(endpoint).data if endpoint is not None else None
+
+    def get_jobs_url(self, inst) -> str:
+        return reverse("rest:instance-jobs", args=[inst.pk])
+
+    def get_health_url(self, inst) -> str:
+        return reverse("rest:instance-health", args=[inst.pk])
+
+    def get_reviews_url(self, inst) -> str:
+        return reverse("rest:instance-reviews", args=[inst.pk])
+
+
+# drf-spectacular reads the method's return annotation; a serializer class there means "this shape".
+InstanceDetailOut.get_webhooks.__annotations__["return"] = Webhooks(allow_null=True)
+
+
+class StepOut(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.SerializerMethodField()
+    position = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=JobStep.Status.choices)
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    attempts = serializers.IntegerField()
+    detail = serializers.CharField()
+    error_code = serializers.CharField()
+
+    def get_label(self, step) -> str:
+        return STEP_LABELS.get(step.key, step.key.replace("_", " ").capitalize())
+
+
+class JobOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.SerializerMethodField()
+    instance = serializers.UUIDField(source="instance_id")
+    instance_url = serializers.SerializerMethodField()
+    kind = serializers.ChoiceField(choices=ProvisioningJob.Kind.choices)
+    status = serializers.ChoiceField(choices=ProvisioningJob.Status.choices)
+    created_by = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    attempts = serializers.IntegerField()
+    error_code = serializers.CharField()
+    error_detail = serializers.CharField()
+    steps = StepOut(many=True)
+
+    def get_url(self, job) -> str:
+        return reverse("rest:job", args=[job.pk])
+
+    def get_instance_url(self, job) -> str:
+        return reverse("rest:instance", args=[job.instance_id])
+
+    def get_created_by(self, job) -> str | None:
+        return _username(job.created_by)
+
+
+class HealthCheckOut(serializers.Serializer):
+    checked_at = serializers.DateTimeField()
+    ok = serializers.BooleanField()
+    duration_ms = serializers.IntegerField(allow_null=True)
+    detail = serializers.CharField()
+    error_code = serializers.CharField()
+    triggered_by = serializers.SerializerMethodField()
+
+    def get_triggered_by(self, check) -> str | None:
+        return _username(check.triggered_by)
+
+
+class ReviewOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    decision = serializers.ChoiceField(choices=Instance.Review.choices)
+    comment = serializers.CharField()
+    reviewer = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    resolved_at = serializers.DateTimeField(allow_null=True)
+
+    def get_reviewer(self, review) -> str | None:
+        return _username(review.reviewer)
+
+
+class StageRecordOut(serializers.Serializer):
+    stage = serializers.CharField()
+    valid = serializers.BooleanField()
+    user = serializers.SerializerMethodField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    completed_at = serializers.DateTimeField()
+    duration_ms = serializers.IntegerField(allow_null=True)
+    invalidated_at = serializers.DateTimeField(allow_null=True)
+    messages = serializers.ListField(child=serializers.CharField())
+
+    def get_user(self, record) -> str | None:
+        return _username(record.user)
+
+
+class SetupOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    url = serializers.SerializerMethodField()
+    wizard_url = serializers.SerializerMethodField()
+    owner = serializers.SerializerMethodField()
+    status = serializers.ChoiceField(choices=Setup.Status.choices)
+    current_stage = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    dynamics_url = serializers.CharField()
+    tenant = serializers.CharField()
+    cloud = serializers.ChoiceField(choices=Cloud.choices)
+    auth_type = serializers.ChoiceField(choices=AuthType.choices)
+    authorized_at = serializers.DateTimeField(allow_null=True)
+    instance = serializers.SerializerMethodField()
+
+    def get_url(self, setup) -> str:
+        return reverse("rest:setup", args=[setup.pk])
+
+    def get_wizard_url(self, setup) -> str:
+        return reverse("wizard:resume", args=[setup.pk])
+
+    def get_owner(self, setup) -> str:
+        return setup.owner.get_username()
+
+    def get_instance(self, setup) -> str | None:
+        inst = getattr(setup, "instance", None)
+        return reverse("rest:instance", args=[inst.pk]) if inst is not None else None
+
+
+class SetupDetailOut(SetupOut):
+    stages = serializers.SerializerMethodField()
+
+    def get_stages(self, setup) -> list[dict]:
+        return StageRecordOut(setup.stage_records.select_related("user").order_by("completed_at", "id"),
+                              many=True).data
+
+
+SetupDetailOut.get_stages.__annotations__["return"] = StageRecordOut(many=True)
+
+
+class AuditEventOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    actor = serializers.CharField(source="actor_label")
+    verb = serializers.CharField()
+    target_type = serializers.CharField()
+    target_id = serializers.CharField()
+    target_label = serializers.CharField()
+    data = serializers.DictField()
+
+
+def page_of(item: serializers.Serializer, name: str) -> serializers.Serializer:
+    """The shape of one page of a cursor-paginated list of `item`."""
+    return type(name, (serializers.Serializer,), {
+        "results": item.__class__(many=True),
+        "next": serializers.CharField(allow_null=True, help_text="The next page's URL; null on the last page."),
+        "previous": serializers.CharField(allow_null=True, help_text="The previous page's URL; null on the first."),
+    })()
+
+
+# Inputs ----------------------------------------------------------------------------------------
+
+class WebhooksIn(serializers.Serializer):
+    enabled = StrictBooleanField()
+    callback_url = StrictCharField(required=False, allow_blank=True, max_length=2000)
+    lifecycle_types = serializers.ListField(child=StrictChoiceField(choices=LIFECYCLE_TYPES), required=False,
+                                            max_length=len(LIFECYCLE_TYPES))
+
+
+class InstanceSettingsIn(serializers.Serializer):
+    """The settings of an instance: the Edit page's fields and the events page's."""
+
+    name = StrictCharField(required=False, max_length=100)
+    tags = serializers.ListField(child=StrictCharField(max_length=50), required=False, max_length=20)
+    polling_enabled = StrictBooleanField(required=False)
+    polling_resources = serializers.ListField(child=StrictChoiceField(choices=RESOURCE_KEYS), required=False,
+                                              max_length=len(RESOURCE_KEYS))
+    polling_interval_minutes = StrictIntegerField(required=False, min_value=1, max_value=1440)
+    filter_nulls = StrictBooleanField(required=False)
+    trace_logging = StrictBooleanField(required=False)
+    webhooks = WebhooksIn(required=False)
+
+
+class CredentialsIn(serializers.Serializer):
+    client_id = StrictCharField(required=False, max_length=100)
+    client_secret = StrictCharField(required=False, max_length=1024, write_only=True)
+    secret_expires_on = serializers.DateField(required=False)
+    username = StrictCharField(required=False, max_length=254)
+    password = StrictCharField(required=False, max_length=256, write_only=True)
+
+
+class InstanceCreateIn(serializers.Serializer):
+    auth_type = StrictChoiceField(choices=AuthType.choices)
+    dynamics_url = StrictCharField(max_length=2048)
+    tenant = StrictCharField(max_length=300)
+    cloud = StrictChoiceField(choices=Cloud.choices, required=False, default=Cloud.PUBLIC)
+    multi_tenant = StrictBooleanField(required=False, default=False)
+    credentials = CredentialsIn(required=False)
+    name = StrictCharField(max_length=100)
+    tags = serializers.ListField(child=StrictCharField(max_length=50), required=False, max_length=20)
+    polling_enabled = StrictBooleanField(required=False, default=False)
+    polling_resources = serializers.ListField(child=StrictChoiceField(choices=RESOURCE_KEYS), required=False,
+                                              max_length=len(RESOURCE_KEYS))
+    polling_interval_minutes = StrictIntegerField(required=False, min_value=1, max_value=1440)
+    filter_nulls = StrictBooleanField(required=False, default=True)
+    webhooks = WebhooksIn(required=False)
+
+
+class ReviewIn(serializers.Serializer):
+    comment = StrictCharField(required=False, allow_blank=True, max_length=2000)
+
+
+class RequestChangesIn(serializers.Serializer):
+    comment = StrictCharField(max_length=2000, help_text="What should change, so the owner knows what to do.")
+
+
+class DisableIn(serializers.Serializer):
+    reason = StrictCharField(required=False, allow_blank=True, max_length=300)
+
+
+class TokenOut(serializers.Serializer):
+    token = serializers.CharField(help_text="The new instance token. Shown this once; the old one stops working now.")
+    prefix = serializers.CharField()
+
+
+class HealthCheckRequested(serializers.Serializer):
+    requested_at = serializers.DateTimeField()
+    health_url = serializers.CharField()
+
+
+class ProvisioningStarted(serializers.Serializer):
+    instance = serializers.UUIDField()
+    instance_url = serializers.CharField()
+    job = serializers.IntegerField()
+    job_url = serializers.CharField()
+
+
+class WizardContinues(serializers.Serializer):
+    setup = serializers.UUIDField()
+    setup_url = serializers.CharField()
+    wizard_url = serializers.CharField(help_text="Open it in a browser to sign in with Microsoft and finish.")
+
+
+INSTANCE_SORTS = sorted({*SORTS, *(f"-{key}" for key in SORTS)})
+SECRET_FILTERS = [value for value, _ in SECRET_CHOICES if value]
+
+
+class WebhookSecretOut(serializers.Serializer):
+    secret = serializers.CharField(help_text="The new signing secret. Shown this once.")
+    previous_valid_until = serializers.DateTimeField(allow_null=True)

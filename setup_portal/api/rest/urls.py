@@ -1,0 +1,33 @@
+"""/api/v1/: the management API, its OpenAPI schema and its docs (the instance API is /api/v1/crm/)."""
+
+from django.urls import path
+
+from . import activity, docs, instances
+
+app_name = "rest"
+
+urlpatterns = [
+    path("instances", instances.InstanceList.as_view(), name="instances"),
+    path("instances/<str:instance_id>", instances.InstanceDetail.as_view(), name="instance"),
+    path("instances/<str:instance_id>/disable", instances.InstanceDisable.as_view(), name="instance-disable"),
+    path("instances/<str:instance_id>/enable", instances.InstanceEnable.as_view(), name="instance-enable"),
+    path("instances/<str:instance_id>/test-connection", instances.InstanceTestConnection.as_view(),
+         name="instance-test-connection"),
+    path("instances/<str:instance_id>/token", instances.InstanceToken.as_view(), name="instance-token"),
+    path("instances/<str:instance_id>/webhook-secret", instances.InstanceWebhookSecret.as_view(),
+         name="instance-webhook-secret"),
+    path("instances/<str:instance_id>/jobs", activity.InstanceJobs.as_view(), name="instance-jobs"),
+    path("instances/<str:instance_id>/health", activity.InstanceHealth.as_view(), name="instance-health"),
+    path("instances/<str:instance_id>/reviews", activity.InstanceReviews.as_view(), name="instance-reviews"),
+    path("instances/<str:instance_id>/approve", activity.InstanceApprove.as_view(), name="instance-approve"),
+    path("instances/<str:instance_id>/request-changes", activity.InstanceRequestChanges.as_view(),
+         name="instance-request-changes"),
+    path("jobs/<str:job_id>", activity.JobDetail.as_view(), name="job"),
+    path("jobs/<str:job_id>/retry", activity.JobRetry.as_view(), name="job-retry"),
+    path("setups", activity.SetupList.as_view(), name="setups"),
+    path("setups/<str:setup_id>", activity.SetupDetail.as_view(), name="setup"),
+    path("audit-events", activity.AuditEventList.as_view(), name="audit-events"),
+    path("schema/", docs.SchemaView.as_view(), name="schema"),
+    path("docs/", docs.SwaggerView.as_view(url_name="rest:schema"), name="docs"),
+    path("redoc/", docs.RedocView.as_view(url_name="rest:schema"), name="redoc"),
+]
