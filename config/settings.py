@@ -132,6 +132,8 @@ INSTALLED_APPS = [
     "setup_portal.api",
     "setup_portal.sandbox",
     "setup_portal.events",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc served from static/, never a CDN
 ]
 
 MIDDLEWARE = [
@@ -346,6 +348,30 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "setup_portal.api.problems.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+# The management API's OpenAPI schema (/api/v1/schema/) and docs (/api/v1/docs/, /api/v1/redoc/).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Dynamics CRM Setup Portal — management API",
+    "DESCRIPTION": "Everything admins and team leads do in the portal's pages, for scripts: instances, "
+                   "provisioning, jobs, health, reviews, setups and the audit log. Send a personal API key as "
+                   "`Authorization: Bearer <key>`. Errors are problem details (RFC 9457).",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "PREPROCESSING_HOOKS": ["setup_portal.api.rest.schema.preprocess_only_management_api"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "setup_portal.api.rest.schema.postprocess_links"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "InstanceStatusEnum": "setup_portal.instances.models.Instance.Status",
+        "ReviewStateEnum": "setup_portal.instances.models.Instance.Review",
+        "JobStatusEnum": "setup_portal.instances.models.ProvisioningJob.Status",
+        "StepStatusEnum": "setup_portal.instances.models.JobStep.Status",
+        "SetupStatusEnum": "setup_portal.wizard.models.Setup.Status",
+    },
 }
 
 # The sandbox tenant (local Azure AD + Dataverse stand-in). On by default in

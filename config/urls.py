@@ -17,4 +17,5 @@ urlpatterns = [
     path("", include("setup_portal.events.urls")),  # /instances/<id>/events/, /deliveries/, /notifications/
     path("audit/", include("setup_portal.audit.urls")),
     path("api/v1/crm/", include("setup_portal.api.urls")),
+    path("api/v1/", include("setup_portal.api.rest.urls")),
 ]
