@@ -9,6 +9,7 @@ def portal(request) -> dict:
         "portal_version": settings.VERSION,
         "sandbox_enabled": settings.SANDBOX_ENABLED,
         "user_is_admin": roles.is_admin(user),
+        "user_is_portal_admin": roles.is_portal_admin(user),
         "user_is_team_lead": roles.is_team_lead(user),
         "user_can_review": roles.can_review(user),
         "user_role": roles.role_label(user) if user.is_authenticated else "",

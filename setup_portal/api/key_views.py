@@ -23,15 +23,12 @@ from .key_forms import NewApiKeyForm
 from .keys import ApiKeyError, do_create_api_key, do_revoke_api_key
 from .models import ApiKey
 
-# TODO(lead): roles.is_portal_admin / permissions.py once A1's teams land; is_admin until then.
-is_portal_admin = roles.is_admin
-portal_admin_required = roles.admin_required
-
 _FORMS_SESSION_KEY = "api_key_forms"
 
 
+# TODO(lead): move into setup_portal/permissions.py (A1 was rewriting it while this was written).
 def can_revoke_api_key(user, api_key: ApiKey) -> bool:
-    return api_key.owner_id == user.pk or is_portal_admin(user)
+    return api_key.owner_id == user.pk or roles.is_portal_admin(user)
 
 
 def _form_ticket(request: HttpRequest) -> str:
@@ -54,7 +51,7 @@ def _spend_ticket(request: HttpRequest) -> bool:
 def _my_keys_page(request: HttpRequest, form: NewApiKeyForm, status: int = 200) -> HttpResponse:
     keys = ApiKey.objects.filter(owner=request.user).select_related("revoked_by")
     return render(request, "api_keys/mine.html", {"keys": keys, "form": form, "ticket": _form_ticket(request),
-                   "sees_all_keys": is_portal_admin(request.user)},
+                   "sees_all_keys": roles.is_portal_admin(request.user)},
                   status=status)
 
 
@@ -81,7 +78,7 @@ def my_keys(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@portal_admin_required
+@roles.portal_admin_required
 def all_keys(request: HttpRequest) -> HttpResponse:
     keys = ApiKey.objects.select_related("owner", "revoked_by").order_by("owner__username", "-created_at")
     return render(request, "api_keys/all.html", {"keys": keys})
@@ -93,7 +90,8 @@ def revoke(request: HttpRequest, key_id: int) -> HttpResponse:
     api_key = get_object_or_404(ApiKey.objects.select_related("owner"), pk=key_id)
     if not can_revoke_api_key(request.user, api_key):
         raise PermissionDenied("Only the key's owner or a portal administrator revokes it.")
-    back = "api_keys:all" if request.GET.get("from") == "all" and is_portal_admin(request.user) else "api_keys:mine"
+    from_all = request.GET.get("from") == "all" and roles.is_portal_admin(request.user)
+    back = "api_keys:all" if from_all else "api_keys:mine"
     if request.method == "GET" or request.POST.get("confirmed") != "yes":
         return render(request, "api_keys/revoke.html", {"api_key": api_key, "back": back})
     if do_revoke_api_key(api_key, acting_user=request.user):

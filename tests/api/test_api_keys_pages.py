@@ -4,13 +4,30 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from django.test import Client
 
+from setup_portal.accounts.roles import set_portal_admin
 from setup_portal.api.keys import do_create_api_key, verify_api_key
 from setup_portal.api.models import ApiKey
 
 MINE = "/account/api-keys/"
 ALL = "/users/api-keys/"
+
+
+@pytest.fixture
+def dana(db, django_user_model):
+    """Portal administrator (and no team role)."""
+    user = django_user_model.objects.create_user(username="dana", password="x")
+    set_portal_admin(user)
+    return user
+
+
+@pytest.fixture
+def dana_client(dana):
+    client = Client()
+    client.force_login(dana)
+    return client
 
 
 def _ticket(client: Client) -> str:
@@ -79,34 +96,43 @@ def test_it_revokes_after_confirming(charlie, charlie_client):
     assert "Revoked" in page and "calls with it are refused" in page
 
 
-def test_it_refuses_to_revoke_someone_elses_key(alice, bob_client, charlie_client):
-    api_key = do_create_api_key(alice, "Alice script", acting_user=alice).api_key
+def test_it_refuses_to_revoke_someone_elses_key(alice, alice_client, bob, bob_client, charlie_client):
+    api_key = do_create_api_key(bob, "Bob script", acting_user=bob).api_key
     url = f"/account/api-keys/{api_key.pk}/revoke/"
-    for client in (bob_client, charlie_client):
+    for client in (alice_client, charlie_client):
         assert client.get(url).status_code == 403
         assert client.post(url, {"confirmed": "yes"}).status_code == 403
     assert ApiKey.objects.get(pk=api_key.pk).revoked_at is None
     assert charlie_client.get("/account/api-keys/999999/revoke/").status_code == 404
 
 
-def test_portal_administrators_see_and_revoke_everyones_keys(alice, alice_client, bob, charlie):
+def test_portal_administrators_see_and_revoke_everyones_keys(dana, dana_client, bob, charlie):
     bobs = do_create_api_key(bob, "Bob script", acting_user=bob)
     do_create_api_key(charlie, "Charlie script", acting_user=charlie)
-    page = alice_client.get(ALL).content.decode()
+    page = dana_client.get(ALL).content.decode()
     assert "Bob script" in page and "Charlie script" in page and bobs.key not in page
-    response = alice_client.post(f"/account/api-keys/{bobs.api_key.pk}/revoke/?from=all", {"confirmed": "yes"})
+    response = dana_client.post(f"/account/api-keys/{bobs.api_key.pk}/revoke/?from=all", {"confirmed": "yes"})
     assert response.status_code == 302 and response["Location"] == ALL
-    assert ApiKey.objects.get(pk=bobs.api_key.pk).revoked_by == alice
-    assert "by alice" in alice_client.get(ALL).content.decode()
+    assert ApiKey.objects.get(pk=bobs.api_key.pk).revoked_by == dana
+    assert "by dana" in dana_client.get(ALL).content.decode()
+    assert "Revoked" in bob_client_page(bob)
 
 
-def test_only_portal_administrators_see_everyones_keys(bob_client, charlie_client, client):
+def bob_client_page(bob) -> str:
+    client = Client()
+    client.force_login(bob)
+    return client.get(MINE).content.decode()
+
+
+def test_only_portal_administrators_see_everyones_keys(alice_client, bob_client, charlie_client, client):
+    assert alice_client.get(ALL).status_code == 403  # an admin of a team is not a portal administrator
     assert bob_client.get(ALL).status_code == 403
     assert charlie_client.get(ALL).status_code == 403
     assert client.get(ALL).status_code == 302 and client.get(MINE).status_code == 302  # to the login page
 
 
-def test_the_user_menu_links_the_pages(alice_client, charlie_client):
+def test_the_user_menu_links_the_pages(alice_client, charlie_client, dana_client):
     assert 'href="/account/api-keys/"' in charlie_client.get("/").content.decode()
-    assert 'href="/users/api-keys/"' not in charlie_client.get("/").content.decode()
-    assert 'href="/users/api-keys/"' in alice_client.get("/").content.decode()
+    assert 'href="/users/api-keys/"' not in alice_client.get("/").content.decode()
+    assert 'href="/users/api-keys/"' in dana_client.get("/").content.decode()
+    assert 'href="/users/api-keys/"' in dana_client.get(MINE).content.decode()
