@@ -74,3 +74,11 @@ def test_api_key_created_seen_once_used_and_revoked(page, stack):
     assert refused.headers["Content-Type"] == "application/problem+json"
     assert refused.headers["WWW-Authenticate"].startswith('Bearer realm="api"')
     assert "revoked" in refused.json()["detail"]
+
+    # The portal administrator's list of everyone's keys shows it, revoked, with who revoked it.
+    page.goto("/users/api-keys/")
+    row = page.locator("table.api-keys tbody tr").first
+    expect(row).to_contain_text(username)
+    expect(row).to_contain_text(f"by {username}")
+    assert key not in page.content()
+    page.shots("everyones-keys")
