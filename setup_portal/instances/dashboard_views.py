@@ -5,18 +5,23 @@ from __future__ import annotations
 import csv
 import datetime as dt
 
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from setup_portal.accounts.roles import reviewer_required
+from setup_portal import permissions
+from setup_portal.accounts.roles import is_portal_admin, reviewer_required
+from setup_portal.stats import counters
+from setup_portal.teams.models import Team
 
-from . import filters
+from . import filters, paging
 from .models import Instance
 
-PAGE_SIZE = 50
+# Filtered lists are counted up to here ("more than 1,000"): an exact count of a filter matching
+# most of a million rows would read them all. Unfiltered and state-only lists are counted exactly
+# from the counters.
+COUNT_CAP = 1000
 # What the table needs; the encrypted columns (token cache, secrets) are never read here.
 LIST_FIELDS = ["id", "name", "tags", "owner__username", "created_at", "dynamics_url", "region", "auth_type",
                "status", "health", "health_checked_at", "health_detail", "review_state",
@@ -29,28 +34,75 @@ COLUMNS = [("name", "Instance · URL · tags"), ("auth", "Auth"), ("status", "St
 @reviewer_required
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    form = filters.InstanceFilterForm(request.GET)
+    form = filters.InstanceFilterForm(request.GET, teams=_team_choices(request.user))
     valid = form.is_valid()
     data = form.cleaned_data
     today = timezone.localdate()
-    rows = filters.filter_instances(data, today=today).select_related("owner").only(*LIST_FIELDS)
-    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    visible = permissions.visible_instances(request.user)
+    sort = data.get("sort") or filters.DEFAULT_SORT
+    rows = filters.filter_instances(data, today=today, rows=visible).select_related("owner").only(*LIST_FIELDS)
+    try:
+        page = paging.get_page(rows, sort, page_number=request.GET.get("page"), cursor=request.GET.get("cursor"))
+    except paging.BadPage as exc:
+        form.add_error(None, str(exc))
+        valid = False
+        page = paging.get_page(rows, sort, page_number=None, cursor=None)
     now = timezone.now()
     for inst in page.object_list:
         inst.countdown = filters.secret_countdown(inst.secret_expires_on, today)
         inst.ui = _row_display(inst, now)
-    sort = data.get("sort") or filters.DEFAULT_SORT
+    scope = _counted_teams(request.user, data)
+    states, secrets = counters.state_counts(scope), counters.secret_counts(scope, today)
+    page.total, page.capped = _total(data, states, secrets, lambda: filters.matching(data, today=today, rows=visible))
     ctx = {
         "form": form, "page": page, "today": today,
-        "columns": _columns(sort), "counts": filters.summary_counts(today),
-        "chart": filters.chart_geometry(filters.provisioning_by_day(today)),
-        "owners": filters.owner_choices(), "tags": filters.tag_choices(),
-        "filtered": any(data.get(k) for k in ("q", "status", "review", "health", "tag", "owner", "secret")),
-        "warn_days": filters.SECRET_WARN_DAYS,
+        "columns": _columns(sort), "counts": counters.tiles(states, secrets),
+        "chart": filters.chart_geometry(counters.provisioning_by_day(scope, today, filters.CHART_DAYS)),
+        "owners": counters.owner_choices(scope), "tags": counters.tag_choices(scope),
+        "teams": form.fields["team"].choices[1:],
+        "team_param": f"team={data['team']}&" if data.get("team") else "",
+        "filtered": any(data.get(k) for k in filters.FILTERS),
+        "warn_days": counters.SECRET_WARN_DAYS, "count_cap": COUNT_CAP,
         # Built once: the per-row tag links keep the other filters without a {% querystring %} per tag.
-        "tag_link_base": _query_without(request, "tag", "page"),
+        "tag_link_base": _query_without(request, "tag", "page", "cursor"),
     }
     return render(request, "instances/dashboard.html", ctx, status=200 if valid else 400)
+
+
+def _team_choices(user) -> list[tuple[int, str]]:
+    """The teams a viewer can narrow the dashboard to: none to pick from when they are in one team."""
+    if is_portal_admin(user):
+        return list(Team.objects.order_by("name").values_list("id", "name"))
+    ids = permissions.team_ids(user)
+    if len(ids) < 2:
+        return []
+    return list(Team.objects.filter(pk__in=ids).order_by("name").values_list("id", "name"))
+
+
+def _counted_teams(user, data: dict) -> list[int] | None:
+    """The teams whose counters the tiles, chart and choices add up (None: every team)."""
+    if data.get("team"):
+        return [data["team"]]
+    return None if is_portal_admin(user) else sorted(permissions.team_ids(user))
+
+
+def _total(data: dict, states: counters.StateCounts, secrets: counters.SecretCounts, matching) -> tuple[int, bool]:
+    """How many instances the list holds, and whether that is a lower bound (COUNT_CAP reached).
+
+    Filters on status, review and health (and the team) are answered by the counters, and so is the
+    secret filter alone; anything else is counted in SQL up to COUNT_CAP.
+    """
+    status, review, health, secret = (data.get(k) for k in ("status", "review", "health", "secret"))
+    if not any(data.get(k) for k in ("q", "tag", "owner", "secret")):
+        statuses = Instance.Status.values if status == filters.ALL_STATUSES else [status] if status else None
+        reviews = counters.AWAITING_STATES if review == filters.AWAITING_REVIEW else [review] if review else None
+        return states.total(statuses=statuses, reviews=reviews, healths=[health] if health else None), False
+    if secret and not any(data.get(k) for k in ("q", "tag", "owner", "status", "review", "health")):
+        by_filter = {"soon": secrets.expired + secrets.expiring, "week": secrets.within_week,
+                     "expired": secrets.expired}
+        return by_filter[secret], False
+    found = matching().order_by().values("pk")[:COUNT_CAP + 1].count()
+    return min(found, COUNT_CAP), found > COUNT_CAP
 
 
 def _query_without(request: HttpRequest, *names: str) -> str:
@@ -110,7 +162,7 @@ def _csv_cell(value) -> str:
 @reviewer_required
 @require_GET
 def export_csv(request: HttpRequest) -> HttpResponse:
-    form = filters.InstanceFilterForm(request.GET)
+    form = filters.InstanceFilterForm(request.GET, teams=_team_choices(request.user))
     if not form.is_valid():
         # Exporting with the bad filter dropped would hand over rows nobody asked for: show why instead.
         return dashboard(request)
@@ -120,7 +172,8 @@ def export_csv(request: HttpRequest) -> HttpResponse:
               "owner__username", "created_at", "ready_at", "access_token_expires_at", "secret_expires_on", "tags"]
     header = [*fields[:-1], "secret_days_left", "tags"]
     header = [h.replace("__username", "") for h in header]
-    rows = filters.filter_instances(form.cleaned_data, today=today).values_list(*fields)
+    rows = filters.filter_instances(form.cleaned_data, today=today,
+                                    rows=permissions.visible_instances(request.user)).values_list(*fields)
 
     def lines():
         writer = csv.writer(_Echo())

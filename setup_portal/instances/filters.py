@@ -1,9 +1,13 @@
 """The dashboard's filters, search and sorting: one form in, one queryset out.
 
 Everything the dashboard shows is derived from GET parameters so a filtered view is a
-link that can be shared. The queries stay few and constant whatever the number of rows:
-one COUNT, one page of rows, one aggregate for the tiles, one for the chart and two for
-the filter choices.
+link that can be shared. The queries stay few and constant whatever the number of rows: the
+tiles, chart and filter choices read per-team counters (stats/counters.py), the list reads one
+page (keyset pagination, instances/paging.py), and a total comes from the counters or a capped count.
+
+Search: on PostgreSQL one ILIKE over the searched columns joined into one string, the
+expression of the trigram index created by stats/migrations/0003 (pg_trgm); on SQLite a
+LIKE per column, correct and slower.
 """
 
 from __future__ import annotations
@@ -12,32 +16,29 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django import forms
-from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.db.models import (
-    Avg,
-    CharField,
     Count,
-    Exists,
     F,
-    FloatField,
     Func,
     IntegerField,
+    Lookup,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
+    TextField,
 )
-from django.db.models.functions import Cast, Coalesce, Substr, TruncDate
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from setup_portal.api.models import ApiCall
+from setup_portal.stats.counters import AWAITING_STATES, SECRET_DANGER_DAYS, SECRET_WARN_DAYS, ChartDay
 
 from .models import Instance
 
-SECRET_WARN_DAYS = 30
-SECRET_DANGER_DAYS = 7
 CHART_DAYS = 30
 API_CALLS_WINDOW = dt.timedelta(hours=24)
 
@@ -55,6 +56,9 @@ SORTS = {
     "secret": "secret_expires_on",
     "calls": "api_calls_24h",
 }
+# Sorted with empty values last. The others are never empty, and get a plain ORDER BY, which an
+# index answers in either direction (PostgreSQL reads no index for "DESC NULLS LAST" on them).
+NULLABLE_SORTS = {"health_checked_at", "access_token_expires_at", "secret_expires_on"}
 DEFAULT_SORT = "-created"
 
 SECRET_CHOICES = [
@@ -66,11 +70,15 @@ SECRET_CHOICES = [
 ALL_STATUSES = "all"
 # What a team lead still has to look at: new instances, and those edited after a change request.
 AWAITING_REVIEW = "awaiting"
-AWAITING_STATES = [Instance.Review.PENDING, Instance.Review.RESUBMITTED]
+# The filters other than the team's: any of them set makes the list "filtered".
+FILTERS = ("q", "status", "review", "health", "tag", "owner", "secret")
+# Search text: printable; the separator of the searched columns (chr(31)) can never match.
+SEARCH_SEPARATOR = chr(31)
 
 
 class InstanceFilterForm(forms.Form):
     q = forms.CharField(required=False, max_length=100, label="Search")
+    team = forms.TypedChoiceField(required=False, label="Team", coerce=int, empty_value=None, choices=[])
     status = forms.ChoiceField(required=False, label="Status",
                                choices=[("", "All but deleted"), *Instance.Status.choices,
                                         (ALL_STATUSES, "All, including deleted")])
@@ -83,6 +91,17 @@ class InstanceFilterForm(forms.Form):
     owner = forms.CharField(required=False, max_length=150, label="Owner")
     secret = forms.ChoiceField(required=False, label="Client secret", choices=SECRET_CHOICES)
     sort = forms.CharField(required=False, max_length=20)
+
+    def __init__(self, data=None, *, teams: list[tuple[int, str]] | None = None, **kwargs):
+        """`teams`: the (id, name) a viewer may pick; without them a team cannot be asked for."""
+        super().__init__(data, **kwargs)
+        self.fields["team"].choices = [("", "All my teams"), *(teams or [])]
+
+    def clean_q(self) -> str:
+        text = self.cleaned_data["q"].strip()
+        if any(not ch.isprintable() for ch in text):
+            raise forms.ValidationError("Search for printable text (no control characters).")
+        return text
 
     def clean_tag(self) -> str:
         tag = self.cleaned_data["tag"].strip().lower()
@@ -116,10 +135,14 @@ def parse_recent_moment(raw: str, now: dt.datetime) -> dt.datetime | None:
     return moment
 
 
-def filter_instances(data: dict, *, today: dt.date | None = None) -> QuerySet[Instance]:
-    """The rows matching the cleaned filter data, sorted; deleted ones only when asked for."""
+def matching(data: dict, *, today: dt.date | None = None,
+             rows: QuerySet[Instance] | None = None) -> QuerySet[Instance]:
+    """`rows` (every instance when None; the dashboard passes the viewer's) that match the
+    cleaned filter data, unsorted; deleted ones only when asked for."""
     today = today or timezone.localdate()
-    qs = Instance.objects.all()
+    qs = Instance.objects.all() if rows is None else rows
+    if data.get("team"):
+        qs = qs.filter(team_id=data["team"])
     status = data.get("status")
     if status == ALL_STATUSES:
         pass
@@ -145,7 +168,14 @@ def filter_instances(data: dict, *, today: dt.date | None = None) -> QuerySet[In
     elif secret == "expired":
         qs = qs.filter(secret_expires_on__lt=today)
     if data.get("q"):
-        qs = qs.filter(_search(data["q"]))
+        qs = qs.filter(search(data["q"]))
+    return qs
+
+
+def filter_instances(data: dict, *, today: dt.date | None = None,
+                     rows: QuerySet[Instance] | None = None) -> QuerySet[Instance]:
+    """The rows matching the cleaned filter data, with their API calls of the last 24 hours, sorted."""
+    qs = matching(data, today=today, rows=rows)
     qs = qs.annotate(api_calls_24h=api_calls_since(timezone.now() - API_CALLS_WINDOW))
     return qs.order_by(*sort_fields(data.get("sort") or DEFAULT_SORT))
 
@@ -158,18 +188,62 @@ def api_calls_since(since: dt.datetime) -> Coalesce:
     return Coalesce(Subquery(calls, output_field=IntegerField()), 0)
 
 
-def _search(text: str) -> Q:
+# Keep in step with stats/migrations/0003_instance_search_trigram_index.py.
+SEARCH_COLUMNS = ("name", "dynamics_url", "tenant", "client_id", "organization_name", "tags", "region")
+
+
+class _SearchedText(TextField):
+    """The type of SearchText, which alone carries the `contains_text` lookup."""
+
+
+class SearchText(Func):
+    """The searched columns as one string, the expression the trigram index is built on (PostgreSQL)."""
+
+    arg_joiner = " || chr(31) || "
+    template = "(%(expressions)s)"
+    output_field = _SearchedText()
+
+    def __init__(self):
+        super().__init__(*(F(column) for column in SEARCH_COLUMNS))
+
+
+@_SearchedText.register_lookup
+class ContainsText(Lookup):
+    """`ILIKE '%text%'`, which a gin_trgm_ops index answers (Django's icontains is UPPER() LIKE, which it does not)."""
+
+    lookup_name = "contains_text"
+
+    def get_db_prep_lookup(self, value, connection):
+        return "%s", ["%" + connection.ops.prep_for_like_query(value) + "%"]
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} ILIKE {rhs}", [*lhs_params, *rhs_params]
+
+
+def search(text: str) -> Q:
+    """Instances whose name, URL, tenant, client ID, organization, tags, region or owner's user name
+    contain `text`, whatever the case."""
     text = text.strip()
+    if connection.vendor == "postgresql":
+        # Owners are few: their ids, found first, keep the instance query on indexes (trigram OR owner).
+        owners = list(get_user_model().objects.filter(username__icontains=text).values_list("pk", flat=True)[:500])
+        found = Q(ContainsText(SearchText(), text))
+        return found | Q(owner_id__in=owners) if owners else found
     return (Q(name__icontains=text) | Q(dynamics_url__icontains=text) | Q(tenant__icontains=text)
             | Q(client_id__icontains=text) | Q(organization_name__icontains=text)
             | Q(owner__username__icontains=text) | Q(tags__icontains=text) | Q(region__icontains=text))
 
 
-def sort_fields(sort: str) -> list[str]:
+def sort_fields(sort: str) -> list:
     descending = sort.startswith("-")
     field = SORTS[sort.lstrip("-")]
-    prefix = "-" if descending else ""
-    return [F(field).desc(nulls_last=True) if descending else F(field).asc(nulls_last=True), f"{prefix}id"]
+    if field in NULLABLE_SORTS:
+        first = F(field).desc(nulls_last=True) if descending else F(field).asc(nulls_last=True)
+    else:
+        first = F(field).desc() if descending else F(field).asc()
+    return [first, F("id").desc() if descending else F("id").asc()]
 
 
 @dataclass(frozen=True)
@@ -194,96 +268,6 @@ def secret_countdown(expires_on: dt.date | None, today: dt.date) -> SecretCountd
     if days <= SECRET_WARN_DAYS:
         return SecretCountdown(days, label, "badge-warn")
     return SecretCountdown(days, label, "")
-
-
-def summary_counts(today: dt.date) -> dict[str, int]:
-    """Tile numbers over every instance that is not deleted, in one aggregate query."""
-    soon = today + dt.timedelta(days=SECRET_WARN_DAYS)
-    live = ~Q(status=Instance.Status.DELETED)
-    # COUNT(status) (never NULL, so the same as COUNT(*), which Django refuses with a filter)
-    # rather than COUNT(id): every column used is in instance_tiles_idx, so the database
-    # scans that narrow index and never touches the table rows.
-    counts = {f"status_{value}": Count("status", filter=Q(status=value)) for value in Instance.Status.values}
-    counts.update(
-        total=Count("status", filter=live),
-        secrets_expiring=Count("status", filter=live & Q(secret_expires_on__gte=today, secret_expires_on__lte=soon)),
-        secrets_expired=Count("status", filter=live & Q(secret_expires_on__lt=today)),
-        health_failing=Count("status", filter=live & Q(health=Instance.Health.FAILING)),
-        awaiting_review=Count("status", filter=live & Q(review_state__in=AWAITING_STATES)),
-    )
-    return Instance.objects.order_by().aggregate(**counts)
-
-
-@dataclass(frozen=True)
-class ChartDay:
-    day: dt.date
-    created: int
-    avg_seconds: float | None
-
-
-class SecondsBetween(Func):
-    """end - start in seconds, with each database's own date arithmetic.
-
-    Django's portable duration subtraction runs a Python function per row on SQLite,
-    which made the chart the slowest part of the dashboard at 10,000 instances.
-    """
-
-    output_field = FloatField()
-
-    def __init__(self, end: str, start: str):
-        super().__init__(F(end), F(start))
-
-    def as_sqlite(self, compiler, connection, **extra):
-        return self.as_sql(compiler, connection, template="((julianday(%(expressions)s)) * 86400.0)",
-                           arg_joiner=") - julianday(", **extra)
-
-    def as_postgresql(self, compiler, connection, **extra):
-        return self.as_sql(compiler, connection, template="EXTRACT(EPOCH FROM (%(expressions)s))",
-                           arg_joiner=" - ", **extra)
-
-
-def _day_of(field: str):
-    """The UTC calendar day of a timestamp. Datetimes are stored and read in UTC, so the
-    first ten characters of their text form are the day; this avoids a per-row function call."""
-    if settings.TIME_ZONE == "UTC":
-        return Substr(Cast(field, CharField()), 1, 10)
-    return TruncDate(field)
-
-
-def provisioning_by_day(today: dt.date, days: int = CHART_DAYS) -> list[ChartDay]:
-    """Instances created per day over the last `days` days and how long they took to be ready."""
-    start = today - dt.timedelta(days=days - 1)
-    start_at = timezone.make_aware(dt.datetime.combine(start, dt.time.min))
-    rows = (Instance.objects.filter(created_at__gte=start_at).order_by()
-            .annotate(day=_day_of("created_at")).values("day")
-            # COUNT(*) keeps the query inside instance_chart_idx (created_at, ready_at).
-            .annotate(n=Count("*"), took=Avg(SecondsBetween("ready_at", "created_at"))))
-    by_day = {str(row["day"]): row for row in rows}
-    result = []
-    for offset in range(days):
-        day = start + dt.timedelta(days=offset)
-        row = by_day.get(day.isoformat())
-        result.append(ChartDay(day, row["n"] if row else 0, row["took"] if row else None))
-    return result
-
-
-def owner_choices() -> list[str]:
-    """Usernames of everyone who owns an instance (one query).
-
-    EXISTS probes the owner index once per user; a JOIN + DISTINCT read every instance row.
-    """
-    owns = Instance.objects.filter(owner=OuterRef("pk"))
-    return list(get_user_model().objects.filter(Exists(owns)).order_by("username")
-                .values_list("username", flat=True))
-
-
-def tag_choices() -> list[str]:
-    """Every tag in use; tag strings repeat a lot, so DISTINCT keeps this one small query."""
-    tags: set[str] = set()
-    # order_by() drops the default ordering, which would otherwise join DISTINCT and defeat it.
-    for value in Instance.objects.exclude(tags="").order_by().values_list("tags", flat=True).distinct():
-        tags.update(t for t in value.split(",") if t)
-    return sorted(tags)
 
 
 def chart_geometry(days: list[ChartDay], *, width: int = 1200, height: int = 130) -> dict:

@@ -7,6 +7,10 @@ a row the caller has locked. The user-facing actions (actions.py) call it; the w
 reports what it observed through the helpers below (a job finished or failed, Azure AD
 wants a new sign-in, a health check answered), which call it too. So whatever must follow
 every change of status, health or review (counters, notifications) belongs in transition().
+
+The dashboard's counters (stats/counters.py) also count tags, the secret's expiry date, the
+team and the owner: a change of those goes through transition() too, named in `also_save`, so
+the counters move in the same transaction (tests/stats/test_writers.py keeps it so).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from django.utils import timezone
 from setup_portal.audit.models import record
 from setup_portal.azure.errors import explain, reauthentication_code
 from setup_portal.events import lifecycle
+from setup_portal.stats import counters
 
 from .instance_token import new_instance_token, token_hash, token_prefix
 from .models import HealthCheck, Instance, ProvisioningJob
@@ -58,15 +63,28 @@ def transition(inst: Instance, verb: str | None, *, acting_user, data: dict | No
     if not adding and inst.status == Instance.Status.DELETED and state:
         raise InstanceStateError("This instance was deleted; its state no longer changes.")
     before = lifecycle.snapshot(inst)
+    counted_before = None if adding else _counted_before(inst, also_save)
     for field, value in state.items():
         setattr(inst, field, value)
     if adding:
         inst.save(force_insert=True)
     else:
         inst.save(update_fields=[*state, *also_save, "updated_at"])
+    counters.apply(counters.delta(counted_before, counters.snapshot(inst)))
     if verb is not None:
         record(verb, inst, actor=acting_user, data=data or {})
     lifecycle.on_transition(inst, before, data=data)  # instance.* events (webhooks, notifications)
+
+
+def _counted_before(inst: Instance, also_save: Iterable[str]) -> dict:
+    """The counted values of `inst` as stored: its state fields are still unchanged in memory (only
+    transition() sets them), but a counted field in `also_save` (tags, secret expiry, team, owner)
+    was already changed by the caller, so those are read back from the row the caller locked."""
+    before = counters.snapshot(inst)
+    changed = {Instance._meta.get_field(name).attname for name in also_save} & set(counters.ROW_FIELDS)
+    if changed:
+        before.update(Instance.objects.filter(pk=inst.pk).values(*changed).get())
+    return before
 
 
 # What the worker observed --------------------------------------------------------------------------

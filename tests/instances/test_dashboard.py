@@ -12,6 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from setup_portal.instances import state
 from setup_portal.instances.filters import secret_countdown
 from setup_portal.instances.models import Instance
 
@@ -138,7 +139,7 @@ def test_pagination_keeps_the_filters_in_the_url(alice, bob_client):
     make_instance(alice, name="outsider")
     response = bob_client.get(URL, {"tag": "pilot", "sort": "name"})
     page = response.context["page"]
-    assert page.paginator.count == 55 and len(page.object_list) == 50
+    assert page.total == 55 and not page.capped and len(page.object_list) == 50
     html = response.content.decode()
     assert "tag=pilot&amp;sort=name&amp;page=2" in html
     second = bob_client.get(URL, {"tag": "pilot", "sort": "name", "page": 2})
@@ -153,7 +154,8 @@ def test_tiles_count_the_whole_fleet(fleet, bob_client):
 
 
 def test_the_chart_is_inline_svg_without_a_library(fleet, bob_client):
-    Instance.objects.filter(pk=fleet["ready"].pk).update(ready_at=fleet["ready"].created_at + dt.timedelta(seconds=4))
+    ready = fleet["ready"]
+    state.transition(ready, None, acting_user=None, ready_at=ready.created_at + dt.timedelta(seconds=4))
     response = bob_client.get(URL)
     html = response.content.decode()
     assert '<svg class="chart"' in html and "<polyline" in html

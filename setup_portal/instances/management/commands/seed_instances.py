@@ -23,6 +23,7 @@ from setup_portal.audit.models import AuditEvent
 from setup_portal.crypto import mask
 from setup_portal.instances.models import HealthCheck, Instance, InstanceReview, JobStep, ProvisioningJob
 from setup_portal.instances.provisioning import STEP_KEYS
+from setup_portal.stats import counters
 from setup_portal.wizard.models import Setup, StageRecord
 from setup_portal.wizard.stages import STAGE_KEYS
 
@@ -202,6 +203,7 @@ class Seeder:
     def _batch(self, size: int) -> None:
         instances = [self._instance(i) for i in range(size)]
         Instance.objects.bulk_create(instances, batch_size=500)
+        counters.add_rows(counters.snapshot(inst) for inst in instances)
         jobs, steps_for, checks, events, reviews = [], [], [], [], []
         for inst in instances:
             job, outcome = self._job(inst)

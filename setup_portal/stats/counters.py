@@ -1,0 +1,335 @@
+"""The dashboard's counters: what one instance contributes, deltas applied in the writer's
+transaction, the readers, and the recount that `check_counters` compares them with.
+
+Every counted value of an instance (team, owner, status, review, health, secret expiry,
+tags, creation day, time to Ready) is a key in one of stats/models.py's tables. A change is
+`after - before` of the instance's contributions, applied as one upsert per table touched
+(INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n on SQLite and PostgreSQL), in a
+fixed order, so two transactions never wait on each other's counter rows in opposite orders.
+instances/state.py's transition() is the one caller for changes; seed_instances adds whole
+batches through `add_rows`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection, models, transaction
+from django.db.models import Count, F, FloatField, Func, Q, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from setup_portal.instances.models import Instance
+
+from .models import DailyProvisioning, OwnerCount, SecretExpiryCount, StateCount, TagCount
+
+# The instance fields (attnames) the counters depend on; `snapshot` reads them.
+ROW_FIELDS = ("team_id", "owner_id", "status", "review_state", "health", "secret_expires_on", "tags",
+              "created_at", "ready_at")
+DELETED = Instance.Status.DELETED
+
+
+@dataclass(frozen=True)
+class Table:
+    model: type[models.Model]
+    key: tuple[str, ...]  # column names of the unique key
+    values: tuple[str, ...]  # the summed columns
+
+    @property
+    def name(self) -> str:
+        return self.model._meta.db_table
+
+
+STATE = Table(StateCount, ("team_id", "status", "review_state", "health"), ("n",))
+SECRETS = Table(SecretExpiryCount, ("team_id", "expires_on"), ("n",))
+TAGS = Table(TagCount, ("team_id", "tag"), ("n",))
+OWNERS = Table(OwnerCount, ("team_id", "owner_id"), ("n",))
+DAYS = Table(DailyProvisioning, ("team_id", "day"), ("created", "ready", "ready_seconds"))
+TABLES = (STATE, SECRETS, TAGS, OWNERS, DAYS)
+
+# {table: {key tuple: [value, ...]}}
+Counts = dict[Table, dict[tuple, list]]
+
+
+def snapshot(inst: Instance) -> dict[str, Any]:
+    return {field: getattr(inst, field) for field in ROW_FIELDS}
+
+
+def day_of(moment: dt.datetime) -> dt.date:
+    """The calendar day the chart puts a moment in (the portal's time zone, UTC by default)."""
+    return timezone.localtime(moment).date()
+
+
+def tag_list(stored: str) -> list[str]:
+    return sorted({t for t in (stored or "").split(",") if t})
+
+
+def _new() -> Counts:
+    return {table: defaultdict(lambda t=table: [0] * len(t.values)) for table in TABLES}
+
+
+def _add(counts: Counts, row: Mapping[str, Any], sign: int, times: int = 1) -> None:
+    """Add (sign=1) or take away (sign=-1) what `times` instances like `row` contribute."""
+    k = sign * times
+    team = row["team_id"]
+    counts[STATE][(team, row["status"], row["review_state"], row["health"])][0] += k
+    if row["status"] != DELETED and row["secret_expires_on"] is not None:
+        counts[SECRETS][(team, row["secret_expires_on"])][0] += k
+    for tag in tag_list(row["tags"]):
+        counts[TAGS][(team, tag)][0] += k
+    counts[OWNERS][(team, row["owner_id"])][0] += k
+    day = counts[DAYS][(team, day_of(row["created_at"]))]
+    day[0] += k
+    if row["ready_at"] is not None:
+        day[1] += k
+        day[2] += k * (row["ready_at"] - row["created_at"]).total_seconds()
+
+
+def _nonzero(counts: Counts) -> Counts:
+    return {table: {key: vals for key, vals in rows.items() if any(vals)} for table, rows in counts.items()}
+
+
+def delta(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> Counts:
+    """What changes when an instance goes from `before` to `after` (None: it did not / no longer exists)."""
+    counts = _new()
+    if before is not None:
+        _add(counts, before, -1)
+    if after is not None:
+        _add(counts, after, +1)
+    return _nonzero(counts)
+
+
+def rows_delta(rows: Iterable[Mapping[str, Any]]) -> Counts:
+    """What a batch of new instances adds (seed_instances)."""
+    counts = _new()
+    for row in rows:
+        _add(counts, row, +1)
+    return _nonzero(counts)
+
+
+def _upsert_sql(table: Table, rows: int) -> str:
+    q = connection.ops.quote_name
+    columns = (*table.key, *table.values)
+    one = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    sets = ", ".join(f"{q(v)} = {q(table.name)}.{q(v)} + excluded.{q(v)}" for v in table.values)
+    return (f"INSERT INTO {q(table.name)} ({', '.join(q(c) for c in columns)}) VALUES {', '.join([one] * rows)} "
+            f"ON CONFLICT ({', '.join(q(c) for c in table.key)}) DO UPDATE SET {sets}")
+
+
+BATCH = 500
+
+
+def apply(counts: Counts) -> None:
+    """Add `counts` to the counter tables: one statement per table touched (per 500 keys)."""
+    if not any(counts.values()):
+        return
+    with connection.cursor() as cursor:
+        for table in TABLES:
+            rows = sorted(counts.get(table, {}).items(), key=lambda kv: tuple(str(part) for part in kv[0]))
+            for start in range(0, len(rows), BATCH):
+                chunk = rows[start:start + BATCH]
+                params = [value for key, vals in chunk for value in (*key, *vals)]
+                cursor.execute(_upsert_sql(table, len(chunk)), params)
+
+
+def add_rows(rows: Iterable[Mapping[str, Any]]) -> None:
+    apply(rows_delta(rows))
+
+
+# Reading ----------------------------------------------------------------------------------------------
+
+SECRET_WARN_DAYS = 30
+SECRET_DANGER_DAYS = 7
+AWAITING_STATES = (Instance.Review.PENDING, Instance.Review.RESUBMITTED)
+
+
+def _scoped(queryset, team_ids: Iterable[int] | None):
+    return queryset if team_ids is None else queryset.filter(team_id__in=list(team_ids))
+
+
+@dataclass(frozen=True)
+class StateCounts:
+    """Instances per (status, review state, health) in the teams asked for, summed over those teams."""
+
+    rows: dict[tuple[str, str, str], int]
+
+    def total(self, *, statuses: Iterable[str] | None = None, reviews: Iterable[str] | None = None,
+              healths: Iterable[str] | None = None) -> int:
+        """How many match: None is any value (deleted instances count only when `statuses` names them)."""
+        statuses = set(statuses) if statuses is not None else set(Instance.Status.values) - {DELETED}
+        reviews = set(reviews) if reviews is not None else None
+        healths = set(healths) if healths is not None else None
+        return sum(n for (status, review, health), n in self.rows.items()
+                   if status in statuses and (reviews is None or review in reviews)
+                   and (healths is None or health in healths))
+
+
+def state_counts(team_ids: Iterable[int] | None) -> StateCounts:
+    rows = (_scoped(StateCount.objects, team_ids).order_by().values_list("status", "review_state", "health")
+            .annotate(total=Sum("n")))
+    return StateCounts({(status, review, health): total for status, review, health, total in rows if total})
+
+
+@dataclass(frozen=True)
+class SecretCounts:
+    expired: int  # expiry before today
+    expiring: int  # today .. today + SECRET_WARN_DAYS
+    within_week: int  # before today + SECRET_DANGER_DAYS, expired included
+
+
+def secret_counts(team_ids: Iterable[int] | None, today: dt.date) -> SecretCounts:
+    soon, week = today + dt.timedelta(days=SECRET_WARN_DAYS), today + dt.timedelta(days=SECRET_DANGER_DAYS)
+    sums = _scoped(SecretExpiryCount.objects, team_ids).filter(expires_on__lte=soon).aggregate(
+        expired=Sum("n", filter=Q(expires_on__lt=today)), expiring=Sum("n", filter=Q(expires_on__gte=today)),
+        within_week=Sum("n", filter=Q(expires_on__lte=week)))
+    return SecretCounts(**{name: value or 0 for name, value in sums.items()})
+
+
+def tiles(states: StateCounts, secrets: SecretCounts) -> dict[str, int]:
+    """The dashboard's summary tiles (deleted instances are left out of all but their own count)."""
+    counts = {f"status_{status}": states.total(statuses=[status]) for status in Instance.Status.values}
+    counts.update(total=states.total(), secrets_expiring=secrets.expiring, secrets_expired=secrets.expired,
+                  health_failing=states.total(healths=[Instance.Health.FAILING]),
+                  awaiting_review=states.total(reviews=AWAITING_STATES))
+    return counts
+
+
+@dataclass(frozen=True)
+class ChartDay:
+    day: dt.date
+    created: int
+    avg_seconds: float | None
+
+
+def provisioning_by_day(team_ids: Iterable[int] | None, today: dt.date, days: int) -> list[ChartDay]:
+    """Instances created per day over the last `days` days and their average time to Ready."""
+    start = today - dt.timedelta(days=days - 1)
+    rows = (_scoped(DailyProvisioning.objects, team_ids).filter(day__gte=start, day__lte=today).order_by()
+            .values("day").annotate(created=Sum("created"), ready=Sum("ready"), seconds=Sum("ready_seconds")))
+    by_day = {row["day"]: row for row in rows}
+    result = []
+    for offset in range(days):
+        day = start + dt.timedelta(days=offset)
+        row = by_day.get(day)
+        created = row["created"] if row else 0
+        avg = row["seconds"] / row["ready"] if row and row["ready"] else None
+        result.append(ChartDay(day, created, avg))
+    return result
+
+
+def tag_choices(team_ids: Iterable[int] | None) -> list[str]:
+    return list(_scoped(TagCount.objects, team_ids).filter(n__gt=0).order_by("tag")
+                .values_list("tag", flat=True).distinct())
+
+
+def owner_choices(team_ids: Iterable[int] | None) -> list[str]:
+    return list(_scoped(OwnerCount.objects, team_ids).filter(n__gt=0).order_by("owner__username")
+                .values_list("owner__username", flat=True).distinct())
+
+
+# Recounting -------------------------------------------------------------------------------------------
+
+class SecondsBetween(Func):
+    """end - start in seconds, with each database's own date arithmetic."""
+
+    output_field = FloatField()
+
+    def __init__(self, end: str, start: str):
+        super().__init__(F(end), F(start))
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, template="((julianday(%(expressions)s)) * 86400.0)",
+                           arg_joiner=") - julianday(", **extra)
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, template="EXTRACT(EPOCH FROM (%(expressions)s))",
+                           arg_joiner=" - ", **extra)
+
+
+def recount(instances: models.QuerySet | None = None) -> Counts:
+    """The counters as they should be, from the instances table (GROUP BY queries, no row loop).
+    `instances`: the migration that fills the counters passes its historical model's rows."""
+    counts = _new()
+    rows = (Instance.objects.all() if instances is None else instances).order_by()
+    for team, status, review, health, n in (rows.values_list("team_id", "status", "review_state", "health")
+                                            .annotate(n=Count("*"))):
+        counts[STATE][(team, status, review, health)][0] += n
+    for team, expires_on, n in (rows.exclude(status=DELETED).exclude(secret_expires_on=None)
+                                .values_list("team_id", "secret_expires_on").annotate(n=Count("*"))):
+        counts[SECRETS][(team, expires_on)][0] += n
+    for team, stored, n in rows.exclude(tags="").values_list("team_id", "tags").annotate(n=Count("*")):
+        for tag in tag_list(stored):
+            counts[TAGS][(team, tag)][0] += n
+    for team, owner, n in rows.values_list("team_id", "owner_id").annotate(n=Count("*")):
+        counts[OWNERS][(team, owner)][0] += n
+    for team, day, created, ready, seconds in (
+            rows.annotate(day=TruncDate("created_at")).values_list("team_id", "day")
+            .annotate(created=Count("*"), ready=Count("ready_at"), seconds=Sum(SecondsBetween("ready_at",
+                                                                                              "created_at")))):
+        counts[DAYS][(team, day)] = [created, ready, seconds or 0.0]
+    return _nonzero(counts)
+
+
+def stored() -> Counts:
+    counts = _new()
+    for table in TABLES:
+        for row in table.model.objects.values_list(*table.key, *table.values):
+            counts[table][tuple(row[:len(table.key)])] = list(row[len(table.key):])
+    return _nonzero(counts)
+
+
+@dataclass(frozen=True)
+class Drift:
+    table: str
+    key: tuple
+    stored: tuple
+    counted: tuple
+
+    def __str__(self) -> str:
+        return f"{self.table} {self.key}: stored {self.stored}, counted {self.counted}"
+
+
+def _same(table: Table, a: list, b: list) -> bool:
+    if table is not DAYS:
+        return a == b
+    # Seconds are summed as floats, one instance at a time here and per row in SQL (SQLite's
+    # julianday() rounds to ~0.1 ms): equal within a millisecond per instance counted.
+    return a[:2] == b[:2] and abs(a[2] - b[2]) <= 0.001 * max(a[1], b[1], 1)
+
+
+def compare(have: Counts, want: Counts) -> list[Drift]:
+    drift = []
+    for table in TABLES:
+        zero = [0] * len(table.values)
+        for key in sorted(set(have.get(table, {})) | set(want.get(table, {})), key=lambda k: tuple(map(str, k))):
+            a, b = have.get(table, {}).get(key, zero), want.get(table, {}).get(key, zero)
+            if not _same(table, a, b):
+                drift.append(Drift(table.model.__name__, key, tuple(a), tuple(b)))
+    return drift
+
+
+def _lock_counters() -> None:
+    """Hold off every counter update while recounting (PostgreSQL): a change that has not
+    committed yet is then either in the recount, or waits and is applied on top of the repair."""
+    if connection.vendor == "postgresql":
+        q = connection.ops.quote_name
+        with connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {', '.join(q(t.name) for t in TABLES)} IN SHARE ROW EXCLUSIVE MODE")
+
+
+def check(*, repair: bool = False) -> list[Drift]:
+    """Compare the counters with a recount; with `repair`, replace them by the recount.
+    Returns the drift found (before any repair)."""
+    with transaction.atomic():
+        _lock_counters()
+        want = recount()
+        drift = compare(stored(), want)
+        if drift and repair:
+            for table in TABLES:
+                table.model.objects.all().delete()
+            apply(want)
+    return drift
