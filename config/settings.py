@@ -132,6 +132,7 @@ INSTALLED_APPS = [
     "setup_portal.api",
     "setup_portal.sandbox",
     "setup_portal.events",
+    "setup_portal.stats",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and Redoc served from static/, never a CDN
 ]
