@@ -1,42 +1,101 @@
-"""Who may do what with an instance or a setup: the one place that decides.
+"""Who may do what: the one place that decides, for the pages, the management API and events.
 
-The rule today: admins and team leads see every instance; any admin may change any
-instance (rotate its secret, disable, enable, delete it, test its connection), whoever
-created it; only team leads review; a setup is edited by the admin who started it, while
-it is a draft. Views ask these functions (through `check`) before they act, so narrowing
-a rule (to a team's members, say) happens here, and the pages follow.
+Every setup and instance belongs to a team; people hold a role in teams (teams.Membership):
+- a portal administrator (accounts.roles.is_portal_admin; superusers count) manages users,
+  teams and memberships and sees every team's setups, instances and audit events;
+- an admin of a team runs the wizard for it and changes the team's instances (rotate a secret,
+  disable, enable, delete, test the connection, edit, webhooks) and continues their own drafts;
+- a team lead of a team sees the team's setups and instances and reviews the instances;
+- superusers also change any team's instances (they are admins of every team);
+- anyone else sees nothing.
+
+Objects of a team the user cannot see do not exist for them: `instance_for` and `setup_for` fetch
+through `visible_instances` / `visible_setups` and answer 404, so other teams' ids are not
+confirmed. A visible object the user may not act on answers 403 with the rule's reason (a team
+lead on an admin's page, say). A user with no role at all gets 403 "no role yet" everywhere.
+
+Team ids are read once per request (cached on the user object by teams.models.roles_of).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.core.exceptions import PermissionDenied
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q, QuerySet
+from django.http import Http404
 
-from setup_portal.accounts.roles import can_review, is_admin, is_team_lead
+from setup_portal.accounts.roles import can_review, is_portal_admin
+from setup_portal.audit.models import AuditEvent
 from setup_portal.instances.models import Instance
+from setup_portal.teams.models import Membership, roles_of
 from setup_portal.wizard.models import Setup
+
+ADMIN = Membership.Role.ADMIN
+TEAM_LEAD = Membership.Role.TEAM_LEAD
+
+
+def team_ids(user, role: str | None = None) -> frozenset[int]:
+    """The teams `user` belongs to (with `role` only, when given: "admin" or "teamlead")."""
+    return frozenset(pk for pk, held in roles_of(user).items() if role is None or held == role)
+
+
+def can_see_portal(user) -> bool:
+    """Has any role: a portal administrator, or an admin or team lead of some team."""
+    return is_portal_admin(user) or can_review(user)
+
+
+def _sees_all(user) -> bool:
+    return is_portal_admin(user)
+
+
+def team_scope(user, field: str = "team_id") -> Q:
+    """The filter for rows `user` may see, reaching their team through `field` (e.g.
+    "instance__team_id" for deliveries): everything for portal administrators."""
+    if _sees_all(user):
+        return Q()
+    return Q(**{f"{field}__in": team_ids(user)})
+
+
+def visible_instances(user) -> QuerySet[Instance]:
+    """Portal administrators: every instance; others: their teams' (any role)."""
+    return Instance.objects.filter(team_scope(user))
+
+
+def visible_setups(user) -> QuerySet[Setup]:
+    """Portal administrators: every setup; others: their teams' (any role)."""
+    return Setup.objects.filter(team_scope(user))
+
+
+def visible_audit_events(user) -> QuerySet[AuditEvent]:
+    """Portal administrators: everything; others: the events of their teams' setups and
+    instances (and teams). Events with no team (users, API keys) are the portal administrators'."""
+    if _sees_all(user):
+        return AuditEvent.objects.all()
+    return AuditEvent.objects.filter(team_scope(user))
 
 
 def can_view_instance(user, instance: Instance) -> bool:
-    return can_review(user)
+    return _sees_all(user) or instance.team_id in team_ids(user)
 
 
 def can_change_instance(user, instance: Instance) -> bool:
-    return is_admin(user)
+    return user.is_authenticated and (user.is_superuser or instance.team_id in team_ids(user, ADMIN))
 
 
 def can_review_instance(user, instance: Instance) -> bool:
     # Admins provision, so they do not approve their own work.
-    return is_team_lead(user)
+    return instance.team_id in team_ids(user, TEAM_LEAD)
 
 
 def can_view_setup(user, setup: Setup) -> bool:
-    return can_review(user)
+    return _sees_all(user) or setup.team_id in team_ids(user)
 
 
 def can_edit_setup(user, setup: Setup) -> bool:
-    return is_admin(user) and setup.owner_id == user.pk and setup.status == Setup.Status.DRAFT
+    return (setup.owner_id == user.pk and setup.status == Setup.Status.DRAFT
+            and (user.is_superuser or setup.team_id in team_ids(user, ADMIN)))
 
 
 # What a refusal says, per rule: shown on the 403 page.
@@ -47,9 +106,48 @@ REASONS: dict[Callable, str] = {
     can_view_setup: "This page is for admins and team leads.",
     can_edit_setup: "This draft is read-only for you.",
 }
+NO_ROLE = "This page is for admins and team leads."
 
 
 def check(allowed: Callable[..., bool], user, target) -> None:
     """Raise PermissionDenied with the rule's reason unless `allowed(user, target)`."""
     if not allowed(user, target):
         raise PermissionDenied(REASONS[allowed])
+
+
+def _visible_or_404(user, rows: QuerySet, pk, allowed: Callable[..., bool]):
+    if not can_see_portal(user):
+        raise PermissionDenied(NO_ROLE)
+    try:
+        found = rows.get(pk=pk)
+    except (rows.model.DoesNotExist, ValueError, ValidationError) as exc:
+        raise Http404(f"No {rows.model._meta.verbose_name} here.") from exc
+    check(allowed, user, found)
+    return found
+
+
+def instance_for(user, instance_id, allowed: Callable[..., bool] = can_view_instance, *, rows=None) -> Instance:
+    """The instance with this id if `user` may see it (else 404) and `allowed` (else 403).
+    `rows` narrows or prepares the queryset (select_related, excluding deleted ones)."""
+    base = rows if rows is not None else Instance.objects.all()
+    return _visible_or_404(user, base.filter(team_scope(user)), instance_id, allowed)
+
+
+def setup_for(user, setup_id, allowed: Callable[..., bool] = can_view_setup, *, rows=None) -> Setup:
+    """The setup with this id if `user` may see it (else 404) and `allowed` (else 403)."""
+    base = rows if rows is not None else Setup.objects.all()
+    return _visible_or_404(user, base.filter(team_scope(user)), setup_id, allowed)
+
+
+
+def team_leads(team_id: int) -> QuerySet:
+    """The active team leads of a team: who reviews its instances."""
+    return (get_user_model().objects.filter(is_active=True, memberships__team_id=team_id,
+                                            memberships__role=TEAM_LEAD).order_by("pk"))
+
+
+def people_to_tell(instance: Instance) -> list:
+    """Who hears about an instance (notifications, e-mail): its owner and its team's team leads,
+    active accounts only, each once."""
+    owner = get_user_model().objects.filter(pk=instance.owner_id, is_active=True)
+    return list((owner | team_leads(instance.team_id)).distinct().order_by("pk"))

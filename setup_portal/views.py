@@ -10,30 +10,33 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from kombu import Connection
 
+from setup_portal import permissions
 from setup_portal.accounts import roles
 from setup_portal.instances.models import Instance
 from setup_portal.wizard.history import list_drafts
-from setup_portal.wizard.models import Setup
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     user = request.user
     ctx: dict = {}
+    instances = permissions.visible_instances(user)
     if roles.is_admin(user):
-        ctx["drafts"] = list_drafts(Setup.objects.filter(owner=user), limit=5)
-        ctx["change_requests"] = (Instance.objects.filter(owner=user, review_state=Instance.Review.CHANGES_REQUESTED)
+        ctx["drafts"] = list_drafts(permissions.visible_setups(user).filter(owner=user), limit=5)
+        ctx["change_requests"] = (instances.filter(owner=user, review_state=Instance.Review.CHANGES_REQUESTED)
                                   .exclude(status=Instance.Status.DELETED).select_related("reviewed_by"))
-        ctx["recent_instances"] = Instance.objects.exclude(status=Instance.Status.DELETED)[:5]
+        ctx["recent_instances"] = instances.exclude(status=Instance.Status.DELETED)[:5]
     elif roles.is_team_lead(user):
-        live = Instance.objects.exclude(status=Instance.Status.DELETED)
+        # The instances this team lead reviews: their teams' where they are team lead.
+        live = (Instance.objects.filter(team_id__in=permissions.team_ids(user, permissions.TEAM_LEAD))
+                .exclude(status=Instance.Status.DELETED))
         # Back after this team lead's own change request: they asked, so they see it first.
         ctx["resubmitted"] = (live.filter(review_state=Instance.Review.RESUBMITTED, reviewed_by=user)
                               .select_related("owner")[:10])
         ctx["awaiting_review"] = (live.filter(review_state__in=[Instance.Review.PENDING, Instance.Review.RESUBMITTED])
                                   .exclude(review_state=Instance.Review.RESUBMITTED, reviewed_by=user)
                                   .select_related("owner")[:10])
-        ctx["drafts"] = list_drafts(Setup.objects.all(), limit=5)
+        ctx["drafts"] = list_drafts(permissions.visible_setups(user), limit=5)
     return render(request, "home.html", ctx)
 
 

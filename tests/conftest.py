@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import connection
 from django.test import Client
 
-from setup_portal.accounts.roles import ensure_roles, set_role
+from setup_portal.accounts.roles import ensure_roles, set_portal_admin, set_role
 
 pytest_plugins = ["tests.sandbox_fixtures"]
 
@@ -51,8 +51,10 @@ def _make_user(django_user_model, username: str, role: str | None):
 
 @pytest.fixture
 def alice(db, django_user_model):
-    """Admin."""
-    return _make_user(django_user_model, "alice", "admin")
+    """Admin of the Default team and portal administrator, as the teams migration left every admin."""
+    user = _make_user(django_user_model, "alice", "admin")
+    set_portal_admin(user)
+    return user
 
 
 @pytest.fixture

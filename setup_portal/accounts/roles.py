@@ -124,7 +124,9 @@ def role_required(check, message: str):
 
 
 admin_required = role_required(is_admin, "This page is for admins.")
-reviewer_required = role_required(can_review, "This page is for admins and team leads.")
+# Pages listing a team's things: for its admins and team leads, and portal administrators (who see all).
+reviewer_required = role_required(lambda user: can_review(user) or is_portal_admin(user),
+                                  "This page is for admins and team leads.")
 # Reviews are the team leads' job; admins provision, so they do not approve their own work.
 team_lead_required = role_required(is_team_lead, "Only team leads review instances.")
 portal_admin_required = role_required(is_portal_admin, "This page is for portal administrators.")

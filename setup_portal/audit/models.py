@@ -48,6 +48,10 @@ class AuditEvent(models.Model):
     target_id = models.CharField(max_length=64, db_index=True)
     target_label = models.CharField(max_length=200, blank=True)
     data = models.JSONField(default=dict, blank=True)
+    # The target's team, for scoping the log (permissions.visible_audit_events); none for users
+    # and API keys. No database constraint: the trail outlives a deleted team.
+    team = models.ForeignKey("teams.Team", null=True, blank=True, on_delete=models.DO_NOTHING,
+                             db_constraint=False, related_name="+")
 
     objects = AuditEventQuerySet.as_manager()
 
@@ -66,6 +70,12 @@ class AuditEvent(models.Model):
         raise PermissionError("Audit events are append-only.")
 
 
+def _team_of(target) -> int | None:
+    if target._meta.label == "teams.Team":
+        return target.pk
+    return getattr(target, "team_id", None)
+
+
 def record(verb: str, target, *, actor=None, data: dict | None = None, target_type: str | None = None) -> AuditEvent:
     """Write one audit event. `target` is a model instance (uses its pk and str)."""
     return AuditEvent.objects.create(
@@ -75,5 +85,6 @@ def record(verb: str, target, *, actor=None, data: dict | None = None, target_ty
         target_type=target_type or target._meta.model_name,
         target_id=str(target.pk),
         target_label=storable(str(target))[:200],
+        team_id=_team_of(target),
         data=storable_json(scrub(data or {})),
     )

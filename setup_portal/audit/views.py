@@ -1,4 +1,5 @@
-"""Browse, filter and export the audit log (admins and team leads)."""
+"""Browse, filter and export the audit log (admins and team leads: their teams' events;
+portal administrators: all of them)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from setup_portal import permissions
 from setup_portal.accounts.roles import is_admin, reviewer_required
 from setup_portal.forms import FilterDateField
 
@@ -38,8 +40,9 @@ class AuditFilterForm(forms.Form):
         return data
 
 
-def filter_events(data: dict) -> QuerySet[AuditEvent]:
-    qs = AuditEvent.objects.all()
+def filter_events(data: dict, events: QuerySet[AuditEvent]) -> QuerySet[AuditEvent]:
+    """`events` (the ones the user may see) narrowed by the filter form's cleaned data."""
+    qs = events
     if data.get("actor"):
         qs = qs.filter(actor_label=data["actor"])
     if data.get("verb"):
@@ -72,13 +75,14 @@ def log(request: HttpRequest) -> HttpResponse:
 
 def _log_page(request: HttpRequest, form: AuditFilterForm, *, status: int, export_refused: bool = False
               ) -> HttpResponse:
-    events = filter_events(form.cleaned_data).select_related(None)
+    visible = permissions.visible_audit_events(request.user)
+    events = filter_events(form.cleaned_data, visible).select_related(None)
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
     ctx = {
         "form": form, "page": page,
-        "verbs": AuditEvent.objects.order_by("verb").values_list("verb", flat=True).distinct(),
-        "target_types": AuditEvent.objects.order_by("target_type").values_list("target_type", flat=True).distinct(),
-        "actors": AuditEvent.objects.order_by("actor_label").values_list("actor_label", flat=True).distinct(),
+        "verbs": visible.order_by("verb").values_list("verb", flat=True).distinct(),
+        "target_types": visible.order_by("target_type").values_list("target_type", flat=True).distinct(),
+        "actors": visible.order_by("actor_label").values_list("actor_label", flat=True).distinct(),
         "filtered": any(form.cleaned_data.get(k) for k in form.fields),
         "export_refused": export_refused,
     }
@@ -102,8 +106,9 @@ def export_csv(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         # Exporting with the bad filter dropped would hand over rows nobody asked for.
         return _log_page(request, form, status=400, export_refused=True)
-    rows = filter_events(form.cleaned_data).values_list("created_at", "actor_label", "verb", "target_type",
-                                                        "target_id", "target_label", "data")
+    visible = permissions.visible_audit_events(request.user)
+    rows = filter_events(form.cleaned_data, visible).values_list("created_at", "actor_label", "verb", "target_type",
+                                                                 "target_id", "target_label", "data")
     hints = is_admin(request.user)
 
     def lines():

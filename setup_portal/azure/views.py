@@ -20,7 +20,7 @@ from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
@@ -88,8 +88,8 @@ def error_page(request: HttpRequest, code: str, detail: str = "", *, setup: Setu
 
 
 def _own_draft(request: HttpRequest, setup_id: uuid.UUID) -> Setup:
-    setup = get_object_or_404(Setup, pk=setup_id, status=Setup.Status.DRAFT)
-    if setup.owner_id != request.user.pk:
+    setup = permissions.setup_for(request.user, setup_id, rows=Setup.objects.filter(status=Setup.Status.DRAFT))
+    if not permissions.can_edit_setup(request.user, setup):
         raise PermissionDenied("Only the owner of this setup can authorize it.")
     return setup
 
@@ -234,8 +234,8 @@ def _unrequested_consent(request: HttpRequest) -> HttpResponse:
 @admin_required
 def reauthorize(request: HttpRequest, instance_id: uuid.UUID) -> HttpResponse:
     """Run the sign-in again for an existing instance: same id, new authorization, history kept."""
-    instance = get_object_or_404(Instance.objects.exclude(status=Instance.Status.DELETED), pk=instance_id)
-    permissions.check(permissions.can_change_instance, request.user, instance)
+    instance = permissions.instance_for(request.user, instance_id, permissions.can_change_instance,
+                                        rows=Instance.objects.exclude(status=Instance.Status.DELETED))
     try:
         if instance.auth_type == AuthType.OAUTH2:
             return redirect(do_start_authorization(user=request.user, instance=instance,

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from .models import Notification
+from .notifications import unread_count
 
 
 class UnreadCount:
@@ -12,8 +12,7 @@ class UnreadCount:
 
     def __call__(self) -> int:
         if self._count is None:
-            self._count = (Notification.objects.filter(user=self.user, read_at=None).count()
-                           if self.user.is_authenticated else 0)
+            self._count = unread_count(self.user) if self.user.is_authenticated else 0
         return self._count
 
 

@@ -11,11 +11,10 @@ import datetime as dt
 import functools
 import logging
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.urls import reverse
 
-from setup_portal.accounts.roles import TEAM_LEAD
+from setup_portal import permissions
 from setup_portal.instances.models import Instance
 
 from .actions import emit_event
@@ -89,6 +88,18 @@ def on_transition(inst: Instance, before: dict, *, data: dict | None = None) -> 
         _emit(inst, event_type, {"instance": describe(inst, name=name), **detail})
         if event_type in NOTIFY:
             transaction.on_commit(functools.partial(_notify, inst.pk, event_type))
+    if _waits_for_review(status_type, inst, before):
+        transaction.on_commit(functools.partial(_notify_review_waiting, inst.pk, inst.review_state))
+
+
+def _waits_for_review(status_type: str | None, inst: Instance, before: dict) -> bool:
+    """Ready and never reviewed, or resubmitted after a change request: the team leads' turn."""
+    if inst.status != Status.READY:
+        return False
+    if status_type == "instance.ready" and inst.review_state == Instance.Review.PENDING:
+        return True
+    return (inst.review_state == Instance.Review.RESUBMITTED
+            and before["review_state"] != Instance.Review.RESUBMITTED)
 
 
 def _iso(moment: dt.datetime | None) -> str | None:
@@ -119,14 +130,6 @@ NOTIFY = {
 }
 
 
-def people_to_tell(inst: Instance) -> list:
-    """The instance's owner and every team lead (active accounts only)."""
-    users = get_user_model().objects.filter(is_active=True)
-    leads = list(users.filter(groups__name=TEAM_LEAD).distinct())
-    owner = users.filter(pk=inst.owner_id).first()
-    return ([owner] if owner and owner not in leads else []) + leads
-
-
 def _notify(instance_id, event_type: str) -> None:
     inst = Instance.objects.filter(pk=instance_id).first()
     if inst is None:
@@ -141,6 +144,27 @@ def _notify(instance_id, event_type: str) -> None:
         log.warning("Not notified (no notifications module): %s", message)
         return
     try:
-        notify(people_to_tell(inst), instance=inst, kind=kind, message=message, link=link)
+        notify(permissions.people_to_tell(inst), instance=inst, kind=kind, message=message, link=link)
     except Exception:
         log.exception("Could not notify about %s of instance %s", event_type, inst.pk)
+
+
+REVIEW_MESSAGES = {
+    Instance.Review.PENDING: "{name} is ready and waits for your review.",
+    Instance.Review.RESUBMITTED: "{name} was changed after a change request and waits for your review again.",
+}
+
+
+def _notify_review_waiting(instance_id, review_state: str) -> None:
+    """Tell the instance's team's team leads (bell and e-mail) that it waits for their review."""
+    inst = Instance.objects.filter(pk=instance_id).first()
+    if inst is None or inst.review_state != review_state:
+        return  # reviewed (or changed) before this commit's hook ran: nothing waits any more
+    from .notifications import notify
+
+    message = REVIEW_MESSAGES[review_state].format(name=inst.name)
+    try:
+        notify(permissions.team_leads(inst.team_id), instance=inst, kind="review_waiting", message=message,
+               link=reverse("instances:detail", args=[inst.pk]))
+    except Exception:
+        log.exception("Could not tell the team leads that instance %s waits for review", inst.pk)

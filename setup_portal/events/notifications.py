@@ -1,7 +1,8 @@
 """Notifications: a row per person (the bell in the portal's header) and an e-mail.
 
 Sent when an instance needs re-authentication, fails its health check, or its webhook endpoint
-is disabled — each with a link to the page where it is fixed. An unread notification that says
+is disabled — each with a link to the page where it is fixed — and, to its team's team leads,
+when an instance waits for their review. An unread notification that says
 the same thing about the same instance is not repeated.
 """
 
@@ -11,12 +12,12 @@ import logging
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.template.loader import render_to_string
 
-from setup_portal.accounts.roles import TEAM_LEAD
+from setup_portal import permissions
 
 from .models import Notification
 
@@ -24,11 +25,8 @@ log = logging.getLogger(__name__)
 
 
 def recipients(instance) -> list:
-    """Who hears about an instance: its owner and the team leads, active ones only."""
-    User = get_user_model()  # noqa: N806
-    people = User.objects.filter(is_active=True).filter(pk=instance.owner_id) | User.objects.filter(
-        is_active=True, groups__name=TEAM_LEAD)
-    return list(people.distinct().order_by("pk"))
+    """Who hears about an instance: its owner and its team's team leads, active ones only."""
+    return permissions.people_to_tell(instance)
 
 
 def notify(users: Iterable, *, instance, kind: str, message: str, link: str) -> list[Notification]:
@@ -60,5 +58,12 @@ def _mail(notification_ids: list[int]) -> None:
             log.warning("Could not e-mail notification %s to user %s", note.pk, note.user_id)
 
 
+def notifications_of(user) -> QuerySet[Notification]:
+    """The user's notifications, less those about instances of teams they no longer belong to."""
+    rows = Notification.objects.filter(user=user) if user.is_authenticated else Notification.objects.none()
+    scope = permissions.team_scope(user, "instance__team_id")
+    return rows.filter(Q(instance__isnull=True) | scope) if scope else rows
+
+
 def unread_count(user) -> int:
-    return Notification.objects.filter(user=user, read_at=None).count()
+    return notifications_of(user).filter(read_at=None).count()

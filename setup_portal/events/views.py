@@ -22,6 +22,7 @@ from setup_portal.instances.views import instance_for
 from . import endpoints
 from .forms import DeliveryFilter, EndpointForm
 from .models import Delivery, DeliveryAttempt, Notification
+from .notifications import notifications_of
 
 PAGE_SIZE = 50
 REVEAL_KEY = "events.reveal_secret"  # session: endpoint ids whose new secret is shown once
@@ -147,7 +148,7 @@ def send_test_event(request: HttpRequest, instance_id) -> HttpResponse:
 @require_GET
 @login_required
 def notifications(request: HttpRequest) -> HttpResponse:
-    rows = Notification.objects.filter(user=request.user).select_related("instance")
+    rows = notifications_of(request.user).select_related("instance")
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "events/notifications.html", {"page": page})
 
@@ -156,7 +157,7 @@ def notifications(request: HttpRequest) -> HttpResponse:
 @login_required
 def read_notification(request: HttpRequest, notification_id: int) -> HttpResponse:
     """Mark one read and go to where it is fixed."""
-    note = get_object_or_404(Notification, pk=notification_id, user=request.user)
+    note = get_object_or_404(notifications_of(request.user), pk=notification_id)
     Notification.objects.filter(pk=note.pk, read_at=None).update(read_at=timezone.now())
     if note.link and url_has_allowed_host_and_scheme(note.link, allowed_hosts=None):
         return redirect(note.link)
@@ -166,6 +167,6 @@ def read_notification(request: HttpRequest, notification_id: int) -> HttpRespons
 @require_POST
 @login_required
 def read_all_notifications(request: HttpRequest) -> HttpResponse:
-    count = Notification.objects.filter(user=request.user, read_at=None).update(read_at=timezone.now())
+    count = notifications_of(request.user).filter(read_at=None).update(read_at=timezone.now())
     messages.success(request, f"Marked {count} notification{'s' if count != 1 else ''} read.")
     return redirect("events:notifications")

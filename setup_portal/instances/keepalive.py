@@ -21,7 +21,7 @@ from django.db.models import Q, QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from setup_portal.accounts.roles import TEAM_LEAD
+from setup_portal import permissions
 from setup_portal.audit.models import record
 from setup_portal.azure.client import AzureError
 from setup_portal.azure.errors import explain, reauthentication_code
@@ -142,22 +142,21 @@ def reminder_due(expires_on: dt.date, sent: list[int], today: dt.date) -> int | 
     return min(crossed)
 
 
-def team_lead_emails() -> list[str]:
-    return list(get_user_model().objects.filter(groups__name=TEAM_LEAD, is_active=True).exclude(email="")
-                .values_list("email", flat=True).distinct())
+def reminder_emails(inst: Instance) -> list[str]:
+    """The owner's address and those of the instance's team's team leads."""
+    return sorted({user.email for user in permissions.people_to_tell(inst) if user.email})
 
 
 def send_secret_reminders(instance_ids: list[str], *, today: dt.date | None = None) -> int:
     """Send the due expiry reminders for these instances; each (expiry date, threshold) at most once."""
     today = today or timezone.localdate()
-    leads = team_lead_emails()
     sent = 0
     for instance_id in instance_ids:
         claimed = _claim_reminder(instance_id, today)
         if claimed is None:
             continue
         inst, days = claimed
-        recipients = sorted({e for e in [inst.owner.email, *leads] if e})
+        recipients = reminder_emails(inst)
         if not recipients:
             continue
         context = {"instance": inst, "days": days, "days_left": (inst.secret_expires_on - today).days,

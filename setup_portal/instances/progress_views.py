@@ -29,7 +29,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from setup_portal import permissions
-from setup_portal.accounts.roles import admin_required, is_admin, reviewer_required
+from setup_portal.accounts.roles import admin_required, reviewer_required
 from setup_portal.azure.errors import explain
 
 from .actions import do_retry_job
@@ -113,7 +113,8 @@ def _context(request: HttpRequest, instance: Instance) -> dict:
     # The version is read before the rows it stands for: a change landing in between then
     # shows up as a newer version on the next check instead of being missed.
     version = live_state(instance.pk)[0]
-    ctx = {"instance": instance, "can_act": is_admin(request.user), "version": version, **_progress(instance)}
+    ctx = {"instance": instance, "can_act": permissions.can_change_instance(request.user, instance),
+           "version": version, **_progress(instance)}
     ctx["new_token"] = _reveal_token(request, instance) if instance.status == Instance.Status.READY else ""
     return ctx
 

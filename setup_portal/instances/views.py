@@ -10,7 +10,7 @@ import datetime as dt
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -32,12 +32,12 @@ CONFIRM_FIELD = "confirmed"
 
 def instance_for(request: HttpRequest, instance_id, allowed=permissions.can_view_instance, *,
                  live: bool = False) -> Instance:
-    """The instance the URL names, for a user `allowed` to act on it: 404 when there is none
-    (or, with `live`, when it was deleted), 403 with the rule's reason when not allowed."""
-    rows = Instance.objects.select_related("owner", "reviewed_by", "setup")
-    inst = get_object_or_404(rows.exclude(status=Instance.Status.DELETED) if live else rows, pk=instance_id)
-    permissions.check(allowed, request.user, inst)
-    return inst
+    """The instance the URL names, for a user `allowed` to act on it: 404 when there is none,
+    it is another team's (or, with `live`, it was deleted), 403 with the rule's reason when
+    the user may see it but not do this."""
+    rows = Instance.objects.select_related("owner", "reviewed_by", "setup", "team")
+    rows = rows.exclude(status=Instance.Status.DELETED) if live else rows
+    return permissions.instance_for(request.user, instance_id, allowed, rows=rows)
 
 
 def _is_htmx(request: HttpRequest) -> bool:

@@ -6,9 +6,8 @@ from __future__ import annotations
 import uuid
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import redirect
 
 from setup_portal import permissions
 from setup_portal.accounts.roles import reviewer_required
@@ -57,9 +56,8 @@ def fill_from_sandbox(request: HttpRequest, setup: Setup, sandbox: dict, started
 @reviewer_required
 def download(request: HttpRequest, setup_id: uuid.UUID, fmt: str) -> HttpResponse:
     """The public certificate as .cer (DER) or .pem, for "Upload certificate" in Entra."""
-    setup = get_object_or_404(Setup, pk=setup_id, status__in=[Setup.Status.DRAFT, Setup.Status.COMPLETED])
-    if not permissions.can_view_setup(request.user, setup):
-        raise PermissionDenied("This draft is not yours to see.")
+    setup = permissions.setup_for(request.user, setup_id,
+                                  rows=Setup.objects.filter(status__in=[Setup.Status.DRAFT, Setup.Status.COMPLETED]))
     if fmt not in DOWNLOADS or not setup.certificate_pem:
         raise Http404("No certificate to download.")
     certificate = Certificate(setup.certificate_pem, "")

@@ -15,7 +15,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -54,9 +54,11 @@ SESSION_KEY = "wizard_stage_started"
 
 
 def _get_setup(request: HttpRequest, setup_id: uuid.UUID) -> tuple[Setup, bool]:
-    """The setup and whether this user may change it (its owner, an admin, while it is a draft)."""
-    setup = get_object_or_404(Setup.objects.select_related("owner"), pk=setup_id,
-                              status__in=[Setup.Status.DRAFT, Setup.Status.COMPLETED])
+    """The setup and whether this user may change it (its owner, an admin of its team, while it
+    is a draft); 404 for another team's."""
+    rows = Setup.objects.select_related("owner", "team").filter(status__in=[Setup.Status.DRAFT,
+                                                                           Setup.Status.COMPLETED])
+    setup = permissions.setup_for(request.user, setup_id, rows=rows)
     editable = permissions.can_edit_setup(request.user, setup)
     return setup, editable
 
@@ -131,7 +133,8 @@ def _render(request: HttpRequest, setup: Setup, stage: str, progress: Progress, 
 @reviewer_required
 def drafts(request: HttpRequest) -> HttpResponse:
     mine = is_admin(request.user)
-    rows = Setup.objects.filter(owner=request.user) if mine else Setup.objects.all()
+    visible = permissions.visible_setups(request.user)
+    rows = visible.filter(owner=request.user) if mine else visible
     items = list_drafts(rows, limit=200)
     if mine and not items:
         # "Set up endpoint" with nothing to pick up: start a setup rather than show an empty list.

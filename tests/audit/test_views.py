@@ -46,10 +46,11 @@ def test_it_refuses_users_without_a_role(charlie_client):
 
 
 def test_admins_and_team_leads_browse_it(events, alice_client, bob_client):
-    for client in (alice_client, bob_client):
+    # alice is a portal administrator too and sees the user's event; bob sees his team's.
+    for client, seen in ((alice_client, 5), (bob_client, 4)):
         response = client.get(URL)
         assert response.status_code == 200
-        assert len(_verbs(response)) == 5
+        assert len(_verbs(response)) == seen
     html = bob_client.get(URL).content.decode()
     assert "Sup3rS3cret~value" not in html and "[redacted]" in html
 
@@ -57,8 +58,8 @@ def test_admins_and_team_leads_browse_it(events, alice_client, bob_client):
 @pytest.mark.parametrize(("params", "expected"), [
     ({"actor": "bob"}, ["instance.approved"]),
     ({"actor": "system"}, ["instance.status_changed"]),
-    ({"verb": "user.created"}, ["user.created"]),
-    ({"target_type": "user"}, ["user.created"]),
+    ({"verb": "user.created"}, []),  # a user's events belong to no team: portal administrators see them
+    ({"target_type": "instance", "actor": "bob"}, ["instance.approved"]),
     ({"q": "fabrikam"}, ["instance.status_changed", "instance.disabled"]),
     ({"until": "2025-01-31"}, ["instance.disabled"]),
     ({"since": "2025-02-01", "verb": "instance.disabled"}, []),
