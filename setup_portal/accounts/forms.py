@@ -3,20 +3,40 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.validators import MaxLengthValidator
 
+from setup_portal.teams.models import Membership, Team
+
 from .actions import validate_new_password
 
-ROLE_CHOICES = [("admin", "Admin — sets up and manages instances and users"),
-                ("teamlead", "Team lead — reviews instances, read-only"),
-                ("", "No role — can sign in, sees nothing")]
+ROLE_CHOICES = [("admin", "Admin — sets up and manages the team's instances"),
+                ("teamlead", "Team lead — reviews the team's instances, read-only")]
+ADD_ROLE_CHOICES = ROLE_CHOICES + [("", "No role yet — can sign in, sees nothing")]
+TEAM_NAME_MAX_LENGTH = Team._meta.get_field("name").max_length
+
+
+class TeamChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Team) -> str:
+        return obj.name
 
 
 class AddUserForm(forms.Form):
     username = forms.RegexField(regex=r"^[\w.@+-]+\Z", max_length=150,
                                 error_messages={"invalid": "Use letters, digits and @ . + - _ only."})
     email = forms.EmailField(required=False, help_text="Used for password resets and secret-expiry reminders.")
-    role = forms.ChoiceField(choices=ROLE_CHOICES, widget=forms.RadioSelect, initial="teamlead", required=False)
+    team = TeamChoiceField(queryset=Team.objects.all(), required=False, empty_label="Pick a team",
+                           error_messages={"invalid_choice": "Pick one of the listed teams."})
+    role = forms.ChoiceField(label="Role in that team", choices=ADD_ROLE_CHOICES, widget=forms.RadioSelect,
+                             initial="teamlead", required=False,
+                             error_messages={"invalid_choice": "Pick one of the listed roles."})
+    portal_admin = forms.BooleanField(
+        label="Portal administrator — manages users, teams and memberships, and sees every team", required=False)
     password = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False),
                                help_text="Leave empty to generate one; it is shown to you once.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        teams = list(Team.objects.all()[:2])
+        if len(teams) == 1:  # one team: nothing to pick
+            self.fields["team"].initial = teams[0].pk
 
     def clean_username(self):
         username = self.cleaned_data["username"]
@@ -27,6 +47,8 @@ class AddUserForm(forms.Form):
     def clean(self):
         # After the field checks: the password is compared with the name and address given.
         data = super().clean()
+        if data.get("role") and not data.get("team") and "team" not in self.errors:
+            self.add_error("team", "Pick the team this person gets the role in.")
         password = data.get("password")
         if password:
             # A refused name still counts: the password must not resemble what was typed.
@@ -38,8 +60,60 @@ class AddUserForm(forms.Form):
         return data
 
 
-class ChangeRoleForm(forms.Form):
-    role = forms.ChoiceField(choices=ROLE_CHOICES, required=False)
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Membership.Role.choices,
+                             error_messages={"required": "Pick a role.",
+                                             "invalid_choice": "Pick one of the listed roles."})
+
+
+class AddToTeamForm(RoleForm):
+    """On a user's page: a team they are not in yet, and the role there."""
+
+    team = TeamChoiceField(queryset=Team.objects.none(), empty_label="Pick a team",
+                           error_messages={"required": "Pick a team.",
+                                           "invalid_choice": "Pick one of the listed teams; the user may be in "
+                                                             "that one already."})
+    field_order = ["team", "role"]
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["team"].queryset = Team.objects.exclude(memberships__user=user)
+
+
+class AddMemberForm(RoleForm):
+    """On a team's page: a user not in it yet, and the role there."""
+
+    user = forms.ModelChoiceField(queryset=get_user_model().objects.none(), empty_label="Pick a user",
+                                  error_messages={"required": "Pick a user.",
+                                                  "invalid_choice": "Pick one of the listed users; they may be in "
+                                                                    "this team already."})
+    field_order = ["user", "role"]
+
+    def __init__(self, *args, team, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["user"].queryset = (get_user_model().objects.filter(is_active=True)
+                                        .exclude(memberships__team=team).order_by("username"))
+
+
+class TeamNameForm(forms.Form):
+    name = forms.CharField(label="Team name", max_length=TEAM_NAME_MAX_LENGTH,
+                           error_messages={"required": "Give the team a name.",
+                                           "max_length": f"Keep the name under {TEAM_NAME_MAX_LENGTH + 1} "
+                                                         "characters."})
+
+    def clean_name(self):
+        name = " ".join(self.cleaned_data["name"].split())
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in self.cleaned_data["name"].replace("\t", " ")):
+            raise forms.ValidationError("The name contains invisible control characters; type it again.")
+        if not name:
+            raise forms.ValidationError("Give the team a name.")
+        return name
+
+
+class PortalAdminForm(forms.Form):
+    portal_admin = forms.TypedChoiceField(choices=[("yes", "yes"), ("no", "no")], coerce=lambda v: v == "yes",
+                                          error_messages={"required": "Say yes or no.",
+                                                          "invalid_choice": "Say yes or no."})
 
 
 # The longest user name (150) or e-mail address (254) the portal stores. allauth's field has no

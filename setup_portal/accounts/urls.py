@@ -1,10 +1,15 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
 urlpatterns = [
     path("", views.user_list, name="user_list"),
     path("add/", views.user_add, name="user_add"),
-    path("<int:user_id>/role/", views.user_role, name="user_role"),
+    path("<int:user_id>/", views.user_detail, name="user_detail"),
+    path("<int:user_id>/teams/", views.membership_add, name="membership_add"),
+    path("<int:user_id>/portal-admin/", views.user_portal_admin, name="user_portal_admin"),
     path("<int:user_id>/password/", views.user_password, name="user_password"),
+    path("memberships/<int:membership_id>/role/", views.membership_role, name="membership_role"),
+    path("memberships/<int:membership_id>/remove/", views.membership_remove, name="membership_remove"),
+    path("teams/", include("setup_portal.teams.urls")),
 ]

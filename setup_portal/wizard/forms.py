@@ -10,6 +10,7 @@ from django import forms
 from django.conf import settings
 from django.utils import timezone
 
+from setup_portal import permissions
 from setup_portal.azure import discovery
 from setup_portal.azure.certificates import (
     MAX_UPLOAD_BYTES,
@@ -23,6 +24,7 @@ from setup_portal.azure.clouds import GUID, AuthType, Cloud, InvalidTenant, norm
 from setup_portal.azure.errors import explain
 from setup_portal.events.forms import EndpointFields
 from setup_portal.events.models import LIFECYCLE_TYPES
+from setup_portal.teams.models import Team
 
 from .dynamics_url import SANDBOX_REGION, InvalidDynamicsUrl, normalize_dynamics_url
 from .models import Setup
@@ -65,7 +67,26 @@ class StageForm(forms.Form):
         return []
 
 
+def teams_for_new_setups(user):
+    """The teams `user` may put a setup in: those they are an admin of (every team for a superuser)."""
+    teams = Team.objects.order_by("name")
+    if user.is_superuser:
+        return teams
+    return teams.filter(pk__in=permissions.team_ids(user, permissions.ADMIN))
+
+
+class TeamChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Team) -> str:
+        return obj.name
+
+
 class AccountForm(StageForm):
+    # Only for an admin of several teams: one team is chosen without asking (see __init__).
+    team = TeamChoiceField(
+        label="Team", queryset=Team.objects.none(), widget=forms.RadioSelect, empty_label=None,
+        help_text="The endpoint belongs to this team: its admins run it, its team leads review it.",
+        error_messages={"required": "Pick the team this endpoint is for.",
+                        "invalid_choice": "Pick one of the listed teams; you are an admin of those."})
     dynamics_account = forms.BooleanField(
         label="I can sign in to the Dynamics 365 (Dynamics CRM) environment I want to connect.",
         error_messages={"required": "Tick this once you have a Dynamics account; the setup needs one."})
@@ -77,12 +98,34 @@ class AccountForm(StageForm):
         label="I can register an application in that directory (or one is registered already).",
         error_messages={"required": "Tick this once you can create or pick an app registration."})
 
+    def __init__(self, data=None, *, setup: Setup, sandbox: dict | None = None):
+        super().__init__(data, setup=setup, sandbox=sandbox)
+        self.teams = list(teams_for_new_setups(setup.owner))
+        if len(self.teams) < 2:
+            del self.fields["team"]
+            return
+        self.fields["team"].queryset = teams_for_new_setups(setup.owner)
+        # A new draft asks; a stage done before shows the team picked then.
+        if setup.prerequisites and any(t.pk == setup.team_id for t in self.teams):
+            self.initial["team"] = setup.team_id
+
     @staticmethod
     def initial_from(setup: Setup) -> dict:
         return dict(setup.prerequisites or {})
 
+    @property
+    def chosen_team(self) -> Team | None:
+        """The team the setup will be in: the one picked, or the admin's only team."""
+        if "team" in self.fields:
+            return self.cleaned_data.get("team") if hasattr(self, "cleaned_data") else None
+        return self.teams[0] if len(self.teams) == 1 else None
+
     def changes(self) -> dict[str, Any]:
-        return {"prerequisites": {k: True for k in ("dynamics_account", "consent_admin", "register_app")}}
+        changes: dict[str, Any] = {
+            "prerequisites": {k: True for k in ("dynamics_account", "consent_admin", "register_app")}}
+        if self.chosen_team is not None:
+            changes["team_id"] = self.chosen_team.pk
+        return changes
 
 
 class EnvironmentForm(StageForm):

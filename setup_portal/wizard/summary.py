@@ -34,7 +34,7 @@ def setup_summary(setup: Setup, *, hints: bool = True) -> dict[str, list[tuple[s
         ("Secret expires on", setup.secret_expires_on.isoformat() if setup.secret_expires_on else "—"),
     ]
     return {
-        "account": [("Checklist", ", ".join(ticked) if ticked else "not ticked yet")],
+        "account": [("Team", setup.team.name), ("Checklist", ", ".join(ticked) if ticked else "not ticked yet")],
         "environment": [
             ("Dynamics CRM URL", setup.dynamics_url or "—"),
             ("Region", setup.region or "—"),

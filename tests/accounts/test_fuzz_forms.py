@@ -9,7 +9,8 @@ from django.test import Client
 from hypothesis import given
 from hypothesis import strategies as st
 
-from setup_portal.accounts.roles import set_role
+from setup_portal.accounts.roles import set_portal_admin, set_role
+from setup_portal.teams.models import Membership, Team
 from tests import fuzz
 from tests.conftest import PASSWORD
 
@@ -129,7 +130,7 @@ def test_no_account_form_gives_a_500(alice, bob, path):
 
 
 ADD_USER = {"username": fuzz.huge_or_hostile, "email": fuzz.huge_or_hostile, "role": fuzz.hostile_text,
-            "password": fuzz.huge_or_hostile}
+            "team": fuzz.hostile_text, "portal_admin": fuzz.hostile_text, "password": fuzz.huge_or_hostile}
 
 
 @fuzz.fuzz(25)
@@ -146,19 +147,38 @@ def test_no_new_user_gives_a_500(alice_client, bob, data):
     User.objects.exclude(username__in=["alice", "bob"]).delete()
 
 
+def _memberships() -> list[tuple]:
+    return list(Membership.objects.order_by("pk").values_list("user_id", "team_id", "role"))
+
+
 @fuzz.fuzz(20)
-@given(data=fuzz.form_data({"role": fuzz.hostile_text, "\x00": fuzz.hostile_text}),
-       user_id=st.one_of(st.integers(min_value=-(2**70), max_value=2**70), st.just(10**100)))
-def test_no_role_change_or_user_id_gives_a_500(alice_client, bob, data, user_id):
-    before = _users()
-    response = fuzz.post(alice_client, f"/users/{bob.pk}/role/", data)
-    fuzz.assert_answered(response, lambda status: status == 302)
-    role = data.get("role", "")  # no role field at all is the "No role" choice
-    role = role[-1] if isinstance(role, list) else role
-    if role not in {"admin", "teamlead", ""}:
-        assert _users() == before
-    else:  # put bob back, so the next refused example is compared with a team lead again
-        set_role(bob, "teamlead")
-    if user_id != bob.pk:  # ids of nobody, or of alice herself (refused)
-        fuzz.assert_answered(fuzz.post(alice_client, f"/users/{user_id}/password/", data))
+@given(data=fuzz.form_data({"role": fuzz.hostile_text, "confirmed": fuzz.hostile_text, "back": fuzz.hostile_text,
+                            "team": fuzz.hostile_text, "portal_admin": fuzz.hostile_text,
+                            "\x00": fuzz.hostile_text}),
+       some_id=st.one_of(st.integers(min_value=-(2**70), max_value=2**70), st.just(10**100)))
+def test_no_membership_change_or_id_gives_a_500(alice_client, bob, data, some_id):
+    membership = Membership.objects.get(user=bob)
+    before = _memberships()
+    for path in (f"/users/memberships/{membership.pk}/role/", f"/users/memberships/{membership.pk}/remove/",
+                 f"/users/{bob.pk}/teams/", f"/users/{bob.pk}/portal-admin/"):
+        fuzz.assert_answered(fuzz.post(alice_client, path, data), lambda status: status in (200, 302, 400))
+    if data.get("confirmed") != "yes":  # nothing changes before it is confirmed (adding needs no confirmation)
+        assert [m for m in _memberships() if m[0] != bob.pk or m[1] == membership.team_id] == before
+    # Put bob back as a team lead of the Default team only, and not a portal administrator.
+    Membership.objects.filter(user=bob).exclude(team_id=membership.team_id).delete()
+    set_role(bob, "teamlead", membership.team)
+    set_portal_admin(bob, False)
+    fuzz.assert_answered(fuzz.get(alice_client, f"/users/{some_id}/", data))
+    fuzz.assert_answered(fuzz.get(alice_client, f"/users/teams/{some_id}/", data))
+    fuzz.assert_answered(fuzz.post(alice_client, f"/users/memberships/{some_id}/role/", data))
     fuzz.assert_answered(fuzz.get(alice_client, "/users/", data))
+
+
+@fuzz.fuzz(20)
+@given(data=fuzz.form_data({"name": fuzz.huge_or_hostile, "user": fuzz.hostile_text, "role": fuzz.hostile_text}))
+def test_no_team_form_gives_a_500(alice_client, bob, data):
+    team = Team.objects.default()
+    for path in ("/users/teams/", f"/users/teams/{team.pk}/rename/", f"/users/teams/{team.pk}/members/"):
+        fuzz.assert_answered(fuzz.post(alice_client, path, data), lambda status: status in (200, 302, 400))
+    Team.objects.exclude(pk=team.pk).delete()
+    Team.objects.filter(pk=team.pk).update(name="Default team")

@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 
 from setup_portal.accounts.roles import is_admin
 from setup_portal.audit.models import AuditEvent
+from setup_portal.teams.models import Team
 from tests.conftest import PASSWORD
 
 
@@ -35,7 +36,8 @@ def test_it_compares_the_password_with_a_refused_name_too(alice_client, django_u
 
 
 def test_it_adds_a_user_with_a_password_of_their_own(alice_client):
-    response = alice_client.post("/users/add/", {"username": "dora", "role": "teamlead", "password": PASSWORD})
+    response = alice_client.post("/users/add/", {"username": "dora", "role": "teamlead", "password": PASSWORD,
+                                                 "team": Team.objects.default().pk})
     assert response.status_code == 200
     assert get_user_model().objects.get(username="dora").check_password(PASSWORD)
 
@@ -131,7 +133,7 @@ def test_an_admin_gives_a_user_a_new_password_shown_once(alice_client, bob, clie
     assert password.encode() not in alice_client.get("/users/").content
 
 
-def test_it_lets_only_admins_give_new_passwords(alice, bob_client, charlie):
+def test_it_lets_only_portal_admins_give_new_passwords(alice, bob_client, charlie):
     assert bob_client.post(f"/users/{charlie.pk}/password/").status_code == 403
     assert bob_client.get(f"/users/{charlie.pk}/password/").status_code == 405
     assert get_user_model().objects.get(pk=charlie.pk).check_password(PASSWORD)
