@@ -1,5 +1,5 @@
 """Pages for personal API keys: a person's own (create, shown once; revoke), and everyone's for
-portal administrators. `me` is the smallest management API call: who a key acts as."""
+portal administrators. MeView (GET /api/v1/me) is the smallest management API call: who a key acts as."""
 
 from __future__ import annotations
 
@@ -11,17 +11,18 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
-from rest_framework.authentication import SessionAuthentication
+from drf_spectacular.utils import OpenApiExample
+from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from setup_portal.accounts import roles
 
-from . import key_auth
 from .key_forms import NewApiKeyForm
 from .keys import ApiKeyError, do_create_api_key, do_revoke_api_key
 from .models import ApiKey
+from .rest.base import ManagementView
+from .rest.schema import operation
 
 _FORMS_SESSION_KEY = "api_key_forms"
 
@@ -102,20 +103,33 @@ def revoke(request: HttpRequest, key_id: int) -> HttpResponse:
     return redirect(back)
 
 
-class MeView(APIView):
-    """GET /api/v1/me: who the key (or the session) acts as, and which key it is."""
+class _KeyOut(serializers.Serializer):
+    name = serializers.CharField()
+    prefix = serializers.CharField(help_text="The key's first characters after dcp_, as the profile page lists it.")
+    expires_at = serializers.DateTimeField()
 
-    authentication_classes = [key_auth.ApiKeyAuthentication, SessionAuthentication]
-    permission_classes = [IsAuthenticated]
-    throttle_classes = [key_auth.ApiKeyRateThrottle]
 
-    def get_exception_handler(self):
-        return key_auth.exception_handler
+class MeOut(serializers.Serializer):
+    username = serializers.CharField()
+    role = serializers.CharField(help_text="As the account menu says it: Admin, Team lead or No role.")
+    portal_administrator = serializers.BooleanField()
+    api_key = _KeyOut(allow_null=True, help_text="The key this call was made with; null for a browser session.")
 
+
+class MeView(ManagementView):
+    permission_classes = [IsAuthenticated]  # anyone may ask who they are, with a role or not
+
+    @operation(summary="Who am I", operation_id="getMe", tags=["Account"],
+               description="The person a personal API key (or the browser session) acts as, with their role, "
+                           "and which key it is. A quick check that a key works: a revoked, expired or unknown "
+                           "one answers 401.",
+               responses={200: MeOut},
+               examples=[OpenApiExample("A key", response_only=True, value={
+                   "username": "alice", "role": "Admin", "portal_administrator": False,
+                   "api_key": {"name": "Nightly provisioning", "prefix": "k3v9q2m7xa",
+                               "expires_at": "2027-02-25T09:30:00Z"}})])
     def get(self, request):
         user = request.user
-        data = {"username": user.get_username(), "role": roles.role_label(user), "apiKey": None}
-        if isinstance(request.auth, ApiKey):
-            data["apiKey"] = {"name": request.auth.name, "prefix": request.auth.prefix,
-                              "expiresAt": request.auth.expires_at.isoformat()}
-        return Response(data)
+        api_key = request.auth if isinstance(request.auth, ApiKey) else None
+        return Response(MeOut({"username": user.get_username(), "role": roles.role_label(user),
+                               "portal_administrator": roles.is_portal_admin(user), "api_key": api_key}).data)

@@ -37,7 +37,7 @@ def test_it_authenticates_as_the_owner(alice):
     assert response.status_code == 200
     body = response.json()
     assert body["username"] == "alice"
-    assert body["apiKey"]["prefix"] == new.api_key.prefix and body["apiKey"]["name"] == "script"
+    assert body["api_key"]["prefix"] == new.api_key.prefix and body["api_key"]["name"] == "script"
     row = ApiKey.objects.get(pk=new.api_key.pk)
     assert row.last_used_ip == "192.0.2.7" and row.last_used_at is not None
 
@@ -80,8 +80,13 @@ def test_it_refuses_an_inactive_owner(charlie):
 
 def test_a_browser_session_still_works(alice_client):
     response = alice_client.get(ME)
-    assert response.status_code == 200 and response.json() == {"username": "alice", "role": "Admin",
-                                                                "apiKey": None}
+    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+    assert response.json() == {"username": "alice", "role": "Admin", "portal_administrator": True, "api_key": None}
+
+
+def test_a_person_without_a_role_may_ask_who_they_are(charlie):
+    body = _get(do_create_api_key(charlie, "script", acting_user=charlie).key).json()
+    assert body["role"] == "No role" and body["portal_administrator"] is False
 
 
 def test_it_limits_calls_per_key(alice, bob, settings):

@@ -7,7 +7,7 @@ import re
 import pytest
 from django.test import Client
 
-from setup_portal.accounts.roles import set_portal_admin
+from setup_portal.accounts.roles import set_portal_admin, set_role
 from setup_portal.api.keys import do_create_api_key, verify_api_key
 from setup_portal.api.models import ApiKey
 
@@ -27,6 +27,16 @@ def dana(db, django_user_model):
 def dana_client(dana):
     client = Client()
     client.force_login(dana)
+    return client
+
+
+@pytest.fixture
+def erin_client(db, django_user_model):
+    """An admin of a team who is not a portal administrator."""
+    user = django_user_model.objects.create_user(username="erin", password="x")
+    set_role(user, "admin")
+    client = Client()
+    client.force_login(user)
     return client
 
 
@@ -96,10 +106,10 @@ def test_it_revokes_after_confirming(charlie, charlie_client):
     assert "Revoked" in page and "calls with it are refused" in page
 
 
-def test_it_refuses_to_revoke_someone_elses_key(alice, alice_client, bob, bob_client, charlie_client):
+def test_it_refuses_to_revoke_someone_elses_key(bob, erin_client, charlie_client):
     api_key = do_create_api_key(bob, "Bob script", acting_user=bob).api_key
     url = f"/account/api-keys/{api_key.pk}/revoke/"
-    for client in (alice_client, charlie_client):
+    for client in (erin_client, charlie_client):
         assert client.get(url).status_code == 403
         assert client.post(url, {"confirmed": "yes"}).status_code == 403
     assert ApiKey.objects.get(pk=api_key.pk).revoked_at is None
@@ -124,15 +134,15 @@ def bob_client_page(bob) -> str:
     return client.get(MINE).content.decode()
 
 
-def test_only_portal_administrators_see_everyones_keys(alice_client, bob_client, charlie_client, client):
-    assert alice_client.get(ALL).status_code == 403  # an admin of a team is not a portal administrator
+def test_only_portal_administrators_see_everyones_keys(erin_client, bob_client, charlie_client, client):
+    assert erin_client.get(ALL).status_code == 403  # an admin of a team is not a portal administrator
     assert bob_client.get(ALL).status_code == 403
     assert charlie_client.get(ALL).status_code == 403
     assert client.get(ALL).status_code == 302 and client.get(MINE).status_code == 302  # to the login page
 
 
-def test_the_user_menu_links_the_pages(alice_client, charlie_client, dana_client):
+def test_the_user_menu_links_the_pages(erin_client, charlie_client, dana_client):
     assert 'href="/account/api-keys/"' in charlie_client.get("/").content.decode()
-    assert 'href="/users/api-keys/"' not in alice_client.get("/").content.decode()
+    assert 'href="/users/api-keys/"' not in erin_client.get("/").content.decode()
     assert 'href="/users/api-keys/"' in dana_client.get("/").content.decode()
     assert 'href="/users/api-keys/"' in dana_client.get(MINE).content.decode()

@@ -11,8 +11,8 @@ from playwright.sync_api import expect
 from tests.e2e import flows
 
 
-def _me(stack, key: str) -> requests.Response:
-    return requests.get(f"{stack.base_url}/api/v1/me", headers={"Authorization": f"Bearer {key}"}, timeout=30)
+def _call(stack, path: str, key: str) -> requests.Response:
+    return requests.get(f"{stack.base_url}{path}", headers={"Authorization": f"Bearer {key}"}, timeout=30)
 
 
 def test_api_key_created_seen_once_used_and_revoked(page, stack):
@@ -50,9 +50,11 @@ def test_api_key_created_seen_once_used_and_revoked(page, stack):
     expect(rows.first).to_contain_text("Never")
 
     # A script uses it.
-    answer = _me(stack, key)
+    answer = _call(stack, "/api/v1/me", key)
     assert answer.status_code == 200, answer.text
-    assert answer.json()["username"] == username and answer.json()["apiKey"]["name"] == "Nightly provisioning"
+    assert answer.json()["username"] == username and answer.json()["api_key"]["name"] == "Nightly provisioning"
+    instances = _call(stack, "/api/v1/instances", key)
+    assert instances.status_code == 200, instances.text
     page.goto("/account/api-keys/")
     expect(rows.first.locator(".last-use")).to_contain_text("from 127.0.0.1")
     expect(rows.first.locator(".badge")).to_have_text("Active")
@@ -69,7 +71,8 @@ def test_api_key_created_seen_once_used_and_revoked(page, stack):
     expect(rows.first.locator(".badge")).to_have_text("Revoked")
     page.shots("key-revoked")
 
-    refused = _me(stack, key)
+    assert _call(stack, "/api/v1/instances", key).status_code == 401
+    refused = _call(stack, "/api/v1/me", key)
     assert refused.status_code == 401
     assert refused.headers["Content-Type"] == "application/problem+json"
     assert refused.headers["WWW-Authenticate"].startswith('Bearer realm="api"')
