@@ -27,6 +27,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from setup_portal.accounts.roles import can_review, is_portal_admin
+from setup_portal.api.models import ApiKey
 from setup_portal.audit.models import AuditEvent
 from setup_portal.instances.models import Instance
 from setup_portal.teams.models import Membership, roles_of
@@ -98,6 +99,11 @@ def can_edit_setup(user, setup: Setup) -> bool:
             and (user.is_superuser or setup.team_id in team_ids(user, ADMIN)))
 
 
+def can_revoke_api_key(user, api_key: ApiKey) -> bool:
+    # Portal administrators too: a key of someone who left, or one that leaked.
+    return user.is_authenticated and (api_key.owner_id == user.pk or is_portal_admin(user))
+
+
 # What a refusal says, per rule: shown on the 403 page.
 REASONS: dict[Callable, str] = {
     can_view_instance: "This page is for admins and team leads.",
@@ -105,6 +111,7 @@ REASONS: dict[Callable, str] = {
     can_review_instance: "Only team leads review instances.",
     can_view_setup: "This page is for admins and team leads.",
     can_edit_setup: "This draft is read-only for you.",
+    can_revoke_api_key: "Only the key's owner or a portal administrator revokes it.",
 }
 NO_ROLE = "This page is for admins and team leads."
 

@@ -7,7 +7,6 @@ import secrets
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
@@ -16,6 +15,7 @@ from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from setup_portal import permissions
 from setup_portal.accounts import roles
 
 from .key_forms import NewApiKeyForm
@@ -25,11 +25,6 @@ from .rest.base import ManagementView
 from .rest.schema import operation
 
 _FORMS_SESSION_KEY = "api_key_forms"
-
-
-# TODO(lead): move into setup_portal/permissions.py (A1 was rewriting it while this was written).
-def can_revoke_api_key(user, api_key: ApiKey) -> bool:
-    return api_key.owner_id == user.pk or roles.is_portal_admin(user)
 
 
 def _form_ticket(request: HttpRequest) -> str:
@@ -89,8 +84,7 @@ def all_keys(request: HttpRequest) -> HttpResponse:
 @login_required
 def revoke(request: HttpRequest, key_id: int) -> HttpResponse:
     api_key = get_object_or_404(ApiKey.objects.select_related("owner"), pk=key_id)
-    if not can_revoke_api_key(request.user, api_key):
-        raise PermissionDenied("Only the key's owner or a portal administrator revokes it.")
+    permissions.check(permissions.can_revoke_api_key, request.user, api_key)
     from_all = request.GET.get("from") == "all" and roles.is_portal_admin(request.user)
     back = "api_keys:all" if from_all else "api_keys:mine"
     if request.method == "GET" or request.POST.get("confirmed") != "yes":
