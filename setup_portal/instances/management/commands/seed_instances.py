@@ -1,29 +1,38 @@
-"""`python manage.py seed_instances N [--owner USER]`: realistic instances for demos and benchmarks.
+"""`python manage.py seed_instances N [--teams T] [--owner USER]`: realistic instances for demos and benchmarks.
 
-Everything is written with bulk_create, so 10,000 instances (with their jobs, steps,
-health checks, reviews and audit events) take seconds. Seeded instances point at the
-sandbox tenant (use_sandbox=True): if keep-alive ever touches them, nothing leaves the machine.
+Instances are spread round-robin over T teams (the Default team when T is 1), each with a demo
+admin and team lead unless they have members already. The first HISTORY_LIMIT instances of a run
+get their history too (jobs, steps, health checks, reviews, audit events, a few wizard setups),
+written with bulk_create; the rest are instance rows only, written with COPY on PostgreSQL (a
+million in minutes) and bulk_create elsewhere. The dashboard's counters are added batch by batch
+from the same values, in the same transaction. Seeded instances point at the sandbox tenant
+(use_sandbox=True): if keep-alive ever touches them, nothing leaves the machine.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import json
 import random
 import time
 import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
+from django.utils.text import slugify
 
-from setup_portal.accounts.roles import ADMIN, TEAM_LEAD, ensure_roles
+from setup_portal.accounts.roles import ensure_roles, set_role
 from setup_portal.audit.models import AuditEvent
-from setup_portal.crypto import mask
+from setup_portal.crypto import EncryptedTextField, mask
 from setup_portal.instances.models import HealthCheck, Instance, InstanceReview, JobStep, ProvisioningJob
 from setup_portal.instances.provisioning import STEP_KEYS
 from setup_portal.stats import counters
+from setup_portal.teams.models import Membership, Team
 from setup_portal.wizard.models import Setup, StageRecord
 from setup_portal.wizard.stages import STAGE_KEYS
 
@@ -63,72 +72,132 @@ def _explicit_timestamps(*fields):
             f.auto_now_add = value
 
 
+TEAM_NAMES = ["Sales EMEA", "Sales Americas", "Sales APAC", "Customer service", "Field service", "Marketing",
+              "Finance", "Partners", "Support", "Operations", "Commerce", "Retail", "Public sector", "Healthcare",
+              "Manufacturing", "Energy", "Education", "Insurance", "Banking", "Logistics"]
+HISTORY_LIMIT = 10_000
+BATCH = 1000
+MAX_SQLITE, MAX_POSTGRESQL = 200_000, 2_000_000
+
+
 class Command(BaseCommand):
     help = "Create N realistic instances (statuses, tags, expiries, jobs, health, reviews, audit) for demos."
 
     def add_arguments(self, parser):
         parser.add_argument("count", type=int)
-        parser.add_argument("--owner", help="Username owning every instance (default: a few demo admins)")
+        parser.add_argument("--owner", help="Username owning every instance (default: each team's demo admins)")
+        parser.add_argument("--teams", type=int, default=1,
+                            help="Spread the instances over this many teams (1: the Default team)")
+        parser.add_argument("--history", type=int, default=HISTORY_LIMIT,
+                            help=f"How many of them get jobs, checks, reviews and audit events (default "
+                                 f"{HISTORY_LIMIT:,}); the rest are instance rows only")
         parser.add_argument("--seed", type=int, default=42, help="Random seed, for repeatable data")
 
-    def handle(self, *args, count: int, owner: str | None, seed: int, **options):
-        if count < 1 or count > 200_000:
-            raise CommandError("N must be between 1 and 200,000.")
+    def handle(self, *args, count: int, owner: str | None, teams: int, history: int, seed: int, **options):
+        limit = MAX_POSTGRESQL if connection.vendor == "postgresql" else MAX_SQLITE
+        if count < 1 or count > limit:
+            raise CommandError(f"N must be between 1 and {limit:,} on this database.")
+        if not 1 <= teams <= len(TEAM_NAMES):
+            raise CommandError(f"--teams must be between 1 and {len(TEAM_NAMES)}.")
         started = time.monotonic()
-        owners, leads = self._people(owner)
+        crews = self._crews(teams, owner)
         with transaction.atomic(), _explicit_timestamps(
                 Instance._meta.get_field("created_at"), ProvisioningJob._meta.get_field("created_at"),
                 HealthCheck._meta.get_field("checked_at"), AuditEvent._meta.get_field("created_at"),
                 InstanceReview._meta.get_field("created_at"), StageRecord._meta.get_field("completed_at")):
-            made = Seeder(random.Random(seed), owners, leads).run(count)
+            made = Seeder(random.Random(seed), crews, history=history).run(count)
         self.stdout.write(self.style.SUCCESS(
-            f"Seeded {made:,} instances in {time.monotonic() - started:.1f} s."))
+            f"Seeded {made:,} instances in {len(crews)} team(s) in {time.monotonic() - started:.1f} s."))
 
-    def _people(self, owner: str | None):
+    def _crews(self, count: int, owner: str | None) -> list[Crew]:
         ensure_roles()
-        users = get_user_model().objects
+        found = None
         if owner:
-            found = users.filter(username=owner).first()
+            found = get_user_model().objects.filter(username=owner).first()
             if found is None:
                 raise CommandError(f"No user named {owner!r}.")
-            owners = [found]
-        else:
-            owners = list(users.filter(groups__name=ADMIN)[:5]) or [self._demo_user(n, ADMIN)
-                                                                   for n in ("ana", "ben", "chloe")]
-        leads = list(users.filter(groups__name=TEAM_LEAD)[:3]) or [self._demo_user("tess", TEAM_LEAD)]
-        return owners, leads
+        teams = [Team.objects.default()] if count == 1 else [Team.objects.get_or_create(name=name)[0]
+                                                             for name in TEAM_NAMES[:count]]
+        crews = []
+        for team in teams:
+            slug = "" if count == 1 else slugify(team.name) + "-"
+            admins = [found] if found else (
+                _members(team, Membership.Role.ADMIN)
+                or [_demo_user(f"{slug}{n}", "admin", team) for n in ("ana", "ben", "chloe")])
+            leads = _members(team, Membership.Role.TEAM_LEAD) or [_demo_user(f"{slug}tess", "teamlead", team)]
+            crews.append(Crew(team.pk, admins, leads))
+        return crews
 
-    def _demo_user(self, username: str, group: str):
-        from django.contrib.auth.models import Group
 
-        user, created = get_user_model().objects.get_or_create(username=username,
-                                                               defaults={"email": f"{username}@example.com"})
-        if created:
-            user.set_unusable_password()
-            user.save(update_fields=["password"])
-        user.groups.add(Group.objects.get(name=group))
-        return user
+@dataclass(frozen=True)
+class Crew:
+    """A team, the admins who own its instances and the team leads who review them."""
+
+    team_id: int
+    owners: list
+    leads: list
+
+
+def _members(team: Team, role: str) -> list:
+    return [m.user for m in Membership.objects.filter(team=team, role=role).select_related("user")[:5]]
+
+
+def _demo_user(username: str, role: str, team: Team):
+    user, created = get_user_model().objects.get_or_create(username=username,
+                                                           defaults={"email": f"{username}@example.com"})
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    set_role(user, role, team)
+    return user
 
 
 class Seeder:
-    def __init__(self, rng: random.Random, owners: list, leads: list):
-        self.rng, self.owners, self.leads = rng, owners, leads
+    def __init__(self, rng: random.Random, crews: list[Crew], *, history: int = HISTORY_LIMIT):
+        self.rng, self.crews, self.history = rng, crews, history
+        self.users = {u.pk: u for crew in crews for u in [*crew.owners, *crew.leads]}
         self.now = timezone.now()
         self.today = timezone.localdate()
         self.taken = set(Instance.objects.values_list("name", flat=True))
         # One encryption per distinct value, not per row: Fernet is the slow part.
         self.secret_values = [f"{rng.choice('abcdefgh')}Q8~{uuid.UUID(int=rng.getrandbits(128)).hex[:30]}"
                               for _ in range(8)]
+        self.made = 0
 
     def run(self, count: int) -> int:
-        made = 0
-        while made < count:
-            batch = min(1000, count - made)
-            self._batch(batch)
-            made += batch
-        return made
+        copy = connection.vendor == "postgresql"
+        while self.made < count:
+            size = min(BATCH, count - self.made)
+            if self.made < self.history:  # a batch is all history or all rows
+                size = min(size, self.history - self.made)
+            values = [self._values(self.made + i) for i in range(size)]
+            if self.made < self.history:
+                self._with_history([Instance(**v) for v in values])
+            elif copy:
+                self._copy(values)
+            else:
+                Instance.objects.bulk_create([Instance(**v) for v in values], batch_size=500)
+            counters.add_rows({field: v.get(field, COUNTED_DEFAULTS.get(field)) for field in counters.ROW_FIELDS}
+                              for v in values)
+            self.made += size
+        return self.made
 
-    def _name(self, i: int) -> str:
+    def _copy(self, values: list[dict]) -> None:
+        """COPY the rows in (PostgreSQL): every column given, encrypted ones encrypted once per value."""
+        columns, defaults, encrypted, as_json = _copy_layout()
+        q = connection.ops.quote_name
+        sql = f"COPY {q(Instance._meta.db_table)} ({', '.join(q(c) for c in columns)}) FROM STDIN"
+        with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+            for row in values:
+                out = {**defaults, **row}
+                for column in encrypted:
+                    if out[column]:
+                        out[column] = _encrypted(column, str(out[column]))
+                for column in as_json:
+                    out[column] = json.dumps(out[column])
+                copy.write_row([out[c] for c in columns])
+
+    def _name(self) -> str:
         rng = self.rng
         while True:
             name = f"{rng.choice(COMPANIES)}-{rng.choice(TEAMS)}-{rng.choice(ENVS)}-{rng.randrange(1000, 9999)}"
@@ -136,59 +205,61 @@ class Seeder:
                 self.taken.add(name)
                 return name
 
-    def _instance(self, i: int) -> Instance:
+    def _values(self, i: int) -> dict:
+        """One instance's column values (attnames), the rest left to the model's defaults."""
         rng = self.rng
+        crew = self.crews[i % len(self.crews)]
         status = _pick(rng, STATUSES)
         auth = _pick(rng, AUTH_TYPES)
         host, region = rng.choice(REGIONS)
-        name = self._name(i)
+        name = self._name()
         org = name.rsplit("-", 1)[0].replace("-", "")[:20] + name[-4:]
         created = self.now - dt.timedelta(days=rng.triangular(0, 120, 5), seconds=rng.randrange(86400))
-        inst = Instance(
-            id=uuid.UUID(int=rng.getrandbits(128), version=4), name=name, owner=rng.choice(self.owners),
-            created_at=created, use_sandbox=True, dynamics_url=f"https://{org}.{host}.dynamics.com", region=region,
-            tenant=str(uuid.UUID(int=rng.getrandbits(128), version=4)), auth_type=auth, status=status,
-            tags="," + ",".join(sorted(set(rng.sample(TAGS, rng.choice([0, 1, 1, 2, 2, 3]))))) + ",",
-            polling_enabled=rng.random() < 0.4, polling_resources=["accounts", "contacts"],
-            organization_name=org.capitalize(), organization_version="9.2.24101.00185",
-        )
-        if inst.tags == ",,":
-            inst.tags = ""
+        tags = sorted(set(rng.sample(TAGS, rng.choice([0, 1, 1, 2, 2, 3]))))
+        v = {
+            "id": uuid.UUID(int=rng.getrandbits(128), version=4), "name": name, "team_id": crew.team_id,
+            "owner_id": rng.choice(crew.owners).pk, "created_at": created, "updated_at": created,
+            "use_sandbox": True, "dynamics_url": f"https://{org}.{host}.dynamics.com", "region": region,
+            "tenant": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "auth_type": auth, "status": status,
+            "tags": "," + ",".join(tags) + "," if tags else "",
+            "polling_enabled": rng.random() < 0.4, "polling_resources": ["accounts", "contacts"],
+            "organization_name": org.capitalize(), "organization_version": "9.2.24101.00185",
+        }
         if auth == "custom":
-            inst.username = f"svc-portal@{org}.onmicrosoft.com"
+            v["username"] = f"svc-portal@{org}.onmicrosoft.com"
         else:
-            inst.client_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            v["client_id"] = str(uuid.UUID(int=rng.getrandbits(128), version=4))
             secret = rng.choice(self.secret_values)
-            inst.client_secret, inst.secret_hint = secret, mask(secret)
-            inst.secret_expires_on = self.today + dt.timedelta(days=self._secret_days())
+            v["client_secret"], v["secret_hint"] = secret, mask(secret)
+            v["secret_expires_on"] = self.today + dt.timedelta(days=self._secret_days())
         if status not in {Instance.Status.PROVISIONING, Instance.Status.FAILED}:
-            inst.ready_at = created + dt.timedelta(seconds=rng.lognormvariate(1.2, 0.5))
-            inst.dataverse_user_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            v["ready_at"] = created + dt.timedelta(seconds=rng.lognormvariate(1.2, 0.5))
+            v["dataverse_user_id"] = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         if status == Instance.Status.READY:
-            inst.access_token_expires_at = self.now + dt.timedelta(minutes=rng.randrange(-20, 75))
-            inst.token_refreshed_at = inst.access_token_expires_at - dt.timedelta(minutes=75)
+            v["access_token_expires_at"] = self.now + dt.timedelta(minutes=rng.randrange(-20, 75))
+            v["token_refreshed_at"] = v["access_token_expires_at"] - dt.timedelta(minutes=75)
             failing = rng.random() < 0.08
-            inst.health = Instance.Health.FAILING if failing else Instance.Health.HEALTHY
-            inst.health_detail = "Dataverse answered 503: service unavailable" if failing else "WhoAmI answered."
-            inst.health_checked_at = self.now - dt.timedelta(minutes=rng.randrange(1, 70))
+            v["health"] = Instance.Health.FAILING if failing else Instance.Health.HEALTHY
+            v["health_detail"] = "Dataverse answered 503: service unavailable" if failing else "WhoAmI answered."
+            v["health_checked_at"] = self.now - dt.timedelta(minutes=rng.randrange(1, 70))
         elif status == Instance.Status.NEEDS_REAUTH:
-            inst.status_code, inst.status_detail = rng.choice(REAUTH)
-            inst.health, inst.health_detail = Instance.Health.FAILING, "Azure AD refused the saved sign-in."
-            inst.health_checked_at = self.now - dt.timedelta(hours=rng.randrange(1, 48))
+            v["status_code"], v["status_detail"] = rng.choice(REAUTH)
+            v["health"], v["health_detail"] = Instance.Health.FAILING, "Azure AD refused the saved sign-in."
+            v["health_checked_at"] = self.now - dt.timedelta(hours=rng.randrange(1, 48))
         elif status == Instance.Status.FAILED:
-            inst.status_code, inst.status_detail = rng.choice(FAILURES)
+            v["status_code"], v["status_detail"] = rng.choice(FAILURES)
         elif status == Instance.Status.DELETED:
-            inst.client_secret = inst.secret_hint = ""
-            inst.status_detail = "Deleted: its credentials and tokens were erased."
+            v["client_secret"] = v["secret_hint"] = ""
+            v["status_detail"] = "Deleted: its credentials and tokens were erased."
         if status != Instance.Status.PROVISIONING:
             review = rng.choices(["approved", "pending", "changes_requested"], weights=[55, 35, 10])[0]
-            inst.review_state = review
+            v["review_state"] = review
             if review != "pending":
-                inst.reviewed_by = rng.choice(self.leads)
-                inst.reviewed_at = created + dt.timedelta(hours=rng.randrange(1, 72))
-                inst.review_comment = ("Looks good." if review == "approved"
+                v["reviewed_by_id"] = rng.choice(crew.leads).pk
+                v["reviewed_at"] = created + dt.timedelta(hours=rng.randrange(1, 72))
+                v["review_comment"] = ("Looks good." if review == "approved"
                                        else "Please add the 'production' tag and a shorter secret lifetime.")
-        return inst
+        return v
 
     def _secret_days(self) -> int:
         roll = self.rng.random()
@@ -200,10 +271,8 @@ class Seeder:
             return self.rng.randrange(8, 31)
         return self.rng.randrange(31, 720)
 
-    def _batch(self, size: int) -> None:
-        instances = [self._instance(i) for i in range(size)]
+    def _with_history(self, instances: list[Instance]) -> None:
         Instance.objects.bulk_create(instances, batch_size=500)
-        counters.add_rows(counters.snapshot(inst) for inst in instances)
         jobs, steps_for, checks, events, reviews = [], [], [], [], []
         for inst in instances:
             job, outcome = self._job(inst)
@@ -279,12 +348,12 @@ class Seeder:
                           target_type="instance", target_id=str(inst.pk), target_label=inst.name, data=data or {})
 
     def _events(self, inst: Instance) -> list[AuditEvent]:
-        owner = next(o for o in self.owners if o.pk == inst.owner_id)
+        owner = self.users[inst.owner_id]
         events = [self._event(inst, "instance.created", inst.created_at, owner, {"auth_type": inst.auth_type})]
         if inst.ready_at:
             events.append(self._event(inst, "instance.ready", inst.ready_at))
         if inst.reviewed_by_id:
-            lead = next(u for u in self.leads if u.pk == inst.reviewed_by_id)
+            lead = self.users[inst.reviewed_by_id]
             verb = "instance.approved" if inst.review_state == "approved" else "instance.changes_requested"
             events.append(self._event(inst, verb, inst.reviewed_at, lead, {"comment": inst.review_comment}))
         if inst.status == Instance.Status.NEEDS_REAUTH:
@@ -299,7 +368,7 @@ class Seeder:
         """A recorded wizard history for a few instances, so their pages show the stage timeline."""
         records = []
         for inst in instances:
-            setup = Setup.objects.create(owner_id=inst.owner_id, status=Setup.Status.COMPLETED,
+            setup = Setup.objects.create(owner_id=inst.owner_id, team_id=inst.team_id, status=Setup.Status.COMPLETED,
                                          current_stage="instance", use_sandbox=True,
                                          dynamics_url=inst.dynamics_url, region=inst.region,
                                          tenant=inst.tenant, auth_type=inst.auth_type, client_id=inst.client_id)
@@ -312,3 +381,32 @@ class Seeder:
                                            started_at=at - dt.timedelta(milliseconds=took), completed_at=at,
                                            duration_ms=took, valid=True))
         StageRecord.objects.bulk_create(records)
+
+
+# What an instance counts as when a value is left to the model's default.
+COUNTED_DEFAULTS = {"review_state": Instance.Review.PENDING, "health": Instance.Health.UNKNOWN, "tags": "",
+                    "secret_expires_on": None, "ready_at": None}
+
+
+@functools.cache
+def _copy_layout() -> tuple[list[str], dict, list[str], list[str]]:
+    """The table's columns, each one's default as COPY takes it, the encrypted and the JSON columns."""
+    columns, defaults, encrypted, as_json = [], {}, [], []
+    for field in Instance._meta.concrete_fields:
+        columns.append(field.attname)
+        if isinstance(field, EncryptedTextField):
+            encrypted.append(field.attname)
+            defaults[field.attname] = ""
+        elif isinstance(field, models.JSONField):
+            as_json.append(field.attname)
+            defaults[field.attname] = field.get_default()
+        elif field.has_default() and not callable(field.default):
+            defaults[field.attname] = field.default
+        else:
+            defaults[field.attname] = "" if field.empty_strings_allowed and not field.null else None
+    return columns, defaults, encrypted, as_json
+
+
+@functools.cache
+def _encrypted(column: str, value: str) -> str:
+    return Instance._meta.get_field(column).get_prep_value(value)
