@@ -1,0 +1,85 @@
+"""The dashboard's counters stay right only if every change of what they count goes through
+instances/state.py's transition(). This guard reads the code base for writers that do not."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from setup_portal.instances import state
+from setup_portal.stats import counters
+
+ROOT = Path(__file__).resolve().parents[2] / "setup_portal"
+# transition() itself; the counters' own code; seeding, which adds its batches through counters.add_rows.
+ALLOWED = {ROOT / "instances" / "state.py", ROOT / "instances" / "management" / "commands" / "seed_instances.py"}
+ALLOWED_DIRS = {ROOT / "stats"}
+# What the counters count, by field name and attname.
+COUNTED = ({f.removesuffix("_id") for f in counters.ROW_FIELDS} | set(counters.ROW_FIELDS)
+           | set(state.STATE_FIELDS))
+CREATES = {"create", "get_or_create", "update_or_create", "bulk_create", "bulk_update"}
+INSTANCE_NAMES = {"inst", "instance", "instances"}
+RAW_WRITE = re.compile(r"\b(insert\s+into|update|delete\s+from)\s+\"?instances_instance\b", re.IGNORECASE)
+
+
+def _root_name(node: ast.AST) -> str | None:
+    while isinstance(node, ast.Attribute | ast.Call | ast.Subscript):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _strings(node: ast.AST | None) -> set[str]:
+    if node is None:
+        return set()
+    return {n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+
+
+def _offence(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) and RAW_WRITE.search(node.value):
+        return "raw SQL writing instances_instance"
+    if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+        return None
+    method, root = node.func.attr, _root_name(node.func)
+    keywords = {k.arg for k in node.keywords if k.arg}
+    if root == "Instance" and method in CREATES:
+        return f"Instance...{method}(): create instances with state.transition() (it counts them)"
+    if root == "Instance" and method == "update" and keywords & COUNTED:
+        return f"Instance...update({', '.join(sorted(keywords & COUNTED))}): counted fields change in transition()"
+    if method == "delete" and (root == "Instance" or root in INSTANCE_NAMES):
+        return "deleting instance rows: do_delete_instance keeps the row (status Deleted) through transition()"
+    if method == "save":
+        fields = next((k.value for k in node.keywords if k.arg == "update_fields"), None)
+        if _strings(fields) & (COUNTED - {"status"}):
+            return "save(update_fields=[counted fields]): pass them to transition(also_save=...)"
+    return None
+
+
+def writers(source: str) -> list[str]:
+    return sorted((f"{node.lineno}: {what}" for node in ast.walk(ast.parse(source)) if (what := _offence(node))),
+                  key=lambda line: int(line.split(":")[0]))
+
+
+def test_it_finds_every_kind_of_writer():
+    source = '''
+Instance.objects.create(name="x")
+Instance.objects.filter(pk=1).update(tags=",a,")
+Instance.objects.filter(pk=1).update(dataverse_user_id="x")
+Instance.objects.filter(pk=1).delete()
+inst.delete()
+inst.save(update_fields=["secret_expires_on"])
+inst.save(update_fields=["token_cache"])
+cursor.execute("UPDATE instances_instance SET tags = ''")
+Instance.objects.bulk_create(rows)
+'''
+    assert [line.split(":")[0] for line in writers(source)] == ["2", "3", "5", "6", "7", "9", "10"]
+
+
+def test_only_transition_changes_what_the_counters_count():
+    offenders = {}
+    for path in sorted(ROOT.rglob("*.py")):
+        if path in ALLOWED or any(d in path.parents for d in ALLOWED_DIRS) or "migrations" in path.parts:
+            continue
+        found = writers(path.read_text())
+        if found:
+            offenders[str(path.relative_to(ROOT.parent))] = found
+    assert not offenders, f"change counted instance fields through instances/state.py's transition(): {offenders}"
