@@ -146,3 +146,13 @@ def test_the_user_menu_links_the_pages(erin_client, charlie_client, dana_client)
     assert 'href="/users/api-keys/"' not in erin_client.get("/").content.decode()
     assert 'href="/users/api-keys/"' in dana_client.get("/").content.decode()
     assert 'href="/users/api-keys/"' in dana_client.get(MINE).content.decode()
+
+
+def test_the_audit_log_shows_keys_made_and_revoked_without_the_key(charlie, dana, dana_client):
+    new = do_create_api_key(charlie, "Charlie script", acting_user=charlie)
+    dana_client.post(f"/account/api-keys/{new.api_key.pk}/revoke/", {"confirmed": "yes"})
+    response = dana_client.get("/audit/")
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "api_key.created" in page and "api_key.revoked" in page and new.api_key.prefix in page
+    assert new.key not in page
