@@ -20,6 +20,8 @@ def test_api_key_created_seen_once_used_and_revoked(page, stack):
 
     # From the account menu to the profile's API keys page.
     page.locator(".user-menu summary").click()
+    expect(page.get_by_role("link", name="Everyone's API keys")).to_be_visible()  # a portal administrator
+    page.shots("account-menu", full_page=False)
     page.get_by_role("link", name="API keys", exact=True).click()
     expect(page.get_by_role("heading", name="API keys", exact=True)).to_be_visible()
     expect(page.get_by_text("You have no API keys yet.")).to_be_visible()
