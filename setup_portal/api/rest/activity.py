@@ -32,6 +32,12 @@ JOB_EXAMPLE = OpenApiExample("A job half way", response_only=True, value={
         {"key": "whoami", "label": "Ask Dataverse who we are", "position": 1, "status": "running"}]})
 
 
+def _day(name: str, description: str) -> OpenApiParameter:
+    # A string with the day's shape rather than format: date, so an empty value ("no filter", as the
+    # page's form takes it) is valid too; an impossible day (February 30) is the form's 400.
+    return OpenApiParameter(name, str, description=description, pattern=r"^([0-9]{4}-[0-9]{2}-[0-9]{2})?$")
+
+
 def _jobs():
     return ProvisioningJob.objects.select_related("created_by").prefetch_related(
         Prefetch("steps", queryset=JobStep.objects.order_by("position")))
@@ -203,7 +209,8 @@ class AuditEventList(ManagementView):
                description="The audit log with its page's filters, newest first.",
                parameters=[OpenApiParameter("q", str), OpenApiParameter("actor", str), OpenApiParameter("verb", str),
                            OpenApiParameter("target_type", str), OpenApiParameter("target", str),
-                           OpenApiParameter("since", OpenApiTypes.DATE), OpenApiParameter("until", OpenApiTypes.DATE),
+                           _day("since", "From this day (YYYY-MM-DD)."),
+                           _day("until", "Up to and including this day (YYYY-MM-DD)."),
                            *PAGING],
                responses={200: s.page_of(s.AuditEventOut(), "AuditEventPage")}, errors=(400,), tags=["Audit"])
     def get(self, request):

@@ -22,8 +22,24 @@ from setup_portal.api.views import AsciiJSONRenderer
 from setup_portal.instances.models import Instance
 
 
+def flat_errors(detail, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested validation errors as one level: {"webhooks.callback_url": [...], "tags.2": [...]}."""
+    if isinstance(detail, dict):
+        items = detail.items()
+    elif isinstance(detail, list) and any(isinstance(item, dict | list) for item in detail):
+        items = ((str(i), item) for i, item in enumerate(detail) if item)
+    else:
+        return {prefix or "non_field_errors": [str(e) for e in (detail if isinstance(detail, list) else [detail])]}
+    flat: dict[str, list[str]] = {}
+    for name, value in items:
+        flat.update(flat_errors(value, f"{prefix}.{name}" if prefix else str(name)))
+    return flat
+
+
 def exception_handler(exc: Exception, context: dict) -> Response:
-    if isinstance(exc, DjangoPermissionDenied):  # permissions.check: say the rule's reason
+    if isinstance(exc, exceptions.ValidationError) and not isinstance(exc, Problem):
+        exc = Problem(400, "Some values are not valid.", slug="validation", errors=flat_errors(exc.detail))
+    elif isinstance(exc, DjangoPermissionDenied):  # permissions.check: say the rule's reason
         exc = Problem(403, str(exc) or permissions.NO_ROLE)
     elif isinstance(exc, exceptions.PermissionDenied):
         exc = Problem(403, str(exc.detail))

@@ -10,6 +10,13 @@ from rest_framework import serializers
 
 
 class StrictCharField(serializers.CharField):
+    """Whitespace is left to the forms that take the value (they strip it); trimming here first would
+    let a value past max_length whose surplus is characters Python counts as whitespace."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
     def to_internal_value(self, data):
         if not isinstance(data, str):
             raise serializers.ValidationError("Send a string.")

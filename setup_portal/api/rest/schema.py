@@ -73,9 +73,25 @@ _LINKS = {
         "ListHealth": ("listInstanceHealth", {"instance_id": "$response.body#/id"}),
         "ListReviews": ("listInstanceReviews", {"instance_id": "$response.body#/id"}),
         "UpdateInstance": ("updateInstance", {"instance_id": "$response.body#/id"}),
+        "Approve": ("approveInstance", {"instance_id": "$response.body#/id"}),
+        "RequestChanges": ("requestInstanceChanges", {"instance_id": "$response.body#/id"}),
+        "Disable": ("disableInstance", {"instance_id": "$response.body#/id"}),
+        "Enable": ("enableInstance", {"instance_id": "$response.body#/id"}),
+        "TestConnection": ("testInstanceConnection", {"instance_id": "$response.body#/id"}),
+        "IssueToken": ("issueInstanceToken", {"instance_id": "$response.body#/id"}),
+        "RotateWebhookSecret": ("rotateWebhookSecret", {"instance_id": "$response.body#/id"}),
+        "Delete": ("deleteInstance", {"instance_id": "$response.body#/id"}),
+    },
+    ("/api/v1/instances", "get", "200"): {
+        "GetInstance": ("getInstance", {"instance_id": "$response.body#/results/0/id"}),
+        "Approve": ("approveInstance", {"instance_id": "$response.body#/results/0/id"}),
+        "RequestChanges": ("requestInstanceChanges", {"instance_id": "$response.body#/results/0/id"}),
     },
     ("/api/v1/instances/{instance_id}/jobs", "get", "200"): {
         "GetJob": ("getJob", {"job_id": "$response.body#/results/0/id"}),
+    },
+    ("/api/v1/jobs/{job_id}", "get", "200"): {
+        "Retry": ("retryJob", {"job_id": "$response.body#/id"}),
     },
     ("/api/v1/setups", "get", "200"): {
         "GetSetup": ("getSetup", {"setup_id": "$response.body#/results/0/id"}),

@@ -1,0 +1,94 @@
+"""Schemathesis against the live management API: a real web server (gunicorn) on the test database,
+the schema it serves, every check, stateful links, once with an admin's key and once with a team
+lead's. Bounded examples keep each run to a couple of minutes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from setup_portal.api.keys import do_create_api_key
+from setup_portal.instances.models import HealthCheck, Instance, InstanceReview, JobStep, ProvisioningJob
+from setup_portal.wizard.actions import do_create_setup
+from tests.conftest import ROOT, _make_user, private_broker_env, subprocess_env
+from tests.e2e.conftest import _free_port
+from tests.instances.factories import make_instance
+
+HERE = Path(__file__).parent
+MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "15"))
+
+
+def _seed(alice, bob) -> None:
+    """A few of everything, so generated ids are not the only ids: links lead to real objects."""
+    for n in range(6):
+        inst = make_instance(alice, name=f"seeded-{n}", tags=",st,",
+                             status=[Instance.Status.READY, Instance.Status.FAILED][n % 2])
+        job = ProvisioningJob.objects.create(instance=inst, created_by=alice,
+                                             status=ProvisioningJob.Status.FAILED if n % 2 else
+                                             ProvisioningJob.Status.SUCCEEDED)
+        JobStep.objects.create(job=job, key="token", position=0, status=JobStep.Status.SUCCEEDED)
+        JobStep.objects.create(job=job, key="whoami", position=1,
+                               status=JobStep.Status.FAILED if n % 2 else JobStep.Status.SUCCEEDED)
+        HealthCheck.objects.create(instance=inst, ok=bool(n % 2), detail="seeded")
+        InstanceReview.objects.create(instance=inst, reviewer=bob, decision=Instance.Review.APPROVED)
+    do_create_setup(acting_user=alice)
+
+
+def _wait_serving(url: str, log: Path, seconds: float = 60) -> None:
+    """Until `url` answers 200; a slow answer on a busy machine is waited out, not taken as a failure."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=5).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(log.read_text()[-3000:])
+
+
+@pytest.fixture
+def live_api(sandbox, transactional_db, django_user_model, tmp_path):
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = subprocess_env(PORTAL_BASE_URL=base_url, API_KEY_RATE_LIMIT="off", **private_broker_env(tmp_path / "broker"))
+    log = tmp_path / "web.log"
+    web = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
+         "--workers", "2", "--threads", "2"],
+        cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_serving(f"{base_url}/healthz", log)
+        yield base_url, log
+    finally:
+        os.killpg(web.pid, signal.SIGTERM)
+        web.wait(10)
+
+
+def _schemathesis(base_url: str, key: str, report: Path) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "schemathesis.cli", "--config-file", str(HERE / "schemathesis.toml"),
+               "--no-color", "run", f"{base_url}/api/v1/schema/?format=json",
+               "-H", f"Authorization: Bearer {key}", "--checks", "all", "--max-examples", str(MAX_EXAMPLES),
+               "--phases", "examples,coverage,fuzzing,stateful", "--workers", "1", "--seed", "14",
+               "--request-timeout", "30", "--report", "junit", "--report-dir", str(report)]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.parametrize("persona", ["admin", "teamlead"])
+def test_schemathesis_finds_nothing(persona, live_api, django_user_model, tmp_path):
+    base_url, log = live_api
+    alice = _make_user(django_user_model, "alice", "admin")
+    bob = _make_user(django_user_model, "bob", "teamlead")
+    _seed(alice, bob)
+    user = alice if persona == "admin" else bob
+    key = do_create_api_key(user, "schemathesis", acting_user=user).key
+    result = _schemathesis(base_url, key, tmp_path / "report")
+    print(result.stdout[-6000:])  # the run's summary, shown with -rP
+    assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-3000:] + log.read_text()[-3000:]
