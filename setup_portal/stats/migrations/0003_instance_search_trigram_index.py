@@ -9,8 +9,9 @@ instead of reading every row. SQLite has no such index and keeps the plain LIKE 
 from django.db import migrations
 
 # Keep in step with setup_portal/instances/filters.py (SEARCH_COLUMNS, SearchText).
-EXPRESSION = ("(name || ' ' || dynamics_url || ' ' || tenant || ' ' || client_id || ' ' || organization_name"
-              " || ' ' || tags || ' ' || region)")
+# chr(31), the unit separator, between columns: no search text contains it, so no match spans two columns.
+EXPRESSION = ("(name || chr(31) || dynamics_url || chr(31) || tenant || chr(31) || client_id || chr(31) "
+              "|| organization_name || chr(31) || tags || chr(31) || region)")
 
 
 def create_index(apps, schema_editor):
