@@ -161,20 +161,23 @@ def _hashable(params) -> tuple | None:
     return tuple((name, value) for name, value in items)
 
 
-def request(method: str, url: str, *, params=None, body=None, headers: dict, use_sandbox: bool) -> requests.Response:
-    """One HTTP call; raises requests' exceptions (RequestException) and SandboxDisabled like the outbound session."""
+def request(method: str, url: str, *, params=None, body=None, headers: dict, use_sandbox: bool,
+            timeout: float | None = None) -> requests.Response:
+    """One HTTP call; raises requests' exceptions (RequestException) and SandboxDisabled like the outbound session.
+    `timeout`: seconds to connect and for each read (default OUTBOUND_TIMEOUT_SECONDS)."""
     ca_file = _ca_file(use_sandbox)
+    timeout = timeout or settings.OUTBOUND_TIMEOUT_SECONDS
     try:
         key = _hashable(params)
         scheme, host, port, target = _target(url, key)
     except TypeError:  # a parameter value that cannot be a cache key: let requests prepare it
         return _session(use_sandbox).request(method, url, params=params, json=body, allow_redirects=False,
-                                             headers=headers)
+                                             headers=headers, timeout=timeout)
     if settings.OUTBOUND_LOOPBACK_ONLY and not _loopback(host):
         raise requests.ConnectionError(f"OUTBOUND_LOOPBACK_ONLY is on: no call to {host}")
     if not use_sandbox and _proxied(scheme, host, port):
         return _session(use_sandbox).request(method, url, params=params, json=body, allow_redirects=False,
-                                             headers=headers)
+                                             headers=headers, timeout=timeout)
     sent_headers = {**_DEFAULT_HEADERS, **headers}
     data = None
     if body is not None:
@@ -185,7 +188,6 @@ def request(method: str, url: str, *, params=None, body=None, headers: dict, use
         sent_headers.setdefault("Content-Type", "application/json")
     if data is not None or method not in ("GET", "HEAD"):
         sent_headers["Content-Length"] = str(len(data or b""))
-    timeout = settings.OUTBOUND_TIMEOUT_SECONDS
     conn = _connection(scheme, host, port, ca_file, timeout)
     try:
         try:

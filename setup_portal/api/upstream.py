@@ -2,8 +2,10 @@
 
 Connections stay open between calls (transport.py: one pool per thread and origin). A call
 sends the cached access token; on a 401 it drops it and retries once with a refreshed one
-(the request was not executed). GETs are retried on 429, 503 and dropped connections,
-honouring Retry-After, while the total stays within CRM_RETRY_BUDGET_SECONDS; writes are never retried blindly.
+(the request was not executed). GETs are retried on 429, 503, dropped connections and timeouts,
+honouring Retry-After, while the total stays within CRM_RETRY_BUDGET_SECONDS: the first try has
+OUTBOUND_TIMEOUT_SECONDS, a retry only what is left of the budget (so with a budget shorter than
+the timeout, a timed-out GET is not tried again). Writes are never retried blindly.
 
 Reference: https://learn.microsoft.com/power-apps/developer/data-platform/api-limits
 (Retry-After on 429), https://learn.microsoft.com/power-apps/developer/data-platform/webapi/compose-http-requests-handle-errors
@@ -25,6 +27,8 @@ from setup_portal.outbound import retry_after_seconds
 from . import access, transport
 
 RETRYABLE_STATUS = (429, 503)
+# A retry after a timeout needs at least this much of the budget left to be worth sending.
+MIN_RETRY_SECONDS = 0.5
 
 
 class Unreachable(Exception):
@@ -49,8 +53,8 @@ class Outcome:
 def _wait(response: requests.Response | None, failure: Exception | None, retries: int) -> float | None:
     """Seconds to wait before retrying a GET, or None when this answer is final."""
     if failure is not None:
-        # A dropped or refused connection may pass on the next try; after a timeout the time is spent.
-        if not isinstance(failure, requests.ConnectionError) or isinstance(failure, requests.Timeout):
+        # A dropped or refused connection, or one that did not answer in time, may pass on the next try.
+        if not isinstance(failure, requests.ConnectionError | requests.Timeout):
             return None
     elif response.status_code not in RETRYABLE_STATUS:
         return None
@@ -70,13 +74,14 @@ def send(instance: Instance, method: str, url: str, *, params=None, body=None, h
     retries = 0
     upstream_ms = 0
     refreshed = False
+    timeout = None  # the first try: OUTBOUND_TIMEOUT_SECONDS
     token = access.access_token(instance)
     while True:
         sent = time.monotonic()
         response, failure = None, None
         try:
             response = transport.request(
-                method, url, params=params, body=body, use_sandbox=use_sandbox,
+                method, url, params=params, body=body, use_sandbox=use_sandbox, timeout=timeout,
                 headers={**ODATA_HEADERS, **(headers or {}), "Authorization": f"Bearer {token}"})
         except requests.RequestException as exc:
             failure = exc
@@ -87,10 +92,13 @@ def send(instance: Instance, method: str, url: str, *, params=None, body=None, h
             token = access.access_token(instance, rejected=token)
             continue
         wait = _wait(response, failure, retries) if retry else None
-        if wait is not None and time.monotonic() - started + wait <= budget:
-            time.sleep(wait)
-            retries += 1
-            continue
+        if wait is not None:
+            left = budget - (time.monotonic() - started) - wait
+            if left >= (MIN_RETRY_SECONDS if isinstance(failure, requests.Timeout) else 0):
+                time.sleep(wait)
+                retries += 1
+                timeout = min(settings.OUTBOUND_TIMEOUT_SECONDS, max(left, MIN_RETRY_SECONDS))
+                continue
         if failure is not None:
             raise Unreachable(str(failure), timeout=isinstance(failure, requests.Timeout))
         return Outcome(response, upstream_ms, retries)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 from django.utils import timezone
 
@@ -20,6 +21,13 @@ def test_it_keeps_no_bodies_unless_tracing(app, clean_sandbox):
     Instance.objects.filter(pk=app.instance.pk).update(trace_until=timezone.now() - dt.timedelta(seconds=1))
     app.get("/api/v1/crm/accounts", {"pageSize": "1"})
     assert ApiCall.objects.get(instance=app.instance).trace is None
+
+
+def test_it_keeps_dataverses_request_id(app, clean_sandbox):
+    assert app.get("/api/v1/crm/accounts", {"pageSize": "1"}).status_code == 200
+    assert app.get(f"/api/v1/crm/accounts/{uuid.uuid4()}").status_code == 404
+    ok, missing = ApiCall.objects.filter(instance=app.instance).order_by("id")
+    assert uuid.UUID(ok.request_id) and uuid.UUID(missing.request_id) and ok.request_id != missing.request_id
 
 
 def test_it_traces_bodies_with_secrets_redacted(app, clean_sandbox):

@@ -68,6 +68,24 @@ def test_it_retries_a_get_on_503_and_dropped_connections(app, clean_sandbox):
     assert _last_call(app.instance).retries == 2
 
 
+def test_it_retries_a_get_that_timed_out_within_the_budget(app, clean_sandbox, settings):
+    settings.OUTBOUND_TIMEOUT_SECONDS = 1
+    settings.CRM_RETRY_BUDGET_SECONDS = 4
+    clean_sandbox.faults(endpoint="webapi", latency_ms=1500, times=1)
+    answer = app.get(URL, {"pageSize": "1"})
+    assert answer.status_code == 200
+    assert _last_call(app.instance).retries == 1
+
+
+def test_it_answers_504_when_no_try_fits_in_the_budget(app, clean_sandbox, settings):
+    settings.OUTBOUND_TIMEOUT_SECONDS = 1
+    settings.CRM_RETRY_BUDGET_SECONDS = 1  # the first try spends it: no retry
+    clean_sandbox.faults(endpoint="webapi", latency_ms=1500, times=2)
+    answer = app.get(URL, {"pageSize": "1"})
+    assert answer.status_code == 504 and answer.json()["code"] == "timeout"
+    assert _last_call(app.instance).retries == 0
+
+
 def test_it_passes_a_429_on_with_retry_after_when_the_budget_is_spent(app, clean_sandbox, settings):
     settings.CRM_RETRY_BUDGET_SECONDS = 1
     clean_sandbox.faults(endpoint="webapi", status=429, retry_after=30, times=3)

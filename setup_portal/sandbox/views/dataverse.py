@@ -9,6 +9,7 @@ Reference: https://learn.microsoft.com/power-apps/developer/data-platform/webapi
 from __future__ import annotations
 
 import time
+import uuid
 
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -99,6 +100,13 @@ def _missing_privilege(member: dict, entity: str) -> HttpResponse:
 
 @csrf_exempt
 def web_api(request: HttpRequest, env_name: str, path: str) -> HttpResponse:
+    response = _served(request, env_name, path)
+    # Dataverse names each request it served (errors too), for support cases and the caller's logs.
+    response["x-ms-service-request-id"] = str(uuid.uuid4())
+    return response
+
+
+def _served(request: HttpRequest, env_name: str, path: str) -> HttpResponse:
     store = current()
     env = store.directory.environments.get(env_name)
     if env is None:
