@@ -7,7 +7,8 @@ The model API (see models.py):
   `Membership.Role.TEAM_LEAD` ("teamlead"); one membership per (user, team).
 - `roles_of(user) -> dict[team_id, role]`: a user's memberships, cached on the user object
   (so once per request); `forget_roles(user)` drops the cache after a change.
-- `default_team_id()`: the default for `Setup.team` and `Instance.team`.
+- `default_team_id()`: where `Setup.save()` / `Instance.save()` put a row saved without a team
+  (an instance without a team takes its setup's). bulk_create must pass `team` itself.
 
 Portal administrators (manage users, teams and memberships; see everything) are not a team
 role: they are the "Portal administrator" group (superusers count), known by

@@ -46,8 +46,8 @@ class Membership(models.Model):
 
 
 def default_team_id() -> int:
-    """Default of Setup.team and Instance.team: code that creates either without a team (older
-    tests, seed data) lands in the Default team; the wizard and provisioning pass the team."""
+    """Where Setup.save() and Instance.save() put a row that comes without a team (code older
+    than teams); the wizard and provisioning always pass the team."""
     return Team.objects.default().pk
 
 

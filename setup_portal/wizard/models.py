@@ -23,7 +23,8 @@ class Setup(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="setups")
     # The team whose admins may continue it and whose members see it; its instance gets the same team.
-    team = models.ForeignKey("teams.Team", on_delete=models.PROTECT, related_name="setups", default=default_team_id)
+    # Saved without one (code that predates teams), a setup lands in the Default team.
+    team = models.ForeignKey("teams.Team", on_delete=models.PROTECT, related_name="setups")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True)
     current_stage = models.CharField(max_length=32, default="account")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -71,6 +72,11 @@ class Setup(models.Model):
 
     def __str__(self) -> str:
         return self.dynamics_url or f"Setup {str(self.id)[:8]}"
+
+    def save(self, *args, **kwargs):
+        if self.team_id is None:
+            self.team_id = default_team_id()
+        super().save(*args, **kwargs)
 
 
 class StageRecord(models.Model):

@@ -1,8 +1,6 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-import setup_portal.teams.models
-
 
 class Migration(migrations.Migration):
     dependencies = [("wizard", "0003_setup_team")]
@@ -11,8 +9,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="setup",
             name="team",
-            field=models.ForeignKey(default=setup_portal.teams.models.default_team_id,
-                                    on_delete=django.db.models.deletion.PROTECT, related_name="setups",
+            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name="setups",
                                     to="teams.team"),
         ),
     ]
