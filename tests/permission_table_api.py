@@ -1,0 +1,55 @@
+"""The permission table's rows for the management API (/api/v1/ less the CRM API).
+
+Same shape as tests/test_permission_table.py's ROWS: `(method, url_template, statuses)`, statuses
+in PERSONAS order (portal_admin, admin_a, lead_a, admin_b, no_role, anonymous), over the world that
+test builds (team A's Ready instance awaiting review, its queued job, admin_a's draft). Requests
+come from a signed-in browser session with no body: a persona past the permission check gets the
+operation's own answer to an empty request (400 where a body is required, 409 where the state
+does not allow it). Other teams' objects answer 404, people without a role 403, nobody 401.
+"""
+
+from __future__ import annotations
+
+SEE = (200, 200, 200, 200, 403, 401)  # lists: everyone with a role, each their own teams' rows
+SEE_A = (200, 200, 200, 404, 403, 401)  # one of team A's objects
+CHANGE_A = (403, 200, 403, 404, 403, 401)  # team A's admins change team A's instances
+INSTANCE = "/api/v1/instances/{instance}"
+
+ROWS = [
+    ("GET", "/api/v1/instances", SEE),
+    ("POST", "/api/v1/instances", (403, 400, 403, 400, 403, 401)),
+    ("DELETE", "/api/v1/instances", (405, 405, 405, 405, 403, 401)),
+    ("GET", INSTANCE, SEE_A),
+    ("PATCH", INSTANCE, CHANGE_A),
+    ("DELETE", INSTANCE, (403, 204, 403, 404, 403, 401)),
+    ("PUT", INSTANCE, (405, 405, 405, 405, 403, 401)),
+    ("POST", INSTANCE + "/disable", CHANGE_A),
+    ("POST", INSTANCE + "/enable", (403, 409, 403, 404, 403, 401)),  # it is not disabled
+    ("POST", INSTANCE + "/test-connection", (403, 202, 403, 404, 403, 401)),
+    ("POST", INSTANCE + "/token", (403, 201, 403, 404, 403, 401)),
+    ("POST", INSTANCE + "/webhook-secret", (403, 201, 403, 404, 403, 401)),
+    ("GET", INSTANCE + "/jobs", SEE_A),
+    ("GET", INSTANCE + "/health", SEE_A),
+    ("GET", INSTANCE + "/reviews", SEE_A),
+    ("POST", INSTANCE + "/approve", (403, 403, 200, 404, 403, 401)),
+    ("POST", INSTANCE + "/request-changes", (403, 403, 400, 404, 403, 401)),  # a comment is required
+    ("GET", "/api/v1/jobs/{job}", SEE_A),
+    ("POST", "/api/v1/jobs/{job}/retry", (403, 409, 403, 404, 403, 401)),  # it has not failed
+    ("GET", "/api/v1/setups", SEE),
+    ("GET", "/api/v1/setups/{setup}", SEE_A),
+    ("GET", "/api/v1/audit-events", SEE),
+    ("GET", "/api/v1/schema/", SEE),
+    ("GET", "/api/v1/docs/", SEE),
+    ("GET", "/api/v1/redoc/", SEE),
+]
+
+# Personal API keys (their own pages; /api/v1/me answers who a key or session acts as).
+ROWS += [
+    ("GET", "/account/api-keys/", (200, 200, 200, 200, 200, 302)),
+    ("POST", "/account/api-keys/", (302, 302, 302, 302, 302, 302)),  # back to the page, with the form's errors
+    # admin_a's key: its owner and portal administrators may revoke it (an empty POST asks to confirm).
+    ("GET", "/account/api-keys/{api_key}/revoke/", (200, 200, 403, 403, 403, 302)),
+    ("POST", "/account/api-keys/{api_key}/revoke/", (200, 200, 403, 403, 403, 302)),
+    ("GET", "/users/api-keys/", (200, 403, 403, 403, 403, 302)),
+    ("GET", "/api/v1/me", (200, 200, 200, 200, 200, 401)),
+]
