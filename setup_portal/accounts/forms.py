@@ -22,8 +22,10 @@ class AddUserForm(forms.Form):
     username = forms.RegexField(regex=r"^[\w.@+-]+\Z", max_length=150,
                                 error_messages={"invalid": "Use letters, digits and @ . + - _ only."})
     email = forms.EmailField(required=False, help_text="Used for password resets and secret-expiry reminders.")
-    team = TeamChoiceField(queryset=Team.objects.all(), required=False, empty_label="Pick a team",
-                           error_messages={"invalid_choice": "Pick one of the listed teams."})
+    # Needed for a role (only "No role yet" goes without; see clean()).
+    team = TeamChoiceField(queryset=Team.objects.all(), empty_label="Pick a team",
+                           error_messages={"required": "Pick the team this person gets the role in.",
+                                           "invalid_choice": "Pick one of the listed teams."})
     role = forms.ChoiceField(label="Role in that team", choices=ADD_ROLE_CHOICES, widget=forms.RadioSelect,
                              initial="teamlead", required=False,
                              error_messages={"invalid_choice": "Pick one of the listed roles."})
@@ -47,8 +49,10 @@ class AddUserForm(forms.Form):
     def clean(self):
         # After the field checks: the password is compared with the name and address given.
         data = super().clean()
-        if data.get("role") and not data.get("team") and "team" not in self.errors:
-            self.add_error("team", "Pick the team this person gets the role in.")
+        if not data.get("role") and "role" not in self.errors:
+            # No role, no team: whatever the team field said does not matter.
+            self._errors.pop("team", None)
+            data["team"] = None
         password = data.get("password")
         if password:
             # A refused name still counts: the password must not resemble what was typed.
@@ -61,7 +65,8 @@ class AddUserForm(forms.Form):
 
 
 class RoleForm(forms.Form):
-    role = forms.ChoiceField(choices=Membership.Role.choices,
+    # A new member starts with the lesser role unless picked otherwise.
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.TEAM_LEAD,
                              error_messages={"required": "Pick a role.",
                                              "invalid_choice": "Pick one of the listed roles."})
 
