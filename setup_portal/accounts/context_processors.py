@@ -11,7 +11,8 @@ def portal(request) -> dict:
         "user_is_admin": roles.is_admin(user),
         "user_is_portal_admin": roles.is_portal_admin(user),
         "user_is_team_lead": roles.is_team_lead(user),
-        "user_can_review": roles.can_review(user),
+        # Sees team pages (instances, drafts, audit): a team role, or a portal administrator (sees all).
+        "user_can_review": roles.can_review(user) or roles.is_portal_admin(user),
         "user_role": roles.role_label(user) if user.is_authenticated else "",
         "microsoft_login_enabled": bool(settings.MICROSOFT_LOGIN_CLIENT_ID),
     }
