@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHES = ["provisioning.py", "dashboard.py", "wizard.py", "live_progress.py", "sandbox_dataverse.py", "crm_api.py",
+BENCHES = ["provisioning.py", "dashboard.py", "dashboard_scale.py", "wizard.py", "live_progress.py", "sandbox_dataverse.py", "crm_api.py",
            "events.py"]
 
 
