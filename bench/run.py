@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHES = ["provisioning.py", "dashboard.py", "dashboard_scale.py", "wizard.py", "live_progress.py", "sandbox_dataverse.py", "crm_api.py",
-           "events.py"]
+BENCHES = ["provisioning.py", "dashboard.py", "dashboard_scale.py", "wizard.py", "live_progress.py",
+           "sandbox_dataverse.py", "crm_api.py", "events.py"]
 
 
 def cpu_model() -> str:
