@@ -53,3 +53,9 @@ ROWS += [
     ("GET", "/users/api-keys/", (200, 403, 403, 403, 403, 302)),
     ("GET", "/api/v1/me", (200, 200, 200, 200, 200, 401)),
 ]
+
+# Teams and users: portal administrators only.
+ROWS += [
+    ("GET", "/api/v1/teams", (200, 403, 403, 403, 403, 401)),
+    ("GET", "/api/v1/users", (200, 403, 403, 403, 403, 401)),
+]

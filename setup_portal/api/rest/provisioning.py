@@ -59,6 +59,11 @@ def _stage(setup: Setup, stage: str, form_class, data: dict, *, user, started_at
     form = form_class(data, setup=setup, sandbox=_sandbox_info(setup))
     if not form.is_valid():
         raise invalid(form, prefix=prefix)
+    if stage == "account" and "team" in data and getattr(form.chosen_team, "pk", None) != data["team"]:
+        # The form asks only an admin of several teams; anyone else may name just their own team.
+        raise Problem(400, "Some values are not valid.", slug="validation",
+                      errors={"team": [form.fields.get("team", AccountForm.base_fields["team"])
+                                       .error_messages["invalid_choice"]]})
     wizard.do_complete_stage(setup, stage, changes=form.changes(), started_at=started_at, notes=form.notes(),
                              source=SOURCE, acting_user=user)
     setup.refresh_from_db()
@@ -115,8 +120,10 @@ def provision(data: dict, *, user) -> Outcome:
     and custom sign-in also the instance and its provisioning job (enqueued once this commits)."""
     started_at = timezone.now()
     setup = wizard.do_create_setup(acting_user=user)
-    _stage(setup, "account", AccountForm, {"dynamics_account": True, "consent_admin": True, "register_app": True},
-           user=user, started_at=started_at)
+    account = {"dynamics_account": True, "consent_admin": True, "register_app": True}
+    if "team" in data:  # asked for (and checked) only when the caller is an admin of several teams
+        account["team"] = data["team"]
+    _stage(setup, "account", AccountForm, account, user=user, started_at=started_at)
     _stage(setup, "environment", EnvironmentForm,
            {k: data[k] for k in ("dynamics_url", "tenant", "cloud")}, user=user, started_at=started_at)
     _stage(setup, "application", ApplicationForm,

@@ -10,11 +10,13 @@ from __future__ import annotations
 from django.urls import reverse
 from rest_framework import serializers
 
+from setup_portal.accounts.roles import is_portal_admin
 from setup_portal.azure.clouds import AuthType, Cloud
 from setup_portal.events.models import LIFECYCLE_TYPES
 from setup_portal.instances.filters import SECRET_CHOICES, SORTS
 from setup_portal.instances.models import Instance, JobStep, ProvisioningJob
 from setup_portal.instances.provisioning import STEP_LABELS
+from setup_portal.teams.models import Membership
 from setup_portal.wizard.forms import POLLING_RESOURCES
 from setup_portal.wizard.models import Setup
 
@@ -292,6 +294,8 @@ class CredentialsIn(serializers.Serializer):
 
 
 class InstanceCreateIn(serializers.Serializer):
+    team = StrictIntegerField(required=False, min_value=1, help_text="The team it belongs to (its id): "
+                              "required when the caller is an admin of several teams, as the wizard asks.")
     auth_type = StrictChoiceField(choices=AuthType.choices)
     dynamics_url = StrictCharField(max_length=2048)
     tenant = StrictCharField(max_length=300)
@@ -350,3 +354,34 @@ SECRET_FILTERS = [value for value, _ in SECRET_CHOICES if value]
 class WebhookSecretOut(serializers.Serializer):
     secret = serializers.CharField(help_text="The new signing secret. Shown this once.")
     previous_valid_until = serializers.DateTimeField(allow_null=True)
+
+
+class MemberOut(serializers.Serializer):
+    username = serializers.CharField(source="user.username")
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+
+
+class TeamOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    members = MemberOut(many=True, source="memberships.all")
+
+
+class UserTeamOut(serializers.Serializer):
+    team = serializers.IntegerField(source="team_id")
+    team_name = serializers.CharField(source="team.name")
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+
+
+class UserOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    email = serializers.CharField()
+    is_active = serializers.BooleanField()
+    portal_administrator = serializers.SerializerMethodField()
+    last_login = serializers.DateTimeField(allow_null=True)
+    teams = UserTeamOut(many=True, source="memberships.all")
+
+    def get_portal_administrator(self, user) -> bool:
+        return is_portal_admin(user)

@@ -27,6 +27,8 @@ urlpatterns = [
     path("setups", activity.SetupList.as_view(), name="setups"),
     path("setups/<str:setup_id>", activity.SetupDetail.as_view(), name="setup"),
     path("audit-events", activity.AuditEventList.as_view(), name="audit-events"),
+    path("teams", activity.TeamList.as_view(), name="teams"),
+    path("users", activity.UserList.as_view(), name="users"),
     path("schema/", docs.SchemaView.as_view(), name="schema"),
     path("docs/", docs.SwaggerView.as_view(url_name="rest:schema"), name="docs"),
     path("redoc/", docs.RedocView.as_view(url_name="rest:schema"), name="redoc"),

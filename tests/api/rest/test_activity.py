@@ -77,3 +77,18 @@ def test_it_filters_the_audit_log(alice, alice_api):
         ("instance.disabled", str(inst.pk), "alice")]
     response = alice_api.get("/api/v1/audit-events", {"since": "2026-02-30"})
     assert response.status_code == 400 and "since" in response.json()["errors"]
+
+
+def test_portal_administrators_list_teams_and_users(alice, bob_api, django_user_model):
+    from setup_portal.accounts.roles import set_portal_admin
+
+    from .conftest import key_client
+
+    admin = django_user_model.objects.create_user("pam", "pam@example.com", "x")
+    set_portal_admin(admin)
+    api = key_client(admin)
+    teams = api.get("/api/v1/teams").json()["results"]
+    assert {"username": "alice", "role": "admin"} in teams[0]["members"]
+    users = {u["username"]: u for u in api.get("/api/v1/users").json()["results"]}
+    assert users["pam"]["portal_administrator"] is True and users["alice"]["teams"][0]["role"] == "admin"
+    assert bob_api.get("/api/v1/teams").status_code == 403

@@ -92,3 +92,19 @@ def test_oauth_continues_in_the_wizard(alice, sandbox):
 def test_team_leads_do_not_provision(bob, sandbox):
     response = key_client(bob).post(LIST, _s2s_body(sandbox.info))
     assert response.status_code == 403
+
+
+def test_it_puts_the_instance_in_a_team_the_caller_administers(alice, sandbox):
+    from setup_portal.accounts.roles import set_role
+    from setup_portal.teams.models import Team
+
+    other = Team.objects.create(name="Team B")
+    api = key_client(alice)
+    response = api.post(LIST, _s2s_body(sandbox.info, team=other.pk))
+    assert response.status_code == 400 and "team" in response.json()["errors"]
+    set_role(alice, "admin", other)
+    response = api.post(LIST, _s2s_body(sandbox.info))  # an admin of two teams says which
+    assert response.json()["errors"]["team"] == ["Pick the team this endpoint is for."]
+    response = api.post(LIST, _s2s_body(sandbox.info, team=other.pk))
+    assert response.status_code == 202, response.content
+    assert Instance.objects.get(pk=response.json()["instance"]).team == other
