@@ -106,20 +106,27 @@ def refuse_unusable(instance: Instance, request) -> None:
                   extra=extra)
 
 
+def authenticated_instance(request) -> Instance | None:
+    """The instance whose token the (Django) request carries; None without a bearer token.
+    AuthenticationFailed for an unknown or deleted instance's token, a Problem for one that cannot serve calls."""
+    token = _bearer(request)
+    if token is None:
+        return None
+    instance = _find(token)
+    if instance is None or instance.status == Instance.Status.DELETED:
+        # A deleted instance's token is as unknown as a made-up one.
+        raise AuthenticationFailed("The instance token is not valid.")
+    request.crm_instance = instance  # for the call log, even when refused below
+    refuse_unusable(instance, request)
+    return instance
+
+
 class InstanceTokenAuthentication(BaseAuthentication):
     """request.auth = the Instance; request.user stays anonymous (an application, not a person)."""
 
     def authenticate(self, request):
-        token = _bearer(request._request)
-        if token is None:
-            return None
-        instance = _find(token)
-        if instance is None or instance.status == Instance.Status.DELETED:
-            # A deleted instance's token is as unknown as a made-up one.
-            raise AuthenticationFailed("The instance token is not valid.")
-        request._request.crm_instance = instance  # for the call log, even when refused below
-        refuse_unusable(instance, request._request)
-        return (AnonymousUser(), instance)
+        instance = authenticated_instance(request._request)
+        return None if instance is None else (AnonymousUser(), instance)
 
     def authenticate_header(self, request) -> str:
         return REALM
