@@ -51,7 +51,7 @@ def wait_until_serving(url: str, log: Path, seconds: float = 30) -> None:
         try:
             if requests.get(url, timeout=2).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # a loaded machine answers the first request slowly
             pass
         if time.monotonic() > deadline:
             raise RuntimeError(log.read_text()[-3000:])

@@ -177,7 +177,7 @@ def test_b_a_change_request_and_refusals_lead_somewhere(page, stack, sandbox, br
     # A 403 in the portal's layout, with the view's reason and a way back.
     lead.goto("/users/")
     expect(lead.get_by_role("heading", name="You cannot do this here")).to_be_visible()
-    expect(lead.get_by_text("This page is for admins.")).to_be_visible()
+    expect(lead.get_by_text("This page is for portal administrators.")).to_be_visible()
     lead.shots("403-team-lead-on-users")
     lead.locator("main").get_by_role("link", name="Home").click()
     expect(lead.get_by_role("heading", name="Welcome, tess")).to_be_visible()
