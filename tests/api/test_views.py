@@ -218,3 +218,32 @@ def test_it_renders_a_lone_surrogate_a_caller_sent(app, clean_sandbox):
                              headers={"Authorization": f"Bearer {app.token}"})
     assert answer.status_code == 400
     assert answer.content.isascii() and "\\ud800" in answer.content.decode()
+
+
+@pytest.mark.parametrize("params", [{"pageSize": "2"}, {"pageSize": "0"}, {"bogus": "1"}, {"nextPage": "x"},
+                                    {"where": "name = 'x"}, {"fields": "nope"}])
+@pytest.mark.parametrize("path", ["/api/v1/crm/accounts", "/api/v1/crm/nothing"])
+def test_a_list_answers_alike_with_and_without_drf(app, clean_sandbox, params, path):
+    # The usual Accept takes the short way (views.CrmView._without_drf); a weighted one goes through DRF.
+    short, drf = app.get(path, params), app.get(path, params, Accept="application/json;q=0.9")
+    assert short.status_code == drf.status_code
+    assert {**short.json(), "nextPage": None} == {**drf.json(), "nextPage": None}
+    assert dict(short.items()) == dict(drf.items())
+
+
+@pytest.mark.parametrize("token", [None, "dci_made_up"])
+def test_a_refused_list_answers_alike_with_and_without_drf(client, db, token):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    short = client.get("/api/v1/crm/accounts", headers=headers)
+    drf = client.get("/api/v1/crm/accounts", headers={**headers, "Accept": "application/json;q=0.9"})
+    assert short.status_code == drf.status_code == 401
+    assert short.json() == drf.json() and dict(short.items()) == dict(drf.items())
+
+
+def test_it_answers_without_the_page_middleware_but_with_its_guards(app, clean_sandbox):
+    answer = app.get("/api/v1/crm/accounts", {"pageSize": "1"})
+    assert answer.status_code == 200 and not answer.cookies and "Cookie" not in answer.get("Vary", "")
+    assert answer["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
+    assert answer["Permissions-Policy"] and answer["X-Frame-Options"] == "DENY"
+    assert answer["X-Content-Type-Options"] == "nosniff"  # SecurityMiddleware still runs first
+    assert app.get("/api/v1/crm/accounts", {"pageSize": "1"}, Host="attacker.example").status_code == 400
