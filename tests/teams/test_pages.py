@@ -11,6 +11,7 @@ from setup_portal.accounts.roles import set_role
 from setup_portal.audit.models import AuditEvent
 from setup_portal.teams.models import Membership, Team, roles_of
 from tests.conftest import _make_user
+from tests.instances.factories import make_instance
 
 
 @pytest.fixture
@@ -127,3 +128,11 @@ def test_an_unknown_team_is_a_404_in_the_layout(alice_client):
     response = alice_client.get("/users/teams/999999/")
     assert response.status_code == 404
     assert b"There is nothing here" in response.content and b"Users</a>" in response.content
+
+
+def test_the_team_page_counts_its_instances_and_links_to_them(alice, alice_client, sales, tess):
+    make_instance(tess, team=sales, name="Sales CRM")
+    page = alice_client.get(f"/users/teams/{sales.pk}/").content.decode()
+    assert f'<a href="/instances/?team={sales.pk}">1 instance</a>' in page
+    assert "Sales CRM" in alice_client.get(f"/instances/?team={sales.pk}").content.decode()
+    assert ">1</td>" in alice_client.get("/users/teams/").content.decode()
