@@ -181,6 +181,7 @@ def main() -> int:
     if not shutil.which("wrk"):
         print("wrk is missing: apt-get install wrk", file=sys.stderr)
         return 1
+    load_before = os.getloadavg()
     sandbox, runtime = sdv.start_sandbox()
     portal = None
     try:
@@ -229,12 +230,12 @@ def main() -> int:
         sandbox.wait(15)
         shutil.rmtree(WORK, ignore_errors=True)
         shutil.rmtree(sdv.WORK, ignore_errors=True)
-    report(via_portal, straight, loads, calls, cpu, load)
+    report(via_portal, straight, loads, calls, cpu, load_before, load)
     return 0
 
 
 def report(via_portal: list[float], straight: list[float], loads: dict, calls: list[tuple[int, int]], cpu: dict,
-           load: tuple[float, float, float]) -> None:
+           load_before: tuple[float, float, float], load: tuple[float, float, float]) -> None:
     p50_portal, p50_direct = statistics.median(via_portal), statistics.median(straight)
     p95_portal, p95_direct = pct(via_portal, 0.95), pct(straight, 0.95)
     own = [latency - (upstream or 0) for latency, upstream in calls]
@@ -248,8 +249,8 @@ def report(via_portal: list[float], straight: list[float], loads: dict, calls: l
           "beside the very request it sends to the sandbox's Web API "
           "(`accounts?$select=<the catalogue's 25 columns>`, `Prefer: odata.maxpagesize=50`, the instance's own "
           "access token) sent straight. The sandbox, the portal, wrk and this script share the machine's 2 cores "
-          f"(other test runs were active too: load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} over 1 / 5 / "
-          "15 minutes at the end of the run).\n")
+          f"(and whatever else ran: load average {load_before[0]:.1f} before the run, {load[0]:.1f} / {load[1]:.1f} / "
+          f"{load[2]:.1f} over 1 / 5 / 15 minutes at its end).\n")
     print(f"Sequential, one keep-alive connection each, {SEQUENTIAL} requests interleaved:\n")
     print("| | p50 ms | p95 ms |")
     print("|---|---:|---:|")
