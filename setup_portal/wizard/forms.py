@@ -80,10 +80,31 @@ class TeamChoiceField(forms.ModelChoiceField):
         return obj.name
 
 
+class SetupTeamForm(forms.Form):
+    """The team of a setup the sandbox shortcut fills in: it skips stage 1, where the team is asked."""
+
+    team = TeamChoiceField(label="Team", queryset=Team.objects.none(), empty_label=None,
+                           help_text="The endpoint belongs to this team: its admins run it, its team leads "
+                                     "review it.",
+                           error_messages={"required": "Pick the team this endpoint is for.",
+                                           "invalid_choice": "Pick one of the listed teams; you are an admin "
+                                                             "of those."})
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["team"].queryset = teams_for_new_setups(user)
+
+    @property
+    def asks(self) -> bool:
+        """Only an admin of several teams has a choice to make."""
+        return self.fields["team"].queryset.count() > 1
+
+
 class AccountForm(StageForm):
     # Only for an admin of several teams: one team is chosen without asking (see __init__).
     team = TeamChoiceField(
-        label="Team", queryset=Team.objects.none(), widget=forms.RadioSelect, empty_label=None,
+        label="Which team is this endpoint for?", queryset=Team.objects.none(), widget=forms.RadioSelect,
+        empty_label=None,
         help_text="The endpoint belongs to this team: its admins run it, its team leads review it.",
         error_messages={"required": "Pick the team this endpoint is for.",
                         "invalid_choice": "Pick one of the listed teams; you are an admin of those."})

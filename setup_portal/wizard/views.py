@@ -40,6 +40,7 @@ from .forms import (
     InstanceForm,
     KeysForm,
     PermissionsForm,
+    SetupTeamForm,
 )
 from .history import collapse_attempts, list_drafts
 from .models import AuthType, Setup
@@ -148,7 +149,9 @@ def new(request: HttpRequest) -> HttpResponse:
         setup = actions.do_create_setup(acting_user=request.user)
         return redirect("wizard:stage", setup_id=setup.pk, stage="account")
     has_drafts = Setup.objects.filter(owner=request.user, status=Setup.Status.DRAFT).exists()
-    return render(request, "wizard/new.html", {"has_drafts": has_drafts})
+    team_form = SetupTeamForm(user=request.user)
+    return render(request, "wizard/new.html",
+                  {"has_drafts": has_drafts, "team_form": team_form if team_form.asks else None})
 
 
 @require_POST
@@ -161,7 +164,12 @@ def use_sandbox(request: HttpRequest) -> HttpResponse:
         messages.error(request, "The sandbox tenant is not running. Start it with `make run` "
                                 "(or `python manage.py run_sandbox`) and try again.")
         return redirect("wizard:new")
-    setup = actions.do_create_setup(acting_user=request.user)
+    team_form = SetupTeamForm(request.POST, user=request.user)
+    if team_form.asks and not team_form.is_valid():
+        messages.error(request, "Pick the team the sandbox endpoint is for.")
+        return redirect("wizard:new")
+    setup = actions.do_create_setup(acting_user=request.user,
+                                    team=team_form.cleaned_data["team"] if team_form.asks else None)
     try:
         actions.do_fill_from_sandbox(setup, info, acting_user=request.user)
     except InvalidDynamicsUrl as exc:

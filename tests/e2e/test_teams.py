@@ -40,7 +40,7 @@ def _two_teams(stack) -> dict:
 
 def test_a_portal_administrator_creates_a_team_and_a_user_in_it(page, stack):
     watch = ConsoleWatch(page)
-    flows.first_admin(page, stack)
+    admin = flows.first_admin(page, stack)
     page.get_by_role("link", name="Users").click()
     expect(page.get_by_role("heading", name="Users", exact=True)).to_be_visible()
     expect(page.locator("table.users-table")).to_contain_text("Default team · Admin")
@@ -92,6 +92,26 @@ def test_a_portal_administrator_creates_a_team_and_a_user_in_it(page, stack):
     page.get_by_role("link", name="Team B").click()
     expect(page.locator("main table")).to_contain_text("bea")
     page.shots("team-page")
+
+    # The portal administrator joins Team B as an admin: now in two teams, the wizard asks which.
+    page.get_by_label("User", exact=True).select_option(label=admin)
+    page.get_by_label("Role", exact=True).select_option(label="Admin")
+    page.get_by_role("button", name="Add to Team B").click()
+    expect(page.get_by_text(f"{admin} is now Admin of Team B.")).to_be_visible()
+    page.goto("/setup/new/")
+    expect(page.get_by_label("Team", exact=True)).to_be_visible()
+    page.shots("start-page-team-choice")
+    page.get_by_role("button", name="Start", exact=True).click()
+    flows.expect_stage(page, 1, "Account")
+    for label in ("I can sign in to the Dynamics 365", "I am an administrator of the Azure AD",
+                  "I can register an application"):
+        page.get_by_label(label).check()
+    flows.save(page)
+    expect(page.get_by_text("Pick the team this endpoint is for.")).to_be_visible()
+    page.get_by_label("Team B").check()
+    page.shots("wizard-team-choice")
+    flows.save(page)
+    flows.expect_stage(page, 2, "Environment")
     watch.assert_clean("the users and teams pages")
 
     # bea signs in: the wizard puts her setup in Team B without asking, and her Teams page is read-only.

@@ -71,3 +71,22 @@ def test_the_instance_belongs_to_the_setups_team(alice, alice_client, sales):
     job = do_create_instance(setup, name="Sales CRM", tags=[], polling_enabled=False, polling_resources=[],
                              polling_interval_minutes=15, filter_nulls=True, acting_user=alice)
     assert job.instance.team == sales
+
+
+def test_the_sandbox_shortcut_asks_an_admin_of_several_teams_for_the_team(alice_client, sales, settings):
+    settings.SANDBOX_ENABLED = True
+    page = alice_client.get("/setup/new/").content.decode()
+    assert f'<option value="{sales.pk}">Sales</option>' in page
+    response = alice_client.post("/setup/sandbox/", {"team": "999999"}, follow=True)
+    assert b"Pick the team the sandbox endpoint is for." in response.content and not Setup.objects.exists()
+    response = alice_client.post("/setup/sandbox/", {"team": sales.pk})
+    setup = Setup.objects.get()
+    assert response["Location"] == stage_url(setup, "review") and setup.team == sales
+    assert "<dt>Team</dt><dd>Sales</dd>" in alice_client.get(response["Location"]).content.decode()
+
+
+def test_the_sandbox_shortcut_does_not_ask_an_admin_of_one_team(alice_client, settings):
+    settings.SANDBOX_ENABLED = True
+    assert b'name="team"' not in alice_client.get("/setup/new/").content
+    alice_client.post("/setup/sandbox/")
+    assert Setup.objects.get().team == Team.objects.default()
