@@ -26,18 +26,19 @@ from .schema import operation
 
 TAG = ["Instances"]
 ID = OpenApiParameter("instance_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The instance's id.")
+# As on the dashboard, an empty filter value means "no filter" (a form's unpicked choice).
 LIST_PARAMETERS = [
     OpenApiParameter("q", str, description="Search in name, URL, tenant, client ID, organization, owner, tags."),
-    OpenApiParameter("status", str, enum=[*Instance.Status.values, filters.ALL_STATUSES],
+    OpenApiParameter("status", str, enum=["", *Instance.Status.values, filters.ALL_STATUSES],
                      description="One status; `all` includes deleted instances (left out otherwise)."),
-    OpenApiParameter("review", str, enum=[*Instance.Review.values, filters.AWAITING_REVIEW],
+    OpenApiParameter("review", str, enum=["", *Instance.Review.values, filters.AWAITING_REVIEW],
                      description="One review state; `awaiting` is pending or resubmitted."),
-    OpenApiParameter("health", str, enum=Instance.Health.values),
+    OpenApiParameter("health", str, enum=["", *Instance.Health.values]),
     OpenApiParameter("tag", str, description="One tag."),
     OpenApiParameter("owner", str, description="The owner's username."),
-    OpenApiParameter("secret", str, enum=s.SECRET_FILTERS, description="Client secret expiry: `soon` (30 days), "
+    OpenApiParameter("secret", str, enum=["", *s.SECRET_FILTERS], description="Client secret expiry: `soon` (30 days), "
                                                                         "`week` (7 days) or `expired`."),
-    OpenApiParameter("sort", str, enum=s.INSTANCE_SORTS, description="A column, `-` first for descending. "
+    OpenApiParameter("sort", str, enum=["", *s.INSTANCE_SORTS], description="A column, `-` first for descending. "
                                                                       "Default `-created`."),
     OpenApiParameter("page_size", int, description="1 to 200, default 50."),
     OpenApiParameter("cursor", str, description="From a page's `next` or `previous` URL."),

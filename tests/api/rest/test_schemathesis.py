@@ -62,7 +62,9 @@ def live_api(sandbox, transactional_db, django_user_model, tmp_path):
     log = tmp_path / "web.log"
     web = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", "2", "--threads", "2"],
+         "--workers", "2", "--threads", "2",
+         # Generated query strings can be long; Django, not gunicorn's 4 KB default, answers them (problem JSON).
+         "--limit-request-line", "0"],
         cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
     try:
         _wait_serving(f"{base_url}/healthz", log)
