@@ -18,6 +18,7 @@ from setup_portal.teams.models import Team
 from setup_portal.wizard.models import Setup
 
 from ..problems import Problem
+from . import examples as ex
 from . import serializers as s
 from .base import ManagementView, PortalUser, instance_for, invalid
 from .instances import ID, _detail
@@ -28,11 +29,6 @@ JOB_ID = OpenApiParameter("job_id", OpenApiTypes.INT, OpenApiParameter.PATH, des
 SETUP_ID = OpenApiParameter("setup_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The setup's id.")
 PAGING = [OpenApiParameter("page_size", int, description="1 to 200, default 50."),
           OpenApiParameter("cursor", str, description="From a page's `next` or `previous` URL.")]
-JOB_EXAMPLE = OpenApiExample("A job half way", response_only=True, value={
-    "id": 42, "url": "/api/v1/jobs/42", "kind": "provision", "status": "running", "steps": [
-        {"key": "token", "label": "Get an access token", "position": 0, "status": "succeeded"},
-        {"key": "whoami", "label": "Ask Dataverse who we are", "position": 1, "status": "running"}]})
-
 
 def _day(name: str, description: str) -> OpenApiParameter:
     # A string with the day's shape rather than format: date, so an empty value ("no filter", as the
@@ -57,6 +53,7 @@ def _job_for(request, job_id: str, allowed=permissions.can_view_instance) -> Pro
 class InstanceJobs(ManagementView):
     @operation(summary="List an instance's jobs",
                operation_id="listInstanceJobs",
+               examples=[ex.JOB_PAGE],
                description="Provisioning and re-authentication jobs, newest "
                            "first, each with its steps.",
                parameters=[ID, *PAGING], responses={200: s.page_of(s.JobOut(), "JobPage")}, errors=(400, 404),
@@ -72,7 +69,7 @@ class JobDetail(ManagementView):
                operation_id="getJob",
                description="Follow provisioning: poll until `status` is `succeeded` or "
                            "`failed`; each step says what it did or why it failed.",
-               parameters=[JOB_ID], responses={200: s.JobOut}, errors=(404,), examples=[JOB_EXAMPLE], tags=["Jobs"])
+               parameters=[JOB_ID], responses={200: s.JobOut}, errors=(404,), examples=[ex.JOB], tags=["Jobs"])
     def get(self, request, job_id):
         return Response(s.JobOut(_job_for(request, job_id)).data)
 
@@ -80,6 +77,7 @@ class JobDetail(ManagementView):
 class JobRetry(ManagementView):
     @operation(summary="Retry a failed job",
                operation_id="retryJob",
+               examples=[ex.JOB_RETRIED],
                description="Runs it again from the step that failed; steps that "
                            "succeeded are not redone. Admins only.",
                parameters=[JOB_ID], request=None, responses={202: s.JobOut}, errors=(404, 409), tags=["Jobs"])
@@ -97,6 +95,7 @@ class JobRetry(ManagementView):
 class InstanceHealth(ManagementView):
     @operation(summary="An instance's health history",
                operation_id="listInstanceHealth",
+               examples=[ex.HEALTH_PAGE],
                description="Connection checks, newest first.",
                parameters=[ID, *PAGING], responses={200: s.page_of(s.HealthCheckOut(), "HealthCheckPage")},
                errors=(400, 404), tags=["Instances"])
@@ -110,6 +109,7 @@ class InstanceHealth(ManagementView):
 class InstanceReviews(ManagementView):
     @operation(summary="An instance's reviews",
                operation_id="listInstanceReviews",
+               examples=[ex.REVIEW_PAGE],
                description="Team leads' decisions and comments, newest first.",
                parameters=[ID, *PAGING], responses={200: s.page_of(s.ReviewOut(), "ReviewPage")}, errors=(400, 404),
                tags=["Reviews"])
@@ -126,7 +126,7 @@ class InstanceApprove(ManagementView):
                description="The team's team leads only (admins do not approve "
                            "their own work).",
                parameters=[ID], request=s.ReviewIn, responses={200: s.InstanceDetailOut}, errors=(400, 404, 409),
-               examples=[OpenApiExample("Approve", request_only=True, value={"comment": "Looks right."})],
+               examples=[OpenApiExample("Approve", request_only=True, value={"comment": "Looks right."}), ex.INSTANCE],
                tags=["Reviews"])
     def post(self, request, instance_id):
         inst = instance_for(request, instance_id, permissions.can_review_instance)
@@ -145,7 +145,8 @@ class InstanceRequestChanges(ManagementView):
                            "back for review. The team's team leads only.",
                parameters=[ID], request=s.RequestChangesIn, responses={200: s.InstanceDetailOut},
                errors=(400, 404, 409),
-               examples=[OpenApiExample("Ask", request_only=True, value={"comment": "Tag it with the region."})],
+               examples=[OpenApiExample("Ask", request_only=True, value={"comment": "Tag it with the region."}),
+                         ex.INSTANCE],
                tags=["Reviews"])
     def post(self, request, instance_id):
         inst = instance_for(request, instance_id, permissions.can_review_instance)
@@ -179,6 +180,7 @@ def _setups(request):
 class SetupList(ManagementView):
     @operation(summary="List setups",
                operation_id="listSetups",
+               examples=[ex.SETUP_PAGE],
                description="Wizard setups (drafts and completed), newest first.",
                parameters=[OpenApiParameter("status", str, enum=[Setup.Status.DRAFT, Setup.Status.COMPLETED]),
                            *PAGING],
@@ -198,6 +200,7 @@ class SetupList(ManagementView):
 class SetupDetail(ManagementView):
     @operation(summary="Get a setup",
                operation_id="getSetup",
+               examples=[ex.SETUP],
                description="Its values (never a secret) and every stage recorded.",
                parameters=[SETUP_ID], responses={200: s.SetupDetailOut}, errors=(404,), tags=["Setups"])
     def get(self, request, setup_id):
@@ -208,6 +211,7 @@ class SetupDetail(ManagementView):
 class AuditEventList(ManagementView):
     @operation(summary="List audit events",
                operation_id="listAuditEvents",
+               examples=[ex.AUDIT_PAGE],
                description="The audit log with its page's filters, newest first.",
                parameters=[OpenApiParameter("q", str), OpenApiParameter("actor", str), OpenApiParameter("verb", str),
                            OpenApiParameter("target_type", str), OpenApiParameter("target", str),
@@ -235,6 +239,7 @@ class TeamList(ManagementView):
     permission_classes = [PortalAdministrator]
 
     @operation(summary="List teams", operation_id="listTeams",
+                                     examples=[ex.TEAM_PAGE],
                description="Every team with its members and their roles. Portal administrators only.",
                parameters=PAGING, responses={200: s.page_of(s.TeamOut(), "TeamPage")}, errors=(400,), tags=["Teams"])
     def get(self, request):
@@ -247,6 +252,7 @@ class UserList(ManagementView):
     permission_classes = [PortalAdministrator]
 
     @operation(summary="List users", operation_id="listUsers",
+                                     examples=[ex.USER_PAGE],
                description="Every user with their teams and roles. Portal administrators only.",
                parameters=PAGING, responses={200: s.page_of(s.UserOut(), "UserPage")}, errors=(400,), tags=["Users"])
     def get(self, request):

@@ -18,6 +18,7 @@ from setup_portal.instances.lifecycle_forms import DisableForm
 from setup_portal.instances.models import Instance
 
 from ..problems import Problem
+from . import examples as ex
 from . import serializers as s
 from .base import ManagementView, instance_for, invalid
 from .pagination import paginate
@@ -43,11 +44,6 @@ LIST_PARAMETERS = [
     OpenApiParameter("page_size", int, description="1 to 200, default 50."),
     OpenApiParameter("cursor", str, description="From a page's `next` or `previous` URL."),
 ]
-INSTANCE_EXAMPLE = OpenApiExample("A ready instance", response_only=True, value={
-    "id": "7d1e1f0c-4a57-4d4c-9d35-2a8e0f6a3b11", "url": "/api/v1/instances/7d1e1f0c-4a57-4d4c-9d35-2a8e0f6a3b11",
-    "name": "Contoso sales", "tags": ["sales", "emea"], "status": "ready", "review_state": "pending",
-    "health": "ok", "auth_type": "s2s", "dynamics_url": "https://contoso.crm4.dynamics.com", "owner": "alice"})
-
 
 def _detail(inst: Instance) -> dict:
     inst = Instance.objects.select_related("owner", "reviewed_by", "webhook_endpoint").get(pk=inst.pk)
@@ -64,7 +60,7 @@ class InstanceList(ManagementView):
         description="The dashboard's list: the same filters, search and sort, a page at a time. Follow `next` "
                     "for more. Deleted instances are left out unless `status=all`.",
         parameters=LIST_PARAMETERS, responses={200: s.page_of(s.InstanceOut(), "InstancePage")}, errors=(400,),
-        examples=[INSTANCE_EXAMPLE], tags=TAG)
+        examples=[ex.INSTANCE_PAGE], tags=TAG)
     def get(self, request):
         form = filters.InstanceFilterForm(request.query_params)
         if not form.is_valid():
@@ -94,7 +90,8 @@ class InstanceList(ManagementView):
                   OpenApiExample("Queued", response_only=True, status_codes=["202"], value={
                       "instance": "7d1e1f0c-4a57-4d4c-9d35-2a8e0f6a3b11",
                       "instance_url": "/api/v1/instances/7d1e1f0c-4a57-4d4c-9d35-2a8e0f6a3b11",
-                      "job": 42, "job_url": "/api/v1/jobs/42"})],
+                      "job": 42, "job_url": "/api/v1/jobs/42"}),
+                  ex.WIZARD_CONTINUES],
         tags=TAG)
     def post(self, request):
         if not is_admin(request.user):
@@ -118,7 +115,7 @@ class InstanceDetail(ManagementView):
                operation_id="getInstance",
                description="Its settings, state, review and webhook settings "
                            "(never a secret or token).",
-               parameters=[ID], responses={200: s.InstanceDetailOut}, errors=(404,), examples=[INSTANCE_EXAMPLE],
+               parameters=[ID], responses={200: s.InstanceDetailOut}, errors=(404,), examples=[ex.INSTANCE],
                tags=TAG)
     def get(self, request, instance_id):
         return Response(_detail(instance_for(request, instance_id)))
@@ -133,7 +130,7 @@ class InstanceDetail(ManagementView):
                                  value={"name": "Contoso sales EU", "tags": ["sales", "eu"]}),
                   OpenApiExample("Turn on webhooks", request_only=True, value={"webhooks": {
                       "enabled": True, "callback_url": "https://hooks.example.com/dynamics",
-                      "lifecycle_types": ["instance.ready", "instance.failed"]}})],
+                      "lifecycle_types": ["instance.ready", "instance.failed"]}}), ex.INSTANCE],
         tags=TAG)
     def patch(self, request, instance_id):
         inst = instance_for(request, instance_id, permissions.can_change_instance)
@@ -201,7 +198,8 @@ class InstanceDisable(ManagementView):
                description="Keep-alive stops and its instance token stops being accepted; configuration and "
                            "history stay. Admins only.",
                parameters=[ID], request=s.DisableIn, responses={200: s.InstanceDetailOut}, errors=(400, 404, 409),
-               examples=[OpenApiExample("With a reason", request_only=True, value={"reason": "Contract ended"})],
+               examples=[OpenApiExample("With a reason", request_only=True, value={"reason": "Contract ended"}),
+                         ex.INSTANCE],
                tags=TAG)
     def post(self, request, instance_id):
         inst = instance_for(request, instance_id, permissions.can_change_instance)
@@ -220,6 +218,7 @@ class InstanceDisable(ManagementView):
 class InstanceEnable(ManagementView):
     @operation(summary="Enable an instance",
                operation_id="enableInstance",
+               examples=[ex.INSTANCE],
                description="Keep-alive resumes. Admins only.",
                parameters=[ID], request=None, responses={200: s.InstanceDetailOut}, errors=(404, 409), tags=TAG)
     def post(self, request, instance_id):
@@ -233,6 +232,7 @@ class InstanceEnable(ManagementView):
 
 class InstanceTestConnection(ManagementView):
     @operation(summary="Test an instance's connection", operation_id="testInstanceConnection",
+                                                        examples=[ex.CONNECTION_TEST],
                description="The worker signs in with the stored credentials and asks Dataverse “Who am I?”. "
                            "The result appears in the health history (`health_url`). Admins only.",
                parameters=[ID], request=None, responses={202: s.HealthCheckRequested}, errors=(404, 409), tags=TAG)
@@ -248,6 +248,7 @@ class InstanceTestConnection(ManagementView):
 
 class InstanceToken(ManagementView):
     @operation(summary="Issue a new instance token", operation_id="issueInstanceToken",
+                                                     examples=[ex.TOKEN],
                description="The token applications send to `/api/v1/crm/`. Returned in this answer only; the "
                            "old token stops working at once. Admins only.",
                parameters=[ID], request=None, responses={201: s.TokenOut}, errors=(404, 409), tags=TAG)
@@ -264,6 +265,7 @@ class InstanceToken(ManagementView):
 
 class InstanceWebhookSecret(ManagementView):
     @operation(summary="Rotate the webhook signing secret", operation_id="rotateWebhookSecret",
+                                                            examples=[ex.WEBHOOK_SECRET],
                description="A new `whsec_…` secret, returned in this answer only. The old one keeps signing too "
                            "(a second signature) for 24 hours, so receivers can switch over. Admins only.",
                parameters=[ID], request=None, responses={201: s.WebhookSecretOut}, errors=(404,), tags=TAG)

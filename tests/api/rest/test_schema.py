@@ -19,6 +19,9 @@ def test_the_schema_is_valid_openapi_and_documents_every_operation(alice_api):
         assert op.get("summary") and op.get("description"), (path, method)
         for status in ("401", "403", "429"):
             assert PROBLEM_CONTENT_TYPE in op["responses"][status]["content"], (path, method, status)
+        for status, response in op["responses"].items():
+            for content in response.get("content", {}).values():
+                assert content.get("examples"), (path, method, status)
     links = schema["paths"]["/api/v1/instances"]["post"]["responses"]["202"]["links"]
     assert links["GetJob"]["operationId"] == "getJob"
 

@@ -1,0 +1,54 @@
+"""Example answers shown in the API docs (Swagger UI, Redoc), one per operation that has a body."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiExample
+
+_ID = "7d1e1f0c-4a57-4d4c-9d35-2a8e0f6a3b11"
+INSTANCE_VALUE = {
+    "id": _ID, "url": f"/api/v1/instances/{_ID}", "name": "Contoso sales", "tags": ["sales", "emea"],
+    "status": "ready", "review_state": "pending", "health": "ok", "auth_type": "s2s",
+    "dynamics_url": "https://contoso.crm4.dynamics.com", "owner": "alice"}
+JOB_VALUE = {
+    "id": 42, "url": "/api/v1/jobs/42", "kind": "provision", "status": "running", "steps": [
+        {"key": "token", "label": "Get an access token", "position": 0, "status": "succeeded"},
+        {"key": "whoami", "label": "Ask Dataverse who we are", "position": 1, "status": "running"}]}
+SETUP_VALUE = {"id": "0b6f3f0e-1c2d-4e5f-8a9b-0c1d2e3f4a5b", "owner": "alice", "status": "draft",
+               "current_stage": "keys", "auth_type": "s2s"}
+
+
+def _answer(name: str, value: dict, status: str = "200") -> OpenApiExample:
+    return OpenApiExample(name, response_only=True, status_codes=[status], value=value)
+
+
+def _page(*rows: dict) -> OpenApiExample:
+    return _answer("A page", {"results": list(rows), "previous": None,
+                              "next": "https://portal.example.com/api/v1/…?cursor=WyIvYXBpL3Yx…"})
+
+
+INSTANCE = _answer("A ready instance", INSTANCE_VALUE)
+INSTANCE_PAGE = _page(INSTANCE_VALUE)
+CONNECTION_TEST = _answer("Queued", {"requested_at": "2026-11-27T10:15:00Z",
+                                     "health_url": f"/api/v1/instances/{_ID}/health"}, "202")
+TOKEN = _answer("A new token", {"token": "dci_3kq8x2m1_…", "prefix": "dci_3kq8x2m1"}, "201")
+WEBHOOK_SECRET = _answer("A new secret", {"secret": "whsec_…", "previous_valid_until": "2026-11-28T10:15:00Z"}, "201")
+JOB = _answer("A job half way", JOB_VALUE)
+JOB_PAGE = _page(JOB_VALUE)
+JOB_RETRIED = _answer("Queued again", {**JOB_VALUE, "status": "queued"}, "202")
+HEALTH_PAGE = _page({"checked_at": "2026-11-27T10:15:03Z", "ok": True, "duration_ms": 420,
+                     "detail": "WhoAmI answered.", "error_code": "", "triggered_by": "alice"})
+REVIEW_PAGE = _page({"id": 7, "decision": "changes_requested", "comment": "Tag it with the region.",
+                     "reviewer": "bob", "created_at": "2026-11-27T09:00:00Z", "resolved_at": None})
+SETUP_PAGE = _page(SETUP_VALUE)
+SETUP = _answer("A draft", {**SETUP_VALUE, "stages": [{"stage": "account", "valid": True, "user": "alice"}]})
+AUDIT_PAGE = _page({"id": 981, "created_at": "2026-11-27T10:15:00Z", "actor": "alice", "verb": "instance.disabled",
+                    "target_type": "instance", "target_id": _ID, "target_label": "Contoso sales",
+                    "data": {"reason": "Contract ended"}})
+TEAM_PAGE = _page({"id": 1, "name": "Default team", "created_at": "2026-11-01T08:00:00Z",
+                   "members": [{"username": "alice", "role": "admin"}]})
+USER_PAGE = _page({"id": 2, "username": "bob", "email": "bob@example.com", "is_active": True,
+                   "portal_administrator": False, "last_login": None,
+                   "teams": [{"team": 1, "team_name": "Default team", "role": "teamlead"}]})
+WIZARD_CONTINUES = _answer("OAuth 2.0: continue in the browser", {
+    "setup": SETUP_VALUE["id"], "setup_url": f"/api/v1/setups/{SETUP_VALUE['id']}",
+    "wizard_url": f"https://portal.example.com/setup/{SETUP_VALUE['id']}/authorize/"}, "201")
