@@ -41,9 +41,11 @@ def _with_memberships(users):
 @roles.portal_admin_required
 def user_list(request: HttpRequest) -> HttpResponse:
     users = _with_memberships(get_user_model().objects.order_by("username"))
-    rows = [{"user": user, "portal_admin": user.is_superuser or any(g.name == roles.PORTAL_ADMIN
-                                                                      for g in user.groups.all()),
-             "memberships": list(user.memberships.all())} for user in users]
+    rows = []
+    for user in users:
+        user._portal_groups = {g.name for g in user.groups.all()}  # read by roles.is_portal_admin, no query
+        rows.append({"user": user, "portal_admin": roles.is_portal_admin(user),
+                     "memberships": list(user.memberships.all())})
     return render(request, "accounts/user_list.html", {"rows": rows})
 
 

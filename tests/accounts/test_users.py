@@ -8,7 +8,9 @@ import re
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from setup_portal.accounts.actions import do_create_team, do_set_portal_admin
 from setup_portal.accounts.roles import is_portal_admin, set_portal_admin, set_role
@@ -185,3 +187,18 @@ def test_the_nav_shows_users_to_portal_administrators_and_teams_to_team_admins(a
     team_admin = _make_user(django_user_model, "tess", "admin")
     page = _client(team_admin).get("/").content
     assert b'href="/users/teams/"' in page and b'href="/users/"' not in page
+
+
+def test_the_users_page_reads_the_same_number_of_queries_for_more_users(alice_client, django_user_model, sales):
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert alice_client.get("/users/").status_code == 200
+        return len(captured)
+
+    _make_user(django_user_model, "u1", "admin")
+    few = queries()
+    for n in range(2, 8):
+        user = _make_user(django_user_model, f"u{n}", "teamlead")
+        set_role(user, "admin", sales)
+        set_portal_admin(user)
+    assert queries() == few
