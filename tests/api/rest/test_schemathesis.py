@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,7 +19,6 @@ from setup_portal.api.keys import do_create_api_key
 from setup_portal.instances.models import HealthCheck, Instance, InstanceReview, JobStep, ProvisioningJob
 from setup_portal.wizard.actions import do_create_setup
 from tests.conftest import ROOT, _make_user, private_broker_env, subprocess_env
-from tests.e2e.conftest import _free_port
 from tests.instances.factories import make_instance
 
 HERE = Path(__file__).parent
@@ -39,6 +39,12 @@ def _seed(alice, bob) -> None:
         HealthCheck.objects.create(instance=inst, ok=bool(n % 2), detail="seeded")
         InstanceReview.objects.create(instance=inst, reviewer=bob, decision=Instance.Review.APPROVED)
     do_create_setup(acting_user=alice)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _wait_serving(url: str, log: Path, seconds: float = 60) -> None:
@@ -83,6 +89,7 @@ def _schemathesis(base_url: str, key: str, report: Path) -> subprocess.Completed
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("persona", ["admin", "teamlead"])
 def test_schemathesis_finds_nothing(persona, live_api, django_user_model, tmp_path):
     base_url, log = live_api
