@@ -160,3 +160,10 @@ def test_a_browser_session_needs_csrf_for_changes(alice):
     browser.force_login(alice)
     assert browser.get(_url(inst)).status_code == 200
     _assert_problem(browser.patch(_url(inst), {"name": "x"}, content_type="application/json"), 403)
+
+
+def test_each_key_is_rate_limited_with_a_problem(alice_api, settings):
+    settings.API_KEY_RATE_LIMIT = "1/m"
+    assert alice_api.get(LIST).status_code == 200
+    body = _assert_problem(alice_api.get(LIST), 429)
+    assert int(alice_api.get(LIST)["Retry-After"]) >= 1 and body["detail"]
