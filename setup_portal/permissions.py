@@ -128,7 +128,8 @@ def _visible_or_404(user, rows: QuerySet, pk, allowed: Callable[..., bool]):
     try:
         found = rows.get(pk=pk)
     except (rows.model.DoesNotExist, ValueError, ValidationError) as exc:
-        raise Http404(f"No {rows.model._meta.verbose_name} here.") from exc
+        raise Http404(f"No {rows.model._meta.verbose_name} here: the link may be mistyped, or what it pointed to was "
+                      "deleted, or it belongs to a team you are not in.") from exc
     check(allowed, user, found)
     return found
 
