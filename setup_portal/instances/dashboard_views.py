@@ -54,11 +54,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     scope = _counted_teams(request.user, data)
     states, secrets = counters.state_counts(scope), counters.secret_counts(scope, today)
     page.total, page.capped = _total(data, states, secrets, lambda: filters.matching(data, today=today, rows=visible))
+    tags, owners = counters.filter_choices(scope)
     ctx = {
         "form": form, "page": page, "today": today,
         "columns": _columns(sort), "counts": counters.tiles(states, secrets),
         "chart": filters.chart_geometry(counters.provisioning_by_day(scope, today, filters.CHART_DAYS)),
-        "owners": counters.owner_choices(scope), "tags": counters.tag_choices(scope),
+        "owners": owners, "tags": tags,
         "teams": form.fields["team"].choices[1:],
         "team_param": f"team={data['team']}&" if data.get("team") else "",
         "filtered": any(data.get(k) for k in filters.FILTERS),

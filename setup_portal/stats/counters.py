@@ -221,14 +221,25 @@ def provisioning_by_day(team_ids: Iterable[int] | None, today: dt.date, days: in
     return result
 
 
+def filter_choices(team_ids: Iterable[int] | None) -> tuple[list[str], list[str]]:
+    """The tags and the owners' user names in use in these teams, for the filters (one UNION query)."""
+    kind = models.CharField()
+    tags = (_scoped(TagCount.objects, team_ids).filter(n__gt=0).order_by()
+            .values_list(models.Value("tag", output_field=kind), "tag"))
+    owners = (_scoped(OwnerCount.objects, team_ids).filter(n__gt=0).order_by()
+              .values_list(models.Value("owner", output_field=kind), "owner__username"))
+    found: dict[str, list[str]] = {"tag": [], "owner": []}
+    for what, value in tags.union(owners):
+        found[what].append(value)
+    return sorted(found["tag"]), sorted(found["owner"])
+
+
 def tag_choices(team_ids: Iterable[int] | None) -> list[str]:
-    return list(_scoped(TagCount.objects, team_ids).filter(n__gt=0).order_by("tag")
-                .values_list("tag", flat=True).distinct())
+    return filter_choices(team_ids)[0]
 
 
 def owner_choices(team_ids: Iterable[int] | None) -> list[str]:
-    return list(_scoped(OwnerCount.objects, team_ids).filter(n__gt=0).order_by("owner__username")
-                .values_list("owner__username", flat=True).distinct())
+    return filter_choices(team_ids)[1]
 
 
 # Recounting -------------------------------------------------------------------------------------------
