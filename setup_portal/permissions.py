@@ -30,7 +30,7 @@ from setup_portal.accounts.roles import can_review, is_portal_admin
 from setup_portal.api.models import ApiKey
 from setup_portal.audit.models import AuditEvent
 from setup_portal.instances.models import Instance
-from setup_portal.teams.models import Membership, roles_of
+from setup_portal.teams.models import Membership, Team, roles_of
 from setup_portal.wizard.models import Setup
 
 ADMIN = Membership.Role.ADMIN
@@ -97,6 +97,29 @@ def can_view_setup(user, setup: Setup) -> bool:
 def can_edit_setup(user, setup: Setup) -> bool:
     return (setup.owner_id == user.pk and setup.status == Setup.Status.DRAFT
             and (user.is_superuser or setup.team_id in team_ids(user, ADMIN)))
+
+
+def can_create_setup(user) -> bool:
+    """Runs the wizard (or POST /api/v1/instances) for some team: an admin of one."""
+    return user.is_authenticated and (user.is_superuser or bool(team_ids(user, ADMIN)))
+
+
+def teams_for_new_setups(user) -> QuerySet[Team]:
+    """The teams `user` may put a setup in: those they are an admin of (every team for a superuser)."""
+    teams = Team.objects.order_by("name")
+    if user.is_superuser:
+        return teams
+    return teams.filter(pk__in=team_ids(user, ADMIN))
+
+
+def visible_teams(user) -> QuerySet[Team]:
+    """Teams pages: every team for a portal administrator; the teams a user is admin of otherwise
+    (read-only); 403 for anyone else."""
+    if is_portal_admin(user):
+        return Team.objects.all()
+    if not team_ids(user, ADMIN):
+        raise PermissionDenied("Team pages are for portal administrators and the teams' admins.")
+    return Team.objects.filter(pk__in=team_ids(user, ADMIN))
 
 
 def can_revoke_api_key(user, api_key: ApiKey) -> bool:

@@ -73,7 +73,8 @@ def do_create_instance(setup: Setup, *, name: str, tags: list[str], polling_enab
     authorization = setup.authorizations.order_by("-created_at").first()
     instance = Instance(
         name=name, tags="," + ",".join(t for t in tags if t) + "," if tags else "", setup=setup,
-        owner=setup.owner, team_id=setup.team_id, use_sandbox=setup.use_sandbox, dynamics_url=setup.dynamics_url, region=setup.region,
+        owner=setup.owner, team_id=setup.team_id, use_sandbox=setup.use_sandbox, dynamics_url=setup.dynamics_url,
+        region=setup.region,
         cloud=setup.cloud, tenant=setup.tenant, auth_type=setup.auth_type, client_id=setup.client_id,
         client_secret=setup.client_secret, secret_hint=setup.secret_hint,
         secret_expires_on=setup.secret_expires_on, username=setup.username, password=setup.password,

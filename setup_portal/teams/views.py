@@ -18,22 +18,11 @@ from setup_portal.accounts.forms import AddMemberForm, TeamNameForm
 
 from .models import Membership, Team
 
-ADMINS_ONLY = "Team pages are for portal administrators and the teams' admins."
-
-
-def _teams_for(user):
-    """Every team for a portal administrator; the teams a user is admin of otherwise (read-only)."""
-    if roles.is_portal_admin(user):
-        return Team.objects.all()
-    if not roles.is_admin(user):
-        raise PermissionDenied(ADMINS_ONLY)
-    return Team.objects.filter(pk__in=permissions.team_ids(user, permissions.ADMIN))
-
 
 def _team_for(user, team_id: int) -> Team:
     """The team if `user` may see it; another team is not found (its name stays private)."""
     try:
-        return _teams_for(user).get(pk=team_id)
+        return permissions.visible_teams(user).get(pk=team_id)
     except Team.DoesNotExist:
         raise Http404("No team here, or not one you are an admin of.") from None
 
@@ -48,7 +37,7 @@ def _counted(teams):
 
 @login_required
 def team_list(request: HttpRequest) -> HttpResponse:
-    teams = _teams_for(request.user)
+    teams = permissions.visible_teams(request.user)
     manages = roles.is_portal_admin(request.user)
     form = TeamNameForm(request.POST or None)
     if request.method == "POST":

@@ -67,14 +67,6 @@ class StageForm(forms.Form):
         return []
 
 
-def teams_for_new_setups(user):
-    """The teams `user` may put a setup in: those they are an admin of (every team for a superuser)."""
-    teams = Team.objects.order_by("name")
-    if user.is_superuser:
-        return teams
-    return teams.filter(pk__in=permissions.team_ids(user, permissions.ADMIN))
-
-
 class TeamChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: Team) -> str:
         return obj.name
@@ -92,7 +84,7 @@ class SetupTeamForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["team"].queryset = teams_for_new_setups(user)
+        self.fields["team"].queryset = permissions.teams_for_new_setups(user)
 
     @property
     def asks(self) -> bool:
@@ -121,11 +113,11 @@ class AccountForm(StageForm):
 
     def __init__(self, data=None, *, setup: Setup, sandbox: dict | None = None):
         super().__init__(data, setup=setup, sandbox=sandbox)
-        self.teams = list(teams_for_new_setups(setup.owner))
+        self.teams = list(permissions.teams_for_new_setups(setup.owner))
         if len(self.teams) < 2:
             del self.fields["team"]
             return
-        self.fields["team"].queryset = teams_for_new_setups(setup.owner)
+        self.fields["team"].queryset = permissions.teams_for_new_setups(setup.owner)
         # A new draft asks; a stage done before shows the team picked then.
         if setup.prerequisites and any(t.pk == setup.team_id for t in self.teams):
             self.initial["team"] = setup.team_id

@@ -9,7 +9,6 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from rest_framework.response import Response
 
 from setup_portal import permissions
-from setup_portal.accounts.roles import is_admin
 from setup_portal.events import endpoints
 from setup_portal.events.forms import EndpointForm
 from setup_portal.instances import actions, filters
@@ -94,7 +93,7 @@ class InstanceList(ManagementView):
                   ex.WIZARD_CONTINUES],
         tags=TAG)
     def post(self, request):
-        if not is_admin(request.user):
+        if not permissions.can_create_setup(request.user):
             raise Problem(403, "Only admins provision instances.")
         body = s.InstanceCreateIn(data=request.data)
         body.is_valid(raise_exception=True)
