@@ -54,8 +54,20 @@ ROWS += [
     ("GET", "/api/v1/me", (200, 200, 200, 200, 200, 401)),
 ]
 
-# Teams and users: portal administrators only.
+# Teams, memberships and users: portal administrators only (an empty body is a 400 where one is needed).
+PORTAL_ADMIN = (200, 403, 403, 403, 403, 401)
 ROWS += [
-    ("GET", "/api/v1/teams", (200, 403, 403, 403, 403, 401)),
-    ("GET", "/api/v1/users", (200, 403, 403, 403, 403, 401)),
+    ("GET", "/api/v1/teams", PORTAL_ADMIN),
+    ("POST", "/api/v1/teams", (400, 403, 403, 403, 403, 401)),
+    ("GET", "/api/v1/teams/{team}", PORTAL_ADMIN),
+    ("PATCH", "/api/v1/teams/{team}", (400, 403, 403, 403, 403, 401)),
+    ("DELETE", "/api/v1/teams/{team}", (405, 403, 403, 403, 403, 401)),
+    ("POST", "/api/v1/teams/{team}/members", (400, 403, 403, 403, 403, 401)),
+    ("PATCH", "/api/v1/memberships/{membership}", (400, 403, 403, 403, 403, 401)),
+    ("DELETE", "/api/v1/memberships/{membership}", (204, 403, 403, 403, 403, 401)),
+    ("GET", "/api/v1/users", PORTAL_ADMIN),
+    ("POST", "/api/v1/users", (400, 403, 403, 403, 403, 401)),
+    ("GET", "/api/v1/users/{user}", PORTAL_ADMIN),
+    ("POST", "/api/v1/users/{user}/portal-admin", PORTAL_ADMIN),  # lead_a becomes one
+    ("DELETE", "/api/v1/users/{user}/portal-admin", PORTAL_ADMIN),  # lead_a is not one: nothing changes
 ]

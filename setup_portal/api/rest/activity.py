@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -14,13 +13,12 @@ from setup_portal.audit.views import AuditFilterForm, filter_events
 from setup_portal.instances import actions
 from setup_portal.instances.lifecycle_forms import ReviewForm
 from setup_portal.instances.models import JobStep, ProvisioningJob
-from setup_portal.teams.models import Team
 from setup_portal.wizard.models import Setup
 
 from ..problems import Problem
 from . import examples as ex
 from . import serializers as s
-from .base import ManagementView, PortalUser, instance_for, invalid
+from .base import ManagementView, instance_for, invalid
 from .instances import ID, _detail
 from .pagination import paginate
 from .schema import operation
@@ -226,37 +224,3 @@ class AuditEventList(ManagementView):
         rows = filter_events(form.cleaned_data, permissions.visible_audit_events(request.user))
         page, links = paginate(request, rows.order_by("-created_at", "-id"))
         return Response({"results": s.AuditEventOut(page, many=True).data, **links})
-
-
-class PortalAdministrator(PortalUser):
-    message = "This is for portal administrators."
-
-    def has_permission(self, request, view) -> bool:
-        return super().has_permission(request, view) and permissions.is_portal_admin(request.user)
-
-
-class TeamList(ManagementView):
-    permission_classes = [PortalAdministrator]
-
-    @operation(summary="List teams", operation_id="listTeams",
-                                     examples=[ex.TEAM_PAGE],
-               description="Every team with its members and their roles. Portal administrators only.",
-               parameters=PAGING, responses={200: s.page_of(s.TeamOut(), "TeamPage")}, errors=(400,), tags=["Teams"])
-    def get(self, request):
-        rows = Team.objects.prefetch_related("memberships__user").order_by("name", "pk")
-        page, links = paginate(request, rows)
-        return Response({"results": s.TeamOut(page, many=True).data, **links})
-
-
-class UserList(ManagementView):
-    permission_classes = [PortalAdministrator]
-
-    @operation(summary="List users", operation_id="listUsers",
-                                     examples=[ex.USER_PAGE],
-               description="Every user with their teams and roles. Portal administrators only.",
-               parameters=PAGING, responses={200: s.page_of(s.UserOut(), "UserPage")}, errors=(400,), tags=["Users"])
-    def get(self, request):
-        rows = (get_user_model().objects.prefetch_related("memberships__team", "groups")
-                .order_by("username", "pk"))
-        page, links = paginate(request, rows)
-        return Response({"results": s.UserOut(page, many=True).data, **links})

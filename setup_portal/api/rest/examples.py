@@ -44,11 +44,24 @@ SETUP = _answer("A draft", {**SETUP_VALUE, "stages": [{"stage": "account", "vali
 AUDIT_PAGE = _page({"id": 981, "created_at": "2026-11-27T10:15:00Z", "actor": "alice", "verb": "instance.disabled",
                     "target_type": "instance", "target_id": _ID, "target_label": "Contoso sales",
                     "data": {"reason": "Contract ended"}})
-TEAM_PAGE = _page({"id": 1, "name": "Default team", "created_at": "2026-11-01T08:00:00Z",
-                   "members": [{"username": "alice", "role": "admin"}]})
-USER_PAGE = _page({"id": 2, "username": "bob", "email": "bob@example.com", "is_active": True,
-                   "portal_administrator": False, "last_login": None,
-                   "teams": [{"team": 1, "team_name": "Default team", "role": "teamlead"}]})
+TEAM_VALUE = {"id": 1, "url": "/api/v1/teams/1", "name": "Default team", "created_at": "2026-11-01T08:00:00Z",
+              "members": [{"membership": 3, "user": 1, "username": "alice", "role": "admin"}]}
+TEAM_PAGE = _page(TEAM_VALUE)
+TEAM = _answer("A team", TEAM_VALUE)
+NEW_TEAM = _answer("Created", {**TEAM_VALUE, "id": 4, "url": "/api/v1/teams/4", "name": "EMEA sales",
+                               "members": []}, "201")
+USER_VALUE = {"id": 2, "url": "/api/v1/users/2", "username": "bob", "email": "bob@example.com", "is_active": True,
+              "portal_administrator": False, "last_login": None,
+              "teams": [{"membership": 5, "team": 1, "team_name": "Default team", "role": "teamlead"}]}
+USER_PAGE = _page(USER_VALUE)
+USER = _answer("A user", USER_VALUE)
+USER_PORTAL_ADMIN = _answer("Now a portal administrator", {**USER_VALUE, "portal_administrator": True})
+NEW_USER = _answer("Created, with the one-time password", {
+    **USER_VALUE, "last_login": None, "password": "q3V8x1Rk_Zp2m0Aa"}, "201")
+MEMBERSHIP_VALUE = {"id": 5, "url": "/api/v1/memberships/5", "user": 2, "username": "bob", "team": 1,
+                    "team_name": "Default team", "role": "teamlead", "created_at": "2026-11-27T10:15:00Z"}
+MEMBERSHIP = _answer("A membership", {**MEMBERSHIP_VALUE, "role": "admin"})
+MEMBERSHIP_ADDED = _answer("Added", MEMBERSHIP_VALUE, "201")
 WIZARD_CONTINUES = _answer("OAuth 2.0: continue in the browser", {
     "setup": SETUP_VALUE["id"], "setup_url": f"/api/v1/setups/{SETUP_VALUE['id']}",
     "wizard_url": f"https://portal.example.com/setup/{SETUP_VALUE['id']}/authorize/"}, "201")

@@ -93,6 +93,39 @@ _LINKS = {
     ("/api/v1/jobs/{job_id}", "get", "200"): {
         "Retry": ("retryJob", {"job_id": "$response.body#/id"}),
     },
+    ("/api/v1/teams", "post", "201"): {
+        "GetTeam": ("getTeam", {"team_id": "$response.body#/id"}),
+        "RenameTeam": ("renameTeam", {"team_id": "$response.body#/id"}),
+        "AddMember": ("addTeamMember", {"team_id": "$response.body#/id"}),
+    },
+    ("/api/v1/teams", "get", "200"): {
+        "GetTeam": ("getTeam", {"team_id": "$response.body#/results/0/id"}),
+    },
+    ("/api/v1/teams/{team_id}", "get", "200"): {
+        "RenameTeam": ("renameTeam", {"team_id": "$response.body#/id"}),
+        "AddMember": ("addTeamMember", {"team_id": "$response.body#/id"}),
+    },
+    ("/api/v1/teams/{team_id}/members", "post", "201"): {
+        "ChangeRole": ("changeMembershipRole", {"membership_id": "$response.body#/id"}),
+        "Remove": ("removeMembership", {"membership_id": "$response.body#/id"}),
+        "GetTeam": ("getTeam", {"team_id": "$response.body#/team"}),
+        "GetUser": ("getUser", {"user_id": "$response.body#/user"}),
+    },
+    ("/api/v1/memberships/{membership_id}", "patch", "200"): {
+        "Remove": ("removeMembership", {"membership_id": "$response.body#/id"}),
+    },
+    ("/api/v1/users", "post", "201"): {
+        "GetUser": ("getUser", {"user_id": "$response.body#/id"}),
+        "GrantPortalAdmin": ("grantPortalAdmin", {"user_id": "$response.body#/id"}),
+        "RevokePortalAdmin": ("revokePortalAdmin", {"user_id": "$response.body#/id"}),
+    },
+    ("/api/v1/users", "get", "200"): {
+        "GetUser": ("getUser", {"user_id": "$response.body#/results/0/id"}),
+    },
+    ("/api/v1/users/{user_id}", "get", "200"): {
+        "GrantPortalAdmin": ("grantPortalAdmin", {"user_id": "$response.body#/id"}),
+        "RevokePortalAdmin": ("revokePortalAdmin", {"user_id": "$response.body#/id"}),
+    },
     ("/api/v1/setups", "get", "200"): {
         "GetSetup": ("getSetup", {"setup_id": "$response.body#/results/0/id"}),
     },

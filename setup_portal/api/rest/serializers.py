@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.urls import reverse
 from rest_framework import serializers
 
+from setup_portal.accounts.forms import TEAM_NAME_MAX_LENGTH
 from setup_portal.accounts.roles import is_portal_admin
 from setup_portal.azure.clouds import AuthType, Cloud
 from setup_portal.events.models import LIFECYCLE_TYPES
@@ -357,18 +358,26 @@ class WebhookSecretOut(serializers.Serializer):
 
 
 class MemberOut(serializers.Serializer):
+    membership = serializers.IntegerField(source="id", help_text="The membership's id: change its role or remove "
+                                                                 "it under /api/v1/memberships/{id}.")
+    user = serializers.IntegerField(source="user_id")
     username = serializers.CharField(source="user.username")
     role = serializers.ChoiceField(choices=Membership.Role.choices)
 
 
 class TeamOut(serializers.Serializer):
     id = serializers.IntegerField()
+    url = serializers.SerializerMethodField()
     name = serializers.CharField()
     created_at = serializers.DateTimeField()
     members = MemberOut(many=True, source="memberships.all")
 
+    def get_url(self, team) -> str:
+        return reverse("rest:team", args=[team.pk])
+
 
 class UserTeamOut(serializers.Serializer):
+    membership = serializers.IntegerField(source="id")
     team = serializers.IntegerField(source="team_id")
     team_name = serializers.CharField(source="team.name")
     role = serializers.ChoiceField(choices=Membership.Role.choices)
@@ -376,6 +385,7 @@ class UserTeamOut(serializers.Serializer):
 
 class UserOut(serializers.Serializer):
     id = serializers.IntegerField()
+    url = serializers.SerializerMethodField()
     username = serializers.CharField()
     email = serializers.CharField()
     is_active = serializers.BooleanField()
@@ -383,5 +393,58 @@ class UserOut(serializers.Serializer):
     last_login = serializers.DateTimeField(allow_null=True)
     teams = UserTeamOut(many=True, source="memberships.all")
 
+    def get_url(self, user) -> str:
+        return reverse("rest:user", args=[user.pk])
+
     def get_portal_administrator(self, user) -> bool:
         return is_portal_admin(user)
+
+
+class NewUserOut(UserOut):
+    password = serializers.CharField(help_text="The one-time password to pass on to the person. Shown in this "
+                                               "answer only; they sign in with it and choose their own.")
+
+
+class MembershipOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.SerializerMethodField()
+    user = serializers.IntegerField(source="user_id")
+    username = serializers.CharField(source="user.username")
+    team = serializers.IntegerField(source="team_id")
+    team_name = serializers.CharField(source="team.name")
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+    created_at = serializers.DateTimeField()
+
+    def get_url(self, membership) -> str:
+        return reverse("rest:membership", args=[membership.pk])
+
+
+# Largest id a database row can have (a 64-bit key): a bigger number names nothing and is refused as a type error.
+MAX_ID = 2**63 - 1
+
+
+class TeamIn(serializers.Serializer):
+    name = StrictCharField(max_length=TEAM_NAME_MAX_LENGTH, help_text="Unique, whatever the case.")
+
+
+class MemberIn(serializers.Serializer):
+    user = StrictIntegerField(min_value=1, max_value=MAX_ID, help_text="The user's id (an active user not in "
+                                                                       "the team yet).")
+    role = StrictChoiceField(choices=Membership.Role.choices)
+
+
+class RoleIn(serializers.Serializer):
+    role = StrictChoiceField(choices=Membership.Role.choices)
+
+
+class UserIn(serializers.Serializer):
+    username = StrictCharField(max_length=150, help_text="Letters, digits and @ . + - _ only; unique, whatever "
+                                                         "the case.")
+    email = StrictCharField(required=False, allow_blank=True, max_length=254,
+                            help_text="Used for password resets and secret-expiry reminders.")
+    team = StrictIntegerField(required=False, min_value=1, max_value=MAX_ID,
+                              help_text="The team the role is held in (its id); required with `role`.")
+    role = StrictChoiceField(choices=Membership.Role.choices, required=False,
+                             help_text="Leave it out for “no role yet”: the person can sign in and sees nothing.")
+    portal_admin = StrictBooleanField(required=False, default=False,
+                                      help_text="Manages users, teams and memberships, and sees every team.")

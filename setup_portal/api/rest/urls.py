@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import activity, docs, instances
+from . import activity, docs, instances, people
 
 app_name = "rest"
 
@@ -27,8 +27,13 @@ urlpatterns = [
     path("setups", activity.SetupList.as_view(), name="setups"),
     path("setups/<str:setup_id>", activity.SetupDetail.as_view(), name="setup"),
     path("audit-events", activity.AuditEventList.as_view(), name="audit-events"),
-    path("teams", activity.TeamList.as_view(), name="teams"),
-    path("users", activity.UserList.as_view(), name="users"),
+    path("teams", people.TeamList.as_view(), name="teams"),
+    path("teams/<str:team_id>", people.TeamDetail.as_view(), name="team"),
+    path("teams/<str:team_id>/members", people.TeamMembers.as_view(), name="team-members"),
+    path("memberships/<str:membership_id>", people.MembershipDetail.as_view(), name="membership"),
+    path("users", people.UserList.as_view(), name="users"),
+    path("users/<str:user_id>", people.UserDetail.as_view(), name="user"),
+    path("users/<str:user_id>/portal-admin", people.UserPortalAdmin.as_view(), name="user-portal-admin"),
     path("schema/", docs.SchemaView.as_view(), name="schema"),
     path("docs/", docs.SwaggerView.as_view(url_name="rest:schema"), name="docs"),
     path("redoc/", docs.RedocView.as_view(url_name="rest:schema"), name="redoc"),
