@@ -8,9 +8,10 @@ callback URLs, credentials) are the pages' own forms, which the views run afterw
 from __future__ import annotations
 
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from setup_portal.accounts.forms import TEAM_NAME_MAX_LENGTH
+from setup_portal.accounts.forms import TEAM_NAME_MAX_LENGTH, AddUserForm
 from setup_portal.accounts.roles import is_portal_admin
 from setup_portal.azure.clouds import AuthType, Cloud
 from setup_portal.events.models import LIFECYCLE_TYPES
@@ -437,11 +438,25 @@ class RoleIn(serializers.Serializer):
     role = StrictChoiceField(choices=Membership.Role.choices)
 
 
+# The Add user form's pattern, shown in the schema (the form is what checks it); ECMA regexes have no \Z.
+USERNAME_PATTERN = AddUserForm.base_fields["username"].regex.pattern.removesuffix("\\Z") + "$"
+
+
+@extend_schema_field({"type": "string", "maxLength": 150, "pattern": USERNAME_PATTERN,
+                      "description": "Letters, digits and @ . + - _ only; unique, whatever the case."})
+class UsernameField(StrictCharField):
+    """Shown with its pattern in the schema; the Add user form checks it."""
+
+
+@extend_schema_field({"type": "string", "format": "email", "maxLength": 254,
+                      "description": "Used for password resets and secret-expiry reminders; may be empty."})
+class EmailField(StrictCharField):
+    """Shown as an address in the schema; the Add user form checks it."""
+
+
 class UserIn(serializers.Serializer):
-    username = StrictCharField(max_length=150, help_text="Letters, digits and @ . + - _ only; unique, whatever "
-                                                         "the case.")
-    email = StrictCharField(required=False, allow_blank=True, max_length=254,
-                            help_text="Used for password resets and secret-expiry reminders.")
+    username = UsernameField(max_length=150)
+    email = EmailField(required=False, allow_blank=True, max_length=254)
     team = StrictIntegerField(required=False, min_value=1, max_value=MAX_ID,
                               help_text="The team the role is held in (its id); required with `role`.")
     role = StrictChoiceField(choices=Membership.Role.choices, required=False,

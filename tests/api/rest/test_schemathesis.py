@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from setup_portal.accounts.roles import is_portal_admin, set_portal_admin
 from setup_portal.api.keys import do_create_api_key
 from setup_portal.instances.models import HealthCheck, Instance, InstanceReview, JobStep, ProvisioningJob
+from setup_portal.teams.models import Membership, Team
 from setup_portal.wizard.actions import do_create_setup
 from tests.conftest import ROOT, _make_user, private_broker_env, subprocess_env
 from tests.instances.factories import make_instance
@@ -94,10 +96,15 @@ def _schemathesis(base_url: str, key: str, report: Path) -> subprocess.Completed
 def test_schemathesis_finds_nothing(persona, live_api, django_user_model, tmp_path):
     base_url, log = live_api
     alice = _make_user(django_user_model, "alice", "admin")
+    set_portal_admin(alice)  # as the teams migration left every admin: teams and users are hers to manage
     bob = _make_user(django_user_model, "bob", "teamlead")
     _seed(alice, bob)
     user = alice if persona == "admin" else bob
     key = do_create_api_key(user, "schemathesis", acting_user=user).key
     result = _schemathesis(base_url, key, tmp_path / "report")
     print(result.stdout[-6000:])  # the run's summary, shown with -rP
+    print("made:", Team.objects.count() - 1, "teams,", django_user_model.objects.count() - 2, "users,",
+          Membership.objects.count() - 2, "memberships")
     assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-3000:] + log.read_text()[-3000:]
+    # The run made teams and users and granted and revoked portal administration; nobody took hers away.
+    assert is_portal_admin(django_user_model.objects.get(pk=alice.pk))
