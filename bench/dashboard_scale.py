@@ -12,6 +12,13 @@ page once, so background load on the shared machine falls on all of them alike. 
 each seeding step, as autovacuum would. Prints one markdown section for bench/RESULTS.md.
 
 BENCH_SCALE_SIZES=10,100000 stops after 100,000; BENCH_SCALE_KEEP=1 keeps the database.
+
+Seeding a million rows takes half an hour on a busy machine, so it can be done once and reused:
+BENCH_SCALE_SEED_ONLY=1 creates the database and seeds it exactly as a full run would (same steps,
+teams and random seeds; nothing measured), keeps it and records the seeding times in the database's
+comment. BENCH_SCALE_REUSE=1 then measures an existing database that already holds the largest size:
+no creating, seeding or dropping; the smaller steps (query counts at 10, the changelist comparison at
+100,000) are skipped and the output says so.
 """
 
 from __future__ import annotations
@@ -46,6 +53,8 @@ ROUNDS = int(os.environ.get("BENCH_SCALE_ROUNDS", "60"))
 WARMUP = 5
 TEAMS = 20
 TARGET_P95_MS = 100.0
+SEED_ONLY = os.environ.get("BENCH_SCALE_SEED_ONLY", "") not in ("", "0")
+REUSE = os.environ.get("BENCH_SCALE_REUSE", "") not in ("", "0")
 
 
 def _admin_url(url: str) -> str:
@@ -68,6 +77,10 @@ def create_database() -> bool:
     return True
 
 
+def _database_name() -> str:
+    return urlsplit(DATABASE_URL).path.lstrip("/")
+
+
 def drop_database() -> None:
     import psycopg
 
@@ -82,7 +95,9 @@ def p95(values: list[float]) -> float:
 
 
 def main() -> None:
-    if not create_database():
+    if SEED_ONLY and REUSE:
+        sys.exit("BENCH_SCALE_SEED_ONLY and BENCH_SCALE_REUSE exclude each other.")
+    if not REUSE and not create_database():
         print("## Dashboard at scale (issue 13)\n\nSkipped: no PostgreSQL at "
               f"`{urlsplit(DATABASE_URL).hostname}` (set BENCH_SCALE_DATABASE_URL).")
         return
@@ -95,11 +110,12 @@ def main() -> None:
         from django.db import connection
 
         connection.close()
-        if not os.environ.get("BENCH_SCALE_KEEP"):
+        if not (os.environ.get("BENCH_SCALE_KEEP") or SEED_ONLY or REUSE):
             drop_database()
 
 
 def run() -> None:
+    from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import connection
     from django.test import Client
@@ -107,13 +123,21 @@ def run() -> None:
 
     from setup_portal.accounts.actions import do_create_user
     from setup_portal.instances import filters, paging
+    from setup_portal.instances.models import Instance
     from setup_portal.teams.models import Membership
 
     call_command("migrate", verbosity=0)
     call_command("collectstatic", verbosity=0, interactive=False)
-    root, _ = do_create_user("root", role=None, portal_admin=True)
-    root.is_superuser = root.is_staff = True
-    root.save(update_fields=["is_superuser", "is_staff"])
+    if REUSE:
+        held = Instance.objects.count()
+        if held != SIZES[-1]:
+            sys.exit(f"BENCH_SCALE_REUSE: {_database_name()} holds {held:,} instances, not {SIZES[-1]:,} "
+                     "(seed it with BENCH_SCALE_SEED_ONLY=1).")
+    root = get_user_model().objects.filter(username="root").first()
+    if root is None:
+        root, _ = do_create_user("root", role=None, portal_admin=True)
+        root.is_superuser = root.is_staff = True
+        root.save(update_fields=["is_superuser", "is_staff"])
     admin_client = Client()
     admin_client.force_login(root)
     devnull = open(os.devnull, "w")
@@ -173,10 +197,23 @@ def run() -> None:
     seeded: list[str] = []
     results: list[str] = []
     checks: list[tuple[str, bool, str]] = []
-    for size in SIZES:
-        took = seed_to(size, have)
-        have = size
-        seeded.append(f"{size:,} in {took:.0f} s")
+    if REUSE:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+                           [_database_name()])
+            note = cursor.fetchone()[0] or "times not recorded"
+        have = SIZES[-1]
+        seeded.append(f"earlier, by `BENCH_SCALE_SEED_ONLY=1` ({note}); reused here (`BENCH_SCALE_REUSE=1`)")
+        results += [f"Reused database: the {', '.join(f'{n:,}' for n in SIZES[:-1])} steps (query counts at "
+                    f"{SIZES[0]:,}, the changelist comparison at {COMPARE_AT:,}) are skipped in this run.", ""]
+    for size in SIZES[-1:] if REUSE else SIZES:
+        if not REUSE:
+            took = seed_to(size, have)
+            have = size
+            seeded.append(f"{size:,} in {took:.0f} s")
+            if SEED_ONLY:
+                print(f"seeded {size:,} in {took:.0f} s", flush=True)
+                continue
         if lead_client is None:
             lead = Membership.objects.filter(role=Membership.Role.TEAM_LEAD).select_related("user").first().user
             lead_client = Client()
@@ -187,7 +224,7 @@ def run() -> None:
                            for name, url in urls.items()}
         if size != SIZES[0]:
             counts_at[size]["dashboard, page 1,000"] = queries(admin_client, page_1000_url(admin_client, root, size))
-        if size == COMPARE_AT:
+        if size == COMPARE_AT and not REUSE:
             pages = []
             for key in dashboard:
                 pages += [(f"dashboard, {key}", admin_client, dashboard[key]),
@@ -220,8 +257,14 @@ def run() -> None:
                     checks.append((f"{size:,}: {name} p95 under {TARGET_P95_MS:.0f} ms",
                                    p95(series) < TARGET_P95_MS, f"{p95(series):.1f} ms"))
             results.append("")
-    small, largest = counts_at[SIZES[0]], counts_at[SIZES[-1]]
-    for name, count in small.items():
+    if SEED_ONLY:
+        note = "seeded " + ", ".join(seeded)
+        with connection.cursor() as cursor:
+            cursor.execute(f'COMMENT ON DATABASE "{_database_name()}" IS %s', [note])
+        print(f"{note}; kept {_database_name()} for BENCH_SCALE_REUSE=1.")
+        return
+    small, largest = counts_at.get(SIZES[0], {}), counts_at[SIZES[-1]]
+    for name, count in (small.items() if SIZES[0] != SIZES[-1] else ()):
         checks.append((f"same query count at {SIZES[0]} and {SIZES[-1]:,}: {name}", count == largest[name],
                        f"{count} and {largest[name]}"))
     if "dashboard, page 1,000" in largest:
