@@ -57,6 +57,20 @@ def test_it_shows_every_column(alice, bob_client):
     assert SECRET not in html and "••••" not in html
 
 
+def test_row_values_are_escaped(alice, bob_client):
+    """The rows are built in Python (dashboard_views.ROW_HTML), not by the template's autoescape."""
+    make_instance(alice, name='<script>alert("n")</script>', region="<b>EU</b>", tags=",r&d,<i>,",
+                  health=Instance.Health.FAILING, health_checked_at=timezone.now(),
+                  health_detail='401 "Unauthorized" <img src=x>')
+    html = bob_client.get(URL + "?status=ready").content.decode()
+    assert "<script>alert" not in html and "<b>EU" not in html and "<img src=x>" not in html
+    assert "&lt;script&gt;alert(&quot;n&quot;)&lt;/script&gt;" in html and "&lt;b&gt;EU&lt;/b&gt;" in html
+    assert 'title="401 &quot;Unauthorized&quot; &lt;img src=x&gt;"' in html
+    # A tag's link keeps the other filters and is percent-encoded, then escaped.
+    assert 'href="?status=ready&amp;tag=r%26d" aria-label="Filter by tag r&amp;d">r&amp;d</a>' in html
+    assert 'href="?status=ready&amp;tag=%3Ci%3E" aria-label="Filter by tag &lt;i&gt;">&lt;i&gt;</a>' in html
+
+
 def test_the_secret_countdown_turns_amber_then_red_then_expired():
     today = dt.date(2026, 1, 10)
     assert secret_countdown(today + dt.timedelta(days=90), today).css == ""
