@@ -88,7 +88,8 @@ def test_portal_administrators_list_teams_and_users(alice, bob_api, django_user_
     set_portal_admin(admin)
     api = key_client(admin)
     teams = api.get("/api/v1/teams").json()["results"]
-    assert {"username": "alice", "role": "admin"} in teams[0]["members"]
+    assert {"membership": alice.memberships.get().pk, "user": alice.pk, "username": "alice",
+            "role": "admin"} in teams[0]["members"]
     users = {u["username"]: u for u in api.get("/api/v1/users").json()["results"]}
     assert users["pam"]["portal_administrator"] is True and users["alice"]["teams"][0]["role"] == "admin"
     assert bob_api.get("/api/v1/teams").status_code == 403
