@@ -7,13 +7,14 @@ import datetime as dt
 import io
 
 import pytest
+from django import forms
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from setup_portal.instances import state
-from setup_portal.instances.filters import secret_countdown
+from setup_portal.instances.filters import InstanceFilterForm, QuickSelect, secret_countdown
 from setup_portal.instances.models import Instance
 
 from .factories import SECRET, make_instance
@@ -69,6 +70,27 @@ def test_row_values_are_escaped(alice, bob_client):
     # A tag's link keeps the other filters and is percent-encoded, then escaped.
     assert 'href="?status=ready&amp;tag=r%26d" aria-label="Filter by tag r&amp;d">r&amp;d</a>' in html
     assert 'href="?status=ready&amp;tag=%3Ci%3E" aria-label="Filter by tag &lt;i&gt;">&lt;i&gt;</a>' in html
+
+
+@pytest.mark.parametrize("value", ["", "failed", None, 3, "<x>"])
+def test_quick_select_renders_what_django_select_renders(value):
+    choices = [("", "Any <status>"), ("failed", "Failed & gone"), (3, "Team 3"),
+               ("Group", [("a", "A"), ("b", 'B "quoted"')])]
+    attrs = {"id": "id_status", "aria-invalid": True, "disabled": False, "data-x": 'a"b'}
+    expected = forms.Select(choices=choices).render("status", value, attrs=attrs)
+    assert QuickSelect(choices=choices).render("status", value, attrs=attrs) == expected
+
+
+def test_the_filter_selects_match_django_in_a_bound_form():
+    data, teams = {"status": "failed", "secret": "bogus", "team": "2"}, [(1, "A&B"), (2, "C")]
+    quick, plain = InstanceFilterForm(data, teams=teams), InstanceFilterForm(data, teams=teams)
+    names = ("team", "status", "review", "health", "secret")
+    for name in names:
+        plain.fields[name].widget = forms.Select(choices=plain.fields[name].choices)
+    assert not quick.is_valid() and not plain.is_valid()  # the bad secret: aria-invalid on that select
+    for name in names:
+        assert isinstance(quick.fields[name].widget, QuickSelect)
+        assert str(quick[name]) == str(plain[name]), name
 
 
 def test_the_secret_countdown_turns_amber_then_red_then_expired():
