@@ -288,5 +288,6 @@ class UserPortalAdmin(PortalAdminView):
         try:
             do_set_portal_admin(target, value, acting_user=request.user)
         except ValidationError as exc:
-            raise Problem(409, " ".join(exc.messages), errors={"portal_administrator": exc.messages}) from None
+            raise Problem(409, " ".join(exc.messages), title="Refused", slug="portal-admin-refused",
+                          errors={"portal_administrator": exc.messages}) from None
         return _user_out(target)

@@ -130,6 +130,7 @@ def test_nobody_takes_away_their_own_portal_administration(alice, bob, alice_api
     set_portal_admin(bob)
     response = alice_api.delete(f"/api/v1/users/{alice.pk}/portal-admin")
     assert response.status_code == 409 and response["Content-Type"] == "application/problem+json"
+    assert response.json()["title"] == "Refused"
     assert response.json()["errors"] == {"portal_administrator": [
         "You cannot take away your own portal administration; ask another portal administrator."]}
     assert is_portal_admin(get_user_model().objects.get(pk=alice.pk))
