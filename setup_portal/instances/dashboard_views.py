@@ -155,6 +155,10 @@ TAG_HTML = '<a class="tag" href="?{base}tag={query}" aria-label="Filter by tag {
 TIME_HTML = '<time datetime="{iso}" data-relative title="{text} UTC">{text} UTC</time>'
 NEEDS_REAUTH_HTML = '<abbr title="Needs re-authentication">Needs re-auth</abbr>'
 NONE_HTML = '<span class="muted">—</span>'
+# get_FOO_display() rebuilds a dict of the choices on every call; these are built once (plain labels).
+STATUS_LABELS, REVIEW_LABELS, HEALTH_LABELS = (
+    {value: escape(str(label)) for value, label in choices.choices}
+    for choices in (Instance.Status, Instance.Review, Instance.Health))
 
 
 def _time_html(value: dt.datetime) -> str:
@@ -188,10 +192,11 @@ def _row_html(inst: Instance, now: dt.datetime, today: dt.date, detail_url: tupl
         tags="".join(TAG_HTML.format(base=base, query=escape(urlencode(t)), tag=escape(t)) for t in inst.tag_list),
         auth=escape(auth), auth_title=escape(auth_title),
         status=NEEDS_REAUTH_HTML if inst.status == Instance.Status.NEEDS_REAUTH
-        else escape(inst.get_status_display()),
+        else STATUS_LABELS.get(inst.status) or escape(inst.get_status_display()),
         status_css=escape(inst.status_css),
-        review=escape(inst.get_review_state_display()), review_css=escape(inst.review_css),
-        health=escape(inst.get_health_display()), health_css=escape(inst.health_css),
+        review=REVIEW_LABELS.get(inst.review_state) or escape(inst.get_review_state_display()),
+        review_css=escape(inst.review_css),
+        health=HEALTH_LABELS.get(inst.health) or escape(inst.get_health_display()), health_css=escape(inst.health_css),
         health_title=f' title="{escape(inst.health_detail)}"' if inst.health_detail else "",
         checked=f'<br><span class="muted small">{_time_html(inst.health_checked_at)}</span>'
         if inst.health_checked_at else "",
