@@ -17,6 +17,7 @@ import requests
 import yaml
 from django.test import Client
 
+from tests import python_source
 from tests.accounts.test_foundation import PRODUCTION_ENV, run_manage
 from tests.conftest import PASSWORD, ROOT, subprocess_env
 
@@ -177,7 +178,7 @@ def test_make_run_prints_the_ports_it_really_uses(tmp_path):
 def _imports(folder: Path) -> set[str]:
     names: set[str] = set()
     for path in folder.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(python_source.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module:
                 names.add(node.module)
             elif isinstance(node, ast.Import):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from setup_portal.instances import state
 from setup_portal.stats import counters
+from tests import python_source
 
 ROOT = Path(__file__).resolve().parents[2] / "setup_portal"
 # transition() itself; the counters' own code; seeding, which adds its batches through counters.add_rows.
@@ -55,7 +56,8 @@ def _offence(node: ast.AST) -> str | None:
 
 
 def writers(source: str) -> list[str]:
-    return sorted((f"{node.lineno}: {what}" for node in ast.walk(ast.parse(source)) if (what := _offence(node))),
+    tree = python_source.parse(source)
+    return sorted((f"{node.lineno}: {what}" for node in ast.walk(tree) if (what := _offence(node))),
                   key=lambda line: int(line.split(":")[0]))
 
 
