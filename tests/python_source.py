@@ -16,3 +16,17 @@ def parse(source: str) -> ast.Module:
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
+
+
+def root_name(node: ast.AST) -> str | None:
+    """The name a chain like `Instance.objects.filter(...).update` starts from."""
+    while isinstance(node, ast.Attribute | ast.Call | ast.Subscript):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def strings(node: ast.AST | None) -> set[str]:
+    """Every string constant inside `node`."""
+    if node is None:
+        return set()
+    return {n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)}

@@ -31,45 +31,33 @@ OTHER_STATUS_ENUMS = {"Setup", "ProvisioningJob", "JobStep", "StepAttempt", "Aut
 NOT_INSTANCES = {"self", "response", "resp", "exc"}
 
 
-def _root_name(node: ast.AST) -> str | None:
-    """The name a chain like `Instance.objects.filter(...).update` starts from."""
-    while isinstance(node, ast.Attribute | ast.Call | ast.Subscript):
-        node = node.func if isinstance(node, ast.Call) else node.value
-    return node.id if isinstance(node, ast.Name) else None
-
-
-def _strings(node: ast.AST | None) -> set[str]:
-    if node is None:
-        return set()
-    return {n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
-
-
 def _foreign_status(value: ast.AST | None) -> bool:
     return (isinstance(value, ast.Attribute) and isinstance(value.value, ast.Attribute)
-            and value.value.attr == "Status" and _root_name(value) in OTHER_STATUS_ENUMS)
+            and value.value.attr == "Status" and python_source.root_name(value) in OTHER_STATUS_ENUMS)
 
 
 def _assigned_state(node: ast.Assign | ast.AugAssign | ast.AnnAssign) -> list[str]:
     targets = node.targets if isinstance(node, ast.Assign) else [node.target]
     flat = [t for target in targets for t in (target.elts if isinstance(target, ast.Tuple) else [target])]
     return [t.attr for t in flat if isinstance(t, ast.Attribute) and t.attr in state.STATE_FIELDS
-            and _root_name(t) not in NOT_INSTANCES and not (t.attr == "status" and _foreign_status(node.value))]
+            and python_source.root_name(t) not in NOT_INSTANCES
+            and not (t.attr == "status" and _foreign_status(node.value))]
 
 
 def _call_writes_state(node: ast.Call) -> str | None:
     func, keywords = node.func, {k.arg for k in node.keywords}
     if isinstance(func, ast.Name) and func.id == "setattr" and len(node.args) > 1:
-        return "setattr" if _strings(node.args[1]) & state.STATE_FIELDS else None
+        return "setattr" if python_source.strings(node.args[1]) & state.STATE_FIELDS else None
     if isinstance(func, ast.Name) and func.id == "Instance":
         return "Instance(...)" if keywords & state.STATE_FIELDS else None
     if not isinstance(func, ast.Attribute):
         return None
-    if func.attr in WRITE_METHODS and _root_name(func) == "Instance":
+    if func.attr in WRITE_METHODS and python_source.root_name(func) == "Instance":
         return f"Instance...{func.attr}(...)" if keywords & state.STATE_FIELDS or "bulk" in func.attr else None
     if func.attr == "save":
         fields = next((k.value for k in node.keywords if k.arg == "update_fields"), None)
         # "status" alone is every model's field; assigning it is what the rule above catches.
-        return "save(update_fields=...)" if _strings(fields) & (state.STATE_FIELDS - {"status"}) else None
+        return "save(update_fields=...)" if python_source.strings(fields) & (state.STATE_FIELDS - {"status"}) else None
     return None
 
 

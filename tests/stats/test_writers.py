@@ -23,24 +23,12 @@ INSTANCE_NAMES = {"inst", "instance", "instances"}
 RAW_WRITE = re.compile(r"\b(insert\s+into|update|delete\s+from)\s+\"?instances_instance\b", re.IGNORECASE)
 
 
-def _root_name(node: ast.AST) -> str | None:
-    while isinstance(node, ast.Attribute | ast.Call | ast.Subscript):
-        node = node.func if isinstance(node, ast.Call) else node.value
-    return node.id if isinstance(node, ast.Name) else None
-
-
-def _strings(node: ast.AST | None) -> set[str]:
-    if node is None:
-        return set()
-    return {n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
-
-
 def _offence(node: ast.AST) -> str | None:
     if isinstance(node, ast.Constant) and isinstance(node.value, str) and RAW_WRITE.search(node.value):
         return "raw SQL writing instances_instance"
     if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
         return None
-    method, root = node.func.attr, _root_name(node.func)
+    method, root = node.func.attr, python_source.root_name(node.func)
     keywords = {k.arg for k in node.keywords if k.arg}
     if root == "Instance" and method in CREATES:
         return f"Instance...{method}(): create instances with state.transition() (it counts them)"
@@ -50,7 +38,7 @@ def _offence(node: ast.AST) -> str | None:
         return "deleting instance rows: do_delete_instance keeps the row (status Deleted) through transition()"
     if method == "save":
         fields = next((k.value for k in node.keywords if k.arg == "update_fields"), None)
-        if _strings(fields) & (COUNTED - {"status"}):
+        if python_source.strings(fields) & (COUNTED - {"status"}):
             return "save(update_fields=[counted fields]): pass them to transition(also_save=...)"
     return None
 
