@@ -231,7 +231,7 @@ class InstanceEnable(ManagementView):
 
 class InstanceTestConnection(ManagementView):
     @operation(summary="Test an instance's connection", operation_id="testInstanceConnection",
-                                                        examples=[ex.CONNECTION_TEST],
+               examples=[ex.CONNECTION_TEST],
                description="The worker signs in with the stored credentials and asks Dataverse “Who am I?”. "
                            "The result appears in the health history (`health_url`). Admins only.",
                parameters=[ID], request=None, responses={202: s.HealthCheckRequested}, errors=(404, 409), tags=TAG)
@@ -247,7 +247,7 @@ class InstanceTestConnection(ManagementView):
 
 class InstanceToken(ManagementView):
     @operation(summary="Issue a new instance token", operation_id="issueInstanceToken",
-                                                     examples=[ex.TOKEN],
+               examples=[ex.TOKEN],
                description="The token applications send to `/api/v1/crm/`. Returned in this answer only; the "
                            "old token stops working at once. Admins only.",
                parameters=[ID], request=None, responses={201: s.TokenOut}, errors=(404, 409), tags=TAG)
@@ -264,7 +264,7 @@ class InstanceToken(ManagementView):
 
 class InstanceWebhookSecret(ManagementView):
     @operation(summary="Rotate the webhook signing secret", operation_id="rotateWebhookSecret",
-                                                            examples=[ex.WEBHOOK_SECRET],
+               examples=[ex.WEBHOOK_SECRET],
                description="A new `whsec_…` secret, returned in this answer only. The old one keeps signing too "
                            "(a second signature) for 24 hours, so receivers can switch over. Admins only.",
                parameters=[ID], request=None, responses={201: s.WebhookSecretOut}, errors=(404,), tags=TAG)
