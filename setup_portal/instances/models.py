@@ -51,6 +51,9 @@ class Instance(models.Model):
 
     # Configuration, from the setup when the instance is created (the secret and password move here)
     use_sandbox = models.BooleanField(default=False)
+    # Made by `seed_instances` for a demo or a benchmark: its Dynamics URL is made up, so
+    # keep-alive never calls it and nobody is notified about it (events/notifications.py).
+    seeded = models.BooleanField(default=False)
     dynamics_url = models.CharField(max_length=255)
     region = models.CharField(max_length=64, blank=True)
     cloud = models.CharField(max_length=16, choices=Cloud.choices, default=Cloud.PUBLIC)
@@ -89,8 +92,12 @@ class Instance(models.Model):
     # The token's first characters, indexed: the instance API finds the row by prefix, then
     # compares the hash in constant time.
     token_prefix = models.CharField(max_length=12, blank=True, db_index=True)
-    # The new instance token, encrypted, until the owner has seen it once on the progress page.
+    # A new instance token, encrypted, that whoever issued it (token_reveal_to) may still show
+    # until they confirm they copied it or token_reveal_until passes; then it is erased (token_reveal.py).
     token_pending_reveal = EncryptedTextField(blank=True)
+    token_reveal_to = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                        related_name="+")
+    token_reveal_until = models.DateTimeField(null=True, blank=True, db_index=True)
 
     # What Dataverse said about us
     dataverse_user_id = models.CharField(max_length=36, blank=True)
@@ -199,6 +206,11 @@ class ProvisioningJob(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     error_code = models.CharField(max_length=32, blank=True)
     error_detail = models.TextField(blank=True)
+    # Started through the management API with this API key (its prefix): the job's answer hands
+    # that key the instance token the job issued (issued_token_prefix), once (token_handed_over_at).
+    api_key_prefix = models.CharField(max_length=16, blank=True)
+    issued_token_prefix = models.CharField(max_length=12, blank=True)
+    token_handed_over_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
