@@ -29,6 +29,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from setup_portal.azure.errors import explain
+from setup_portal.observability import context, metrics
 
 from . import keepalive, notifications, state
 from .models import Instance, JobStep, ProvisioningJob, StepAttempt
@@ -87,6 +88,7 @@ def provision_instance(job_id: int) -> str:
     if not claim_job(job_id, worker):
         return "not-claimed"  # finished, gone, or another worker holds the lease
     job = ProvisioningJob.objects.select_related("instance").get(pk=job_id)
+    context.bind(job_id=job.pk, instance_id=job.instance_id)  # cleared when the task ends (observability/tasks.py)
     for step in job.steps.order_by("position"):
         if step.status in (JobStep.Status.SUCCEEDED, JobStep.Status.SKIPPED):
             continue
@@ -97,9 +99,15 @@ def provision_instance(job_id: int) -> str:
             return "lease-lost"
         if outcome == "failed":
             _fail_job(job_id, worker, step)
-            return "failed"
+            return _counted(job, "failed")
     _finish_job(job_id, worker)
-    return "ready"
+    return _counted(job, "ready")
+
+
+def _counted(job: ProvisioningJob, outcome: str) -> str:
+    metrics.provisioning_jobs.labels(outcome).inc()
+    metrics.provisioning_duration.labels(outcome).observe((timezone.now() - job.created_at).total_seconds())
+    return outcome
 
 
 def _claim_step(step: JobStep, worker: str, now) -> bool:
