@@ -148,14 +148,20 @@ def main() -> int:
     print("\nDynamics CRM Setup Portal is running")
     print(f"  Portal:   {portal_url}/")
     if with_sandbox:
-        from setup_portal.sandbox.info import url_host  # importable once load_settings set the path up
+        # Importable once load_settings set the path up.
+        from setup_portal.sandbox.info import sandbox_info, url_host
 
+        info = sandbox_info()
         print(f"  Sandbox:  http://{url_host()}:{settings.SANDBOX_HTTP_PORT}/ (sign-in pages), "
               f"https://{url_host()}:{settings.SANDBOX_HTTPS_PORT}/ (back channel)")
         print("            details: .venv/bin/python manage.py sandbox_info --json")
     print(f"  Logs:     {log_dir}/")
     if bootstrap.startswith("First admin"):
         print("\n  " + bootstrap.replace("\n", "\n  "))
+    if with_sandbox:
+        # The portal's own sign-in is the admin above; Authorize then asks for the tenant's user.
+        print(f"\n  Sandbox tenant (the Azure AD sign-in after Authorize): {info['username']}  "
+              f"Password: {info['password']}")
     print("\nPress Ctrl-C to stop.\n", flush=True)
     while True:
         for name, proc in children.items():

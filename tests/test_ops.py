@@ -4,6 +4,7 @@ by processes, no Django admin site, `make run`'s ports, and which app may import
 from __future__ import annotations
 
 import ast
+import json
 import os
 import signal
 import socket
@@ -168,6 +169,9 @@ def test_make_run_prints_the_ports_it_really_uses(tmp_path):
         assert (f"Sandbox:  http://127.0.0.1:{ports['SANDBOX_HTTP_PORT']}/ (sign-in pages), "
                 f"https://127.0.0.1:{ports['SANDBOX_HTTPS_PORT']}/ (back channel)") in output
         assert "admin@example.com is a placeholder" in output
+        sandbox = json.loads(subprocess.run([sys.executable, "manage.py", "sandbox_info", "--json"], cwd=ROOT,
+                                            env=env, capture_output=True, text=True, timeout=60).stdout)
+        assert f"{sandbox['username']}  Password: {sandbox['password']}" in output
         assert requests.get(f"http://127.0.0.1:{ports['PORTAL_PORT']}/healthz", timeout=10).status_code == 200
     finally:
         os.killpg(proc.pid, signal.SIGINT)

@@ -93,6 +93,13 @@ def test_the_sign_in_page_has_labelled_fields(sbx, user_scope):
         assert needle in page.text
 
 
+def test_the_sign_in_page_hints_the_sandbox_user_and_password(sbx, user_scope):
+    flow = sbx.confidential_client().initiate_auth_code_flow(user_scope, redirect_uri=REDIRECT_URI)
+    page = sbx.session().get(flow["auth_uri"])
+    assert (f"sign in as <code>{sbx.info['username']}</code> with the password "
+            f"<code>{sbx.info['password']}</code>") in page.text
+
+
 def test_a_wrong_password_is_shown_on_the_page(sbx, user_scope):
     flow = sbx.confidential_client().initiate_auth_code_flow(user_scope, redirect_uri=REDIRECT_URI)
     browser = sbx.session()

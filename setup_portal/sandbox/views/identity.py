@@ -153,8 +153,12 @@ def admin_consent(request: HttpRequest, tenant: str) -> HttpResponse:
 
 
 def _sign_in_page(flow_id: str, flow: Flow, app: App, error: str = "", username: str = "") -> HttpResponse:
+    directory = current().directory
+    # A hint Microsoft's page never shows: the sandbox's users are test fixtures, not secrets, and
+    # `make run` prints no other place a new user would find them (sandbox_info is for scripts).
+    hint = next((u for u in directory.users.values() if u.is_admin and not u.mfa_required), None)
     return page("signin.html", {
-        "flow_id": flow_id, "app": app, "tenant": current().directory.tenant, "error": error,
+        "flow_id": flow_id, "app": app, "tenant": directory.tenant, "error": error, "hint": hint,
         "username": username or flow.params.get("login_hint", ""),
         "action": f"/{flow.tenant_segment}/login",
     })
