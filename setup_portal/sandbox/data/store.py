@@ -21,7 +21,6 @@ from pathlib import Path
 
 from .schema import SQL_TYPES, TABLES, WRITABLE, Table
 
-SCHEMA_VERSION = "1"
 CHANGELOG_KEEP = 500
 
 
@@ -40,7 +39,8 @@ def _ddl() -> list[str]:
         statements.append(f'CREATE TABLE "{table.entity_set}" ({", ".join(columns)})')
         # Why these indexes: delta queries scan by version, the owner rule filters by owner,
         # pollers ask for rows modified since a time, and children are filtered by parent.
-        parents = [c.name for c in table.columns if c.kind == "lookup" and c.navigation and c.name != "_ownerid_value"]
+        parents = [c.name for c in table.columns
+                   if c.kind == "lookup" and c.navigation and not c.read_only and c.name != "_ownerid_value"]
         indexed = ["versionnumber", "_ownerid_value", "modifiedon", *parents]
         for name in indexed:
             statements.append(f'CREATE INDEX "ix_{table.entity_set}_{name}" ON "{table.entity_set}" ("{name}")')
@@ -75,6 +75,8 @@ class DataStore:
         self._seed_rows: dict[str, list[dict]] | None = None
         self.spec_hash = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
         self.write_lock = threading.Lock()
+        # The write transaction the current thread holds (a $batch change set spans several writes).
+        self._held = threading.local()
         self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self.dirty = False
         self._open_or_create()
@@ -88,6 +90,10 @@ class DataStore:
 
     @contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:
+        held = getattr(self._held, "conn", None)
+        if held is not None:  # inside this thread's transaction: read what it wrote
+            yield held
+            return
         try:
             conn = self._idle.get_nowait()
         except queue.Empty:
@@ -99,15 +105,33 @@ class DataStore:
 
     @contextmanager
     def writing(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction at a time; rolls back on any error."""
+        """One write transaction at a time; rolls back on any error. Inside `transaction()`
+        a write joins the transaction already open."""
+        held = getattr(self._held, "conn", None)
+        if held is not None:
+            yield held
+            return
+        with self.transaction() as conn:
+            yield conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Several writes that stand or fall together (a change set, CreateMultiple). Versions
+        handed out inside become `version` only on commit, so readers never see a version
+        whose rows are not committed, and a rollback gives the numbers back."""
         with self.write_lock, self.connection() as conn:
             conn.execute("BEGIN IMMEDIATE")
+            self._held.conn = conn
             try:
                 yield conn
             except BaseException:
                 conn.execute("ROLLBACK")
+                self._allocated = self.version
                 raise
+            finally:
+                self._held.conn = None
             conn.execute("COMMIT")
+            self.version = self._allocated
             self.dirty = True
 
     def _open_or_create(self) -> None:
@@ -138,7 +162,7 @@ class DataStore:
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
             # Any change since the seed leaves a changelog row (reseeding empties it).
             self.dirty = conn.execute("SELECT 1 FROM changelog LIMIT 1").fetchone() is not None
-        self.version = int(meta["version"])
+        self.version = self._allocated = int(meta["version"])
         self.floor = int(meta["floor"])
 
     def _drop_connections(self) -> None:
@@ -185,6 +209,7 @@ class DataStore:
                 conn.execute("ROLLBACK")
                 raise
             self.version, self.floor, self.dirty = version, floor, False
+            self._allocated = version
 
     def reset(self) -> None:
         """Reseed only when something was written since the last seed: resets are frequent in tests."""
@@ -243,9 +268,9 @@ class DataStore:
 
     # -- writing (callers hold `writing()`) ----------------------------------------------
     def next_version(self, conn: sqlite3.Connection) -> int:
-        self.version += 1
-        conn.execute("UPDATE meta SET value = ? WHERE key = 'version'", (str(self.version),))
-        return self.version
+        self._allocated += 1
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'version'", (str(self._allocated),))
+        return self._allocated
 
     def insert(self, conn: sqlite3.Connection, table: Table, row: dict, by: str) -> None:
         columns = list(row)
@@ -277,3 +302,7 @@ class DataStore:
 
 def _q(name: str) -> str:
     return f'"{name}"'
+
+
+# Any change to the tables in schema.py makes a new file (an old one is dropped and reseeded).
+SCHEMA_VERSION = hashlib.sha256("\n".join(_ddl()).encode()).hexdigest()[:16]

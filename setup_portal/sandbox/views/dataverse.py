@@ -18,7 +18,7 @@ from .. import tokens
 from ..data.errors import DataverseError
 from ..data.schema import TABLES
 from ..directory import Environment
-from . import records
+from . import batch, multiple, records
 from .common import backchannel_base, browser_base, current
 
 NOT_A_MEMBER = ("0x80072560", "The user is not a member of the organization.")
@@ -145,7 +145,14 @@ def _answer(request: HttpRequest, env: Environment, member: dict, path: str) -> 
         if not member.get("roles"):
             return _missing_privilege(member, TABLES[entity_set].logical_name)
         data = current().data[env.name]
+        if segment.startswith(f"{entity_set}/{multiple.NAMESPACE}"):
+            return multiple.handle(request, data, data.principal(member), base, TABLES[entity_set],
+                                   segment[len(entity_set) + 1:])
         return records.handle(request, data, data.principal(member), base, path)
+    if segment == "$batch":
+        return batch.handle(request, current().data[env.name], base,
+                            lambda part, part_path: _answer(part, env, member, part_path),
+                            current().limiter.limits.delay_ms)
     if request.method != "GET":
         return _error(405, "0x80060888", f"The HTTP method '{request.method}' is not supported by the sandbox.")
     if segment == "WhoAmI":
