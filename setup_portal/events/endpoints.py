@@ -95,6 +95,13 @@ def sandbox_bin_path(url: str) -> str | None:
     return None
 
 
+def sandbox_bin_page(url: str) -> str | None:
+    """The inspector's page of a sandbox bin, on the sandbox's http listener: the bin's URL itself
+    is the https back channel, whose self-signed certificate a browser refuses."""
+    name = sandbox_bin_path(url)
+    return f"{sandbox_info()['browser_base']}/_sandbox/webhooks/{name}" if name else None
+
+
 def configure_sandbox_bin(endpoint_id: int) -> bool:
     """Give a sandbox bin the secrets it verifies with (the sandbox stands in for the customer's
     receiver, who knows them). Only for bins of the sandbox, only while it is enabled."""

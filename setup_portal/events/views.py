@@ -76,7 +76,7 @@ def settings_page(request: HttpRequest, instance_id) -> HttpResponse:
     context = {"inst": inst, "endpoint": endpoint, "form": form, "can_change": can_change,
                "new_secret": take_secret_reveal(request, endpoint) if can_change else "",
                "rotation_active": bool(overlap_until and overlap_until > timezone.now()),
-               "sandbox_bin": endpoints.sandbox_bin_path(endpoint.url) if endpoint.url else None}
+               "sandbox_bin_page": endpoints.sandbox_bin_page(endpoint.url) if endpoint.url else None}
     return render(request, "events/settings.html", context, status=400 if request.method == "POST" else 200)
 
 

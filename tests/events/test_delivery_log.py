@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import requests
 from django.test import Client
 from django.utils import timezone
 
@@ -152,6 +153,11 @@ def test_use_the_sandbox_tenant_points_at_a_fresh_bin(alice_client, inst, sandbo
     assert re.fullmatch(re.escape(sandbox.info["backchannel_base"]) + r"/_sandbox/webhooks/[\w-]+", endpoint.url)
     assert "open the webhook inspector" in resp.content.decode()
     bin_path = endpoint.url.split("/_sandbox/", 1)[1]
+    # The link is the http listener's page: a browser refuses the back channel's self-signed https.
+    inspector = f"{sandbox.info['browser_base']}/_sandbox/{bin_path}"
+    assert f'<a href="{inspector}" target="_blank"' in resp.content.decode()
+    assert inspector.startswith("http://")
+    assert requests.get(inspector, timeout=10).status_code == 200
     assert sandbox.admin("GET", f"{bin_path}?format=json")["config"]["has_secret"] is True
 
 
