@@ -9,6 +9,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("setup_portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Task series, ids in log lines, the request id in task headers, METRICS_PORT (signal handlers).
+import setup_portal.observability.celery_signals  # noqa: E402,F401
 
 
 @app.on_after_finalize.connect

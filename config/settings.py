@@ -141,6 +141,8 @@ MIDDLEWARE = [
     # First: probes call /healthz by IP over plain HTTP, which host validation and the
     # HTTPS redirect below would refuse.
     "setup_portal.middleware.HealthCheckMiddleware",
+    # Before the instance API's short way, so its calls get a request id and are counted too.
+    "setup_portal.observability.middleware.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # The instance API (/api/v1/crm/, token-authenticated JSON) skips the page middleware below.
     "setup_portal.api.middleware.InstanceApiMiddleware",
@@ -469,11 +471,27 @@ PERMISSIONS_POLICY: dict[str, list[str]] = {
 }
 PERMISSIONS_POLICY["clipboard-write"] = ["self"]
 
+# Observability (setup_portal/observability/). /metrics answers only to METRICS_TOKEN (Bearer); METRICS_PORT
+# serves the series on a port of their own instead (gunicorn master, Celery worker). Several processes
+# share their counts through PROMETHEUS_MULTIPROC_DIR. Traces go to OTEL_EXPORTER_OTLP_ENDPOINT when set.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured("METRICS_TOKEN is too short: use at least 16 random characters.")
+METRICS_PORT = env_int("METRICS_PORT", 0)
+OTEL_EXPORTER_OTLP_ENDPOINT = env_str("OTEL_EXPORTER_OTLP_ENDPOINT")
+OTEL_SERVICE_NAME = env_str("OTEL_SERVICE_NAME", "dynamics-crm-setup-portal")
+# Log lines: human-readable by default, one JSON object a line with LOG_FORMAT=json.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain").lower()
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} is not valid: use plain or json")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"ids": {"()": "setup_portal.observability.logs.ContextFilter"}},
+    "formatters": {"plain": {"()": "setup_portal.observability.logs.PlainFormatter"},
+                   "json": {"()": "setup_portal.observability.logs.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["ids"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"msal": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
 }

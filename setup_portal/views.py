@@ -1,4 +1,4 @@
-"""Project-level pages that draw on several apps: the home page and the health check."""
+"""Project-level pages that draw on several apps: the home page and the health checks."""
 
 from __future__ import annotations
 
@@ -61,7 +61,14 @@ def broker_ok() -> bool:
 
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Answered by HealthCheckMiddleware, before host validation (see setup_portal.middleware)."""
+    """Liveness: the process answers. Nothing outside it is asked, so an orchestrator never restarts
+    every web process because the database is down (/readyz tells it to stop sending them traffic)."""
+    return JsonResponse({"status": "ok", "version": settings.VERSION})
+
+
+@never_cache
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness: 200 only while the database and the broker answer, else 503."""
     checks = {"database": database_ok(), "broker": broker_ok()}
     ok = all(checks.values())
     body = {"status": "ok" if ok else "unavailable", "version": settings.VERSION,

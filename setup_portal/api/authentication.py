@@ -19,6 +19,7 @@ from rest_framework.permissions import BasePermission
 
 from setup_portal.instances.instance_token import token_hash, token_prefix
 from setup_portal.instances.models import Instance
+from setup_portal.observability import context
 
 from .problems import REALM, Problem, catalogue_fix
 
@@ -117,6 +118,7 @@ def authenticated_instance(request) -> Instance | None:
         # A deleted instance's token is as unknown as a made-up one.
         raise AuthenticationFailed("The instance token is not valid.")
     request.crm_instance = instance  # for the call log, even when refused below
+    context.bind_to_request(request, instance_id=instance.pk)
     refuse_unusable(instance, request)
     return instance
 

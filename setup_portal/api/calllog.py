@@ -8,37 +8,24 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import weakref
 
 from django.db import connections
 from django.utils import timezone
 
+from setup_portal.crm.resources import RESOURCES
 from setup_portal.instances.models import Instance
+from setup_portal.observability import context, metrics
+from setup_portal.redaction import redact
 
 from .models import ApiCall
 
 logger = logging.getLogger(__name__)
 
 TRACE_LIMIT = 16_000  # characters per body
-REDACTED = "[redacted]"
-_SECRET_KEY = re.compile(r"secret|token|password|passwd|authori[sz]ation|api[-_]?key|cookie|credential|signature",
-                         re.IGNORECASE)
-_SECRET_VALUE = re.compile(r"eyJ[\w-]{8,}\.[\w-]+\.?[\w-]*|dci_[\w-]{8,}|bearer\s+\S+", re.IGNORECASE)
+# The metrics' resource label: a friendly resource, "raw", or any other table as "table" (never its name).
+_RESOURCE_KINDS = frozenset(RESOURCES) | {"raw"}
 _TRACED_HEADERS = ("Content-Type", "If-Match", "If-None-Match", "Prefer", "Idempotency-Key", "User-Agent")
-
-
-def redact(value):
-    """`value` with secret-looking keys' values and token-looking strings replaced."""
-    if isinstance(value, dict):
-        return {redact(str(k)): REDACTED if _SECRET_KEY.search(str(k)) else redact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    if isinstance(value, str):
-        # Lone surrogates and NUL (both valid in JSON text) are refused by PostgreSQL's jsonb.
-        value = value.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
-        return _SECRET_VALUE.sub(REDACTED, value)
-    return value
 
 
 def _cut(value):
@@ -87,15 +74,30 @@ def _insert_sql(connection) -> str:
 
 
 def record(instance: Instance, *, method: str, resource: str, status: int, latency_ms: int,
-           upstream=None, caller: str | None, trace: dict | None) -> None:
+           upstream=None, caller: str | None, trace: dict | None, request_id: str | None = None) -> None:
     values = {"instance_id": instance.pk, "created_at": timezone.now(), "method": method[:8],
               "resource": resource[:40], "status": status, "latency_ms": latency_ms,
               "upstream_ms": upstream.upstream_ms if upstream else None, "retries": upstream.retries if upstream else 0,
-              "request_id": upstream.request_id if upstream else "", "caller_ip": caller, "trace": trace}
+              "request_id": upstream.request_id if upstream else "", "caller_ip": caller, "trace": trace,
+              "portal_request_id": (request_id or "")[:64]}
     connection = connections[ApiCall.objects.db]
     params = [f.get_db_prep_save(values[f.attname], connection) for f in _FIELDS]
     with connection.cursor() as cursor:
         cursor.execute(_insert_sql(connection), params)
+
+
+def resource_kind(label: str) -> str:
+    name = label.removesuffix("/{id}")
+    return name if name in _RESOURCE_KINDS else "unknown" if name == "?" else "table"
+
+
+def count(*, method: str, resource: str, status: int, latency_ms: int, upstream=None, **_) -> None:
+    """The call's series (a counter and two histograms: nothing slower on the hot path)."""
+    kind = resource_kind(resource)
+    metrics.instance_api_calls.labels(kind, metrics.method_label(method), str(status)).inc()
+    metrics.instance_api_duration.labels(kind).observe(latency_ms / 1000)
+    if upstream is not None:
+        metrics.dataverse_duration.labels(kind).observe(upstream.upstream_ms / 1000)
 
 
 def record_after_sending(response, instance: Instance, **fields) -> None:
@@ -105,6 +107,8 @@ def record_after_sending(response, instance: Instance, **fields) -> None:
     the body is written, before the request's database connection is let go; so the caller
     never waits for the INSERT (on SQLite, a commit with its fsync).
     """
+    count(**fields)
+    fields.setdefault("request_id", context.get("request_id"))
     def write() -> None:
         try:
             record(instance, **fields)

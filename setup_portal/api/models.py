@@ -23,6 +23,8 @@ class ApiCall(models.Model):
     upstream_ms = models.PositiveIntegerField(null=True, blank=True)
     retries = models.PositiveSmallIntegerField(default=0)
     request_id = models.CharField(max_length=64, blank=True, help_text="Dataverse's x-ms-service-request-id")
+    # The portal's own request id (X-Request-ID): the same one is in the answer, its log lines and problems.
+    portal_request_id = models.CharField(max_length=64, blank=True, default="")
     caller_ip = models.GenericIPAddressField(null=True, blank=True)
     # Bodies (secrets and tokens redacted), only while the instance's trace logging is on.
     trace = models.JSONField(null=True, blank=True)

@@ -30,6 +30,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from setup_portal.audit.models import record
+from setup_portal.observability import metrics
 
 from . import guard
 from .models import Delivery, DeliveryAttempt, WebhookEndpoint
@@ -157,6 +158,7 @@ def _record(delivery: Delivery, endpoint: WebhookEndpoint, worker: str, started:
             WebhookEndpoint.objects.filter(pk=endpoint.pk, failing_since=None).update(failing_since=started)
         if not kept:
             return "lease-lost"
+    _count(delivery, result, attempts)
     if result == "retry" and delay is not None and delay <= COUNTDOWN_LIMIT:
         transaction.on_commit(lambda: enqueue(delivery.pk, countdown=delay))
     if result != "retry":
@@ -164,6 +166,14 @@ def _record(delivery: Delivery, endpoint: WebhookEndpoint, worker: str, started:
     if result != "succeeded":
         disable_if_failing_too_long(endpoint.pk)
     return result
+
+
+def _count(delivery: Delivery, result: str, attempts: int) -> None:
+    metrics.webhook_deliveries.labels(result).inc()
+    if result != "retry":
+        metrics.webhook_attempts.labels(result).observe(attempts)
+    if result == "succeeded":
+        metrics.webhook_lag.observe(max(0.0, (timezone.now() - delivery.event.occurred_at).total_seconds()))
 
 
 def enqueue(delivery_id: int, *, countdown: float | None = None) -> None:

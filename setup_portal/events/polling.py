@@ -48,7 +48,6 @@ from setup_portal.dataverse import client as dataverse
 from setup_portal.dataverse.client import API, DataverseError
 from setup_portal.instances import state as instance_state
 from setup_portal.instances.models import Instance
-from setup_portal.observability import context, metrics
 from setup_portal.instances.provisioning import StepFailed, checked_url
 from setup_portal.instances.tokens import acquire_token_for_instance
 from setup_portal.observability import context, metrics
@@ -242,11 +241,6 @@ def _poll(inst: Instance, worker: str) -> str:
     states = list(PollState.objects.filter(instance=inst, lease_owner=worker).order_by("id"))
     now = timezone.now()
     context.bind(instance_id=inst.pk)  # cleared when the task ends (observability/celery_signals.py)
-    for state in states:
-        if state.next_poll_at is not None:
-            table = state.table if state.table in _ENTITY_SETS else "other"
-            metrics.poll_lag.labels(table).observe(max(0.0, (now - state.next_poll_at).total_seconds()))
-    context.bind(instance_id=inst.pk)  # cleared when the task ends (observability/tasks.py)
     for state in states:
         if state.next_poll_at is not None:
             table = state.table if state.table in _ENTITY_SETS else "other"

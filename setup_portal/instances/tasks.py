@@ -88,7 +88,8 @@ def provision_instance(job_id: int) -> str:
     if not claim_job(job_id, worker):
         return "not-claimed"  # finished, gone, or another worker holds the lease
     job = ProvisioningJob.objects.select_related("instance").get(pk=job_id)
-    context.bind(job_id=job.pk, instance_id=job.instance_id)  # cleared when the task ends (observability/tasks.py)
+    # Log lines' ids, cleared when the task ends (observability/celery_signals.py).
+    context.bind(job_id=job.pk, instance_id=job.instance_id)
     for step in job.steps.order_by("position"):
         if step.status in (JobStep.Status.SUCCEEDED, JobStep.Status.SKIPPED):
             continue

@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from setup_portal.azure import client as azure
+from setup_portal.observability import metrics
 
 from .models import Instance
 
@@ -19,7 +20,13 @@ def acquire_token_for_instance(instance: Instance, *, force_refresh: bool = Fals
     """
     with transaction.atomic():
         row = Instance.objects.select_for_update().get(pk=instance.pk)
-        result = azure.acquire_token(azure.Credentials.of(row), cache=row.token_cache, force_refresh=force_refresh)
+        try:
+            result = azure.acquire_token(azure.Credentials.of(row), cache=row.token_cache,
+                                         force_refresh=force_refresh)
+        except azure.AzureError:
+            metrics.token_refreshes.labels("failed").inc()
+            raise
+        metrics.token_refreshes.labels("refreshed" if result.source == "identity_provider" else "cached").inc()
         if result.cache_changed:
             row.token_cache = result.cache
             row.access_token_expires_at = result.expires_at

@@ -7,7 +7,7 @@ import uuid
 
 from django.utils import timezone
 
-from setup_portal.api.calllog import REDACTED, redact
+from setup_portal.redaction import REDACTED, redact
 from setup_portal.api.models import ApiCall, IdempotentResponse
 from setup_portal.api.tasks import prune_call_log
 from setup_portal.instances.models import Instance
