@@ -5,7 +5,9 @@ and a `client_assertion` JWT signed with the private key of a certificate regist
 Checked here as Entra ID does: the `x5t#S256` (or `x5t`) header picks the certificate, the
 signature (RS256 or PS256) must verify against it, `aud` is the token endpoint, `iss` and
 `sub` are the client ID, `exp`/`nbf` hold now (at most ten minutes apart), and a `jti` is
-accepted once.
+present. Like Entra ID, one signed assertion may be sent again while it is valid (msal reuses
+it for several token requests). RSA keys under 2,048 bits are refused (AADSTS50032), both when a
+certificate is registered and when an assertion is signed with one.
 
 Reference: https://learn.microsoft.com/entra/identity-platform/certificate-credentials
 """
@@ -22,6 +24,7 @@ from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
@@ -32,6 +35,7 @@ from .errors import AadError
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ALGORITHMS = ("RS256", "PS256")
 CLOCK_SKEW = 300
+MIN_RSA_BITS = 2048
 MAX_LIFETIME = 600 + 60  # msal asks for ten minutes; a minute more for the clocks
 
 
@@ -41,9 +45,20 @@ class _AssertionRegistry(jws.JWSRegistry):
     max_header_length = 16 * 1024
 
 
+class WeakKey(ValueError):
+    """A certificate whose RSA key is too short for Entra ID."""
+
+    def __init__(self, bits: int):
+        super().__init__(AadError(50032, bits=bits).description)
+
+
 def certificate_from_pem(pem: str, description: str = "") -> Certificate:
-    """A registrable certificate from its PEM; ValueError when it is not one."""
+    """A registrable certificate from its PEM; ValueError when it is not one, WeakKey when its
+    RSA key is under 2,048 bits."""
     cert = x509.load_pem_x509_certificate(pem.encode())
+    key = cert.public_key()
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
+        raise WeakKey(key.key_size)
     der = cert.public_bytes(serialization.Encoding.DER)
     sha1 = hashes.Hash(hashes.SHA1())  # noqa: S303 - the x5t header is SHA-1 by definition
     sha1.update(der)
@@ -75,6 +90,17 @@ def _header(assertion: str) -> dict:
     if not isinstance(header, dict) or assertion.count(".") != 2:
         raise AadError(50027, reason="The client assertion is not a JWT (header.payload.signature).")
     return header
+
+
+def _refuse_weak_signature(assertion: str) -> None:
+    """An RSA signature is as long as the key's modulus: under 256 bytes means under 2,048 bits."""
+    raw = assertion.rsplit(".", 1)[-1]
+    try:
+        size = len(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except (binascii.Error, ValueError):
+        return  # the signature check answers it
+    if 0 < size * 8 < MIN_RSA_BITS:
+        raise AadError(50032, bits=size * 8)
 
 
 def _registered(app: App, header: dict) -> Certificate:
@@ -129,17 +155,18 @@ def _check_times(claims: dict, now: float) -> None:
 
 
 def verify(assertion: str, *, app: App, base: str, tenant_ok: Callable[[str], bool],
-           claim_jti: Callable[[str, float], bool], now: float | None = None) -> None:
+           now: float | None = None) -> None:
     """Raise the AadError Entra ID would answer for this assertion, or return when it holds.
 
     `base`: the back channel's base URL (the audience is its token endpoint); `tenant_ok`: whether
-    a path segment names this tenant; `claim_jti(jti, exp)`: False when the jti was used already.
+    a path segment names this tenant.
     """
     now = time.time() if now is None else now
     header = _header(assertion)
     alg = str(header.get("alg", ""))
     if alg not in ALGORITHMS:
         raise AadError(50027, reason=f"The signing algorithm '{alg}' is not supported; use RS256 or PS256.")
+    _refuse_weak_signature(assertion)
     certificate = _registered(app, header)
     claims = _verified_claims(assertion, certificate, alg, app.client_id)
     iss, sub = str(claims.get("iss", "")), str(claims.get("sub", ""))
@@ -151,5 +178,3 @@ def verify(assertion: str, *, app: App, base: str, tenant_ok: Callable[[str], bo
     jti = claims.get("jti")
     if not isinstance(jti, str) or not jti:
         raise AadError(50027, reason="The client assertion needs a jti claim.")
-    if not claim_jti(f"{app.client_id.lower()}:{jti}", float(claims["exp"])):
-        raise AadError(50027, reason="The client assertion's jti was used already; sign a new assertion.")

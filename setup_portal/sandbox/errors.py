@@ -19,6 +19,8 @@ CATALOGUE: dict[int, tuple[str, int, str]] = {
                                     "redirect URI sent in the request matches one added to your application in the "
                                     "Azure portal."),
     50027: ("invalid_request", 400, "Invalid JWT token. {reason}"),
+    50032: ("invalid_client", 401, "WeakRsaKey - Indicates the erroneous user attempt to use a weak RSA key. The "
+                                   "key has {bits} bits; use an RSA key of at least 2048 bits."),
     50034: ("invalid_grant", 400, "The user account {username} does not exist in the {tenant} directory. To sign "
                                   "into this application, the account must be added to the directory."),
     50058: ("login_required", 400, "A silent sign-in request was sent but no user is signed in."),

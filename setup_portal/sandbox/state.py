@@ -126,7 +126,6 @@ class Store:
         self.flows: dict[str, Flow] = {}
         self.consents: list[dict] = []
         self.faults: list[Fault] = []
-        self.assertion_ids: dict[str, float] = {}  # client assertion jti -> its exp, to refuse replays
         self.webhooks = Bins()
 
     def reset(self) -> None:
@@ -140,7 +139,6 @@ class Store:
             self.flows.clear()
             self.consents.clear()
             self.faults.clear()
-            self.assertion_ids.clear()
         self.limiter.restore()
         self.webhooks.reset()
         for environment in self.data.values():
@@ -188,17 +186,6 @@ class Store:
             for token in hit:
                 token.expires = time.time() - 1
         return len(hit)
-
-    def claim_assertion_id(self, jti: str, expires: float) -> bool:
-        """Remember a client assertion's jti until it expires; False when it was seen already."""
-        with self.lock:
-            now = time.time()
-            for key in [k for k, exp in self.assertion_ids.items() if exp + CODE_LIFETIME < now]:
-                del self.assertion_ids[key]
-            if jti in self.assertion_ids:
-                return False
-            self.assertion_ids[jti] = expires
-            return True
 
     def add_flow(self, flow: Flow) -> str:
         flow_id = secrets.token_urlsafe(24)

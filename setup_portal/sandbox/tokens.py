@@ -53,10 +53,12 @@ def _common(iss: str, aud: str, tenant_id: str, lifetime: int) -> dict:
             "uti": secrets.token_urlsafe(16), "ver": "2.0"}
 
 
-def user_access_claims(*, iss: str, aud: str, tenant_id: str, app: App, user: User, scp: list[str]) -> dict:
+def user_access_claims(*, iss: str, aud: str, tenant_id: str, app: App, user: User, scp: list[str],
+                       azpacr: str = "1") -> dict:
+    """`azpacr`: how the client authenticated — "0" public, "1" secret, "2" certificate."""
     claims = _common(iss, aud, tenant_id, ACCESS_TOKEN_LIFETIME)
     claims.update({
-        "azp": app.client_id, "azpacr": "0" if app.public_client else "1", "appid": app.client_id,
+        "azp": app.client_id, "azpacr": "0" if app.public_client else azpacr, "appid": app.client_id,
         "idtyp": "user", "name": user.name, "oid": user.oid, "preferred_username": user.upn, "upn": user.upn,
         "scp": " ".join(scp), "sub": pairwise_sub(user.oid, app.client_id),
         "amr": ["pwd", "mfa"] if user.mfa_required else ["pwd"],
@@ -64,10 +66,10 @@ def user_access_claims(*, iss: str, aud: str, tenant_id: str, app: App, user: Us
     return claims
 
 
-def app_access_claims(*, iss: str, aud: str, tenant_id: str, app: App) -> dict:
+def app_access_claims(*, iss: str, aud: str, tenant_id: str, app: App, azpacr: str = "1") -> dict:
     claims = _common(iss, aud, tenant_id, ACCESS_TOKEN_LIFETIME)
     # An app token's oid/sub is the app's service principal in the tenant.
-    claims.update({"azp": app.client_id, "azpacr": "1", "appid": app.client_id, "idtyp": "app",
+    claims.update({"azp": app.client_id, "azpacr": azpacr, "appid": app.client_id, "idtyp": "app",
                    "oid": app.object_id, "sub": app.object_id, "roles": []})
     return claims
 

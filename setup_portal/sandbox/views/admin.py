@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from ..assertions import certificate_from_pem
+from ..assertions import WeakKey, certificate_from_pem
 from ..data import service
 from ..data.errors import DataverseError
 from ..data.schema import TABLES, WRITABLE
@@ -101,6 +101,9 @@ def add_certificate(request: HttpRequest, client_id: str) -> HttpResponse:
     try:
         body = _body(request)
         certificate = certificate_from_pem(str(body.get("certificate", "")), str(body.get("description", ""))[:100])
+    except WeakKey as exc:
+        return JsonResponse({"error": "invalid_request", "error_description": str(exc), "error_codes": [50032]},
+                            status=400)
     except (ValueError, json.JSONDecodeError):
         return _bad("certificate must be a PEM certificate (-----BEGIN CERTIFICATE-----)")
     with store.lock:

@@ -108,8 +108,12 @@ def _check_assertion(request: HttpRequest, app: App, tenant: str) -> None:
     def tenant_ok(segment: str) -> bool:
         return segment.lower() == tenant_segment or store.directory.tenant.matches(segment)
 
-    assertions.verify(_require(request, "client_assertion"), app=app, base=backchannel_base(), tenant_ok=tenant_ok,
-                      claim_jti=store.claim_assertion_id)
+    assertions.verify(_require(request, "client_assertion"), app=app, base=backchannel_base(), tenant_ok=tenant_ok)
+
+
+def _azpacr(request: HttpRequest) -> str:
+    """How the client proved itself, as Entra's tokens say: "2" certificate (client assertion), "1" secret."""
+    return "2" if request.POST.get("client_assertion") else "1"
 
 
 def _require(request: HttpRequest, name: str) -> str:
@@ -120,7 +124,7 @@ def _require(request: HttpRequest, name: str) -> str:
 
 
 def _user_tokens(store: _Store, app: App, user: User, request_scopes: scopes_mod.ScopeRequest,
-                 permissions: list[str], nonce: str = "") -> HttpResponse:
+                 permissions: list[str], nonce: str = "", azpacr: str = "1") -> HttpResponse:
     """Access token (+ id_token with openid, + refresh token with offline_access)."""
     tenant_id = store.directory.tenant.id
     iss = tokens.issuer(backchannel_base(), tenant_id)
@@ -132,7 +136,8 @@ def _user_tokens(store: _Store, app: App, user: User, request_scopes: scopes_mod
         "expires_in": tokens.ACCESS_TOKEN_LIFETIME - 1,
         "ext_expires_in": tokens.ACCESS_TOKEN_LIFETIME - 1,
         "access_token": tokens.sign(key, kid, tokens.user_access_claims(
-            iss=iss, aud=request_scopes.audience, tenant_id=tenant_id, app=app, user=user, scp=permissions)),
+            iss=iss, aud=request_scopes.audience, tenant_id=tenant_id, app=app, user=user, scp=permissions,
+            azpacr=azpacr)),
         "client_info": tokens.client_info(user, tenant_id),
     }
     if "openid" in request_scopes.oidc:
@@ -178,7 +183,8 @@ def _authorization_code(request: HttpRequest, app: App) -> HttpResponse:
     else:
         audience = scopes_mod.GRAPH_URI
     request_scopes = scopes_mod.ScopeRequest(code.oidc, code.resource, code.environment, code.permissions, audience)
-    return _user_tokens(store, app, user, request_scopes, code.permissions, nonce=code.nonce)
+    return _user_tokens(store, app, user, request_scopes, code.permissions, nonce=code.nonce,
+                        azpacr=_azpacr(request))
 
 
 def _delegated(app: App, user: User, scope: str) -> tuple[scopes_mod.ScopeRequest, list[str]]:
@@ -206,7 +212,7 @@ def _refresh_token(request: HttpRequest, app: App) -> HttpResponse:
     request_scopes, permissions = _delegated(app, user, scope)
     # The new refresh token keeps the OpenID scopes of the original grant.
     request_scopes.oidc = sorted(set(request_scopes.oidc) | set(refresh.oidc))
-    return _user_tokens(store, app, user, request_scopes, permissions)
+    return _user_tokens(store, app, user, request_scopes, permissions, azpacr=_azpacr(request))
 
 
 def _client_credentials(request: HttpRequest, app: App) -> HttpResponse:
@@ -219,7 +225,8 @@ def _client_credentials(request: HttpRequest, app: App) -> HttpResponse:
         raise AadError(7000218)
     tenant_id = store.directory.tenant.id
     claims = tokens.app_access_claims(iss=tokens.issuer(backchannel_base(), tenant_id),
-                                      aud=request_scopes.audience, tenant_id=tenant_id, app=app)
+                                      aud=request_scopes.audience, tenant_id=tenant_id, app=app,
+                                      azpacr=_azpacr(request))
     response = JsonResponse({"token_type": "Bearer", "expires_in": tokens.ACCESS_TOKEN_LIFETIME - 1,
                              "ext_expires_in": tokens.ACCESS_TOKEN_LIFETIME - 1,
                              "access_token": tokens.sign(store.material.signing_key, store.material.kid, claims)})
@@ -242,7 +249,7 @@ def _password(request: HttpRequest, app: App) -> HttpResponse:
         resource = scopes_mod.parse(scope, store.directory, backchannel_base()).resource_uri
         raise AadError(50076, suberror="basic_action", resource=resource)
     request_scopes, permissions = _delegated(app, user, scope)
-    return _user_tokens(store, app, user, request_scopes, permissions)
+    return _user_tokens(store, app, user, request_scopes, permissions, azpacr=_azpacr(request))
 
 
 GRANTS = {
