@@ -125,8 +125,9 @@ def check_health(instance_id: str, *, triggered_by_id: int | None = None) -> Hea
         ok, code = False, reauthentication_code(exc.code, exc.description) or exc.code
         detail = explain(code).title
     except DataverseError as exc:
-        ok, code = False, str(exc.code or exc.status)
-        detail = f"Dataverse answered {exc.status}: {exc.message}"
+        # The catalogue's code, so the page can say what to do; Dataverse's own code stays in the detail.
+        ok, code = False, exc.catalogue_code
+        detail = f"Dataverse answered {exc.status}{f' ({exc.code})' if exc.code else ''}: {exc.message}"
     duration_ms = int((time.monotonic() - started) * 1000)
     triggered_by = get_user_model().objects.filter(pk=triggered_by_id).first() if triggered_by_id else None
     return state.record_health_check(inst.pk, ok=ok, detail=detail, error_code=code, duration_ms=duration_ms,

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from setup_portal.audit.models import AuditEvent
+from setup_portal.instances import state
 from setup_portal.instances.models import HealthCheck, Instance, InstanceReview, JobStep, ProvisioningJob
 from setup_portal.wizard.models import Setup, StageRecord
 
@@ -169,3 +170,19 @@ def test_status_json_for_htmx_is_the_live_panel(alice_client, inst):
     html = response.content.decode()
     assert 'id="live-status"' in html and "Checking the connection" in html and 'hx-trigger="every 1s"' in html
     assert "HX-Request" in response["Vary"]
+
+
+def test_a_failing_health_check_says_what_to_do_and_the_badge_shows_it(alice_client, inst):
+    html = alice_client.get(_url("detail", inst)).content.decode()
+    assert '<span class="badge badge-ok">Ready</span>' in html
+    state.record_health_check(inst.pk, ok=False, detail="Dataverse answered 403 (0x80040220): Principal user is "
+                              "missing prvReadAccount privilege.", error_code="dataverse_403", duration_ms=40,
+                              acting_user=None)
+    html = alice_client.get(_url("detail", inst)).content.decode()
+    assert "Ready · unhealthy</span>" in html and '<span class="badge badge-ok">Ready</span>' not in html
+    assert "Principal user is missing prvReadAccount privilege." in html
+    assert "Dynamics CRM refused access" in html and "What to do:" in html
+    assert "add the app as an application user and give it a security role" in html
+    state.record_health_check(inst.pk, ok=True, detail="WhoAmI answered.", duration_ms=12, acting_user=None)
+    html = alice_client.get(_url("detail", inst)).content.decode()
+    assert '<span class="badge badge-ok">Ready</span>' in html and "What to do:" not in html

@@ -138,6 +138,7 @@ def test_a_dataverse_outage_marks_health_failing_but_keeps_the_status(alice, cle
     clean_sandbox.faults(endpoint="whoami", status=503, times=5)
     check = keepalive.check_health(str(inst.pk))
     assert not check.ok and "503" in check.detail
+    assert check.error_code == "http_503"  # the catalogue's code: the page says what to do
     inst.refresh_from_db()
     assert (inst.status, inst.health) == ("ready", "failing")
     clean_sandbox.clear_faults()

@@ -1,6 +1,14 @@
 from django import template
 
+from setup_portal.azure.errors import Explanation, explain
+
 register = template.Library()
+
+
+@register.filter
+def explained(code: str) -> Explanation:
+    """The error catalogue's entry for a code: what happened and what to do."""
+    return explain(code)
 
 
 @register.filter
