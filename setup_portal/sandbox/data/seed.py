@@ -12,10 +12,20 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from .odata_filter import stamp
-from .schema import INDUSTRIES, LEAD_SOURCES, LEAD_STATUS, OPPORTUNITY_STATUS, TABLES, TASK_STATUS
+from .schema import (
+    CHANNELS,
+    INDUSTRIES,
+    LEAD_SOURCES,
+    LEAD_STATUS,
+    OPPORTUNITY_STATUS,
+    PROJECT_PHASES,
+    TABLES,
+    TASK_STATUS,
+    TIERS,
+)
 
 DEFAULT_COUNTS = {"accounts": 300, "contacts": 1000, "leads": 150, "opportunities": 200, "tasks": 300,
-                  "annotations": 200}
+                  "annotations": 200, "cr8a2_projects": 40, "cr8a2_milestones": 120}
 EPOCH = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
 
 FIRST = ["Adele", "Alex", "Allan", "Ben", "Carla", "Chen", "Dana", "Diego", "Elena", "Emre", "Fatima", "Grady",
@@ -40,6 +50,8 @@ JOBS = ["Purchasing Manager", "CEO", "CFO", "Office Manager", "Sales Director", 
 TASK_SUBJECTS = ["Call back about pricing", "Send proposal", "Schedule a demo", "Follow up on invoice",
                  "Prepare contract", "Check delivery date", "Book site visit", "Update contact details"]
 NOTE_SUBJECTS = ["Meeting notes", "Requirements", "Phone call summary", "Pricing discussion", "Contract draft"]
+PROJECT_NAMES = ["Rollout", "Migration", "Pilot", "Renewal", "Integration", "Upgrade", "Training", "Audit"]
+MILESTONE_NAMES = ["Kick-off", "Design signed off", "Build complete", "User testing", "Go-live", "Review"]
 
 
 class SeedRandom(random.Random):
@@ -164,7 +176,50 @@ def generate(env_name: str, owners: list[tuple[str, int]], business_unit: str, f
             "notetext": f"Talked to {rng.choice(FIRST)} about next steps.", "filename": None, "mimetype": None,
             "isdocument": 0, "objecttypecode": kind, "_objectid_value": target[key], "_objectid_value__type": kind,
         })
+    _customise(SeedRandom(f"sandbox-dataverse:{env_name}:cr8a2"), out, fixed, counts, base)
     return {name: [_complete(name, row) for row in rows] for name, rows in out.items()}
+
+
+def _customise(rng: SeedRandom, out: dict[str, list[dict]], fixed: dict[str, list[dict]], counts: dict[str, int],
+               base) -> None:
+    """The publisher's tables and columns, from a random stream of their own: the standard rows
+    stay what they were before the customisations existed."""
+    accounts, contacts = out["accounts"], out["contacts"]
+    for row in fixed.get("cr8a2_projects", []):
+        out["cr8a2_projects"].append({**base(), "statecode": 0, "statuscode": 1, **row})
+    while len(out["cr8a2_projects"]) < counts["cr8a2_projects"]:
+        account = rng.choice(accounts)
+        number = len(out["cr8a2_projects"]) + 1
+        out["cr8a2_projects"].append({
+            **base(account["_ownerid_value"]), "cr8a2_projectid": rng.guid(),
+            "cr8a2_name": f"{account['name']} {rng.choice(PROJECT_NAMES)}", "cr8a2_code": f"PRJ-{number:04d}",
+            "cr8a2_phase": rng.choice(list(PROJECT_PHASES)), "cr8a2_budget": float(rng.randrange(5, 500) * 1000),
+            "cr8a2_startdate": (EPOCH.date() + timedelta(days=rng.randrange(0, 500))).isoformat(),
+            "_cr8a2_accountid_value": account["accountid"], "statecode": 0, "statuscode": 1,
+        })
+    projects = out["cr8a2_projects"]
+    for row in fixed.get("cr8a2_milestones", []):
+        out["cr8a2_milestones"].append({**base(), "statecode": 0, "statuscode": 1, **row})
+    while len(out["cr8a2_milestones"]) < counts["cr8a2_milestones"]:
+        project = rng.choice(projects)
+        out["cr8a2_milestones"].append({
+            **base(project["_ownerid_value"]), "cr8a2_milestoneid": rng.guid(),
+            "cr8a2_name": rng.choice(MILESTONE_NAMES), "cr8a2_duedate": stamp(rng.moment(EPOCH, 600)),
+            "cr8a2_done": int(rng.random() < 0.4), "_cr8a2_projectid_value": project["cr8a2_projectid"],
+            "statecode": 0, "statuscode": 1,
+        })
+    by_account = {p["_cr8a2_accountid_value"]: p["cr8a2_projectid"] for p in projects}
+    for account in accounts:
+        account.setdefault("cr8a2_tier", rng.choice([*TIERS, None]))
+        account.setdefault("cr8a2_annualbudget", float(rng.randrange(1, 200) * 5000) if rng.random() < 0.6 else None)
+        account.setdefault("_cr8a2_projectid_value", by_account.get(account["accountid"]))
+        account.setdefault("cr8a2_renewaldate",
+                           (EPOCH.date() + timedelta(days=rng.randrange(30, 700))).isoformat()
+                           if rng.random() < 0.5 else None)
+    for contact in contacts:
+        contact.setdefault("cr8a2_tier", rng.choice([*TIERS, None, None]))
+        contact.setdefault("cr8a2_preferredchannel", rng.choice([*CHANNELS, None]))
+        contact.setdefault("cr8a2_firstcontactdate", (EPOCH.date() - timedelta(days=rng.randrange(0, 900))).isoformat())
 
 
 def _domain(name: str) -> str:

@@ -21,15 +21,17 @@ from datetime import UTC, date, datetime, timedelta
 from . import errors, seed
 from .errors import DataverseError
 from .odata_filter import stamp
-from .schema import NUMBER_KINDS, STRING_KINDS, TABLES, Column, Table
+from .schema import NUMBER_KINDS, OPTIONAL, STRING_KINDS, TABLES, Column, Table
 from .store import DataStore, now_stamp
 
 ORGANIZATION_ROLES = frozenset({"System Administrator", "System Customizer"})
 MAX_PAGE_SIZE = 5000
 COUNT_LIMIT = 5000
 MONEY_LIMIT = 922337203685477
-OBJECT_TYPE_CODES = {"account": 1, "contact": 2, "opportunity": 3, "lead": 4, "annotation": 5, "task": 4212,
-                     "activitypointer": 4200}
+OBJECT_TYPE_CODES = {t.logical_name: t.object_type_code for t in TABLES.values()}
+# Required columns that get a value when the caller leaves them out (the caller owns the row, a
+# new row is active), as in Dataverse.
+DEFAULTED = frozenset({"_ownerid_value", "statecode", "statuscode"})
 FORMATTED = "OData.Community.Display.V1.FormattedValue"
 LOOKUP_NAME = "Microsoft.Dynamics.CRM.lookuplogicalname"
 NAVIGATION = "Microsoft.Dynamics.CRM.associatednavigationproperty"
@@ -370,6 +372,9 @@ def prepare(data: EnvironmentData, principal: Principal, table: Table, body: dic
                 if column.polymorphic:
                     values[column.type_column] = None
                 continue
+            column = table.by_navigation[prop][0]
+            if column.read_only:
+                raise errors.bad_query(READ_ONLY_MESSAGE.format(name=prop, type=table.odata_type, hint=""))
             column, target, key = parse_bind(table, prop, value, base)
             if target == "systemusers":
                 if key not in data.users:
@@ -421,12 +426,26 @@ def _settle(table: Table, values: dict, current: dict | None) -> None:
             f"{table.logical_name}."))
 
 
+def check_required(table: Table, values: dict) -> None:
+    """A new row has a value for every column whose RequiredLevel is not None (but see the
+    sandbox README: Dataverse itself enforces only SystemRequired outside its forms)."""
+    for column in table.columns:
+        if column.required == OPTIONAL or column.name in DEFAULTED or column.read_only:
+            continue
+        if values.get(column.name) is None:
+            shown = column.attribute
+            raise DataverseError(400, errors.INVALID_ARGUMENT, (
+                f"A value for the required attribute '{shown}' ({column.display_name}) of the "
+                f"'{table.logical_name}' entity is missing: its RequiredLevel is {column.required}."))
+
+
 def create(data: EnvironmentData, principal: Principal, table: Table, body: dict, base: str,
            key: str | None = None) -> dict:
     values = prepare(data, principal, table, body, base)
     key = key or values.get(table.primary_key) or str(uuid.uuid4())
     values[table.primary_key] = key
     _settle(table, values, None)
+    check_required(table, values)
     if "activitytypecode" in table.by_name:
         values["activitytypecode"] = "task"
     stamp_now = now_stamp()
@@ -447,6 +466,7 @@ def update(data: EnvironmentData, principal: Principal, table: Table, key: str, 
     if values.get(table.primary_key, key) != key:
         raise errors.bad_query(f"The key in the body ({values[table.primary_key]}) does not match the URL ({key}).")
     values.pop(table.primary_key, None)
+    check_required(table, {name: values.get(name, True) for name in table.by_name})
     with data.store.writing() as conn:
         current = _row_to_change(data, principal, table, key, if_match, "WriteAccess")
         if values.get("_ownerid_value", current["_ownerid_value"]) != current["_ownerid_value"] \

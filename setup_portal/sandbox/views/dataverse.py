@@ -1,6 +1,6 @@
-"""A small Dataverse Web API: WhoAmI, RetrieveCurrentOrganization, organizations,
-EntityDefinitions and the entity sets of data/schema.py (views/records.py), each guarded
-like the real service: bearer token, membership of the environment, security role,
+"""A small Dataverse Web API: the service document, $metadata, WhoAmI, RetrieveCurrentOrganization,
+organizations, EntityDefinitions (views/metadata.py) and the entity sets of data/schema.py
+(views/records.py), each guarded like the real service: bearer token, membership of the environment, security role,
 service protection limits.
 
 Reference: https://learn.microsoft.com/power-apps/developer/data-platform/webapi/overview
@@ -15,10 +15,10 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from .. import tokens
-from ..data.errors import DataverseError
-from ..data.schema import TABLES
+from ..data.errors import INVALID_ARGUMENT, DataverseError
+from ..data.schema import TABLES, Table
 from ..directory import Environment
-from . import batch, multiple, records
+from . import batch, metadata, multiple, records
 from .common import backchannel_base, browser_base, current
 
 NOT_A_MEMBER = ("0x80072560", "The user is not a member of the organization.")
@@ -99,6 +99,14 @@ def _missing_privilege(member: dict, entity: str) -> HttpResponse:
 
 
 @csrf_exempt
+def not_web_api(request: HttpRequest, env_name: str, path: str) -> HttpResponse:
+    """Anything under an environment's host that is not the v9.2 Web API: Dataverse's JSON error, not a page."""
+    response = _error(404, "0x8006088a", f"Resource not found for the segment '{path.split('/', 1)[0][:100]}'.")
+    response["x-ms-service-request-id"] = str(uuid.uuid4())
+    return response
+
+
+@csrf_exempt
 def web_api(request: HttpRequest, env_name: str, path: str) -> HttpResponse:
     response = _served(request, env_name, path)
     # Dataverse names each request it served (errors too), for support cases and the caller's logs.
@@ -144,6 +152,7 @@ def _answer(request: HttpRequest, env: Environment, member: dict, path: str) -> 
     if entity_set in TABLES:
         if not member.get("roles"):
             return _missing_privilege(member, TABLES[entity_set].logical_name)
+        _refuse_untracked(request, TABLES[entity_set])
         data = current().data[env.name]
         if segment.startswith(f"{entity_set}/{multiple.NAMESPACE}"):
             return multiple.handle(request, data, data.principal(member), base, TABLES[entity_set],
@@ -155,6 +164,10 @@ def _answer(request: HttpRequest, env: Environment, member: dict, path: str) -> 
                             current().limiter.limits.delay_ms)
     if request.method != "GET":
         return _error(405, "0x80060888", f"The HTTP method '{request.method}' is not supported by the sandbox.")
+    if segment == "":
+        return metadata.service_document(base)
+    if segment == "$metadata":
+        return metadata.metadata_document(request)
     if segment == "WhoAmI":
         return _json({"@odata.context": f"{base}/$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse",
                       "BusinessUnitId": env.root_business_unit()["id"], "UserId": member["systemuserid"],
@@ -168,11 +181,18 @@ def _answer(request: HttpRequest, env: Environment, member: dict, path: str) -> 
                       "value": [{"organizationid": env.organization_id, "name": env.unique_name,
                                  "friendlyname": env.friendly_name}]})
     if segment == "EntityDefinitions":
-        names = sorted({"account", "contact", "lead", "opportunity", "task", "annotation", "activitypointer",
-                        "systemuser", "businessunit", "organization"})
-        return _json({"@odata.context": f"{base}/$metadata#EntityDefinitions(LogicalName)",
-                      "value": [{"LogicalName": n} for n in names]})
+        return metadata.entity_definitions(request, base, path)
     return _error(404, "0x8006088a", f"Resource not found for the segment '{segment}'.")
+
+
+def _refuse_untracked(request: HttpRequest, table: Table) -> None:
+    """Change tracking (`Prefer: odata.track-changes`, delta tokens) only on tables that have it enabled."""
+    if table.change_tracking:
+        return
+    if "odata.track-changes" in request.headers.get("Prefer", "") or "$deltatoken" in request.GET:
+        raise DataverseError(400, INVALID_ARGUMENT,
+                             f"Change tracking is not enabled for the entity '{table.logical_name}': "
+                             f"set ChangeTrackingEnabled on its EntityDefinitions first.")
 
 
 def _current_organization(env: Environment, base: str) -> dict:
