@@ -73,18 +73,33 @@ def test_the_compose_health_check_passes_against_production_gunicorn(tmp_path):
         result = subprocess.run([sys.executable, *check[2:]], env={**env, "PORT": str(port)},
                                 capture_output=True, text=True, timeout=30)
         assert result.returncode == 0, result.stderr
-        health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
-        assert health.json() == {**health.json(), "status": "ok", "database": "ok", "broker": "ok"}
-        assert health.headers["Cache-Control"].startswith("max-age=0")
+        ready = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=10)
+        assert ready.json() == {**ready.json(), "status": "ok", "database": "ok", "broker": "ok"}
+        assert ready.headers["Cache-Control"].startswith("max-age=0")
     finally:
         os.killpg(web.pid, signal.SIGTERM)
         web.wait(10)
 
 
-@pytest.mark.parametrize("path", ["/healthz/", "/healthz.json", "/accounts/healthz"])
+def test_readyz_is_503_with_the_database_down_while_healthz_stays_live(tmp_path):
+    """Nothing listens on port 1: the probes answer all the same, without a database."""
+    script = ("from django.test import Client\n"
+              "for path in ('/readyz', '/healthz'):\n"
+              "    r = Client().get(path)\n"
+              "    print(path, r.status_code, r.json().get('database', '-'))\n")
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env.update(VAR_DIR=str(tmp_path), DATABASE_URL="postgres://portal@127.0.0.1:1/portal",
+               CELERY_BROKER_URL="filesystem://", CELERY_BROKER_DIR=str(tmp_path / "broker"), CACHE_URL="db://")
+    result = subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.stdout.splitlines()[-2:] == ["/readyz 503 unreachable", "/healthz 200 -"], result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("path", ["/healthz/", "/healthz.json", "/accounts/healthz", "/readyz/"])
 def test_only_the_health_check_path_skips_the_host_check(path, client, settings, db):
     settings.ALLOWED_HOSTS = ["portal.example.com"]
     assert client.get("/healthz", HTTP_HOST="10.1.2.3:8000").status_code == 200
+    assert client.get("/readyz", HTTP_HOST="10.1.2.3:8000").status_code == 200
     assert client.get(path, HTTP_HOST="10.1.2.3:8000").status_code == 400
 
 

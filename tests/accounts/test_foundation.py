@@ -172,17 +172,18 @@ def test_production_settings_pass_the_deploy_check(mail):
     assert "no issues" in result.stdout
 
 
-def test_healthz_reports_database_and_broker(client, db):
-    response = client.get("/healthz")
+def test_readyz_reports_database_and_broker(client, db):
+    response = client.get("/readyz")
     assert response.status_code == 200
     assert response.json()["database"] == "ok" and response.json()["broker"] == "ok"
 
 
-def test_healthz_is_503_when_the_broker_is_unreachable(client, db, settings):
+def test_readyz_is_503_when_the_broker_is_unreachable_while_healthz_stays_live(client, db, settings):
     settings.CELERY_BROKER_URL, settings.CELERY_BROKER_TRANSPORT_OPTIONS = "redis://127.0.0.1:1/0", {}
-    response = client.get("/healthz")
+    response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json() == {**response.json(), "broker": "unreachable", "database": "ok"}
+    assert client.get("/healthz").json() == {"status": "ok", "version": response.json()["version"]}
 
 
 def _free_port() -> int:

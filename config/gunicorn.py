@@ -1,0 +1,36 @@
+"""gunicorn hooks (`gunicorn -c python:config.gunicorn ...`): the Prometheus series of every worker.
+
+With PROMETHEUS_MULTIPROC_DIR set, each worker writes its counts to files there and a scrape sums
+them; the master wipes what an earlier run left. With METRICS_PORT set, the master serves the
+series on that port (observability/exporter.py), so /metrics need not be on the public port.
+"""
+
+from __future__ import annotations
+
+import os
+
+import django
+from prometheus_client import multiprocess
+
+from setup_portal.observability.exporter import clear_multiprocess_dir, serve
+
+
+def on_starting(server) -> None:
+    clear_multiprocess_dir()
+
+
+def when_ready(server) -> None:
+    port = int(os.environ.get("METRICS_PORT") or 0)
+    if not port:
+        return
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    django.setup()
+    # Models are importable only once Django is set up, here in the master.
+    from setup_portal.observability.scrape import InstancesCollector
+
+    serve(port, InstancesCollector())
+
+
+def child_exit(server, worker) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,98 @@
+"""GET /metrics: off without METRICS_TOKEN, only to that token, by any host name; the series move
+with real requests and instance API calls, and carry no ids."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import Client
+
+from setup_portal.instances.models import Instance
+from tests.api.conftest import Caller, issue_token
+from tests.instances.factories import make_instance, sandbox_s2s_instance
+
+from .scraping import samples, value
+
+TOKEN = "metrics-token-for-the-tests-0123456789"
+
+
+@pytest.fixture
+def scrape(settings):
+    settings.METRICS_TOKEN = TOKEN
+
+    def get() -> str:
+        response = Client().get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert response.status_code == 200 and response["Content-Type"].startswith("text/plain")
+        return response.content.decode()
+    return get
+
+
+def test_it_is_off_without_a_token(client, db, settings):
+    settings.METRICS_TOKEN = ""
+    assert client.get("/metrics", headers={"Authorization": "Bearer "}).status_code == 404
+
+
+@pytest.mark.parametrize("header", [None, "Bearer wrong-token-wrong-token", f"Basic {TOKEN}", f"Bearer {TOKEN}x"])
+def test_it_requires_the_token(header, client, db, settings):
+    settings.METRICS_TOKEN = TOKEN
+    response = client.get("/metrics", headers={"Authorization": header} if header else {})
+    assert response.status_code == 401 and response["WWW-Authenticate"] == 'Bearer realm="metrics"'
+    assert b"portal_" not in response.content
+
+
+def test_it_answers_prometheus_by_the_pods_address(scrape, client, db, settings):
+    settings.ALLOWED_HOSTS = ["portal.example.com"]
+    response = client.get("/metrics", HTTP_HOST="10.1.2.3:8000", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 200
+
+
+def test_requests_are_counted_by_route_name_never_by_path(scrape, alice_client, alice):
+    inst = make_instance(alice)
+    before = scrape()
+    assert alice_client.get(f"/instances/{inst.pk}/").status_code == 200
+    assert alice_client.get("/no/such/page/").status_code == 404
+    after = scrape()
+    assert value(after, "portal_http_requests_total", route="instances:detail", method="GET", status="200") == \
+        value(before, "portal_http_requests_total", route="instances:detail", method="GET", status="200") + 1
+    assert value(after, "portal_http_request_duration_seconds_count", route="instances:detail") > 0
+    assert value(after, "portal_http_requests_total", status="404") > value(before, "portal_http_requests_total",
+                                                                            status="404")
+    assert str(inst.pk) not in after and "/no/such/page/" not in after and "alice" not in after
+
+
+def test_instance_api_calls_are_counted_with_dataverse_latency(scrape, alice, sandbox, clean_sandbox, settings):
+    settings.CRM_RATE_LIMIT = "off"
+    inst = sandbox_s2s_instance(alice, sandbox.info, filter_nulls=False)
+    app = Caller(inst, issue_token(inst), Client())
+    before = scrape()
+    assert app.get("/api/v1/crm/accounts").status_code == 200
+    assert app.get("/api/v1/crm/nosuchtables").status_code == 404
+    after = scrape()
+    calls = {"resource": "accounts", "method": "GET", "status": "200"}
+    assert value(after, "portal_instance_api_calls_total", **calls) == \
+        value(before, "portal_instance_api_calls_total", **calls) + 1
+    assert value(after, "portal_dataverse_duration_seconds_count", resource="accounts") == \
+        value(before, "portal_dataverse_duration_seconds_count", resource="accounts") + 1
+    assert value(after, "portal_http_requests_total", route="collection", status="200") >= 1
+    # The first call asked Azure AD for a token.
+    assert value(after, "portal_token_refreshes_total", outcome="refreshed") >= 1
+    assert "nosuchtables" not in after and str(inst.pk) not in after
+
+
+def test_instances_are_read_from_the_counters(scrape, alice):
+    make_instance(alice, status=Instance.Status.READY)
+    make_instance(alice, status=Instance.Status.FAILED)
+    text = scrape()
+    assert value(text, "portal_instances", status="ready") >= 1
+    assert value(text, "portal_instances", status="failed") >= 1
+    assert value(text, "portal_instances", status="deleted") == 0
+
+
+def test_no_label_holds_an_id(scrape, alice_client, alice):
+    make_instance(alice)
+    alice_client.get("/instances/")
+    uuid_like = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-|[0-9a-f]{32}")
+    for name, labels, _ in samples(scrape()):
+        for label in labels.values():
+            assert not uuid_like.search(label) and "/" not in label.replace("{id}", ""), (name, labels)
