@@ -211,6 +211,11 @@ ROWS: list[Row] = [
     ("POST", "/instances/{instance}/edit/", (403, 400, 403, 404, 403, 302)),
     ("GET", "/instances/{instance}/token/", (403, 200, 403, 404, 403, 302)),
     ("POST", "/instances/{instance}/token/", (403, 200, 403, 404, 403, 302)),
+    # Show and confirm a new token: only for whoever issued it (admin_a has none waiting: 404)
+    ("GET", "/instances/{instance}/token/show/", (405, 405, 405, 405, 405, 405)),
+    ("POST", "/instances/{instance}/token/show/", (403, 404, 403, 404, 403, 302)),
+    ("GET", "/instances/{instance}/token/copied/", (405, 405, 405, 405, 405, 405)),
+    ("POST", "/instances/{instance}/token/copied/", (403, 404, 403, 404, 403, 302)),
     ("GET", "/instances/{instance}/progress/", (200, 200, 200, 404, 403, 302)),
     ("POST", "/instances/{instance}/progress/", (200, 200, 200, 404, 403, 302)),
     ("GET", "/instances/{instance}/progress/stream/", (200, 200, 200, 404, 403, 302)),

@@ -25,7 +25,7 @@ from setup_portal.azure.models import AuthFlow, Authorization
 from setup_portal.crypto import mask
 from setup_portal.wizard.models import Setup
 
-from . import tasks
+from . import tasks, token_reveal
 from .instance_token import new_instance_token, token_hash, token_prefix
 from .models import Instance, InstanceReview, JobStep, ProvisioningJob
 from .provisioning import STEP_KEYS
@@ -444,10 +444,11 @@ def _tag_list(stored: str) -> list[str]:
 
 @transaction.atomic
 def do_issue_instance_token(instance: Instance, *, acting_user) -> str:
-    """A new instance token, returned once to show once; the old one stops working at once
-    (the API looks tokens up by prefix and hash, and both change in this transaction).
+    """A new instance token; the old one stops working at once (the API looks tokens up by
+    prefix and hash, and both change in this transaction).
 
-    A token still waiting to be revealed on the progress page is dropped with it.
+    The new token is held for `acting_user` to show until they confirm they copied it or a day
+    has passed (token_reveal.py); a token still held from before is replaced by it.
     """
     inst = _locked(instance)
     if inst.status == Instance.Status.DELETED:
@@ -456,8 +457,8 @@ def do_issue_instance_token(instance: Instance, *, acting_user) -> str:
     token = new_instance_token()
     inst.token_hash = token_hash(token)
     inst.token_prefix = token_prefix(token)
-    inst.token_pending_reveal = ""
+    held = token_reveal.hold(inst, token, issued_to=acting_user)
     transition(inst, "instance.token_issued", acting_user=acting_user,
-               also_save=["token_hash", "token_prefix", "token_pending_reveal"],
+               also_save=["token_hash", "token_prefix", *held],
                data={"old_prefix": old_prefix, "new_prefix": inst.token_prefix})
     return token

@@ -1,4 +1,4 @@
-"""Admins edit an instance's settings and issue it a new instance token."""
+"""Admins edit an instance's settings (a new instance token: token_views.py)."""
 
 from __future__ import annotations
 
@@ -40,20 +40,3 @@ def edit(request: HttpRequest, instance_id) -> HttpResponse:
     else:
         messages.success(request, "Saved.")
     return redirect("instances:detail", instance_id=inst.pk)
-
-
-@require_http_methods(["GET", "POST"])
-@login_required
-def issue_token(request: HttpRequest, instance_id) -> HttpResponse:
-    """Confirm, then show the new token once: in this response only, never stored readable."""
-    inst = instance_for(request, instance_id, permissions.can_change_instance, live=True)
-    if request.method == "GET" or request.POST.get("confirmed") != "yes":
-        return render(request, "instances/issue_token.html", {"inst": inst})
-    try:
-        token = actions.do_issue_instance_token(inst, acting_user=request.user)
-    except actions.InstanceStateError as exc:
-        messages.error(request, str(exc))
-        return redirect("instances:detail", instance_id=inst.pk)
-    response = render(request, "instances/issue_token.html", {"inst": inst, "new_token": token})
-    response["Cache-Control"] = "no-store"  # a token shown once must not come back from a cache
-    return response

@@ -1,4 +1,4 @@
-"""The provisioning progress page: live steps, the failure explained, retry, and the one-time token.
+"""The provisioning progress page: live steps, the failure explained, retry, and the new token's "Show token".
 
 Live updates are server-sent events: the page opens one `EventSource` on `progress/stream/`
 (static/js/progress.js), the view checks the job's state with one small indexed query every
@@ -19,7 +19,6 @@ import uuid
 from collections.abc import Iterator
 
 from django.contrib import messages
-from django.db import transaction
 from django.db.models import Subquery
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.middleware.csrf import get_token
@@ -32,6 +31,7 @@ from setup_portal import permissions
 from setup_portal.accounts.roles import admin_required, reviewer_required
 from setup_portal.azure.errors import explain
 
+from . import token_reveal
 from .actions import do_retry_job
 from .models import Instance, JobStep, ProvisioningJob
 from .provisioning import STEP_LABELS
@@ -83,17 +83,6 @@ def _progress(instance: Instance) -> dict:
     }
 
 
-def _reveal_token(request: HttpRequest, instance: Instance) -> str:
-    """The new instance token, once, to its owner; cleared from the database as it is shown."""
-    if instance.owner_id != request.user.pk or not instance.token_pending_reveal:
-        return ""
-    token = str(instance.token_pending_reveal)
-    with transaction.atomic():
-        cleared = Instance.objects.filter(pk=instance.pk, token_hash=instance.token_hash).exclude(
-            token_pending_reveal="").update(token_pending_reveal="")
-    return token if cleared == 1 else ""
-
-
 def live_state(instance_id: uuid.UUID) -> tuple[str, bool]:
     """A short digest of everything the live panel shows that the worker changes, and whether
     the job has finished.
@@ -115,7 +104,9 @@ def _context(request: HttpRequest, instance: Instance) -> dict:
     version = live_state(instance.pk)[0]
     ctx = {"instance": instance, "can_act": permissions.can_change_instance(request.user, instance),
            "version": version, **_progress(instance)}
-    ctx["new_token"] = _reveal_token(request, instance) if instance.status == Instance.Status.READY else ""
+    # Whether a "Show token" button is offered; the token itself is never part of the panel
+    # (token_reveal.py), so no render, stream or reload can use it up.
+    ctx["token_waiting"] = token_reveal.waiting_for(instance, request.user)
     return ctx
 
 

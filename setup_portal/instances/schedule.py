@@ -15,6 +15,11 @@ BEAT_SCHEDULE.update({
     "instances-sweep-stale-jobs": {"task": "instances.sweep_stale_jobs", "schedule": 30.0},
 })
 
+# A new instance token waits a day at most for its issuer to copy it: erase the ones past their day.
+BEAT_SCHEDULE.update({
+    "instances-erase-expired-token-reveals": {"task": "instances.erase_expired_token_reveals", "schedule": 600.0},
+})
+
 # Events: hand out due change polls (each instance keeps its own interval; see events/polling.py).
 BEAT_SCHEDULE.update({
     "events-plan-polls": {"task": "events.plan_polls", "schedule": 60.0},

@@ -25,6 +25,7 @@ from setup_portal.azure.errors import explain, reauthentication_code
 from setup_portal.events import lifecycle
 from setup_portal.stats import counters
 
+from . import token_reveal
 from .instance_token import new_instance_token, token_hash, token_prefix
 from .models import HealthCheck, Instance, ProvisioningJob
 
@@ -91,7 +92,8 @@ def _counted_before(inst: Instance, also_save: Iterable[str]) -> dict:
 
 @transaction.atomic
 def mark_ready(job: ProvisioningJob, *, acting_user) -> Instance | None:
-    """Every step of `job` passed: the instance is Ready, with an instance token if it has none yet.
+    """Every step of `job` passed: the instance is Ready, with an instance token if it has none yet
+    (held for the job's starter to show: token_reveal.py).
 
     A job that finishes after its instance was deleted changes nothing.
     """
@@ -104,8 +106,10 @@ def mark_ready(job: ProvisioningJob, *, acting_user) -> Instance | None:
         token = new_instance_token()
         inst.token_hash = token_hash(token)
         inst.token_prefix = token_prefix(token)
-        inst.token_pending_reveal = token
-        issued = ["token_hash", "token_prefix", "token_pending_reveal"]
+        issued = ["token_hash", "token_prefix",
+                  *token_reveal.hold(inst, token, issued_to=job.created_by_id or inst.owner_id)]
+        job.issued_token_prefix = inst.token_prefix
+        ProvisioningJob.objects.filter(pk=job.pk).update(issued_token_prefix=inst.token_prefix)
     transition(inst, "instance.ready", acting_user=acting_user, also_save=issued,
                data={"job": job.pk, "kind": job.kind, "seconds": round((now - job.created_at).total_seconds(), 3),
                      "organization": inst.organization_name},

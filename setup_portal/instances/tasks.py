@@ -31,7 +31,7 @@ from django.utils import timezone
 from setup_portal.azure.errors import explain
 from setup_portal.observability import context, metrics
 
-from . import keepalive, notifications, state
+from . import keepalive, notifications, state, token_reveal
 from .models import Instance, JobStep, ProvisioningJob, StepAttempt
 from .provisioning import RUNNERS, STEP_LABELS, StepSkipped, classify
 
@@ -220,6 +220,12 @@ def sweep_stale_jobs() -> int:
     if requeued:
         logger.info("Re-enqueued %d provisioning job(s)", requeued)
     return requeued
+
+
+@shared_task(name="instances.erase_expired_token_reveals", ignore_result=True)
+def erase_expired_token_reveals() -> int:
+    """New instance tokens nobody confirmed within a day: erased (token_reveal.py)."""
+    return token_reveal.erase_expired()
 
 
 # Keep-alive -------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import certificate_views, dashboard_views, edit_views, progress_views, views
+from . import certificate_views, dashboard_views, edit_views, progress_views, token_views, views
 
 app_name = "instances"
 
@@ -18,7 +18,9 @@ urlpatterns = [
     path("<uuid:instance_id>/next-certificate.<str:fmt>", certificate_views.download_next, name="next_certificate"),
     path("<uuid:instance_id>/delete/", views.delete, name="delete"),
     path("<uuid:instance_id>/edit/", edit_views.edit, name="edit"),
-    path("<uuid:instance_id>/token/", edit_views.issue_token, name="issue_token"),
+    path("<uuid:instance_id>/token/", token_views.issue_token, name="issue_token"),
+    path("<uuid:instance_id>/token/show/", token_views.reveal_token, name="reveal_token"),
+    path("<uuid:instance_id>/token/copied/", token_views.confirm_token, name="confirm_token"),
     path("<uuid:instance_id>/progress/", progress_views.progress, name="progress"),
     path("<uuid:instance_id>/progress/stream/", progress_views.progress_stream, name="progress_stream"),
     path("<uuid:instance_id>/progress.json", progress_views.progress_json, name="progress_json"),

@@ -1,4 +1,4 @@
-"""The progress page, its live stream (server-sent events), the JSON status, retry and the one-time token."""
+"""The progress page, its live stream (server-sent events), the JSON status, retry and the new token's button."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import requests
 from django.db import connection
 from django.utils import timezone
 
-from setup_portal.instances import progress_views
+from setup_portal.instances import progress_views, token_reveal
 from setup_portal.instances.models import Instance, JobStep, ProvisioningJob
 from setup_portal.instances.provisioning import STEP_KEYS
 from tests.azure.provisioning import authorize_setup, create_instance, sandbox_setup, wait_for_job
@@ -57,8 +57,7 @@ def _ready(owner) -> Instance:
                                                    token_hash=hashlib.sha256(token.encode()).hexdigest(),
                                                    token_prefix=token[:12])
     instance.refresh_from_db()
-    instance.token_pending_reveal = token
-    instance.save(update_fields=["token_pending_reveal"])
+    instance.save(update_fields=token_reveal.hold(instance, token, issued_to=owner))
     return instance
 
 
@@ -233,26 +232,29 @@ def test_retry_resets_only_the_failed_step(alice_client, alice, django_capture_o
 
 
 @pytest.mark.django_db
-def test_the_token_is_shown_once_to_the_owner(alice_client, bob_client, alice):
+def test_the_page_offers_the_token_to_its_owner_and_never_uses_it_up(alice_client, bob_client, alice):
     instance = _ready(alice)
-    assert "dci_example-token-value" not in bob_client.get(f"/instances/{instance.pk}/progress/").content.decode()
+    lead = bob_client.get(f"/instances/{instance.pk}/progress/").content.decode()
+    assert "dci_example-token-value" not in lead and "Show token" not in lead
     assert "dci_example-token-value" not in alice_client.get(f"/instances/{instance.pk}/progress.json").content.decode()
-    first = alice_client.get(f"/instances/{instance.pk}/progress/").content.decode()
-    assert "dci_example-token-value-0123456789" in first and "shown only this once" in first
-    second = alice_client.get(f"/instances/{instance.pk}/progress/").content.decode()
-    assert "dci_example-token-value-0123456789" not in second
-    assert "cannot be shown again" in second
+    for _ in range(3):  # every render offers the button; none shows or spends the token
+        page = alice_client.get(f"/instances/{instance.pk}/progress/").content.decode()
+        assert "Show token" in page and "dci_example-token-value" not in page
+        assert f'hx-post="/instances/{instance.pk}/token/show/"' in page
     instance.refresh_from_db()
-    assert not instance.token_pending_reveal and instance.token_hash
+    assert instance.token_pending_reveal == "dci_example-token-value-0123456789"
 
 
 @pytest.mark.django_db
-def test_the_stream_shows_the_token_once_to_the_owner(alice_client, bob_client, alice):
+def test_the_stream_offers_the_token_without_using_it_up(alice_client, bob_client, alice):
     instance = _ready(alice)
     url = f"/instances/{instance.pk}/progress/stream/"
-    assert "dci_example-token-value" not in _events(bob_client.get(url, **THREADED))[0][1]
-    assert "dci_example-token-value-0123456789" in _events(alice_client.get(url, **THREADED))[0][1]
-    assert "dci_example-token-value" not in _events(alice_client.get(url, **THREADED))[0][1]
+    assert "Show token" not in _events(bob_client.get(url, **THREADED))[0][1]
+    for _ in range(2):
+        panel = _events(alice_client.get(url, **THREADED))[0][1]
+        assert "Show token" in panel and "dci_example-token-value" not in panel
+    instance.refresh_from_db()
+    assert instance.token_pending_reveal == "dci_example-token-value-0123456789"
 
 
 @pytest.mark.django_db
@@ -284,7 +286,7 @@ def test_it_streams_each_step_as_a_real_worker_finishes_it(clean_sandbox, celery
     sbx.faults(endpoint="webapi", latency_ms=500, times=3)
     job = create_instance(setup)
     instance = job.instance
-    events = _events(alice_client.get(f"/instances/{instance.pk}/progress/stream/", **THREADED))
+    events = _follow(alice_client, instance)
     job = wait_for_job(job, celery_worker)
     assert job.status == "succeeded", job.error_detail
 
@@ -293,9 +295,26 @@ def test_it_streams_each_step_as_a_real_worker_finishes_it(clean_sandbox, celery
     assert done == sorted(done) and done[-1] == 6
     assert len(set(done)) >= 4, done  # steps arrived one by one, not all at the end
     assert "Contoso sales is ready" in panels[-1] and "data-stream" not in panels[-1]
-    assert events[-1][0] == "progress"  # ended by Ready, not by the wait running out
+    # The last panel offers the token; no panel carries it, so none used it up.
+    assert "Show token" in panels[-1] and not [panel for panel in panels if "dci_" in panel]
+    token = alice_client.post(f"/instances/{instance.pk}/token/show/").context["token"]
     instance.refresh_from_db()
-    assert "dci_" in panels[-1] and not instance.token_pending_reveal  # the owner saw the token, once
+    assert token.startswith("dci_") and instance.token_hash == hashlib.sha256(token.encode()).hexdigest()
+
+
+def _follow(client, instance: Instance, timeout: float = 120) -> list[tuple[str, str, float]]:
+    """Follow the stream as progress.js does, reconnecting after each bounded wait with the version
+    last shown, until a panel without a stream URL (the job finished) or the deadline."""
+    deadline = time.monotonic() + timeout
+    events, seen = [], ""
+    while time.monotonic() < deadline:
+        events += _events(client.get(f"/instances/{instance.pk}/progress/stream/", {"seen": seen}, **THREADED))
+        panels = [data for name, data, _ in events if name == "progress"]
+        if panels and "data-stream" not in panels[-1]:
+            return events
+        if panels:
+            seen = re.search(r"seen=([0-9a-f]+)", panels[-1]).group(1)
+    raise AssertionError(f"the stream did not show the end of the job within {timeout}s: {events[-3:]}")
 
 
 @pytest.mark.parametrize("path", ["scripts/run.py", "docker-compose.yml", "Dockerfile"])

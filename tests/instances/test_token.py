@@ -1,4 +1,5 @@
-"""Issuing a new instance token: admins only, confirmed, shown once, audited, the old one stops at once."""
+"""Issuing a new instance token: admins only, confirmed, audited, the old one stops at once; the new one waits
+for its issuer's "Show token" on the instance page (tests/instances/test_token_reveal.py)."""
 
 from __future__ import annotations
 
@@ -46,33 +47,40 @@ def test_it_asks_before_issuing(alice_client, inst):
     assert Instance.objects.get(pk=inst.pk).token_hash == token_hash(OLD_TOKEN)
 
 
-def test_it_shows_the_new_token_once_and_the_old_one_stops(alice_client, alice, inst):
-    response = alice_client.post(_url(inst), {"confirmed": "yes"})
+def _shown(client, inst: Instance) -> str:
+    response = client.post(reverse("instances:reveal_token", args=[inst.pk]))
     assert response.status_code == 200 and response["Cache-Control"] == "no-store"
-    token = response.context["new_token"]
-    assert token.startswith("dci_") and token in response.content.decode()
+    return response.context["token"]
+
+
+def test_it_issues_a_new_token_held_for_its_issuer_and_the_old_one_stops(alice_client, alice, inst):
+    response = alice_client.post(_url(inst), {"confirmed": "yes"})
+    assert response.status_code == 302 and response["Location"] == reverse("instances:detail", args=[inst.pk])
     inst.refresh_from_db()
+    token = str(inst.token_pending_reveal)
+    # The token still waiting from provisioning is replaced by the new one, held for whoever issued it.
+    assert token.startswith("dci_") and token != OLD_TOKEN and inst.token_reveal_to == alice
     assert inst.token_hash == token_hash(token) and inst.token_prefix == token_prefix(token)
-    assert inst.token_hash != token_hash(OLD_TOKEN)
-    # The token of the first provisioning, not yet revealed, can no longer be revealed either.
-    assert inst.token_pending_reveal == ""
 
     event = AuditEvent.objects.get(verb="instance.token_issued")
     assert event.actor == alice
     assert event.data == {"old_prefix": token_prefix(OLD_TOKEN), "new_prefix": token_prefix(token)}
     assert token not in str(event.data)
 
-    # Shown once: the instance page and the confirm page show only the prefix.
+    # The pages show the prefix and a "Show token" button, never the token itself.
     for url in (reverse("instances:detail", args=[inst.pk]), _url(inst)):
         html = alice_client.get(url).content.decode()
         assert token not in html and token_prefix(token) in html
+    assert "Show token" in alice_client.get(reverse("instances:detail", args=[inst.pk])).content.decode()
+    assert _shown(alice_client, inst) == token
 
 
 def test_the_old_token_stops_and_the_new_one_is_accepted_by_the_api(alice_client, inst):
     from setup_portal.api.authentication import _find
 
     assert _find(OLD_TOKEN) == inst
-    token = alice_client.post(_url(inst), {"confirmed": "yes"}).context["new_token"]
+    alice_client.post(_url(inst), {"confirmed": "yes"})
+    token = _shown(alice_client, inst)
     assert _find(OLD_TOKEN) is None
     assert _find(token) == inst
 
