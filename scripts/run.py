@@ -6,6 +6,7 @@ then prints the URLs it really serves and, on the very first run, the first admi
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -20,6 +21,7 @@ PY = sys.executable
 HOST = os.environ.get("PORTAL_HOST", "127.0.0.1")
 PORT = os.environ.get("PORTAL_PORT", "8000")
 READY_TIMEOUT_SECONDS = 60
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,26 @@ def wait_until_listening(listeners: list[Listener], children: dict[str, subproce
     return None
 
 
+def die_with_parent(parent_pid: int):
+    """A preexec_fn: the child gets SIGTERM when this process dies, even by SIGKILL (Linux);
+    without it an orphaned sandbox keeps its ports after `make run` is killed."""
+
+    def arrange() -> None:
+        if sys.platform.startswith("linux"):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent_pid:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return arrange
+
+
+def spawn(cmd: list[str], log_path: Path) -> subprocess.Popen:
+    """One child in its own session (Ctrl-C reaches only this script, which stops them in order)."""
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=die_with_parent(os.getpid()))
+
+
 def manage(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([PY, "manage.py", *args], cwd=ROOT, check=True, capture_output=True, text=True)
 
@@ -120,9 +142,7 @@ def main() -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     children: dict[str, subprocess.Popen] = {}
     for name, cmd in commands.items():
-        log = open(log_dir / f"{name}.log", "ab")
-        children[name] = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                          start_new_session=True)
+        children[name] = spawn(cmd, log_dir / f"{name}.log")
 
     def stop(*_args) -> None:
         # SIGTERM to each main process only: gunicorn and Celery shut their own children down.
@@ -138,8 +158,8 @@ def main() -> int:
         print("\nStopped web, worker, beat" + (" and sandbox." if "sandbox" in children else "."))
         sys.exit(0)
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)
 
     problem = wait_until_listening(listeners, children, log_dir)
     if problem:

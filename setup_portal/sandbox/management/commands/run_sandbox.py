@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -77,8 +78,8 @@ class Command(BaseCommand):
         os.replace(tmp, runtime_path)
 
         stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, lambda *_: stop.set())
         serve([browser, backchannel])
         self.stdout.write(
             f"Sandbox tenant {store.directory.tenant.name} ({store.directory.tenant.id}) is running\n"
@@ -89,7 +90,11 @@ class Command(BaseCommand):
             f"  Details:       python manage.py sandbox_info\n"
         )
         self.stdout.flush()
-        stop.wait()
+        # Never a bare wait(): the kernel may hand a signal to any of the server's threads, and
+        # Python runs its handler only when the main thread wakes up. A blocked main thread
+        # then sleeps through SIGTERM and SIGINT while the process keeps its ports.
+        while not stop.wait(0.2):
+            pass
         for server in (browser, backchannel):
             server.shutdown()
             server.server_close()
@@ -99,3 +104,8 @@ class Command(BaseCommand):
         except (FileNotFoundError, json.JSONDecodeError):
             pass
         self.stdout.write("Sandbox stopped.\n")
+        self.stdout.flush()
+        sys.stderr.flush()
+        # Tearing the interpreter down collects every seed row and cached object: seconds on a
+        # busy machine, during which the process lingers. Everything is written and closed.
+        os._exit(0)
