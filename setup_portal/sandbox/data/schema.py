@@ -373,7 +373,7 @@ SYSTEM_TABLES: dict[str, Table] = {t.entity_set: t for t in (
         Column("name", "string", 160, label="Name", required=SYSTEM_REQUIRED),
     ), read_only=True, label="Business Unit", collection_label="Business Units", object_type_code=10),
     Table("organization", "organizations", "organizationid", "name", (
-        Column("organizationid", "guid", label="Organization"),
+        Column("organizationid", "guid", read_only=True, label="Organization"),
         Column("name", "string", 160, read_only=True, label="Name"),
         Column("friendlyname", "string", 160, read_only=True, label="Friendly Name"),
     ), read_only=True, label="Organization", collection_label="Organizations", object_type_code=1019,
