@@ -181,3 +181,24 @@ def test_it_counts_a_batch_as_one_request_against_the_limits(app_api):
         assert resp.headers["x-ms-ratelimit-burst-remaining-xrm-requests"] == "2"
     finally:
         set_limits(app_api.sbx)
+
+
+def test_a_change_set_may_hold_a_bulk_action_and_rolls_it_back_with_the_rest(app_api):
+    name = f"Bulk In Set {uuid.uuid4().hex[:8]}"
+    targets = {"Targets": [{"@odata.type": "Microsoft.Dynamics.CRM.account", "name": name}]}
+    resp = send(app_api, [change_set("changeset_e5", [
+        http_part("POST", "accounts/Microsoft.Dynamics.CRM.CreateMultiple", targets, content_id="1"),
+        http_part("POST", "accounts", {"name": "x" * 1000}, content_id="2"),
+    ])])
+    assert resp.status_code == 400, resp.text
+    assert accounts_named(app_api, name) == []
+    resp = send(app_api, [change_set("changeset_f6", [
+        http_part("POST", "accounts/Microsoft.Dynamics.CRM.CreateMultiple", targets, content_id="1")])])
+    assert resp.status_code == 200 and len(answers(resp)[0][0].json()["Ids"]) == 1
+    assert len(accounts_named(app_api, name)) == 1
+
+
+def test_it_refuses_a_batch_inside_a_batch(app_api):
+    resp = send(app_api, [http_part("POST", "$batch", {})])
+    assert resp.status_code == 400
+    assert "can't contain other batch requests" in answers(resp)[0].json()["error"]["message"]

@@ -10,9 +10,10 @@ from rest_framework.response import Response
 
 from setup_portal import permissions
 from setup_portal.audit.views import AuditFilterForm, filter_events
-from setup_portal.instances import actions
+from setup_portal.instances import actions, token_reveal
 from setup_portal.instances.lifecycle_forms import ReviewForm
 from setup_portal.instances.models import JobStep, ProvisioningJob
+from setup_portal.text import whole_number
 from setup_portal.wizard.models import Setup
 
 from ..problems import Problem
@@ -66,10 +67,19 @@ class JobDetail(ManagementView):
     @operation(summary="Get a job",
                operation_id="getJob",
                description="Follow provisioning: poll until `status` is `succeeded` or "
-                           "`failed`; each step says what it did or why it failed.",
-               parameters=[JOB_ID], responses={200: s.JobOut}, errors=(404,), examples=[ex.JOB], tags=["Jobs"])
+                           "`failed`; each step says what it did or why it failed. The first answer after "
+                           "success carries the new `instance_token`, once, to the API key that started "
+                           "the job; keep it then (answers are `Cache-Control: no-store`).",
+               parameters=[JOB_ID], responses={200: s.JobResultOut}, errors=(404,), examples=[ex.JOB, ex.JOB_DONE],
+               tags=["Jobs"])
     def get(self, request, job_id):
-        return Response(s.JobOut(_job_for(request, job_id)).data)
+        job = _job_for(request, job_id)
+        prefix = getattr(request.auth, "prefix", "")  # an API key's; a browser session has none
+        job.instance_token = None
+        if prefix:
+            job.instance_token = token_reveal.do_hand_over_token(job.pk, api_key_prefix=prefix,
+                                                                 acting_user=request.user)
+        return Response(s.JobResultOut(job).data, headers={"Cache-Control": "no-store"})
 
 
 class JobRetry(ManagementView):

@@ -33,6 +33,9 @@ CONNECTION_TEST = _answer("Queued", {"requested_at": "2026-11-27T10:15:00Z",
 TOKEN = _answer("A new token", {"token": "dci_3kq8x2m1_…", "prefix": "dci_3kq8x2m1"}, "201")
 WEBHOOK_SECRET = _answer("A new secret", {"secret": "whsec_…", "previous_valid_until": "2026-11-28T10:15:00Z"}, "201")
 JOB = _answer("A job half way", JOB_VALUE)
+JOB_DONE = _answer("Succeeded: the new token, once, to the key that started the job", {
+    **JOB_VALUE, "status": "succeeded", "instance_token": "dci_3kq8x2m1_…",
+    "steps": [{**step, "status": "succeeded"} for step in JOB_VALUE["steps"]]})
 JOB_PAGE = _page(JOB_VALUE)
 JOB_RETRIED = _answer("Queued again", {**JOB_VALUE, "status": "queued"}, "202")
 HEALTH_PAGE = _page({"checked_at": "2026-11-27T10:15:03Z", "ok": True, "duration_ms": 420,

@@ -97,7 +97,7 @@ class InstanceList(ManagementView):
             raise Problem(403, "Only admins provision instances.")
         body = s.InstanceCreateIn(data=request.data)
         body.is_valid(raise_exception=True)
-        outcome = provision(body.validated_data, user=request.user)
+        outcome = provision(body.validated_data, user=request.user, api_key_prefix=getattr(request.auth, "prefix", ""))
         setup_url = reverse("rest:setup", args=[outcome.setup.pk])
         if outcome.job is None:
             wizard_url = request.build_absolute_uri(reverse("wizard:stage", args=[outcome.setup.pk, "authorize"]))
@@ -248,8 +248,10 @@ class InstanceTestConnection(ManagementView):
 class InstanceToken(ManagementView):
     @operation(summary="Issue a new instance token", operation_id="issueInstanceToken",
                examples=[ex.TOKEN],
-               description="The token applications send to `/api/v1/crm/`. Returned in this answer only; the "
-                           "old token stops working at once. Admins only.",
+               description="The token applications send to `/api/v1/crm/`, in this answer; the old token "
+                           "stops working at once. As on the pages, the caller can also show the new token on "
+                           "the instance page until they confirm they copied it, for 24 hours at most. "
+                           "Admins only.",
                parameters=[ID], request=None, responses={201: s.TokenOut}, errors=(404, 409), tags=TAG)
     def post(self, request, instance_id):
         inst = instance_for(request, instance_id, permissions.can_change_instance)

@@ -115,9 +115,10 @@ def _refused(code: str, description: str) -> Problem:
 
 
 @transaction.atomic
-def provision(data: dict, *, user) -> Outcome:
+def provision(data: dict, *, user, api_key_prefix: str = "") -> Outcome:
     """Validate `data` (InstanceCreateIn's) stage by stage; create the setup, and for server-to-server
-    and custom sign-in also the instance and its provisioning job (enqueued once this commits)."""
+    and custom sign-in also the instance and its provisioning job (enqueued once this commits).
+    The job remembers the API key that started it, whose next look at the finished job gets the token."""
     started_at = timezone.now()
     setup = wizard.do_create_setup(acting_user=user)
     account = {"dynamics_account": True, "consent_admin": True, "register_app": True}
@@ -144,8 +145,10 @@ def provision(data: dict, *, user) -> Outcome:
             job = wizard.do_finish_setup(setup, settings=instance_form.settings(), started_at=started_at,
                                          acting_user=user)
     except IntegrityError:  # another instance took the name between the check and the insert
-        raise Problem(400, "Some values are not valid.", slug="validation",
-                      errors={"name": ["An instance with this name was just created. Pick another name."]}) from None
+        raise conflict({"name": ["An instance with this name was just created. Pick another name."]}) from None
+    if api_key_prefix:
+        job.api_key_prefix = api_key_prefix
+        job.save(update_fields=["api_key_prefix"])
     if instance_form.cleaned_data["events_enabled"]:
         endpoints.do_update_endpoint(job.instance, **instance_form.endpoint_settings(), acting_user=user)
     return Outcome(setup, job)

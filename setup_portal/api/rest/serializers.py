@@ -165,6 +165,15 @@ class JobOut(serializers.Serializer):
         return _username(job.created_by)
 
 
+class JobResultOut(JobOut):
+    instance_token = serializers.CharField(
+        allow_null=True,
+        help_text="The instance token this provisioning job issued: in the first answer after the job has "
+                  "succeeded, to the API key that started the job, and in no other answer (null). Its owner "
+                  "can still show it on the instance page until they confirm they copied it, for 24 hours "
+                  "at most.")
+
+
 class HealthCheckOut(serializers.Serializer):
     checked_at = serializers.DateTimeField()
     ok = serializers.BooleanField()

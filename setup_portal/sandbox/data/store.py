@@ -104,21 +104,15 @@ class DataStore:
             self._idle.put(conn)
 
     @contextmanager
-    def writing(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction at a time; rolls back on any error. Inside `transaction()`
-        a write joins the transaction already open."""
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction at a time; rolls back on any error. Several writes may stand or
+        fall together (a change set, CreateMultiple): inside an open transaction of this thread a
+        write joins it. Versions handed out inside become `version` only on commit, so readers
+        never see a version whose rows are not committed, and a rollback gives the numbers back."""
         held = getattr(self._held, "conn", None)
         if held is not None:
             yield held
             return
-        with self.transaction() as conn:
-            yield conn
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """Several writes that stand or fall together (a change set, CreateMultiple). Versions
-        handed out inside become `version` only on commit, so readers never see a version
-        whose rows are not committed, and a rollback gives the numbers back."""
         with self.write_lock, self.connection() as conn:
             conn.execute("BEGIN IMMEDIATE")
             self._held.conn = conn
@@ -133,6 +127,8 @@ class DataStore:
             conn.execute("COMMIT")
             self.version = self._allocated
             self.dirty = True
+
+    writing = transaction
 
     def _open_or_create(self) -> None:
         fresh = not self.path.exists()

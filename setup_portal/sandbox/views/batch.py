@@ -30,6 +30,7 @@ from .records import json_response
 MAX_REQUESTS = 1000
 API_PREFIX = "/api/data/v9.2/"
 REFERENCE = re.compile(r"^\$([A-Za-z0-9_.-]+)")
+SYSTEM_SEGMENTS = {"batch", "metadata"}  # `$batch`, `$metadata`: resources, not Content-ID references
 # Dataverse's words for a request that names a Content-ID the change set has not declared.
 MISSING_REFERENCE = "Content-ID Reference: '${}' does not exist in the batch context."
 
@@ -130,7 +131,7 @@ class Runner:
     def _resolve(self, target: str, references: dict[str, str]) -> tuple[str, str]:
         """A part's URL as the path under the service root and its query string."""
         reference = REFERENCE.match(target)
-        if reference:
+        if reference and reference.group(1) not in SYSTEM_SEGMENTS:
             name = reference.group(1)
             if name not in references:
                 raise errors.bad_query(MISSING_REFERENCE.format(name))
@@ -146,6 +147,8 @@ class Runner:
             path = path[len(API_PREFIX):]
         elif path.startswith("/") or parts.scheme:
             raise errors.bad_query(f"The request URL '{target[:200]}' is not in this environment's Web API.")
+        if path.rstrip("/") == "$batch":
+            raise errors.bad_query("A batch request can't contain other batch requests.")
         return path, parts.query
 
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from setup_portal.api.authentication import _find
+from setup_portal.audit.models import AuditEvent
+from setup_portal.instances import actions, state, token_reveal
 from setup_portal.instances.models import HealthCheck, Instance, JobStep, ProvisioningJob
 from setup_portal.wizard.actions import do_create_setup
 from tests.instances.factories import make_instance
+
+from .conftest import key_client
 
 
 def _failed_job(inst, user) -> ProvisioningJob:
@@ -93,3 +98,64 @@ def test_portal_administrators_list_teams_and_users(alice, bob_api, django_user_
     users = {u["username"]: u for u in api.get("/api/v1/users").json()["results"]}
     assert users["pam"]["portal_administrator"] is True and users["alice"]["teams"][0]["role"] == "admin"
     assert bob_api.get("/api/v1/teams").status_code == 403
+
+
+def _key_prefix(api) -> str:
+    return api.key.removeprefix("dcp_").partition("_")[0]
+
+
+def _provisioned_with(api, owner) -> ProvisioningJob:
+    """A provisioning job started with `api`'s key, finished by the worker's own mark_ready."""
+    inst = make_instance(owner, status=Instance.Status.PROVISIONING)
+    job = ProvisioningJob.objects.create(instance=inst, created_by=owner, status=ProvisioningJob.Status.SUCCEEDED,
+                                         api_key_prefix=_key_prefix(api))
+    state.mark_ready(job, acting_user=None)
+    return job
+
+
+def test_a_job_hands_its_token_once_to_the_key_that_started_it(alice, alice_api, bob_api):
+    job = _provisioned_with(alice_api, alice)
+    url = f"/api/v1/jobs/{job.pk}"
+    other_key = key_client(alice)  # the same person with another key
+    assert other_key.get(url).json()["instance_token"] is None
+    assert bob_api.get(url).json()["instance_token"] is None  # a team lead of the team
+    first = alice_api.get(url)
+    token = first.json()["instance_token"]
+    assert first["Cache-Control"] == "no-store" and token.startswith("dci_")
+    assert _find(token) == job.instance
+    assert alice_api.get(url).json()["instance_token"] is None  # once
+    event = AuditEvent.objects.get(verb="instance.token_handed_over")
+    assert event.actor == alice and event.data["api_key"] == f"dcp_{_key_prefix(alice_api)}" and token not in str(
+        event.data)
+    # Its owner can still show it on the pages (the script may have lost it) until confirming.
+    inst = Instance.objects.get(pk=job.instance_id)
+    assert inst.token_reveal_to == alice and str(inst.token_pending_reveal) == token
+
+
+def test_a_job_hands_over_nothing_once_the_token_is_confirmed_or_replaced(alice, alice_api):
+    job = _provisioned_with(alice_api, alice)
+    inst = Instance.objects.get(pk=job.instance_id)
+    assert token_reveal.do_confirm_instance_token(inst, acting_user=alice)
+    assert alice_api.get(f"/api/v1/jobs/{job.pk}").json()["instance_token"] is None
+
+    job = _provisioned_with(alice_api, alice)
+    actions.do_issue_instance_token(Instance.objects.get(pk=job.instance_id), acting_user=alice)
+    assert alice_api.get(f"/api/v1/jobs/{job.pk}").json()["instance_token"] is None  # not this job's token
+
+
+def test_an_unfinished_job_keeps_its_token_for_later(alice, alice_api):
+    inst = make_instance(alice, status=Instance.Status.PROVISIONING)
+    job = ProvisioningJob.objects.create(instance=inst, created_by=alice, status=ProvisioningJob.Status.RUNNING,
+                                         api_key_prefix=_key_prefix(alice_api))
+    assert alice_api.get(f"/api/v1/jobs/{job.pk}").json()["instance_token"] is None
+    ProvisioningJob.objects.filter(pk=job.pk).update(status=ProvisioningJob.Status.SUCCEEDED)
+    job.status = ProvisioningJob.Status.SUCCEEDED
+    state.mark_ready(job, acting_user=None)
+    assert alice_api.get(f"/api/v1/jobs/{job.pk}").json()["instance_token"].startswith("dci_")
+
+
+def test_the_api_issues_a_new_token_held_like_the_pages(alice, alice_api):
+    inst = make_instance(alice)
+    body = alice_api.post(f"/api/v1/instances/{inst.pk}/token").json()
+    inst.refresh_from_db()
+    assert str(inst.token_pending_reveal) == body["token"] and inst.token_reveal_to == alice

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from uuid import UUID
 
 import pytest
 
+from setup_portal.api.authentication import _find
 from setup_portal.instances.models import Instance, ProvisioningJob
 from setup_portal.wizard.models import Setup, StageRecord
 
@@ -42,6 +44,10 @@ def test_it_provisions_a_server_to_server_instance(alice, sandbox, celery_worker
     job = _follow(api, body["job_url"])
     assert job["status"] == "succeeded", (job, celery_worker.log())
     assert {step["status"] for step in job["steps"]} <= {"succeeded", "skipped"}
+    # The first answer after success carries the instance token, once, to the key that started the job.
+    token = job["instance_token"]
+    assert token.startswith("dci_") and _find(token).pk == UUID(body["instance"])
+    assert api.get(body["job_url"]).json()["instance_token"] is None
     inst = api.get(body["instance_url"]).json()
     assert inst["status"] == "ready" and inst["tags"] == ["api"] and inst["auth_type"] == "s2s"
     setup = Setup.objects.get(instance__pk=body["instance"])

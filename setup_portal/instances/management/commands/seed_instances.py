@@ -5,8 +5,10 @@ admin and team lead unless they have members already. The first HISTORY_LIMIT in
 get their history too (jobs, steps, health checks, reviews, audit events, a few wizard setups),
 written with bulk_create; the rest are instance rows only, written with COPY on PostgreSQL (a
 million in minutes) and bulk_create elsewhere. The dashboard's counters are added batch by batch
-from the same values, in the same transaction. Seeded instances point at the sandbox tenant
-(use_sandbox=True): if keep-alive ever touches them, nothing leaves the machine.
+from the same values, in the same transaction. Seeded instances are marked (seeded=True): their
+Dynamics URLs are made up, so keep-alive never checks them and nobody is notified about them. They
+point at the sandbox tenant too (use_sandbox=True): if anything ever touches them, nothing leaves
+the machine.
 """
 
 from __future__ import annotations
@@ -219,7 +221,7 @@ class Seeder:
         v = {
             "id": uuid.UUID(int=rng.getrandbits(128), version=4), "name": name, "team_id": crew.team_id,
             "owner_id": rng.choice(crew.owners).pk, "created_at": created, "updated_at": created,
-            "use_sandbox": True, "dynamics_url": f"https://{org}.{host}.dynamics.com", "region": region,
+            "use_sandbox": True, "seeded": True, "dynamics_url": f"https://{org}.{host}.dynamics.com", "region": region,
             "tenant": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "auth_type": auth, "status": status,
             "tags": "," + ",".join(tags) + "," if tags else "",
             "polling_enabled": rng.random() < 0.4, "polling_resources": ["accounts", "contacts"],

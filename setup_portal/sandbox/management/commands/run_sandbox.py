@@ -52,6 +52,9 @@ class Command(BaseCommand):
         # This process serves only the sandbox: its own URLconf, none of the portal's middleware.
         settings.ROOT_URLCONF = "setup_portal.sandbox.urls"
         settings.MIDDLEWARE = []
+        # Bulk writes ($batch of 1,000 requests, CreateMultiple) exceed Django's 2.5 MB default for a
+        # body; Dataverse takes payloads of many megabytes.
+        settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024 * 1024
         app = buffered(WSGIHandler())
         try:
             browser = SandboxServer((host, http_port), app, store, quiet=quiet)
