@@ -3,11 +3,15 @@ with real requests and instance API calls, and carry no ids."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
+from setup_portal.events.models import PollState
+from setup_portal.events.polling import poll_instance
 from setup_portal.instances.models import Instance
 from tests.api.conftest import Caller, issue_token
 from tests.instances.factories import make_instance, sandbox_s2s_instance
@@ -78,6 +82,20 @@ def test_instance_api_calls_are_counted_with_dataverse_latency(scrape, alice, sa
     # The first call asked Azure AD for a token.
     assert value(after, "portal_token_refreshes_total", outcome="refreshed") >= 1
     assert "nosuchtables" not in after and str(inst.pk) not in after
+
+
+def test_a_late_poll_is_observed_per_table(scrape, alice, sandbox, clean_sandbox):
+    inst = sandbox_s2s_instance(alice, sandbox.info, polling_enabled=True, polling_resources=["accounts"])
+    before = scrape()
+    PollState.objects.create(instance=inst, table="accounts", next_poll_at=timezone.now() - dt.timedelta(minutes=3))
+    assert poll_instance(str(inst.pk)) == "polled"
+    after = scrape()
+    assert value(after, "portal_poll_lag_seconds_count", table="accounts") == \
+        value(before, "portal_poll_lag_seconds_count", table="accounts") + 1
+    # Three minutes late: in the 300 s bucket, not in the 120 s one.
+    grew = {le: value(after, "portal_poll_lag_seconds_bucket", table="accounts", le=le)
+            - value(before, "portal_poll_lag_seconds_bucket", table="accounts", le=le) for le in ("120.0", "300.0")}
+    assert grew == {"120.0": 0, "300.0": 1}
 
 
 def test_instances_are_read_from_the_counters(scrape, alice):
