@@ -5,11 +5,16 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import random
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
+from django.utils import timezone
 
-from setup_portal.audit.models import record
+from setup_portal.audit.models import AuditEvent, record
+from setup_portal.instances.management.commands.seed_instances import Crew, Seeder
+from setup_portal.instances.models import Instance
 from tests.instances.factories import make_instance
 
 URL = "/audit/"
@@ -99,3 +104,26 @@ def test_the_csv_export_follows_the_filters_and_holds_no_secrets(events, bob_cli
     assert [r["action"] for r in rows] == ["instance.approved", "instance.created"]
     assert rows[0]["actor"] == "bob" and rows[0]["target"] == "contoso-crm"
     assert "Sup3rS3cret~value" not in body and "[redacted]" in rows[1]["data"]
+
+
+def test_it_shows_changes_as_before_and_after_in_words(alice, alice_client):
+    inst = make_instance(alice, name="contoso-crm")
+    record("instance.edited", inst, actor=alice, data={"polling_enabled": {"from": False, "to": True},
+                                                      "tags": {"from": [], "to": ["sales", "emea"]},
+                                                      "region": {"from": None, "to": "EMEA"}})
+    html = alice_client.get(URL).content.decode()
+    assert "no → yes" in html and "— → sales, emea" in html and "— → EMEA" in html
+    assert "{&#x27;from&#x27;" not in html and "{'from'" not in html and "False" not in html
+
+
+def test_a_seeded_history_has_nothing_in_the_future(alice, bob, alice_client):
+    # Thousands of drawn instances (no rows written): recent ones once got reviews and disables dated after now.
+    seeder = Seeder(random.Random(42), [Crew(team_id=1, owners=[alice], leads=[bob])])
+    for i in range(5000):
+        inst = Instance(**seeder._values(i))
+        assert max(event.created_at for event in seeder._events(inst)) <= seeder.now, inst.name
+        assert (inst.reviewed_at or seeder.now) <= seeder.now and (inst.ready_at or seeder.now) <= seeder.now
+    call_command("seed_instances", "40", stdout=io.StringIO())
+    now = timezone.now()
+    assert not AuditEvent.objects.filter(created_at__gt=now).exists()
+    assert alice_client.get(URL).context["page"].object_list[0].created_at <= now

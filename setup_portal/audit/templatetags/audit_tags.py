@@ -9,3 +9,20 @@ register = template.Library()
 def visible_items(data: dict, show_hints: bool) -> list:
     """An event's data, key by key, as this viewer may see it (no secret hints unless `show_hints`)."""
     return list((data if show_hints else without_hints(data)).items())
+
+
+@register.filter
+def readable(value) -> str:
+    """An event's value in words rather than Python's: {"from": False, "to": True} as "no → yes",
+    lists joined with commas, nested values as "key: value"."""
+    if isinstance(value, dict):
+        if set(value) == {"from", "to"}:
+            return f"{readable(value['from'])} → {readable(value['to'])}"
+        return "; ".join(f"{key}: {readable(item)}" for key, item in value.items()) or "—"
+    if isinstance(value, list | tuple):
+        return ", ".join(readable(item) for item in value) or "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None or value == "":
+        return "—"
+    return str(value)
