@@ -13,7 +13,6 @@ from setup_portal.audit.views import AuditFilterForm, filter_events
 from setup_portal.instances import actions, token_reveal
 from setup_portal.instances.lifecycle_forms import ReviewForm
 from setup_portal.instances.models import JobStep, ProvisioningJob
-from setup_portal.text import whole_number
 from setup_portal.wizard.models import Setup
 
 from ..problems import Problem

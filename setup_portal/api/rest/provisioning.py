@@ -145,7 +145,8 @@ def provision(data: dict, *, user, api_key_prefix: str = "") -> Outcome:
             job = wizard.do_finish_setup(setup, settings=instance_form.settings(), started_at=started_at,
                                          acting_user=user)
     except IntegrityError:  # another instance took the name between the check and the insert
-        raise conflict({"name": ["An instance with this name was just created. Pick another name."]}) from None
+        raise Problem(400, "Some values are not valid.", slug="validation",
+                      errors={"name": ["An instance with this name was just created. Pick another name."]}) from None
     if api_key_prefix:
         job.api_key_prefix = api_key_prefix
         job.save(update_fields=["api_key_prefix"])
