@@ -242,6 +242,10 @@ ROWS: list[Row] = [
     ("POST", "/notifications/{notification}/read/", (404, 302, 404, 404, 404, 302)),
     ("GET", "/notifications/read-all/", (405, 405, 405, 405, 405, 405)),
     ("POST", "/notifications/read-all/", (302, 302, 302, 302, 302, 302)),
+    ("GET", "/instances/{instance}/notifications/mute/", (405, 405, 405, 405, 405, 405)),
+    ("POST", "/instances/{instance}/notifications/mute/", (302, 302, 302, 404, 403, 302)),
+    ("GET", "/instances/{instance}/notifications/unmute/", (405, 405, 405, 405, 405, 405)),
+    ("POST", "/instances/{instance}/notifications/unmute/", (302, 302, 302, 404, 403, 302)),
     # Audit log: scoped by team inside the page
     ("GET", "/audit/", (200, 200, 200, 200, 403, 302)),
     ("POST", "/audit/", (405, 405, 405, 405, 403, 302)),

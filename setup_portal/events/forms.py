@@ -90,3 +90,23 @@ def with_sandbox_bin(form: forms.Form, data) -> dict:
             initial[name] = data.get(name)
     initial.update(events_enabled=True, callback_url=new_sandbox_bin_url())
     return initial
+
+
+class NotificationFilter(forms.Form):
+    """The notifications page's filter: one of the instances the person has entries about, one kind.
+    A value that is not offered is ignored (the filter shows everything for it)."""
+
+    instance = forms.ChoiceField(required=False, label="Instance")
+    kind = forms.ChoiceField(required=False, label="Kind")
+
+    def __init__(self, data, *, instances: list[tuple[str, str]], kinds: dict[str, str]):
+        super().__init__(data)
+        self.fields["instance"].choices = [("", "All instances"), *instances]
+        self.fields["kind"].choices = [("", "All kinds"), *kinds.items()]
+
+    def chosen(self) -> dict[str, str]:
+        """The valid choices made, as notifications' field lookups."""
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        picked = {"instance_id": data.get("instance"), "kind": data.get("kind")}
+        return {field: value for field, value in picked.items() if value}

@@ -18,6 +18,7 @@ from setup_portal import permissions
 from setup_portal.instances.models import Instance
 
 from .actions import emit_event
+from .notifications import notify
 
 log = logging.getLogger(__name__)
 Status, Health = Instance.Status, Instance.Health
@@ -90,6 +91,8 @@ def on_transition(inst: Instance, before: dict, *, data: dict | None = None) -> 
             transaction.on_commit(functools.partial(_notify, inst.pk, event_type))
     if _waits_for_review(status_type, inst, before):
         transaction.on_commit(functools.partial(_notify_review_waiting, inst.pk, inst.review_state))
+    if before["review_state"] != inst.review_state == Instance.Review.CHANGES_REQUESTED:
+        transaction.on_commit(functools.partial(_notify_changes_requested, inst.pk, inst.reviewed_at))
 
 
 def _waits_for_review(status_type: str | None, inst: Instance, before: dict) -> bool:
@@ -139,11 +142,6 @@ def _notify(instance_id, event_type: str) -> None:
     message = template.format(name=inst.name, reason=reason)[:500]
     link = reverse("instances:detail", args=[inst.pk])
     try:
-        from .notifications import notify
-    except ImportError:  # webhook delivery's notifications module not installed yet
-        log.warning("Not notified (no notifications module): %s", message)
-        return
-    try:
         notify(permissions.people_to_tell(inst), instance=inst, kind=kind, message=message, link=link)
     except Exception:
         log.exception("Could not notify about %s of instance %s", event_type, inst.pk)
@@ -156,15 +154,36 @@ REVIEW_MESSAGES = {
 
 
 def _notify_review_waiting(instance_id, review_state: str) -> None:
-    """Tell the instance's team's team leads (bell and e-mail) that it waits for their review."""
+    """Tell the instance's team's team leads (bell and e-mail) that it waits for their review.
+
+    Resubmitted: the team lead who asked for the changes is told by instances/notifications.py,
+    with what changed, so not here too (one e-mail per resubmission)."""
     inst = Instance.objects.filter(pk=instance_id).first()
     if inst is None or inst.review_state != review_state:
         return  # reviewed (or changed) before this commit's hook ran: nothing waits any more
-    from .notifications import notify
-
+    leads = permissions.team_leads(inst.team_id)
+    if review_state == Instance.Review.RESUBMITTED and inst.reviewed_by_id:
+        leads = leads.exclude(pk=inst.reviewed_by_id)
     message = REVIEW_MESSAGES[review_state].format(name=inst.name)
     try:
-        notify(permissions.team_leads(inst.team_id), instance=inst, kind="review_waiting", message=message,
+        notify(leads, instance=inst, kind="review_waiting", message=message,
                link=reverse("instances:detail", args=[inst.pk]))
     except Exception:
         log.exception("Could not tell the team leads that instance %s waits for review", inst.pk)
+
+
+def _notify_changes_requested(instance_id, reviewed_at: dt.datetime | None) -> None:
+    """Tell the instance's owner (bell and e-mail) that a team lead asked for changes, and which."""
+    inst = Instance.objects.select_related("owner", "reviewed_by").filter(pk=instance_id).first()
+    if inst is None or inst.review_state != Instance.Review.CHANGES_REQUESTED or inst.reviewed_at != reviewed_at:
+        return  # edited or reviewed again before this commit's hook ran
+    if inst.owner is None or not inst.owner.is_active:
+        return
+    lead = inst.reviewed_by.get_username() if inst.reviewed_by else "A team lead"
+    try:
+        notify([inst.owner], instance=inst, kind="changes_requested",
+               message=f"{lead} asked for changes to {inst.name}.",
+               detail=f"Their comment:\n\n  {inst.review_comment}" if inst.review_comment else "",
+               link=reverse("instances:detail", args=[inst.pk]))
+    except Exception:
+        log.exception("Could not tell the owner of instance %s that changes were requested", inst.pk)

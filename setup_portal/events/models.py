@@ -8,6 +8,7 @@ import secrets
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from setup_portal.crypto import EncryptedTextField
 
@@ -191,19 +192,79 @@ class PollState(models.Model):
         return f"Poll state {self.instance_id}/{self.table}"
 
 
+# What each kind of notification is called where people pick one (the notifications page, digests).
+NOTIFICATION_KINDS = {
+    "needs_reauth": "Needs re-authentication",
+    "health_failing": "Health check failing",
+    "webhook_disabled": "Webhooks turned off",
+    "review_waiting": "Waiting for review",
+    "changes_requested": "Changes requested",
+}
+
+
 class Notification(models.Model):
+    """One bell entry: what happened to one instance, of one kind, for one person.
+
+    A repeat folds into the entry (count, latest message and time) instead of adding a row, and
+    makes it unread again; reading it starts the count afresh. `unmailed` counts repeats not
+    e-mailed yet: the hourly digest's (events/notifications.py).
+    """
+
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
     instance = models.ForeignKey("instances.Instance", null=True, blank=True, on_delete=models.CASCADE,
                                  related_name="notifications")
     kind = models.CharField(max_length=40)
     message = models.CharField(max_length=500)
     link = models.CharField(max_length=500, blank=True)
+    # More of the latest occurrence for its e-mail (what an edit changed, a reviewer's comment).
+    detail = models.TextField(blank=True)
+    count = models.PositiveIntegerField(default=1)
+    unmailed = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
+    latest_at = models.DateTimeField(default=timezone.now)
     read_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["user", "read_at"], name="notification_unread_idx")]
+        ordering = ["-latest_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["user", "instance", "kind"], name="notification_entry_uniq")]
+        indexes = [
+            models.Index(fields=["user", "read_at"], name="notification_unread_idx"),
+            # The digest beat looks only for entries still to e-mail: a handful among many.
+            models.Index(fields=["user", "kind"], condition=models.Q(unmailed__gt=0),
+                         name="notification_unmailed_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} for {self.user_id}"
+
+    @property
+    def kind_label(self) -> str:
+        return NOTIFICATION_KINDS.get(self.kind, self.kind)
+
+
+class NotificationMail(models.Model):
+    """When a person was last e-mailed about one kind of notification: at most one e-mail an hour."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=40)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "kind"], name="notification_mail_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} mail for {self.user_id}"
+
+
+class InstanceMute(models.Model):
+    """A person who hears nothing about an instance (no bell entry, no e-mail) until they unmute it."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    instance = models.ForeignKey("instances.Instance", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "instance"], name="instance_mute_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.instance_id} muted by {self.user_id}"

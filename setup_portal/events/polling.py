@@ -144,7 +144,8 @@ def _tables(inst: Instance) -> list[str]:
 
 
 def pollable() -> Q:
-    return Q(status=Instance.Status.READY, polling_enabled=True)
+    # Seeded instances (seed_instances) have made-up Dynamics URLs: nothing to poll.
+    return Q(status=Instance.Status.READY, polling_enabled=True, seeded=False)
 
 
 def _sync_states(inst: Instance, now: dt.datetime) -> None:

@@ -7,3 +7,8 @@ BEAT_SCHEDULE: dict[str, dict] = {}
 BEAT_SCHEDULE.update({
     "events-retry-due-deliveries": {"task": "events.retry_due_deliveries", "schedule": 15.0},
 })
+
+# Notifications: what waited for a person's hourly e-mail budget goes out as one digest per kind.
+BEAT_SCHEDULE.update({
+    "events-notification-digests": {"task": "events.send_notification_digests", "schedule": 300.0},
+})

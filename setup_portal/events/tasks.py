@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import delivery
+from . import delivery, notifications
 
 
 # --- webhook delivery ------------------------------------------------------------------------
@@ -25,3 +25,10 @@ def retry_due_deliveries() -> int:
     for delivery_id in ids:
         deliver_event.delay(delivery_id)
     return len(ids)
+
+
+# --- notifications ---------------------------------------------------------------------------
+@shared_task(name="events.send_notification_digests", ignore_result=True)
+def send_notification_digests() -> int:
+    """Beat: the hourly digest e-mails of notifications that came within the hour of another's."""
+    return notifications.send_digests()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import notification_views, views
 
 app_name = "events"
 
@@ -10,7 +10,11 @@ urlpatterns = [
     path("instances/<uuid:instance_id>/deliveries/", views.deliveries, name="deliveries"),
     path("instances/<uuid:instance_id>/deliveries/test/", views.send_test_event, name="send_test"),
     path("instances/<uuid:instance_id>/deliveries/<int:delivery_id>/redeliver/", views.redeliver, name="redeliver"),
-    path("notifications/", views.notifications, name="notifications"),
-    path("notifications/<int:notification_id>/read/", views.read_notification, name="read_notification"),
-    path("notifications/read-all/", views.read_all_notifications, name="read_all_notifications"),
+    path("notifications/", notification_views.notifications, name="notifications"),
+    path("notifications/<int:notification_id>/read/", notification_views.read_notification,
+         name="read_notification"),
+    path("notifications/read-all/", notification_views.read_all_notifications, name="read_all_notifications"),
+    path("instances/<uuid:instance_id>/notifications/mute/", notification_views.mute_instance, name="mute_instance"),
+    path("instances/<uuid:instance_id>/notifications/unmute/", notification_views.unmute_instance,
+         name="unmute_instance"),
 ]

@@ -1,4 +1,4 @@
-"""Pages of the events app: an instance's webhook settings, its delivery log, and notifications.
+"""Pages of the events app: an instance's webhook settings and its delivery log (notifications: notification_views.py).
 
 Admins change settings, rotate the signing secret, redeliver and send test events; team leads
 see the settings and the log read-only and never a secret (setup_portal/permissions.py decides).
@@ -13,7 +13,6 @@ from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from setup_portal import permissions
@@ -21,8 +20,7 @@ from setup_portal.instances.views import instance_for
 
 from . import endpoints
 from .forms import DeliveryFilter, EndpointForm
-from .models import Delivery, DeliveryAttempt, Notification
-from .notifications import notifications_of
+from .models import Delivery, DeliveryAttempt
 
 PAGE_SIZE = 50
 REVEAL_KEY = "events.reveal_secret"  # session: endpoint ids whose new secret is shown once
@@ -143,30 +141,3 @@ def send_test_event(request: HttpRequest, instance_id) -> HttpResponse:
     event = endpoints.do_send_test_event(inst, acting_user=request.user)
     messages.success(request, f"Test event {event.pk if event else ''} queued.")
     return redirect("events:deliveries", instance_id=inst.pk)
-
-
-@require_GET
-@login_required
-def notifications(request: HttpRequest) -> HttpResponse:
-    rows = notifications_of(request.user).select_related("instance")
-    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "events/notifications.html", {"page": page})
-
-
-@require_POST
-@login_required
-def read_notification(request: HttpRequest, notification_id: int) -> HttpResponse:
-    """Mark one read and go to where it is fixed."""
-    note = get_object_or_404(notifications_of(request.user), pk=notification_id)
-    Notification.objects.filter(pk=note.pk, read_at=None).update(read_at=timezone.now())
-    if note.link and url_has_allowed_host_and_scheme(note.link, allowed_hosts=None):
-        return redirect(note.link)
-    return redirect("events:notifications")
-
-
-@require_POST
-@login_required
-def read_all_notifications(request: HttpRequest) -> HttpResponse:
-    count = notifications_of(request.user).filter(read_at=None).update(read_at=timezone.now())
-    messages.success(request, f"Marked {count} notification{'s' if count != 1 else ''} read.")
-    return redirect("events:notifications")

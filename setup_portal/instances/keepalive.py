@@ -43,6 +43,11 @@ REMINDER_DAYS = (30, 7, 1)
 KEPT_ALIVE = [Instance.Status.READY]
 
 
+def kept_alive() -> QuerySet[Instance]:
+    """Ready instances that are real: seeded ones (seed_instances) have made-up Dynamics URLs."""
+    return Instance.objects.filter(status__in=KEPT_ALIVE, seeded=False)
+
+
 def id_batches(queryset: QuerySet[Instance], size: int = BATCH_SIZE) -> Iterator[list[str]]:
     """Primary keys of `queryset` in ascending batches, each fetched with `pk > last` (keyset)."""
     last = None
@@ -59,20 +64,21 @@ def id_batches(queryset: QuerySet[Instance], size: int = BATCH_SIZE) -> Iterator
 
 def due_for_refresh(now: dt.datetime | None = None) -> QuerySet[Instance]:
     now = now or timezone.now()
-    return Instance.objects.filter(status__in=KEPT_ALIVE).filter(
+    return kept_alive().filter(
         Q(access_token_expires_at__isnull=True) | Q(access_token_expires_at__lte=now + REFRESH_AHEAD))
 
 
 def due_for_health_check(now: dt.datetime | None = None) -> QuerySet[Instance]:
     now = now or timezone.now()
-    return Instance.objects.filter(status__in=KEPT_ALIVE).filter(
+    return kept_alive().filter(
         Q(health_checked_at__isnull=True) | Q(health_checked_at__lte=now - HEALTH_CHECK_EVERY))
 
 
 def due_for_reminder(today: dt.date | None = None) -> QuerySet[Instance]:
     today = today or timezone.localdate()
     return (Instance.objects.exclude(status__in=[Instance.Status.DELETED, Instance.Status.DISABLED])
-            .filter(secret_expires_on__gte=today, secret_expires_on__lte=today + dt.timedelta(days=max(REMINDER_DAYS))))
+            .filter(seeded=False, secret_expires_on__gte=today,
+                    secret_expires_on__lte=today + dt.timedelta(days=max(REMINDER_DAYS))))
 
 
 def refresh_token(instance_id: str) -> str:
@@ -84,7 +90,7 @@ def refresh_token(instance_id: str) -> str:
     """
     try:
         with transaction.atomic():
-            inst = Instance.objects.select_for_update().filter(pk=instance_id, status__in=KEPT_ALIVE).first()
+            inst = kept_alive().select_for_update().filter(pk=instance_id).first()
             if inst is None:
                 return "skipped"
             expires = inst.access_token_expires_at
@@ -108,7 +114,7 @@ def check_health(instance_id: str, *, triggered_by_id: int | None = None) -> Hea
     allowed (the sandbox was switched off, or the row names another host) is not called,
     and the check records why.
     """
-    inst = Instance.objects.filter(pk=instance_id).first()
+    inst = Instance.objects.filter(pk=instance_id, seeded=False).first()
     if inst is None or inst.status in {Instance.Status.DELETED, Instance.Status.PROVISIONING}:
         return None
     started = time.monotonic()
@@ -173,7 +179,8 @@ def _claim_reminder(instance_id: str, today: dt.date) -> tuple[Instance, int] | 
     """Mark the due reminder as sent under the row lock before sending: at most once, even with two beats."""
     with transaction.atomic():
         inst = (Instance.objects.select_for_update().select_related("owner")
-                .filter(pk=instance_id).exclude(status__in=[Instance.Status.DELETED, Instance.Status.DISABLED])
+                .filter(pk=instance_id, seeded=False)
+                .exclude(status__in=[Instance.Status.DELETED, Instance.Status.DISABLED])
                 .first())
         if inst is None or inst.secret_expires_on is None:
             return None

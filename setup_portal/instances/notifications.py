@@ -1,11 +1,12 @@
-"""E-mail about reviews: the team lead who asked for changes hears when the instance is back."""
+"""About reviews: the team lead who asked for changes hears (bell and e-mail) when the instance is
+back, with what changed. The other team leads are told it waits for review by events/lifecycle.py."""
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.urls import reverse
+
+from setup_portal.events.notifications import notify
 
 from .models import Instance
 
@@ -29,20 +30,18 @@ def shown(value) -> str:
 def send_resubmitted_notice(instance_id: str, changes: dict[str, dict]) -> bool:
     """Tell the team lead who asked for changes that the instance was edited and awaits them again.
 
-    False (nothing sent) when the instance is gone, was reviewed again meanwhile, or the team
-    lead has no address.
+    False (nobody told) when the instance is gone, was reviewed again meanwhile, the team lead's
+    account is off, or they muted the instance.
     """
     inst = Instance.objects.select_related("reviewed_by").filter(pk=instance_id).first()
     if inst is None or inst.review_state != Instance.Review.RESUBMITTED or inst.reviewed_by is None:
         return False
     lead = inst.reviewed_by
-    if not lead.email or not lead.is_active:
+    if not lead.is_active:
         return False
-    context = {"instance": inst, "lead": lead,
-               "changes": [(FIELD_LABELS.get(k, k), shown(v.get("from")), shown(v.get("to")))
-                           for k, v in changes.items()],
-               "url": settings.PORTAL_BASE_URL + reverse("instances:detail", args=[inst.pk])}
-    subject = render_to_string("instances/email/resubmitted_subject.txt", context).strip()
-    body = render_to_string("instances/email/resubmitted.txt", context)
-    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [lead.email])
-    return True
+    detail = render_to_string("instances/email/resubmitted.txt", {
+        "instance": inst, "changes": [(FIELD_LABELS.get(k, k), shown(v.get("from")), shown(v.get("to")))
+                                      for k, v in changes.items()]})
+    return bool(notify([lead], instance=inst, kind="review_waiting",
+                       message=f"{inst.name} was changed and is back for your review.",
+                       detail=detail.strip(), link=reverse("instances:detail", args=[inst.pk])))
