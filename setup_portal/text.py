@@ -27,3 +27,16 @@ def storable_json(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [storable_json(item) for item in value]
     return value
+
+
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")
+
+
+def whole_number(raw: object) -> int | None:
+    """`raw` as a whole number when it is 1 to 18 ASCII digits (so it fits a bigint), else None.
+
+    str.isdigit() also says yes to '²' or '٣', which int() then refuses or reads; ids, page numbers
+    and page sizes from a caller go through here instead."""
+    if isinstance(raw, str) and _WHOLE_NUMBER.fullmatch(raw):
+        return int(raw)
+    return None

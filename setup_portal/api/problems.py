@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -30,13 +32,14 @@ REALM = 'Bearer realm="crm"'
 _TITLES = {
     400: "The request is not valid", 401: "An instance token is needed", 403: "Not allowed",
     404: "Not found", 405: "Method not allowed", 406: "Not acceptable", 409: "The instance cannot serve this now",
-    412: "The record has changed", 415: "Unsupported media type", 422: "Unprocessable request",
+    412: "The record has changed", 413: "The body is too large", 415: "Unsupported media type",
+    422: "Unprocessable request",
     429: "Too many requests", 502: "Dynamics CRM answered with an error", 503: "Dynamics CRM is unavailable",
     504: "Dynamics CRM did not answer in time",
 }
 _SLUGS = {
     400: "invalid-request", 401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
-    406: "not-acceptable", 409: "conflict", 412: "precondition-failed", 415: "unsupported-media-type",
+    406: "not-acceptable", 409: "conflict", 412: "precondition-failed", 413: "too-large", 415: "unsupported-media-type",
     422: "unprocessable", 429: "rate-limited", 502: "bad-gateway", 503: "unavailable", 504: "gateway-timeout",
 }
 
@@ -94,6 +97,8 @@ def _as_problem(exc: Exception) -> Problem | None:
         return Problem(404, "Not found.")
     if isinstance(exc, DjangoPermissionDenied):
         return Problem(403, "Not allowed.")
+    if isinstance(exc, RequestDataTooBig):  # Django's own 400 for it, were DRF not to catch it first
+        return Problem(413, f"The body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes.")
     if isinstance(exc, exceptions.NotAuthenticated):
         return Problem(401, "Send the instance token as 'Authorization: Bearer <token>'.",
                        headers={"WWW-Authenticate": REALM})

@@ -15,7 +15,6 @@ import orjson
 from django.http import HttpResponse
 from django.urls import reverse
 from rest_framework.exceptions import NotAuthenticated
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -27,6 +26,7 @@ from setup_portal.crm.resources import RESOURCES, Resource, get_resource, to_dat
 
 from . import calllog, gateway, idempotency, ratelimit
 from .authentication import HasInstanceToken, InstanceTokenAuthentication, authenticated_instance
+from .parsers import JSONBodyParser
 from .problems import Problem, exception_handler, problem_response
 from .rawpath import RawPathError, raw_target, rewrite_links, without_nulls
 
@@ -79,7 +79,7 @@ class CrmView(APIView):
     authentication_classes = [InstanceTokenAuthentication]
     permission_classes = [HasInstanceToken]
     renderer_classes = [AsciiJSONRenderer]
-    parser_classes = [JSONParser]
+    parser_classes = [JSONBodyParser]
     throttle_classes: list = []
     call_label = ""
 

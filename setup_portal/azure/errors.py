@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from setup_portal.text import whole_number
+
 # Reference: https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes
 
 
@@ -350,7 +352,7 @@ def normalize_code(code: str) -> str:
     match = _AADSTS.search(code.upper())
     if match:
         return f"AADSTS{match.group(1)}"
-    if code.isdigit():
+    if code.isascii() and code.isdigit():
         return f"AADSTS{code}"
     return code
 
@@ -360,7 +362,7 @@ def explain(code: str) -> Explanation:
     entry = _CATALOGUE.get(code)
     if entry is None and code.startswith("http_"):
         status = code.removeprefix("http_")
-        if status.isdigit() and int(status) >= 500:
+        if (whole_number(status) or 0) >= 500:
             entry = (
                 "Microsoft's service is unavailable",
                 f"The service answered HTTP {status} and kept doing so after several retries.",

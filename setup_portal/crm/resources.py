@@ -326,7 +326,9 @@ def _body_value(f: Field, value: object) -> object:
             raise QueryError(f"'{f.name}' contains a NUL character.", param="body", field=f.name)
         return value
     if f.type in {"int", "decimal"}:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        # math.isfinite() of an int too big for a float raises OverflowError: only floats are asked.
+        if isinstance(value, bool) or not isinstance(value, int | float) or (
+                isinstance(value, float) and not math.isfinite(value)):
             raise wrong
         if f.type == "int":
             if isinstance(value, float) and not value.is_integer():

@@ -18,6 +18,8 @@ from django.core import signing
 from django.db.models import F, Q, QuerySet
 from django.utils.dateparse import parse_date, parse_datetime
 
+from setup_portal.text import whole_number
+
 from .filters import NULLABLE_SORTS, SORTS
 
 PAGE_SIZE = 50
@@ -173,9 +175,9 @@ def get_page(rows: QuerySet, sort: str, *, page_number: str | None, cursor: str 
 def _number(raw: str | None) -> int:
     if raw in (None, ""):
         return 1
-    if not raw.isdigit() or int(raw) < 1:
+    number = whole_number(raw)
+    if number is None or number < 1:
         raise BadPage("A page number is a whole number from 1.")
-    number = int(raw)
     if number > MAX_NUMBERED_PAGE:
         raise BadPage(f"Pages after {MAX_NUMBERED_PAGE} are reached with Next and Previous "
                       "(or narrow the list with a filter).")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -13,7 +14,7 @@ from tests.fuzz import assert_answered, form_data, fuzz, get, hostile_text, huge
 LIST_OPTIONS = {"where": huge_or_hostile, "fields": hostile_text, "orderBy": hostile_text, "pageSize": hostile_text,
                 "nextPage": hostile_text, "filter": hostile_text}
 json_values = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
-                                     hostile_text),
+                                     st.integers(min_value=10**300, max_value=10**400), hostile_text),
                            lambda inner: st.one_of(st.lists(inner, max_size=3),
                                                    st.dictionaries(st.text(max_size=10), inner, max_size=3)),
                            max_leaves=6)
@@ -90,3 +91,28 @@ def test_it_answers_any_authorization_and_idempotency_key(app, clean_sandbox):
         assert response.status_code in (400, 401, 422, 201) or response.status_code == 409
 
     check()
+
+
+@pytest.mark.parametrize(("body", "status"), [
+    ("[" * 100_000 + "]" * 100_000, 400),  # past the recursion limit
+    ('{"name": 1e400}', 400),  # inf, which no JSON encoder sends on
+    ('{"revenue": 1' + "0" * 400 + "}", 400),  # too large for a float
+    ('{"name": ' + "9" * 5000 + "}", 400),  # more digits than Python reads as an int
+    (json.dumps({"name": "a" * 3_000_000}), 413),  # past DATA_UPLOAD_MAX_MEMORY_SIZE
+], ids=["nested", "huge-float", "huge-int", "huge-literal", "too-large"])
+def test_it_refuses_bodies_json_cannot_hold(app, clean_sandbox, body, status):
+    for method, path in [("POST", "accounts"), ("PATCH", "accounts/0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"),
+                         ("POST", "raw/accounts"), ("PATCH", "raw/accounts(0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9)")]:
+        response = app.client.generic(method, f"/api/v1/crm/{path}", body, content_type="application/json",
+                                      HTTP_AUTHORIZATION=f"Bearer {app.token}")
+        assert response.status_code == status, (method, path, response.content[:300])
+        assert response["Content-Type"] == "application/problem+json"
+
+
+def test_it_reads_only_ascii_digits_as_a_page_size(app, clean_sandbox):
+    for odd in ("²", "١٢"):
+        assert app.get("/api/v1/crm/accounts", {"pageSize": odd}).status_code == 400
+        assert app.get("/api/v1/crm/raw/accounts", {"$top": odd}).status_code == 400
+        # A header arrives as a WSGI server hands it on: its UTF-8 bytes, read as latin-1.
+        prefer = f"odata.maxpagesize={odd}".encode().decode("latin-1")
+        assert app.get("/api/v1/crm/raw/accounts", Prefer=prefer).status_code == 200

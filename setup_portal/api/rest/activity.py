@@ -13,6 +13,7 @@ from setup_portal.audit.views import AuditFilterForm, filter_events
 from setup_portal.instances import actions, token_reveal
 from setup_portal.instances.lifecycle_forms import ReviewForm
 from setup_portal.instances.models import JobStep, ProvisioningJob
+from setup_portal.text import whole_number
 from setup_portal.wizard.models import Setup
 
 from ..problems import Problem
@@ -41,9 +42,10 @@ def _jobs():
 
 def _job_for(request, job_id: str, allowed=permissions.can_view_instance) -> ProvisioningJob:
     """The job, if the caller may see its instance (404 otherwise, as for the instance itself)."""
-    if not str(job_id).isdigit() or len(str(job_id)) > 18:
+    pk = whole_number(str(job_id))
+    if pk is None:
         raise Problem(404, "No such job.")
-    job = get_object_or_404(ProvisioningJob.objects.only("id", "instance_id"), pk=int(job_id))
+    job = get_object_or_404(ProvisioningJob.objects.only("id", "instance_id"), pk=pk)
     instance_for(request, job.instance_id, allowed)
     return _jobs().get(pk=job.pk)
 

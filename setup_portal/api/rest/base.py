@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from setup_portal import permissions
 from setup_portal.api import key_auth
+from setup_portal.api.parsers import JSONBodyParser
 from setup_portal.api.problems import Problem
 from setup_portal.api.views import AsciiJSONRenderer
 from setup_portal.instances.models import Instance
@@ -62,6 +63,7 @@ class ManagementView(APIView):
     throttle_classes = [key_auth.ApiKeyRateThrottle]
     permission_classes = [PortalUser]
     renderer_classes = [AsciiJSONRenderer]
+    parser_classes = [JSONBodyParser]
 
     def get_exception_handler(self):
         return exception_handler

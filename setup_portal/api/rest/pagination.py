@@ -11,6 +11,7 @@ from django.core import signing
 from django.db.models import QuerySet
 
 from setup_portal.api.problems import Problem
+from setup_portal.text import whole_number
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -27,10 +28,11 @@ def page_size(request) -> int:
     raw = request.query_params.get("page_size")
     if raw is None:
         return DEFAULT_PAGE_SIZE
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE_SIZE:
+    size = whole_number(raw)
+    if size is None or not 1 <= size <= MAX_PAGE_SIZE:
         raise Problem(400, f"page_size is a whole number from 1 to {MAX_PAGE_SIZE}.", slug="validation",
                       errors={"page_size": [f"Send a whole number from 1 to {MAX_PAGE_SIZE}."]})
-    return int(raw)
+    return size
 
 
 def _offset(request) -> int:

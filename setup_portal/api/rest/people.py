@@ -27,6 +27,7 @@ from setup_portal.accounts.actions import (
 )
 from setup_portal.accounts.forms import AddMemberForm, AddUserForm, RoleForm, TeamNameForm
 from setup_portal.teams.models import Membership, Team
+from setup_portal.text import whole_number
 
 from ..problems import Problem
 from . import examples as ex
@@ -55,9 +56,10 @@ class PortalAdminView(ManagementView):
 
 
 def _pk(value: str, what: str) -> int:
-    if not value.isdigit() or int(value) > s.MAX_ID:
+    pk = whole_number(value)
+    if pk is None or pk > s.MAX_ID:
         raise Problem(404, f"No such {what}.")
-    return int(value)
+    return pk
 
 
 def _teams():

@@ -42,7 +42,7 @@ def parse_prefer(header: str) -> dict[str, str]:
 def page_size(prefs: dict[str, str]) -> int | None:
     """odata.maxpagesize, when it is a positive number; Dataverse never pages above 5,000."""
     raw = prefs.get("odata.maxpagesize", "")
-    if not raw.isdigit() or int(raw) < 1:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9 or int(raw) < 1:
         return None
     return min(int(raw), 5000)
 

@@ -294,7 +294,9 @@ def coerce(table: Table, column: Column, value: object) -> object:
                 f"'{table.logical_name}' entity exceeded the maximum allowed length of '{column.max_length}'."))
         return value
     if kind in NUMBER_KINDS:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        # math.isfinite() of an int too big for a float raises OverflowError: only floats are asked.
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+                isinstance(value, float) and not math.isfinite(value)):
             raise _invalid(table, column, value)
         if kind in {"int", "choice"}:
             if isinstance(value, float) and not value.is_integer():

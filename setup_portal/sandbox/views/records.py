@@ -332,7 +332,7 @@ def _flag(raw: str | None, name: str) -> bool:
 def _top(raw: str | None) -> int | None:
     if raw is None:
         return None
-    if not raw.isdigit() or not 0 < int(raw) <= service.MAX_PAGE_SIZE:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 4) or not 0 < int(raw) <= service.MAX_PAGE_SIZE:
         raise errors.bad_query(f"Invalid value '{raw[:50]}' for $top query option: use a number from 1 to 5000.")
     return int(raw)
 
