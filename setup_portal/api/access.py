@@ -18,10 +18,10 @@ from django.db import transaction
 
 from setup_portal.crypto import decrypt, encrypt
 from setup_portal.instances.models import Instance
+from setup_portal.instances.tokens import ACCESS_TOKEN_CACHE_KEY as _KEY
 from setup_portal.instances.tokens import acquire_token_for_instance
 
 EARLY_SECONDS = 120
-_KEY = "crm:access-token:{}"
 # Each process also remembers a token it has read for a few seconds, so a busy instance costs
 # no cache round trip and no decryption per call. A token another process refreshed after a
 # 401 is picked up by this process's own 401 (it then finds the new one in the shared cache).

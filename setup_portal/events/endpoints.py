@@ -28,6 +28,13 @@ def endpoint_of(instance) -> WebhookEndpoint:
     return endpoint
 
 
+def forget_endpoint(instance) -> bool:
+    """Delete the instance's endpoint, with its signing secrets and its deliveries (a deleted
+    instance sends nothing more); whether it had one. The caller audits it."""
+    deleted, _ = WebhookEndpoint.objects.filter(instance=instance).delete()
+    return bool(deleted)
+
+
 @transaction.atomic
 def do_update_endpoint(instance, *, enabled: bool, url: str, lifecycle_types: list[str],
                        acting_user) -> WebhookEndpoint:

@@ -51,7 +51,8 @@ def set_up_webhooks(request: HttpRequest, instance, endpoint_settings: dict) -> 
 @require_http_methods(["GET", "POST"])
 @login_required
 def settings_page(request: HttpRequest, instance_id) -> HttpResponse:
-    inst = instance_for(request, instance_id)
+    # A deleted instance has no endpoint (its delete forgot it), and opening this page must not make one.
+    inst = instance_for(request, instance_id, live=True)
     can_change = permissions.can_change_instance(request.user, inst)
     endpoint = endpoints.endpoint_of(inst)
     if request.method == "POST":

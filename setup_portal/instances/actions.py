@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -23,6 +24,7 @@ from setup_portal.azure.client import AzureError, verify_client_secret
 from setup_portal.azure.clouds import AuthType
 from setup_portal.azure.models import AuthFlow, Authorization
 from setup_portal.crypto import mask
+from setup_portal.events.endpoints import forget_endpoint
 from setup_portal.wizard.models import Setup
 
 from . import tasks, token_reveal
@@ -30,6 +32,7 @@ from .instance_token import new_instance_token, token_hash, token_prefix
 from .models import Instance, InstanceReview, JobStep, ProvisioningJob
 from .provisioning import STEP_KEYS
 from .state import InstanceStateError, transition
+from .tokens import ACCESS_TOKEN_CACHE_KEY
 
 # Disabling keeps what the instance was, so enabling can put it back.
 DISABLEABLE = {Instance.Status.READY, Instance.Status.NEEDS_REAUTH, Instance.Status.FAILED}
@@ -343,6 +346,10 @@ def do_delete_instance(instance: Instance, *, acting_user) -> Instance:
     flows = AuthFlow.objects.filter(made_from)
     flows.filter(consumed_at__isnull=True).update(expires_at=timezone.now())  # a late answer is refused
     flows.exclude(flow="").update(flow="")
+    # Its webhook endpoint goes with its signing secrets, and the access token the instance API
+    # keeps in the shared cache is erased once the delete is visible (a refresh waits for this lock).
+    endpoint_erased = forget_endpoint(inst)
+    transaction.on_commit(functools.partial(cache.delete, ACCESS_TOKEN_CACHE_KEY.format(inst.pk)))
     # A worker still running a job finds its lease gone and stops.
     cancelled = inst.jobs.filter(status__in=[ProvisioningJob.Status.QUEUED, ProvisioningJob.Status.RUNNING]).update(
         status=ProvisioningJob.Status.FAILED, finished_at=timezone.now(), error_code="deleted",
@@ -353,7 +360,8 @@ def do_delete_instance(instance: Instance, *, acting_user) -> Instance:
                           "token_pending_reveal", "access_token_expires_at"],
                data={"from": before, "name": original_name,
                      "erased": ["client_secret", "password", "certificate_key", "token_cache", "instance_token"],
-                     "authorizations_erased": erased, "jobs_cancelled": cancelled},
+                     "authorizations_erased": erased, "jobs_cancelled": cancelled,
+                     "webhook_endpoint_erased": endpoint_erased},
                status=Instance.Status.DELETED, status_code="",
                status_detail="Deleted: its credentials and tokens were erased.")
     return inst

@@ -10,6 +10,10 @@ from setup_portal.observability import metrics
 
 from .models import Instance
 
+# Where the instance API keeps an instance's current access token (encrypted) in the shared cache
+# between calls (api/access.py); named here so that deleting the instance can erase it.
+ACCESS_TOKEN_CACHE_KEY = "crm:access-token:{}"
+
 
 def acquire_token_for_instance(instance: Instance, *, force_refresh: bool = False) -> azure.TokenResult:
     """An access token for the instance's Dynamics URL, from its cache or a new grant.

@@ -6,13 +6,19 @@ import datetime as dt
 import time
 
 import pytest
+from django.core.cache import cache
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from setup_portal.audit.models import AuditEvent
 from setup_portal.azure.models import Authorization
 from setup_portal.crypto import mask
+from setup_portal.events import endpoints
+from setup_portal.events.models import Delivery, WebhookEndpoint
 from setup_portal.instances.models import HealthCheck, Instance, ProvisioningJob
+from setup_portal.instances.tokens import ACCESS_TOKEN_CACHE_KEY
+from tests.api.conftest import issue_token
 
 from .factories import SECRET, make_instance, sandbox_s2s_instance
 
@@ -101,6 +107,32 @@ def test_delete_erases_credentials_and_keeps_the_trail(alice_client, alice, inst
     assert inst.name.startswith("contoso-crm (deleted ")
     assert not Instance.objects.filter(name="contoso-crm").exists(), "the name is free for a new instance"
     assert AuditEvent.objects.filter(verb="instance.deleted").get().data["name"] == "contoso-crm"
+
+
+
+def test_delete_forgets_the_cached_access_token_and_the_webhook_endpoint(
+        alice_client, alice, clean_sandbox, django_capture_on_commit_callbacks):
+    inst = sandbox_s2s_instance(alice, clean_sandbox.info, name="contoso-crm")
+    app_token = issue_token(inst)
+    assert Client().get("/api/v1/crm/accounts", headers={"Authorization": f"Bearer {app_token}"}).status_code == 200
+    key = ACCESS_TOKEN_CACHE_KEY.format(inst.pk)
+    assert cache.get(key), "the instance API keeps the access token between calls"
+    endpoints.do_update_endpoint(inst, enabled=True, url="https://hooks.example.com/crm",
+                                 lifecycle_types=["instance.deleted"], acting_user=alice)
+    endpoint = endpoints.do_rotate_webhook_secret(inst, acting_user=alice)  # two secrets sign for a day
+    secrets = {str(endpoint.secret), str(endpoint.previous_secret)}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice_client.post(_url("delete", inst), {"confirm_name": "contoso-crm"})
+    assert response.status_code == 302
+
+    assert cache.get(key) is None
+    assert not WebhookEndpoint.objects.filter(instance_id=inst.pk).exists()
+    assert not Delivery.objects.filter(event__instance_id=inst.pk).exists(), "nothing more is sent"
+    assert all(secret not in str(list(WebhookEndpoint.objects.values())) for secret in secrets)
+    assert alice_client.get(reverse("events:settings", args=[inst.pk])).status_code == 404
+    assert not WebhookEndpoint.objects.filter(instance_id=inst.pk).exists(), "the page did not make a new one"
+    assert AuditEvent.objects.get(verb="instance.deleted").data["webhook_endpoint_erased"] is True
 
 
 # Rotate the client secret (against the sandbox) -------------------------------------------------
