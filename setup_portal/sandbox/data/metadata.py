@@ -89,8 +89,20 @@ def _managed(value: object, name: str, can_change: bool = True) -> dict:
 
 
 # --- tables ---------------------------------------------------------------------------------
+# Definitions are built once per table and column: the schema is fixed while the sandbox runs.
+# Callers copy before changing (shape() does).
+_entities: dict[str, dict] = {}
+_attributes: dict[tuple[str, str], dict] = {}
+
+
 def entity(table: Table) -> dict:
     """EntityMetadata of a table (without Attributes)."""
+    if table.logical_name not in _entities:
+        _entities[table.logical_name] = _entity(table)
+    return _entities[table.logical_name]
+
+
+def _entity(table: Table) -> dict:
     managed = not table.custom
     return {
         "MetadataId": table.id, "LogicalName": table.logical_name, "SchemaName": table.schema_name,
@@ -138,6 +150,13 @@ def targets(column: Column) -> list[str]:
 
 def attribute(table: Table, column: Column) -> dict:
     """AttributeMetadata of a column, with the properties of its derived type."""
+    key = (table.logical_name, column.name)
+    if key not in _attributes:
+        _attributes[key] = _attribute(table, column)
+    return _attributes[key]
+
+
+def _attribute(table: Table, column: Column) -> dict:
     kind, type_name = attribute_type(column)
     managed = not column.custom
     out = {
