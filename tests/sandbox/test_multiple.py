@@ -102,3 +102,12 @@ def test_it_refuses_the_read_only_table_and_unknown_actions(app_api):
     assert resp.status_code == 400
     assert app_api.post("accounts/Microsoft.Dynamics.CRM.DeleteMultiple", {"Targets": []}).status_code == 404
     assert app_api.get("accounts/Microsoft.Dynamics.CRM.CreateMultiple").status_code == 405
+
+
+def test_it_works_on_a_custom_table_too(app_api):
+    name = f"Project {uuid.uuid4().hex[:8]}"
+    resp = action(app_api, "cr8a2_projects", "CreateMultiple",
+                  [{"@odata.type": "Microsoft.Dynamics.CRM.cr8a2_project", "cr8a2_name": name}])
+    assert resp.status_code == 200, resp.text
+    (key,) = resp.json()["Ids"]
+    assert app_api.ok("GET", f"cr8a2_projects({key})")["cr8a2_name"] == name
