@@ -38,8 +38,11 @@ class EndpointFields(forms.Form):
         label="Callback URL", required=False, max_length=guard.MAX_URL_LENGTH,
         widget=forms.URLInput(attrs={"placeholder": "https://hooks.example.com/dynamics", "spellcheck": "false"}),
         error_messages={"max_length": f"Keep the URL to {guard.MAX_URL_LENGTH} characters or fewer."},
-        help_text="An https:// address your application listens on (needed while events are on). It gets a "
-                  "signed POST (Standard Webhooks) for every event.")
+        help_text="An https:// address your application listens on. It gets a signed POST (Standard Webhooks) "
+                  "for every event.")
+    # Not required by the field (events may be off), but clean() requires it while they are on:
+    # the label says so instead of "(optional)" (includes/field.html).
+    callback_url.required_when = "while events are on"
     lifecycle_types = forms.MultipleChoiceField(
         label="Lifecycle events to send", choices=LIFECYCLE_CHOICES, required=False,
         widget=forms.CheckboxSelectMultiple, error_messages={"invalid_choice": "Pick from the listed events."})

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from setup_portal.audit.models import AuditEvent
 from setup_portal.events.actions import emit_event
-from setup_portal.events.models import Delivery, Event, WebhookEndpoint
+from setup_portal.events.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 from tests.instances.factories import make_instance
 
 
@@ -63,6 +63,24 @@ def test_it_refuses_a_callback_url_the_guard_refuses(alice_client, inst, setting
 def test_it_needs_a_url_to_turn_events_on(alice_client, inst):
     resp = _save(alice_client, inst, callback_url="")
     assert resp.status_code == 400 and "Enter the callback URL" in resp.content.decode()
+
+
+def test_the_callback_url_is_labelled_required_while_events_are_on(alice_client, inst):
+    page = alice_client.get(_settings_url(inst)).content.decode()
+    label = re.search(r'<label for="id_callback_url">(.*?)</label>', page, re.S)[1]
+    assert "(required while events are on)" in label and "optional" not in label
+
+
+def test_the_attempts_column_counts_what_the_attempts_list_shows(alice_client, inst):
+    event, d = _logged(inst, alice_client)
+    for status in (500, 200):
+        DeliveryAttempt.objects.create(delivery=d, started_at=timezone.now(), status_code=status, latency_ms=30)
+    # Redelivered once after the failure: its own count starts again, the log keeps both.
+    Delivery.objects.filter(pk=d.pk).update(status=Delivery.Status.SUCCEEDED, attempts=1)
+    row = re.search(r'<tr class="delivery".*?</tr>', alice_client.get(_log_url(inst)).content.decode(), re.S)[0]
+    cells = re.findall(r"<td>(.*?)</td>", row, re.S)
+    assert cells[2].startswith("2<br>") and "1 since redelivery" in cells[2]
+    assert "Attempts (2)" in row
 
 
 def test_it_shows_a_rotated_secret_once_and_keeps_the_old_one_signing(alice_client, inst):
