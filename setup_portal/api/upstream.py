@@ -22,6 +22,7 @@ from django.conf import settings
 
 from setup_portal.dataverse.client import ODATA_HEADERS
 from setup_portal.instances.models import Instance
+from setup_portal.observability import tracing
 from setup_portal.outbound import retry_after_seconds
 
 from . import access, transport
@@ -80,9 +81,11 @@ def send(instance: Instance, method: str, url: str, *, params=None, body=None, h
         sent = time.monotonic()
         response, failure = None, None
         try:
-            response = transport.request(
-                method, url, params=params, body=body, use_sandbox=use_sandbox, timeout=timeout,
-                headers={**ODATA_HEADERS, **(headers or {}), "Authorization": f"Bearer {token}"})
+            with tracing.outbound_span("dataverse", method, url) as call:
+                response = transport.request(
+                    method, url, params=params, body=body, use_sandbox=use_sandbox, timeout=timeout,
+                    headers={**ODATA_HEADERS, **(headers or {}), **call.headers, "Authorization": f"Bearer {token}"})
+                call.answered(response.status_code)
         except requests.RequestException as exc:
             failure = exc
         upstream_ms += round((time.monotonic() - sent) * 1000)

@@ -8,7 +8,7 @@ import time
 from celery import signals
 from django.conf import settings
 
-from . import context, exporter, metrics
+from . import context, exporter, metrics, tracing
 
 REQUEST_ID_HEADER = "portal_request_id"
 _started: dict[str, float] = {}
@@ -44,3 +44,9 @@ def _worker_started(**_) -> None:
     exporter.clear_multiprocess_dir()
     if settings.METRICS_PORT:
         exporter.serve(settings.METRICS_PORT)
+
+
+@signals.worker_process_init.connect
+def _pool_process_started(**_) -> None:
+    """Each pool process traces on its own (its span exporter's thread cannot cross the fork)."""
+    tracing.configure()
