@@ -202,3 +202,23 @@ def test_it_refuses_a_batch_inside_a_batch(app_api):
     resp = send(app_api, [http_part("POST", "$batch", {})])
     assert resp.status_code == 400
     assert "can't contain other batch requests" in answers(resp)[0].json()["error"]["message"]
+
+
+MALFORMED = [
+    b"",
+    b"--b\r\n\r\n--b--\r\n",
+    b"--b\r\nContent-Type: application/http\r\n\r\nNOT A REQUEST LINE\r\n--b--\r\n",
+    b"--b\r\nContent-Type: application/http\r\n\r\n"
+    b"GET https://elsewhere.example/api/data/v9.2/WhoAmI HTTP/1.1\r\n\r\n--b--",
+    b"--b\r\nContent-Type: multipart/mixed\r\n\r\n--c\r\n--c--\r\n--b--\r\n",
+    b"--b\r\nContent-Type: multipart/mixed; boundary=c\r\n\r\n--c\r\nContent-Type: application/http\r\n\r\n"
+    b"POST accounts HTTP/1.1\r\n\r\n{\"name\": \"no end\"}\r\n--b--\r\n",
+    b"--b\r\nno colon here\r\n\r\nGET WhoAmI HTTP/1.1\r\n\r\n--b--\r\n",
+    b"--b\r\nContent-Type: application/http\r\n\r\nPOST accounts HTTP/1.1\r\n\r\n\xff\xfe{\r\n--b--\r\n",
+]
+
+
+def test_it_answers_malformed_batches_with_a_4xx(app_api):
+    for body in MALFORMED:
+        resp = app_api.request("POST", "$batch", data=body, headers={"Content-Type": "multipart/mixed; boundary=b"})
+        assert 400 <= resp.status_code < 500, (body, resp.status_code, resp.text[:300])
