@@ -162,6 +162,21 @@ def wait_ready(page: Page, name: str) -> None:
     expect(page.locator(".step-list li.step-failed")).to_have_count(0)
 
 
+def show_token(page: Page) -> str:
+    """Press "Show token" on the progress or instance page; returns the instance token shown."""
+    card = page.locator("#token-reveal")
+    expect(card.get_by_role("heading", name="Instance token")).to_be_visible()
+    card.get_by_role("button", name="Show token").click()
+    expect(page.locator("#instance-token")).to_have_text(re.compile(r"^dci_\S{20,}$"))
+    return page.locator("#instance-token").inner_text().strip()
+
+
+def confirm_token_copied(page: Page) -> None:
+    page.locator("#token-reveal").get_by_role("button", name="I have copied it").click()
+    expect(page.locator("#token-reveal")).to_contain_text("keeps only its fingerprint")
+    expect(page.locator("#instance-token")).to_have_count(0)
+
+
 def walk_wizard(page: Page, info: dict, *, auth_type: str = "oauth2", secret: str | None = None) -> None:
     """Stages 1-6 typed in by hand with the sandbox tenant's values; ends on Authorize."""
     start_setup(page)
