@@ -43,7 +43,7 @@ class AddUserForm(forms.Form):
     def clean_username(self):
         username = self.cleaned_data["username"]
         if get_user_model().objects.filter(username__iexact=username).exists():
-            raise forms.ValidationError("A user with this name already exists.")
+            raise forms.ValidationError("A user with this name already exists.", code="taken")
         return username
 
     def clean(self):

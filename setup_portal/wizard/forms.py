@@ -671,7 +671,8 @@ def clean_instance_name(raw: str, *, excluding=None) -> str:
     if not re.fullmatch(r"[\w .()&'+-]+", value):
         raise forms.ValidationError("Use letters, digits, spaces and . - _ ( ) & ' + in the name.")
     if Instance.objects.filter(name__iexact=value).exclude(pk=excluding).exists():
-        raise forms.ValidationError(f"An instance called “{value}” already exists. Pick another name.")
+        raise forms.ValidationError(f"An instance called “{value}” already exists. Pick another name.",
+                                    code="taken")
     return value
 
 

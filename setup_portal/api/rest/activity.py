@@ -22,12 +22,10 @@ from . import serializers as s
 from .base import ManagementView, instance_for, invalid
 from .instances import ID, _detail
 from .pagination import paginate
-from .schema import operation
+from .schema import PAGING, operation
 
 JOB_ID = OpenApiParameter("job_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The job's id.")
 SETUP_ID = OpenApiParameter("setup_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The setup's id.")
-PAGING = [OpenApiParameter("page_size", int, description="1 to 200, default 50."),
-          OpenApiParameter("cursor", str, description="From a page's `next` or `previous` URL.")]
 
 def _day(name: str, description: str) -> OpenApiParameter:
     # A string with the day's shape rather than format: date, so an empty value ("no filter", as the
@@ -56,7 +54,7 @@ class InstanceJobs(ManagementView):
                examples=[ex.JOB_PAGE],
                description="Provisioning and re-authentication jobs, newest "
                            "first, each with its steps.",
-               parameters=[ID, *PAGING], responses={200: s.page_of(s.JobOut(), "JobPage")}, errors=(400, 404),
+               parameters=[ID, *PAGING], responses={200: s.page_of(s.JobOut(), "JobPage")}, errors=(400, 404, 422),
                tags=["Jobs"])
     def get(self, request, instance_id):
         inst = instance_for(request, instance_id)
@@ -107,7 +105,7 @@ class InstanceHealth(ManagementView):
                examples=[ex.HEALTH_PAGE],
                description="Connection checks, newest first.",
                parameters=[ID, *PAGING], responses={200: s.page_of(s.HealthCheckOut(), "HealthCheckPage")},
-               errors=(400, 404), tags=["Instances"])
+               errors=(400, 404, 422), tags=["Instances"])
     def get(self, request, instance_id):
         inst = instance_for(request, instance_id)
         rows = inst.health_checks.select_related("triggered_by").order_by("-checked_at", "-id")
@@ -120,7 +118,8 @@ class InstanceReviews(ManagementView):
                operation_id="listInstanceReviews",
                examples=[ex.REVIEW_PAGE],
                description="Team leads' decisions and comments, newest first.",
-               parameters=[ID, *PAGING], responses={200: s.page_of(s.ReviewOut(), "ReviewPage")}, errors=(400, 404),
+               parameters=[ID, *PAGING], responses={200: s.page_of(s.ReviewOut(), "ReviewPage")},
+               errors=(400, 404, 422),
                tags=["Reviews"])
     def get(self, request, instance_id):
         inst = instance_for(request, instance_id)
@@ -134,7 +133,7 @@ class InstanceApprove(ManagementView):
                operation_id="approveInstance",
                description="The team's team leads only (admins do not approve "
                            "their own work).",
-               parameters=[ID], request=s.ReviewIn, responses={200: s.InstanceDetailOut}, errors=(400, 404, 409),
+               parameters=[ID], request=s.ReviewIn, responses={200: s.InstanceDetailOut}, errors=(400, 404, 409, 422),
                examples=[OpenApiExample("Approve", request_only=True, value={"comment": "Looks right."}), ex.INSTANCE],
                tags=["Reviews"])
     def post(self, request, instance_id):
@@ -153,7 +152,7 @@ class InstanceRequestChanges(ManagementView):
                description="The owner sees the comment; an edit sends the instance "
                            "back for review. The team's team leads only.",
                parameters=[ID], request=s.RequestChangesIn, responses={200: s.InstanceDetailOut},
-               errors=(400, 404, 409),
+               errors=(400, 404, 409, 422),
                examples=[OpenApiExample("Ask", request_only=True, value={"comment": "Tag it with the region."}),
                          ex.INSTANCE],
                tags=["Reviews"])
@@ -163,7 +162,7 @@ class InstanceRequestChanges(ManagementView):
         body.is_valid(raise_exception=True)
         form = _review_form(request)
         if not form.cleaned_data["comment"].strip():
-            raise Problem(400, "Some values are not valid.", slug="validation",
+            raise Problem(422, "Some values are not valid.", slug="validation",
                           errors={"comment": ["Say what should change, so the owner knows what to do."]})
         try:
             actions.do_request_changes(inst, comment=form.cleaned_data["comment"], acting_user=request.user)
@@ -193,7 +192,7 @@ class SetupList(ManagementView):
                description="Wizard setups (drafts and completed), newest first.",
                parameters=[OpenApiParameter("status", str, enum=[Setup.Status.DRAFT, Setup.Status.COMPLETED]),
                            *PAGING],
-               responses={200: s.page_of(s.SetupOut(), "SetupPage")}, errors=(400,), tags=["Setups"])
+               responses={200: s.page_of(s.SetupOut(), "SetupPage")}, errors=(400, 422), tags=["Setups"])
     def get(self, request):
         rows = _setups(request).order_by("-created_at", "-pk")
         status = request.query_params.get("status")
@@ -227,7 +226,7 @@ class AuditEventList(ManagementView):
                            _day("since", "From this day (YYYY-MM-DD)."),
                            _day("until", "Up to and including this day (YYYY-MM-DD)."),
                            *PAGING],
-               responses={200: s.page_of(s.AuditEventOut(), "AuditEventPage")}, errors=(400,), tags=["Audit"])
+               responses={200: s.page_of(s.AuditEventOut(), "AuditEventPage")}, errors=(400, 422), tags=["Audit"])
     def get(self, request):
         form = AuditFilterForm(request.query_params)
         if not form.is_valid():

@@ -6,16 +6,20 @@ so a value of another type is refused with a clear message rather than guessed a
 
 from __future__ import annotations
 
+from django.core.validators import ProhibitNullCharactersValidator
 from rest_framework import serializers
 
 
 class StrictCharField(serializers.CharField):
     """Whitespace is left to the forms that take the value (they strip it); trimming here first would
-    let a value past max_length whose surplus is characters Python counts as whitespace."""
+    let a value past max_length whose surplus is characters Python counts as whitespace. So are null
+    characters: the schema allows any string, so the form's refusal of one (422, per field, as for any
+    rule of the pages) is the answer, not a 400 saying the request is off the schema."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("trim_whitespace", False)
         super().__init__(**kwargs)
+        self.validators = [v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)]
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
@@ -42,3 +46,4 @@ class StrictChoiceField(serializers.ChoiceField):
         if not isinstance(data, str):
             raise serializers.ValidationError("Send one of the listed values as a string.")
         return super().to_internal_value(data)
+

@@ -19,10 +19,10 @@ from setup_portal.instances.models import Instance
 from ..problems import Problem
 from . import examples as ex
 from . import serializers as s
-from .base import ManagementView, instance_for, invalid
+from .base import ManagementView, conflict, instance_for, invalid
 from .pagination import paginate
 from .provisioning import provision
-from .schema import operation
+from .schema import PAGING, operation
 
 TAG = ["Instances"]
 ID = OpenApiParameter("instance_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The instance's id.")
@@ -40,9 +40,17 @@ LIST_PARAMETERS = [
                                                                         "`week` (7 days) or `expired`."),
     OpenApiParameter("sort", str, enum=["", *s.INSTANCE_SORTS], description="A column, `-` first for descending. "
                                                                       "Default `-created`."),
-    OpenApiParameter("page_size", int, description="1 to 200, default 50."),
-    OpenApiParameter("cursor", str, description="From a page's `next` or `previous` URL."),
+    *PAGING,
 ]
+
+NAME_TAKEN = "An instance with this name exists already (whatever the case)."
+PROVISION_REFUSED = (
+    "A stage's rules refused a value the schema allows (as the wizard's pages would): a `dynamics_url` that is "
+    "not a Dynamics CRM environment (an IP address, another host, a port), a `tenant` that is neither a tenant "
+    "ID nor a domain, `credentials` that do not fit `auth_type` or that Azure AD refuses (`code` is its AADSTS "
+    "code), a `team` the caller is not an admin of, a callback URL the portal does not call. `errors` says "
+    "which field.")
+
 
 def _detail(inst: Instance) -> dict:
     inst = Instance.objects.select_related("owner", "reviewed_by", "webhook_endpoint").get(pk=inst.pk)
@@ -58,7 +66,7 @@ class InstanceList(ManagementView):
         summary="List instances", operation_id="listInstances",
         description="The dashboard's list: the same filters, search and sort, a page at a time. Follow `next` "
                     "for more. Deleted instances are left out unless `status=all`.",
-        parameters=LIST_PARAMETERS, responses={200: s.page_of(s.InstanceOut(), "InstancePage")}, errors=(400,),
+        parameters=LIST_PARAMETERS, responses={200: s.page_of(s.InstanceOut(), "InstancePage")}, errors=(400, 422),
         examples=[ex.INSTANCE_PAGE], tags=TAG)
     def get(self, request):
         form = filters.InstanceFilterForm(request.query_params)
@@ -80,7 +88,7 @@ class InstanceList(ManagementView):
         request=s.InstanceCreateIn,
         responses={202: OpenApiResponse(s.ProvisioningStarted, description="Provisioning is queued."),
                    201: OpenApiResponse(s.WizardContinues, description="OAuth 2.0: continue in the browser.")},
-        errors=(400, 503),
+        errors=(400, 409, 422, 503), error_text={409: NAME_TAKEN, 422: PROVISION_REFUSED},
         examples=[OpenApiExample("Server-to-server on the sandbox tenant", request_only=True, value={
             "auth_type": "s2s", "dynamics_url": "https://127.0.0.1:8443/dataverse/contoso",
             "tenant": "contoso.onmicrosoft.com", "name": "Contoso sales", "tags": ["sales"],
@@ -124,7 +132,12 @@ class InstanceDetail(ManagementView):
         description="Send only what changes. The Edit page's rules apply (unique name, tags, polling needs "
                     "resources); `webhooks` are the Events page's settings. An edit while a team lead's change "
                     "request is open sends the instance back to them as resubmitted. Admins only.",
-        parameters=[ID], request=s.InstanceSettingsIn, responses={200: s.InstanceDetailOut}, errors=(400, 404, 409),
+        parameters=[ID], request=s.InstanceSettingsIn, responses={200: s.InstanceDetailOut},
+        errors=(400, 404, 409, 422),
+        error_text={409: "The instance's state does not allow this now, or another instance has this name.",
+                    422: "The Edit and Events pages' rules refused a value the schema allows (a name's characters, "
+                         "a tag, polling without resources, events on without a callback URL, a callback URL the "
+                         "portal does not call): `errors` says which field."},
         examples=[OpenApiExample("Rename and tag", request_only=True,
                                  value={"name": "Contoso sales EU", "tags": ["sales", "eu"]}),
                   OpenApiExample("Turn on webhooks", request_only=True, value={"webhooks": {
@@ -146,7 +159,7 @@ class InstanceDetail(ManagementView):
                 if webhooks is not None:
                     endpoints.do_update_endpoint(inst, **webhooks, acting_user=request.user)
         except actions.InstanceNameTaken as exc:
-            raise Problem(400, "Some values are not valid.", slug="validation", errors={"name": [str(exc)]}) from None
+            raise conflict({"name": [str(exc)]}) from None
         except actions.InstanceStateError as exc:
             raise _state_conflict(exc) from None
         return Response(_detail(inst))
@@ -196,7 +209,7 @@ class InstanceDisable(ManagementView):
     @operation(summary="Disable an instance", operation_id="disableInstance",
                description="Keep-alive stops and its instance token stops being accepted; configuration and "
                            "history stay. Admins only.",
-               parameters=[ID], request=s.DisableIn, responses={200: s.InstanceDetailOut}, errors=(400, 404, 409),
+               parameters=[ID], request=s.DisableIn, responses={200: s.InstanceDetailOut}, errors=(400, 404, 409, 422),
                examples=[OpenApiExample("With a reason", request_only=True, value={"reason": "Contract ended"}),
                          ex.INSTANCE],
                tags=TAG)

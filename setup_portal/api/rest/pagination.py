@@ -2,7 +2,8 @@
 
 It holds where the next page starts within the list the same query parameters describe, and
 is signed with the list's query, so a cursor is never pasted into SQL, cannot be forged, and a
-cursor taken from one list is refused by another (400) instead of paging it from a random place.
+cursor taken from one list is refused by another (422: any string is a cursor's shape, only the
+list's own are cursors) instead of paging it from a random place.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def _offset(request) -> int:
     except (signing.BadSignature, ValueError, TypeError):
         scope, offset = None, None
     if scope != _scope(request) or not isinstance(offset, int) or offset < 0:
-        raise Problem(400, "This cursor is not one this list gave out (or the other query parameters changed).",
+        raise Problem(422, "This cursor is not one this list gave out (or the other query parameters changed).",
                       slug="validation", errors={"cursor": ["Use the next or previous URL of the list as given."]})
     return offset
 

@@ -31,17 +31,18 @@ from setup_portal.text import whole_number
 
 from ..problems import Problem
 from . import examples as ex
-from . import serializers as s
-from .activity import PAGING
-from .base import ManagementView, PortalUser, invalid
+from . import people_serializers as s
+from .base import ManagementView, PortalUser, conflict, invalid
 from .pagination import paginate
-from .schema import operation
+from .schema import PAGING, operation
+from .serializers import page_of
 
 TEAM_ID = OpenApiParameter("team_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The team's id.")
 USER_ID = OpenApiParameter("user_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The user's id.")
 MEMBERSHIP_ID = OpenApiParameter("membership_id", OpenApiTypes.INT, OpenApiParameter.PATH,
                                  description="The membership's id (in a team's `members` or a user's `teams`).")
 FOR_PORTAL_ADMINS = " Portal administrators only."
+TEAM_NAME_TAKEN = "A team with this name exists already (whatever the case, spaces tidied)."
 
 
 class PortalAdministrator(PortalUser):
@@ -93,18 +94,20 @@ def _membership(membership_id: str) -> Membership:
         raise Problem(404, "No such membership.") from None
 
 
-def _refused(field: str, exc: ValidationError) -> Problem:
-    return Problem(400, "Some values are not valid.", slug="validation", errors={field: exc.messages})
+def _taken(field: str, exc: ValidationError) -> Problem:
+    """The accounts actions' last refusal once the form passed: the name or membership exists already."""
+    return conflict({field: exc.messages})
 
 
-def _body(serializer_class, request) -> dict:
-    body = serializer_class(data=request.data)
+def _body(serializer_class, request, *, partial: bool = False) -> dict:
+    """The request's JSON, type-checked; `partial` for a PATCH, which sends only what changes."""
+    body = serializer_class(data=request.data, partial=partial)
     body.is_valid(raise_exception=True)
     return body.validated_data
 
 
-def _team_name(request) -> str:
-    form = TeamNameForm(_body(s.TeamIn, request))
+def _team_name(data: dict) -> str:
+    form = TeamNameForm(data)
     if not form.is_valid():
         raise invalid(form)
     return form.cleaned_data["name"]
@@ -121,7 +124,8 @@ def _user_out(user) -> dict:
 class TeamList(PortalAdminView):
     @operation(summary="List teams", operation_id="listTeams", examples=[ex.TEAM_PAGE],
                description="Every team with its members and their roles." + FOR_PORTAL_ADMINS,
-               parameters=PAGING, responses={200: s.page_of(s.TeamOut(), "TeamPage")}, errors=(400,), tags=["Teams"])
+               parameters=PAGING, responses={200: page_of(s.TeamOut(), "TeamPage")}, errors=(400, 422),
+               tags=["Teams"])
     def get(self, request):
         page, links = paginate(request, _teams().order_by("name", "pk"))
         return Response({"results": s.TeamOut(page, many=True).data, **links})
@@ -131,17 +135,17 @@ class TeamList(PortalAdminView):
                            "Next, add its admins and team leads (`POST /api/v1/teams/{id}/members`)."
                            + FOR_PORTAL_ADMINS,
                request=s.TeamIn, responses={201: s.TeamOut}, errors=(400,), tags=["Teams"],
+               error_text={409: TEAM_NAME_TAKEN},
                examples=[OpenApiExample("A name", request_only=True, value={"name": "EMEA sales"}),
                          ex.NEW_TEAM])
     def post(self, request):
-        name = _team_name(request)
+        name = _team_name(_body(s.TeamIn, request))
         try:
             team = do_create_team(name, acting_user=request.user)
         except ValidationError as exc:
-            raise _refused("name", exc) from None
+            raise _taken("name", exc) from None
         except IntegrityError:  # created by someone else between the check and the insert
-            raise Problem(400, "Some values are not valid.", slug="validation",
-                          errors={"name": [f"A team named “{name}” was just created; pick another name."]}) from None
+            raise conflict({"name": [f"A team named “{name}” was just created; pick another name."]}) from None
         data = _team_out(team)
         return Response(data, status=201, headers={"Location": data["url"]})
 
@@ -157,17 +161,20 @@ class TeamDetail(PortalAdminView):
                description="The Teams page's rules: trimmed, unique whatever the case. Its setups, instances "
                            "and members stay." + FOR_PORTAL_ADMINS,
                parameters=[TEAM_ID], request=s.TeamIn, responses={200: s.TeamOut}, errors=(400, 404), tags=["Teams"],
+               error_text={409: TEAM_NAME_TAKEN},
                examples=[OpenApiExample("A new name", request_only=True, value={"name": "EMEA sales"}), ex.TEAM])
     def patch(self, request, team_id):
         team = _team(team_id)
-        name = _team_name(request)
+        data = _body(s.TeamIn, request, partial=True)
+        if "name" not in data:
+            return Response(_team_out(team))
+        name = _team_name(data)
         try:
             do_rename_team(team, name, acting_user=request.user)
         except ValidationError as exc:
-            raise _refused("name", exc) from None
+            raise _taken("name", exc) from None
         except IntegrityError:
-            raise Problem(400, "Some values are not valid.", slug="validation",
-                          errors={"name": [f"A team named “{name}” was just created; pick another name."]}) from None
+            raise conflict({"name": [f"A team named “{name}” was just created; pick another name."]}) from None
         return Response(_team_out(team))
 
 
@@ -176,19 +183,25 @@ class TeamMembers(PortalAdminView):
                description="An active user who is not in the team yet, as admin (sets up and manages the team's "
                            "instances) or team lead (reviews them, read-only)." + FOR_PORTAL_ADMINS,
                parameters=[TEAM_ID], request=s.MemberIn, responses={201: s.MembershipOut}, errors=(400, 404),
+               error_text={409: "The user is in this team already: change their role under "
+                                "`/api/v1/memberships/{id}` instead.",
+                           422: "No active user has this id."},
                tags=["Teams"],
                examples=[OpenApiExample("A team lead", request_only=True, value={"user": 2, "role": "teamlead"}),
                          ex.MEMBERSHIP_ADDED])
     def post(self, request, team_id):
         team = _team(team_id)
-        form = AddMemberForm(_body(s.MemberIn, request), team=team)
+        data = _body(s.MemberIn, request)
+        if team.memberships.filter(user_id=data["user"]).exists():
+            raise conflict({"user": ["This user is in the team already; change their role there instead."]})
+        form = AddMemberForm(data, team=team)
         if not form.is_valid():
             raise invalid(form)
         try:
             membership = do_add_membership(form.cleaned_data["user"], team, form.cleaned_data["role"],
                                            acting_user=request.user)
         except ValidationError as exc:
-            raise _refused("user", exc) from None
+            raise _taken("user", exc) from None
         data = s.MembershipOut(membership).data
         return Response(data, status=201, headers={"Location": data["url"]})
 
@@ -203,7 +216,10 @@ class MembershipDetail(PortalAdminView):
                          ex.MEMBERSHIP])
     def patch(self, request, membership_id):
         membership = _membership(membership_id)
-        form = RoleForm(_body(s.RoleIn, request))
+        data = _body(s.RoleIn, request, partial=True)
+        if "role" not in data:
+            return Response(s.MembershipOut(membership).data)
+        form = RoleForm(data)
         if not form.is_valid():
             raise invalid(form)
         membership = do_change_membership_role(membership, Membership.Role(form.cleaned_data["role"]),
@@ -223,7 +239,8 @@ class MembershipDetail(PortalAdminView):
 class UserList(PortalAdminView):
     @operation(summary="List users", operation_id="listUsers", examples=[ex.USER_PAGE],
                description="Every user with their teams and roles." + FOR_PORTAL_ADMINS,
-               parameters=PAGING, responses={200: s.page_of(s.UserOut(), "UserPage")}, errors=(400,), tags=["Users"])
+               parameters=PAGING, responses={200: page_of(s.UserOut(), "UserPage")}, errors=(400, 422),
+               tags=["Users"])
     def get(self, request):
         page, links = paginate(request, _users().order_by("username", "pk"))
         return Response({"results": s.UserOut(page, many=True).data, **links})
@@ -234,6 +251,9 @@ class UserList(PortalAdminView):
                            "one-time `password`, shown this once (`Cache-Control: no-store`); pass it on, and "
                            "the person signs in with it." + FOR_PORTAL_ADMINS,
                request=s.UserIn, responses={201: s.NewUserOut}, errors=(400,), tags=["Users"],
+               error_text={409: "A user with this name exists already (whatever the case).",
+                           422: "The Add user page's rules: `team` names an existing team and is needed with "
+                                "`role`; `email` is an address Django accepts."},
                examples=[OpenApiExample("A team lead", request_only=True, value={
                    "username": "bob", "email": "bob@example.com", "team": 1, "role": "teamlead"}), ex.NEW_USER])
     def post(self, request):
@@ -251,8 +271,7 @@ class UserList(PortalAdminView):
                                             email=cleaned["email"], portal_admin=cleaned["portal_admin"],
                                             acting_user=request.user)
         except IntegrityError:  # the same name, sent twice at once
-            raise Problem(400, "Some values are not valid.", slug="validation",
-                          errors={"username": ["A user with this name already exists."]}) from None
+            raise conflict({"username": ["A user with this name already exists."]}) from None
         body = {**_user_out(user), "password": password}
         return Response(body, status=201,
                         headers={"Location": body["url"], "Cache-Control": "no-store"})

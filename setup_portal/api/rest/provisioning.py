@@ -35,7 +35,7 @@ from setup_portal.wizard.forms import (
 from setup_portal.wizard.models import Setup
 
 from ..problems import Problem
-from .base import invalid
+from .base import conflict, invalid
 
 SOURCE = "api"
 
@@ -55,13 +55,13 @@ def _sandbox_info(setup: Setup) -> dict | None:
 
 
 def _stage(setup: Setup, stage: str, form_class, data: dict, *, user, started_at, prefix: str = "") -> None:
-    """Run one wizard stage's form over `data`; record the stage, or raise 400 with its errors."""
+    """Run one wizard stage's form over `data`; record the stage, or raise 422 with its errors."""
     form = form_class(data, setup=setup, sandbox=_sandbox_info(setup))
     if not form.is_valid():
         raise invalid(form, prefix=prefix)
     if stage == "account" and "team" in data and getattr(form.chosen_team, "pk", None) != data["team"]:
         # The form asks only an admin of several teams; anyone else may name just their own team.
-        raise Problem(400, "Some values are not valid.", slug="validation",
+        raise Problem(422, "Some values are not valid.", slug="validation",
                       errors={"team": [form.fields.get("team", AccountForm.base_fields["team"])
                                        .error_messages["invalid_choice"]]})
     wizard.do_complete_stage(setup, stage, changes=form.changes(), started_at=started_at, notes=form.notes(),
@@ -109,7 +109,7 @@ def _authorize(setup: Setup, *, user) -> None:
 
 def _refused(code: str, description: str) -> Problem:
     explanation = explain(code)
-    return Problem(400, f"Signing in with these credentials failed: {explanation.title} ({code}). "
+    return Problem(422, f"Signing in with these credentials failed: {explanation.title} ({code}). "
                         f"{description}".strip(), slug="credentials-refused", code=code,
                    fix=explanation.what_to_do, errors={"credentials": [explanation.title]})
 
@@ -145,8 +145,7 @@ def provision(data: dict, *, user, api_key_prefix: str = "") -> Outcome:
             job = wizard.do_finish_setup(setup, settings=instance_form.settings(), started_at=started_at,
                                          acting_user=user)
     except IntegrityError:  # another instance took the name between the check and the insert
-        raise Problem(400, "Some values are not valid.", slug="validation",
-                      errors={"name": ["An instance with this name was just created. Pick another name."]}) from None
+        raise conflict({"name": ["An instance with this name was just created. Pick another name."]}) from None
     if api_key_prefix:
         job.api_key_prefix = api_key_prefix
         job.save(update_fields=["api_key_prefix"])

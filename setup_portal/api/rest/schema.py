@@ -4,43 +4,60 @@ and the API key appears as a Bearer security scheme."""
 from __future__ import annotations
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 
 from setup_portal.api.problems import PROBLEM_CONTENT_TYPE, TYPE_PREFIX
 
+from .pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from .serializers import Problem
 
 _ERROR_TEXT = {
-    400: "The request is not valid: `errors` says what is wrong, per field.",
+    400: "The request does not match this schema (a type, a length, a value out of range): `errors` says "
+         "what is wrong, per field.",
     401: "No credential, or an API key that is unknown, expired or revoked.",
     403: "The caller's role does not allow this (the rule's reason is in `detail`).",
     404: "No such object, or one the caller may not see.",
     409: "The object's state does not allow this now (for example, it was deleted).",
+    422: "The request matches this schema but breaks a rule the portal's pages check too (the rules are in the "
+         "fields' descriptions): `errors` says which, per field.",
     429: "Too many requests with this API key; wait `Retry-After` seconds.",
     503: "Azure AD or Dynamics CRM could not be reached; nothing was created. Try again after `Retry-After`.",
 }
 _SLUG = {400: "validation", 401: "unauthorized", 403: "forbidden", 404: "not-found", 409: "conflict",
-         429: "rate-limited", 503: "unavailable"}
+         422: "validation", 429: "rate-limited", 503: "unavailable"}
 ALWAYS = (401, 403, 429)
 
 
-def _problem(status: int) -> OpenApiResponse:
-    example = {"type": TYPE_PREFIX + _SLUG[status], "title": "…", "status": status, "detail": _ERROR_TEXT[status],
+_FIELD_ERRORS = {400: {"page_size": [f"Send a whole number from 1 to {MAX_PAGE_SIZE}."]},
+                 409: {"name": ["A team named “EMEA sales” already exists; pick another name."]},
+                 422: {"callback_url": ["Use an https:// address."]}}
+
+# A page of any list: the size is bounded (a value outside is a 400), the cursor comes from a page's links.
+PAGING = [OpenApiParameter("page_size", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
+                           description=f"1 to {MAX_PAGE_SIZE}, default {DEFAULT_PAGE_SIZE}."),
+          OpenApiParameter("cursor", str, description="From a page's `next` or `previous` URL; a cursor this list "
+                                                      "did not give out is refused (422).")]
+
+
+def _problem(status: int, text: str) -> OpenApiResponse:
+    example = {"type": TYPE_PREFIX + _SLUG[status], "title": "…", "status": status, "detail": text,
                "instance": "/api/v1/instances"}
-    if status == 400:
-        example["errors"] = {"name": ["An instance called “Contoso” already exists. Pick another name."]}
-    return OpenApiResponse(Problem, description=_ERROR_TEXT[status],
+    if status in _FIELD_ERRORS:
+        example["errors"] = _FIELD_ERRORS[status]
+    return OpenApiResponse(Problem, description=text,
                            examples=[OpenApiExample(f"{status}", value=example, status_codes=[str(status)],
                                                     media_type=PROBLEM_CONTENT_TYPE)])
 
 
 def operation(*, summary: str, description: str, responses: dict, errors: tuple[int, ...] = (),
               request=None, examples: list | None = None, parameters: list | None = None, tags: list | None = None,
-              operation_id: str | None = None):
-    """extend_schema with the problem responses this operation can give (401, 403 and 429 always)."""
+              operation_id: str | None = None, error_text: dict[int, str] | None = None):
+    """extend_schema with the problem responses this operation can give (401, 403 and 429 always);
+    `error_text` says what a status means for this operation where the general text is not enough."""
     all_responses = dict(responses)
-    for status in sorted({*ALWAYS, *errors}):
-        all_responses[(status, PROBLEM_CONTENT_TYPE)] = _problem(status)
+    for status in sorted({*ALWAYS, *errors, *(error_text or {})}):
+        text = (error_text or {}).get(status, _ERROR_TEXT[status])
+        all_responses[(status, PROBLEM_CONTENT_TYPE)] = _problem(status, text)
     return extend_schema(summary=summary, description=description, responses=all_responses, request=request,
                          examples=examples or [], parameters=parameters or [], tags=tags,
                          operation_id=operation_id)

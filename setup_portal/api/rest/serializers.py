@@ -8,17 +8,13 @@ callback URLs, credentials) are the pages' own forms, which the views run afterw
 from __future__ import annotations
 
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from setup_portal.accounts.forms import TEAM_NAME_MAX_LENGTH, AddUserForm
-from setup_portal.accounts.roles import is_portal_admin
 from setup_portal.azure.clouds import AuthType, Cloud
 from setup_portal.events.models import LIFECYCLE_TYPES
 from setup_portal.instances.filters import SECRET_CHOICES, SORTS
 from setup_portal.instances.models import Instance, JobStep, ProvisioningJob
 from setup_portal.instances.provisioning import STEP_LABELS
-from setup_portal.teams.models import Membership
 from setup_portal.wizard.forms import POLLING_RESOURCES
 from setup_portal.wizard.models import Setup
 
@@ -40,6 +36,7 @@ class Problem(serializers.Serializer):
     errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False,
                                    help_text="Per field: what is wrong with its value.")
     wizard_url = serializers.CharField(required=False)
+    request_id = serializers.CharField(required=False, help_text="The request's id, as in its X-Request-ID header.")
 
 
 def _username(user) -> str | None:
@@ -365,110 +362,3 @@ SECRET_FILTERS = [value for value, _ in SECRET_CHOICES if value]
 class WebhookSecretOut(serializers.Serializer):
     secret = serializers.CharField(help_text="The new signing secret. Shown this once.")
     previous_valid_until = serializers.DateTimeField(allow_null=True)
-
-
-class MemberOut(serializers.Serializer):
-    membership = serializers.IntegerField(source="id", help_text="The membership's id: change its role or remove "
-                                                                 "it under /api/v1/memberships/{id}.")
-    user = serializers.IntegerField(source="user_id")
-    username = serializers.CharField(source="user.username")
-    role = serializers.ChoiceField(choices=Membership.Role.choices)
-
-
-class TeamOut(serializers.Serializer):
-    id = serializers.IntegerField()
-    url = serializers.SerializerMethodField()
-    name = serializers.CharField()
-    created_at = serializers.DateTimeField()
-    members = MemberOut(many=True, source="memberships.all")
-
-    def get_url(self, team) -> str:
-        return reverse("rest:team", args=[team.pk])
-
-
-class UserTeamOut(serializers.Serializer):
-    membership = serializers.IntegerField(source="id")
-    team = serializers.IntegerField(source="team_id")
-    team_name = serializers.CharField(source="team.name")
-    role = serializers.ChoiceField(choices=Membership.Role.choices)
-
-
-class UserOut(serializers.Serializer):
-    id = serializers.IntegerField()
-    url = serializers.SerializerMethodField()
-    username = serializers.CharField()
-    email = serializers.CharField()
-    is_active = serializers.BooleanField()
-    portal_administrator = serializers.SerializerMethodField()
-    last_login = serializers.DateTimeField(allow_null=True)
-    teams = UserTeamOut(many=True, source="memberships.all")
-
-    def get_url(self, user) -> str:
-        return reverse("rest:user", args=[user.pk])
-
-    def get_portal_administrator(self, user) -> bool:
-        return is_portal_admin(user)
-
-
-class NewUserOut(UserOut):
-    password = serializers.CharField(help_text="The one-time password to pass on to the person. Shown in this "
-                                               "answer only; they sign in with it and choose their own.")
-
-
-class MembershipOut(serializers.Serializer):
-    id = serializers.IntegerField()
-    url = serializers.SerializerMethodField()
-    user = serializers.IntegerField(source="user_id")
-    username = serializers.CharField(source="user.username")
-    team = serializers.IntegerField(source="team_id")
-    team_name = serializers.CharField(source="team.name")
-    role = serializers.ChoiceField(choices=Membership.Role.choices)
-    created_at = serializers.DateTimeField()
-
-    def get_url(self, membership) -> str:
-        return reverse("rest:membership", args=[membership.pk])
-
-
-# Largest id a database row can have (a 64-bit key): a bigger number names nothing and is refused as a type error.
-MAX_ID = 2**63 - 1
-
-
-class TeamIn(serializers.Serializer):
-    name = StrictCharField(max_length=TEAM_NAME_MAX_LENGTH, help_text="Unique, whatever the case.")
-
-
-class MemberIn(serializers.Serializer):
-    user = StrictIntegerField(min_value=1, max_value=MAX_ID, help_text="The user's id (an active user not in "
-                                                                       "the team yet).")
-    role = StrictChoiceField(choices=Membership.Role.choices)
-
-
-class RoleIn(serializers.Serializer):
-    role = StrictChoiceField(choices=Membership.Role.choices)
-
-
-# The Add user form's pattern, shown in the schema (the form is what checks it); ECMA regexes have no \Z.
-USERNAME_PATTERN = AddUserForm.base_fields["username"].regex.pattern.removesuffix("\\Z") + "$"
-
-
-@extend_schema_field({"type": "string", "maxLength": 150, "pattern": USERNAME_PATTERN,
-                      "description": "Letters, digits and @ . + - _ only; unique, whatever the case."})
-class UsernameField(StrictCharField):
-    """Shown with its pattern in the schema; the Add user form checks it."""
-
-
-@extend_schema_field({"type": "string", "format": "email", "maxLength": 254,
-                      "description": "Used for password resets and secret-expiry reminders; may be empty."})
-class EmailField(StrictCharField):
-    """Shown as an address in the schema; the Add user form checks it."""
-
-
-class UserIn(serializers.Serializer):
-    username = UsernameField(max_length=150)
-    email = EmailField(required=False, allow_blank=True, max_length=254)
-    team = StrictIntegerField(required=False, min_value=1, max_value=MAX_ID,
-                              help_text="The team the role is held in (its id); required with `role`.")
-    role = StrictChoiceField(choices=Membership.Role.choices, required=False,
-                             help_text="Leave it out for “no role yet”: the person can sign in and sees nothing.")
-    portal_admin = StrictBooleanField(required=False, default=False,
-                                      help_text="Manages users, teams and memberships, and sees every team.")

@@ -53,7 +53,7 @@ def test_team_leads_review(alice, alice_api, bob_api):
     inst = make_instance(alice)
     assert alice_api.post(f"/api/v1/instances/{inst.pk}/approve").status_code == 403
     response = bob_api.post(f"/api/v1/instances/{inst.pk}/request-changes", {"comment": "  "})
-    assert response.status_code == 400 and "comment" in response.json()["errors"]
+    assert response.status_code == 422 and "comment" in response.json()["errors"]
     response = bob_api.post(f"/api/v1/instances/{inst.pk}/request-changes", {"comment": "Tag it."})
     assert response.status_code == 200 and response.json()["review_state"] == "changes_requested"
     alice_api.patch(f"/api/v1/instances/{inst.pk}", {"tags": ["emea"]})
@@ -81,7 +81,7 @@ def test_it_filters_the_audit_log(alice, alice_api):
     assert [(e["verb"], e["target_id"], e["actor"]) for e in body["results"]] == [
         ("instance.disabled", str(inst.pk), "alice")]
     response = alice_api.get("/api/v1/audit-events", {"since": "2026-02-30"})
-    assert response.status_code == 400 and "since" in response.json()["errors"]
+    assert response.status_code == 422 and "since" in response.json()["errors"]
 
 
 def test_portal_administrators_list_teams_and_users(alice, bob_api, django_user_model):

@@ -36,7 +36,7 @@ def test_it_lists_with_the_dashboards_filters(alice, alice_api):
 
 
 def test_it_refuses_a_bad_filter_per_field(alice_api):
-    body = _assert_problem(alice_api.get(LIST, {"sort": "secret_value", "status": "nope"}), 400)
+    body = _assert_problem(alice_api.get(LIST, {"sort": "secret_value", "status": "nope"}), 422)
     assert set(body["errors"]) == {"sort", "status"}
 
 
@@ -52,11 +52,11 @@ def test_it_pages_with_a_signed_cursor(alice, alice_api):
             break
         response = alice_api.get(body["next"])
     assert seen == [f"inst-{n}" for n in range(5)]
-    _assert_problem(alice_api.get(LIST, {"sort": "name", "page_size": "2", "cursor": "forged"}), 400)
+    _assert_problem(alice_api.get(LIST, {"sort": "name", "page_size": "2", "cursor": "forged"}), 422)
     # A cursor of one list is no good for another.
     first = alice_api.get(LIST, {"sort": "name", "page_size": "2"}).json()["next"]
     cursor = first.split("cursor=")[1]
-    _assert_problem(alice_api.get(LIST, {"sort": "-name", "page_size": "2", "cursor": cursor}), 400)
+    _assert_problem(alice_api.get(LIST, {"sort": "-name", "page_size": "2", "cursor": cursor}), 422)
 
 
 def test_it_needs_a_credential(db):
@@ -89,18 +89,20 @@ def test_it_changes_settings_through_the_edit_pages_rules(alice, alice_api):
     assert body["name"] == "New name" and body["tags"] == ["sales-eu"] and body["trace_logging"] is True
     assert AuditEvent.objects.filter(verb="instance.updated", target_id=str(inst.pk)).exists()
     body = _assert_problem(alice_api.patch(_url(inst), {"name": "taken", "polling_enabled": True,
-                                                        "polling_resources": []}), 400)
+                                                        "polling_resources": []}), 422)
     assert set(body["errors"]) == {"name", "polling_resources"}
+    body = _assert_problem(alice_api.patch(_url(inst), {"name": "TAKEN"}), 409)  # all that is wrong: a conflict
+    assert set(body["errors"]) == {"name"}
     _assert_problem(alice_api.patch(_url(inst), {"name": 12}), 400)
     _assert_problem(alice_api.patch(_url(inst), {"filter_nulls": "yes"}), 400)
 
 
 def test_it_checks_webhook_settings_with_the_events_form(alice, alice_api):
     inst = make_instance(alice)
-    body = _assert_problem(alice_api.patch(_url(inst), {"webhooks": {"enabled": True}}), 400)
+    body = _assert_problem(alice_api.patch(_url(inst), {"webhooks": {"enabled": True}}), 422)
     assert "webhooks.callback_url" in body["errors"]
     body = _assert_problem(alice_api.patch(_url(inst), {"webhooks": {
-        "enabled": True, "callback_url": "http://169.254.169.254/latest"}}), 400)
+        "enabled": True, "callback_url": "http://169.254.169.254/latest"}}), 422)
     assert "webhooks.callback_url" in body["errors"]
 
 

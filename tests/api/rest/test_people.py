@@ -25,18 +25,31 @@ def test_it_creates_gets_and_renames_a_team(alice, alice_api):
                 .order_by("id")) == ["team.created", "team.renamed"]
 
 
-def test_it_refuses_a_duplicate_or_empty_team_name(alice, alice_api):
+def test_it_answers_a_duplicate_team_name_with_a_conflict(alice, alice_api):
     Team.objects.create(name="EMEA")
     response = alice_api.post("/api/v1/teams", {"name": "emea"})
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["type"].endswith(":conflict")
     assert response.json()["errors"] == {"name": ["A team named “emea” already exists; pick another name."]}
-    assert alice_api.post("/api/v1/teams", {"name": "   "}).json()["errors"]["name"] == ["Give the team a name."]
-    assert alice_api.post("/api/v1/teams", {"name": 12}).json()["errors"] == {"name": ["Send a string."]}
     default = Team.objects.default()
-    response = alice_api.patch(f"/api/v1/teams/{default.pk}", {"name": "EMEA"})
-    assert response.status_code == 400 and "name" in response.json()["errors"]
-    assert alice_api.patch(f"/api/v1/teams/{default.pk}", {}).status_code == 400
+    response = alice_api.patch(f"/api/v1/teams/{default.pk}", {"name": " emea "})
+    assert response.status_code == 409 and "name" in response.json()["errors"]
+
+
+def test_it_refuses_a_team_name_off_the_schema(alice, alice_api):
+    for name in ("   ", "EM\x00EA", "EM\nEA"):
+        response = alice_api.post("/api/v1/teams", {"name": name})
+        assert response.status_code == 400, name
+        assert response.json()["errors"] == {"name": ["Give the team a name, without invisible control characters."]}
+    assert alice_api.post("/api/v1/teams", {"name": 12}).json()["errors"] == {"name": ["Send a string."]}
+    assert alice_api.post("/api/v1/teams", {"name": "\tEMEA\tsales\n"}).json()["name"] == "EMEA sales"
+
+
+def test_a_patch_without_a_name_changes_nothing(alice, alice_api):
+    default = Team.objects.default()
+    response = alice_api.patch(f"/api/v1/teams/{default.pk}", {})
+    assert response.status_code == 200 and response.json()["name"] == default.name
 
 
 def test_unknown_ids_answer_404(alice, alice_api):
@@ -57,13 +70,15 @@ def test_it_adds_a_member_changes_their_role_and_removes_them(alice, bob, alice_
     membership = response.json()
     assert (membership["username"], membership["team_name"], membership["role"]) == ("bob", "EMEA", "teamlead")
     again = alice_api.post(f"/api/v1/teams/{team.pk}/members", {"user": bob.pk, "role": "admin"})
-    assert again.status_code == 400 and "user" in again.json()["errors"]
+    assert again.status_code == 409 and "user" in again.json()["errors"]
     members = alice_api.get(f"/api/v1/teams/{team.pk}").json()["members"]
     assert members == [{"membership": membership["id"], "user": bob.pk, "username": "bob", "role": "teamlead"}]
     response = alice_api.patch(membership["url"], {"role": "admin"})
     assert response.status_code == 200 and response.json()["role"] == "admin"
     assert Membership.objects.get(pk=membership["id"]).role == "admin"
     assert alice_api.patch(membership["url"], {"role": "owner"}).json()["errors"]["role"]
+    unchanged = alice_api.patch(membership["url"], {})  # a PATCH sends only what changes
+    assert unchanged.status_code == 200 and unchanged.json()["role"] == "admin"
     assert alice_api.delete(membership["url"]).status_code == 204
     assert not Membership.objects.filter(pk=membership["id"]).exists()
     assert alice_api.delete(membership["url"]).status_code == 404
@@ -75,7 +90,8 @@ def test_it_refuses_a_member_of_the_wrong_shape(alice, alice_api):
     url = f"/api/v1/teams/{team.pk}/members"
     assert set(alice_api.post(url, {}).json()["errors"]) == {"user", "role"}
     assert alice_api.post(url, {"user": "1", "role": "admin"}).json()["errors"] == {"user": ["Send a whole number."]}
-    assert alice_api.post(url, {"user": 999999, "role": "admin"}).json()["errors"]["user"]
+    nobody = alice_api.post(url, {"user": 999999, "role": "admin"})
+    assert nobody.status_code == 422 and nobody.json()["errors"]["user"]
 
 
 def test_it_adds_a_user_and_shows_the_password_once(alice, alice_api):
@@ -105,10 +121,10 @@ def test_it_adds_a_user_without_a_role_or_as_a_portal_administrator(alice, alice
 def test_it_refuses_users_the_page_refuses(alice, alice_api):
     response = alice_api.post("/api/v1/users", {"username": "ALICE", "role": "admin",
                                                 "team": Team.objects.default().pk})
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json()["errors"] == {"username": ["A user with this name already exists."]}
-    errors = alice_api.post("/api/v1/users", {"username": "a b", "email": "nope", "role": "admin"}).json()["errors"]
-    assert set(errors) == {"username", "email", "team"}
+    response = alice_api.post("/api/v1/users", {"username": "a b", "email": "nope", "role": "admin"})
+    assert response.status_code == 422 and set(response.json()["errors"]) == {"username", "email", "team"}
     errors = alice_api.post("/api/v1/users", {"username": "gus", "role": "admin", "team": 999999}).json()["errors"]
     assert errors == {"team": ["Pick one of the listed teams."]}
     assert alice_api.post("/api/v1/users", {"username": "gus", "portal_admin": "yes"}).status_code == 400

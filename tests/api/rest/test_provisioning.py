@@ -64,10 +64,12 @@ def test_it_refuses_what_the_wizard_refuses_and_keeps_nothing(alice, sandbox):
     response = api.post(LIST, _s2s_body(sandbox.info, credentials={"client_id": tenant,
                                                                    "client_secret": "x" * 40,
                                                                    "secret_expires_on": "2099-01-01"}))
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "directory (tenant) ID" in response.json()["errors"]["credentials.client_id"][0]
     response = api.post(LIST, _s2s_body(sandbox.info, dynamics_url="https://example.com"))
-    assert set(response.json()["errors"]) == {"dynamics_url"}
+    assert response.status_code == 422 and set(response.json()["errors"]) == {"dynamics_url"}
+    response = api.post(LIST, _s2s_body(sandbox.info, dynamics_url="https://10.0.0.7/"))
+    assert response.status_code == 422 and "IP addresses" in response.json()["errors"]["dynamics_url"][0]
     assert not Setup.objects.exists() and not Instance.objects.exists()
 
 
@@ -76,7 +78,7 @@ def test_a_refused_secret_is_a_field_error(alice, sandbox):
     body = _s2s_body(sandbox.info)
     body["credentials"]["client_secret"] = "not-the-secret-value-at-all-0123456789"
     response = api.post(LIST, body)
-    assert response.status_code == 400, response.content
+    assert response.status_code == 422, response.content
     assert "AADSTS7000215" in response.json()["errors"]["credentials.client_secret"][0]
     assert not ProvisioningJob.objects.exists()
 
@@ -107,7 +109,7 @@ def test_it_puts_the_instance_in_a_team_the_caller_administers(alice, sandbox):
     other = Team.objects.create(name="Team B")
     api = key_client(alice)
     response = api.post(LIST, _s2s_body(sandbox.info, team=other.pk))
-    assert response.status_code == 400 and "team" in response.json()["errors"]
+    assert response.status_code == 422 and "team" in response.json()["errors"]
     set_role(alice, "admin", other)
     response = api.post(LIST, _s2s_body(sandbox.info))  # an admin of two teams says which
     assert response.json()["errors"]["team"] == ["Pick the team this endpoint is for."]
