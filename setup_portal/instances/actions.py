@@ -25,6 +25,7 @@ from setup_portal.azure.clouds import AuthType
 from setup_portal.azure.models import AuthFlow, Authorization
 from setup_portal.crypto import mask
 from setup_portal.events.endpoints import forget_endpoint
+from setup_portal.wizard.forms import name_taken
 from setup_portal.wizard.models import Setup
 
 from . import tasks, token_reveal
@@ -332,7 +333,7 @@ def do_delete_instance(instance: Instance, *, acting_user) -> Instance:
     if inst.status == Instance.Status.DELETED:
         raise InstanceStateError("This instance is already deleted.")
     before, original_name = inst.status, inst.name
-    # Names are unique; free this one so a new instance can take it. The audit trail keeps it.
+    # Names are unique in a team; free this one so a new instance can take it. The audit trail keeps it.
     suffix = f" (deleted {str(inst.pk)[:8]})"
     inst.name = original_name[: 100 - len(suffix)] + suffix
     inst.client_secret = inst.secret_hint = inst.password = inst.certificate_key = inst.next_certificate_key = ""
@@ -420,8 +421,9 @@ def do_update_instance(instance: Instance, *, name: str | None = None, tags: lis
         saved.append("trace_until")
     if not changes:
         return {}
-    if "name" in changes and Instance.objects.filter(name__iexact=inst.name).exclude(pk=inst.pk).exists():
-        raise InstanceNameTaken(f"An instance called “{inst.name}” already exists. Pick another name.")
+    same_name = Instance.objects.filter(team_id=inst.team_id, name__iexact=inst.name).exclude(pk=inst.pk)
+    if "name" in changes and same_name.exists():
+        raise InstanceNameTaken(name_taken(inst.name))
     if "tags" in changes:  # as the pages show them, not as stored
         changes["tags"] = {"from": _tag_list(changes["tags"]["from"]), "to": _tag_list(changes["tags"]["to"])}
     data = {"changes": changes}
@@ -431,7 +433,7 @@ def do_update_instance(instance: Instance, *, name: str | None = None, tags: lis
         with transaction.atomic():  # a savepoint: a rename racing another to the same name loses cleanly
             transition(inst, "instance.updated", acting_user=acting_user, also_save=saved, data=data)
     except IntegrityError:
-        raise InstanceNameTaken(f"An instance called “{inst.name}” already exists. Pick another name.") from None
+        raise InstanceNameTaken(name_taken(inst.name)) from None
     if inst.review_state == Instance.Review.CHANGES_REQUESTED:
         asked_by = inst.reviewed_by
         transition(inst, "instance.resubmitted", acting_user=acting_user,

@@ -34,7 +34,7 @@ class EditInstanceForm(forms.Form):
         self.instance = instance
 
     def clean_name(self) -> str:
-        return clean_instance_name(self.cleaned_data["name"], excluding=self.instance.pk)
+        return clean_instance_name(self.cleaned_data["name"], team_id=self.instance.team_id, excluding=self.instance.pk)
 
     def clean_tags(self) -> list[str]:
         return clean_instance_tags(self.cleaned_data["tags"])

@@ -36,7 +36,9 @@ class Instance(models.Model):
         FAILING = "failing", "Failing"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    name = models.CharField(max_length=100, unique=True)
+    # Unique within its team (Meta.constraints): a name another team took is not refused, so one
+    # team never learns another's names. Indexed on its own for the dashboard's sort by name.
+    name = models.CharField(max_length=100, db_index=True)
     # Stored as ",a,b," so "tag contains" is one indexed-friendly LIKE.
     tags = models.CharField(max_length=500, blank=True, default="")
     setup = models.OneToOneField("wizard.Setup", null=True, blank=True, on_delete=models.SET_NULL,
@@ -132,6 +134,7 @@ class Instance(models.Model):
             models.Index(fields=["created_at", "ready_at"], name="instance_chart_idx"),
             models.Index(fields=["tags"], name="instance_tags_idx"),
         ]
+        constraints = [models.UniqueConstraint(fields=["team", "name"], name="instance_name_unique_per_team")]
 
     def __str__(self) -> str:
         return self.name

@@ -663,16 +663,20 @@ def normalize_tags(raw: str) -> list[str]:
     return tags
 
 
-def clean_instance_name(raw: str, *, excluding=None) -> str:
-    """An instance name as typed, tidied; refused when another instance (not `excluding`'s pk) has it."""
+def name_taken(name: str) -> str:
+    return f"Your team already has an instance called “{name}”. Pick another name."
+
+
+def clean_instance_name(raw: str, *, team_id: int, excluding=None) -> str:
+    """An instance name as typed, tidied; refused when another instance of the team (not `excluding`'s
+    pk) has it. Other teams' names are not looked at, so the refusal tells nothing about them."""
     from setup_portal.instances.models import Instance
 
     value = re.sub(r"\s+", " ", _plain_text(raw, "name")).strip()
     if not re.fullmatch(r"[\w .()&'+-]+", value):
         raise forms.ValidationError("Use letters, digits, spaces and . - _ ( ) & ' + in the name.")
-    if Instance.objects.filter(name__iexact=value).exclude(pk=excluding).exists():
-        raise forms.ValidationError(f"An instance called “{value}” already exists. Pick another name.",
-                                    code="taken")
+    if Instance.objects.filter(team_id=team_id, name__iexact=value).exclude(pk=excluding).exists():
+        raise forms.ValidationError(name_taken(value), code="taken")
     return value
 
 
@@ -738,7 +742,7 @@ class InstanceForm(EndpointFields, StageForm):
                 "lifecycle_types": list(LIFECYCLE_TYPES), **saved}
 
     def clean_name(self) -> str:
-        return clean_instance_name(self.cleaned_data["name"])
+        return clean_instance_name(self.cleaned_data["name"], team_id=self.setup.team_id)
 
     def clean_tags(self) -> list[str]:
         return clean_instance_tags(self.cleaned_data["tags"])

@@ -129,7 +129,7 @@ def test_it_keeps_names_unique_whatever_their_case(alice_client, alice, inst):
     make_instance(alice, name="Wingtip Toys")
     response = _edit(alice_client, inst, name="wingtip toys")
     assert response.status_code == 400
-    assert "An instance called “wingtip toys” already exists. Pick another name." in response.content.decode()
+    assert "Your team already has an instance called “wingtip toys”. Pick another name." in response.content.decode()
     assert Instance.objects.get(pk=inst.pk).name == "contoso-crm"
 
 

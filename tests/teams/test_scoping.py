@@ -4,7 +4,7 @@ admin of team B cannot act on team A's (404, as if they did not exist)."""
 from __future__ import annotations
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from setup_portal import permissions
@@ -12,7 +12,9 @@ from setup_portal.accounts.roles import set_portal_admin, set_role
 from setup_portal.audit.models import AuditEvent, record
 from setup_portal.events.models import Notification
 from setup_portal.instances.models import Instance
+from setup_portal.wizard.forms import InstanceForm
 from setup_portal.wizard.models import Setup
+from tests.api.rest.conftest import key_client
 from tests.instances.factories import make_instance
 
 pytestmark = pytest.mark.django_db
@@ -130,3 +132,28 @@ def test_new_setups_and_their_instances_take_the_admins_team(a, client_of):
                                    tenant="t", auth_type="oauth2")
     assert inst.team == a.team
     assert AuditEvent.objects.get(verb="setup.created").team_id == a.team.pk
+
+
+def test_instance_names_are_unique_per_team_and_a_refusal_names_no_other_team(a, b, client_of):
+    admin = client_of(a.admin)
+    # Team B's name is free in team A: on the Edit page, through the API and at the wizard's last stage.
+    response = admin.post(f"/instances/{a.instance.pk}/edit/", {"name": b.instance.name.upper(), "tags": ""})
+    assert response.status_code == 302
+    api = key_client(a.admin)
+    assert api.patch(f"/api/v1/instances/{a.instance.pk}", {"name": b.instance.name}).status_code == 200
+    fabrikam = make_instance(b.admin, team=b.team, name="Fabrikam CRM")
+    form = InstanceForm({"name": fabrikam.name}, setup=a.setup)
+    assert form.is_valid(), form.errors
+    # Team A's own names are refused, in words that say nothing about another team.
+    other = make_instance(a.admin, team=a.team, name="Contoso EU")
+    response = admin.post(f"/instances/{a.instance.pk}/edit/", {"name": "contoso eu", "tags": ""})
+    assert response.status_code == 400
+    assert "Your team already has an instance called “contoso eu”" in response.content.decode()
+    refused = api.patch(f"/api/v1/instances/{a.instance.pk}", {"name": "CONTOSO EU"})
+    assert refused.status_code == 409 and refused.json()["errors"]["name"] == [
+        "Your team already has an instance called “CONTOSO EU”. Pick another name."]
+    assert not InstanceForm({"name": "contoso eu"}, setup=a.setup).is_valid()
+    # The database holds to it too (the exact name in the same team).
+    with pytest.raises(IntegrityError), transaction.atomic():
+        make_instance(a.admin, team=a.team, name=other.name)
+    make_instance(b.admin, team=b.team, name=other.name)

@@ -375,7 +375,7 @@ def test_instance_stage_creates_the_instance(alice_client):
     _authorize(second)
     response = alice_client.post(stage_url(second, "instance"), {**data, "name": "CONTOSO SALES"})
     assert response.status_code == 400
-    assert "An instance called “CONTOSO SALES” already exists" in body(response)
+    assert "Your team already has an instance called “CONTOSO SALES”" in body(response)
 
 
 def test_discard(alice_client):

@@ -160,7 +160,7 @@ class Seeder:
         self.users = {u.pk: u for crew in crews for u in [*crew.owners, *crew.leads]}
         self.now = timezone.now()
         self.today = timezone.localdate()
-        self.taken = set(Instance.objects.values_list("name", flat=True))
+        self.taken = set(Instance.objects.values_list("team_id", "name"))  # names are unique per team
         # One encryption per distinct value, not per row: Fernet is the slow part.
         self.secret_values = [f"{rng.choice('abcdefgh')}Q8~{uuid.UUID(int=rng.getrandbits(128)).hex[:30]}"
                               for _ in range(8)]
@@ -199,12 +199,12 @@ class Seeder:
                     out[column] = json.dumps(out[column])
                 copy.write_row([out[c] for c in columns])
 
-    def _name(self) -> str:
+    def _name(self, team_id: int) -> str:
         rng = self.rng
         while True:
             name = f"{rng.choice(COMPANIES)}-{rng.choice(TEAMS)}-{rng.choice(ENVS)}-{rng.randrange(1000, 9999)}"
-            if name not in self.taken:
-                self.taken.add(name)
+            if (team_id, name) not in self.taken:
+                self.taken.add((team_id, name))
                 return name
 
     def _values(self, i: int) -> dict:
@@ -214,7 +214,7 @@ class Seeder:
         status = _pick(rng, STATUSES)
         auth = _pick(rng, AUTH_TYPES)
         host, region = rng.choice(REGIONS)
-        name = self._name()
+        name = self._name(crew.team_id)
         org = name.rsplit("-", 1)[0].replace("-", "")[:20] + name[-4:]
         created = self.now - dt.timedelta(days=rng.triangular(0, 120, 5), seconds=rng.randrange(86400))
         tags = sorted(set(rng.sample(TAGS, rng.choice([0, 1, 1, 2, 2, 3]))))
