@@ -11,7 +11,7 @@ import pytest
 from odata import ODataService
 from odata.flags import ODataServerFlags
 
-from .conftest import FOURTH_COFFEE
+from .conftest import FOURTH_COFFEE, make_changes
 
 EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
 # A value of each Edm type that every column of that type accepts.
@@ -164,3 +164,15 @@ def test_a_custom_lookup_binds_through_its_schema_named_navigation_property(app_
     missing = app_api.post("cr8a2_milestones", {"cr8a2_ProjectId@odata.bind": f"/cr8a2_projects({uuid.uuid4()})",
                                                 "cr8a2_name": "x"})
     assert missing.status_code == 404
+
+
+def test_the_change_generator_changes_the_custom_tables_too(app_api, sbx):
+    first = app_api.ok("GET", "cr8a2_projects?$select=cr8a2_name", prefer="odata.track-changes")
+    done = make_changes(sbx, cr8a2_projects={"create": 1, "update": 1, "delete": 1},
+                        cr8a2_milestones={"create": 2, "update": 1}, seed=3)
+
+    assert sorted((c["table"], c["op"]) for c in done) == [
+        ("cr8a2_milestones", "create"), ("cr8a2_milestones", "create"), ("cr8a2_milestones", "update"),
+        ("cr8a2_projects", "create"), ("cr8a2_projects", "delete"), ("cr8a2_projects", "update")]
+    delta = app_api.ok("GET", first["@odata.deltaLink"])["value"]
+    assert len(delta) == 3 and sum(1 for r in delta if r.get("reason") == "deleted") == 1

@@ -504,7 +504,8 @@ def _row_to_change(data: EnvironmentData, principal: Principal, table: Table, ke
 # --- the change generator (/_sandbox/dataverse/{env}/changes) -----------------------------
 GENERATED_FIELDS = {"accounts": ("telephone1", "description"), "contacts": ("jobtitle", "telephone1"),
                     "leads": ("subject", "description"), "opportunities": ("description", "closeprobability"),
-                    "tasks": ("description", "percentcomplete"), "annotations": ("notetext",)}
+                    "tasks": ("description", "percentcomplete"), "annotations": ("notetext",),
+                    "cr8a2_projects": ("cr8a2_code", "cr8a2_budget"), "cr8a2_milestones": ("cr8a2_name",)}
 
 
 def generate_changes(data: EnvironmentData, principal: Principal, plan: dict[str, dict[str, int]],
@@ -563,6 +564,19 @@ def _new_body(data: EnvironmentData, entity_set: str, rng: random.Random) -> dic
         if account_ref:
             body["regardingobjectid_account_task@odata.bind"] = account_ref
         return body
+    if entity_set == "cr8a2_projects":
+        body = {"cr8a2_name": f"{rng.choice(seed.PROJECT_NAMES)} (generated)",
+                "cr8a2_budget": float(rng.randrange(5, 500) * 1000)}
+        if account_ref:
+            body["cr8a2_AccountId@odata.bind"] = account_ref
+        return body
+    if entity_set == "cr8a2_milestones":
+        project = data.store.tuples('SELECT "cr8a2_projectid" FROM "cr8a2_projects" ORDER BY "cr8a2_projectid" '
+                                    'LIMIT 1 OFFSET ?', (rng.randrange(10),))
+        if not project:
+            raise DataverseError(400, errors.INVALID_ARGUMENT, "A milestone needs a project: there is none.")
+        return {"cr8a2_name": f"{rng.choice(seed.MILESTONE_NAMES)} (generated)",
+                "cr8a2_ProjectId@odata.bind": f"/cr8a2_projects({project[0][0]})"}
     body = {"subject": rng.choice(seed.NOTE_SUBJECTS), "notetext": f"Generated note {rng.randrange(10**6)}"}
     if account_ref:
         body["objectid_account@odata.bind"] = account_ref
@@ -573,7 +587,7 @@ def _changed_body(entity_set: str, rng: random.Random) -> dict:
     body: dict = {}
     for name in GENERATED_FIELDS[entity_set]:
         column = TABLES[entity_set].by_name[name]
-        if column.kind == "int":
+        if column.kind in {"int", "money"}:
             body[name] = rng.randrange(0, 101)
         elif name == "telephone1":
             body[name] = f"555-{rng.randrange(10000):04d}"
