@@ -24,8 +24,9 @@ def test_unknown_paths_answer_dataverse_json_errors(app_api, path):
     assert resp.json()["error"]["code"] == "0x8006088a"
 
 
-def test_paths_beside_the_web_api_answer_json_too(app_api, sbx):
-    resp = app_api.get(app_api.base.replace("/api/data/v9.2/", "/api/data/v8.0/accounts"))
+@pytest.mark.parametrize("where", ["/api/data/v8.0/accounts", "-nowhere/api/data/v9.2/accounts"])
+def test_paths_beside_the_web_api_answer_json_too(app_api, where):
+    resp = app_api.get(app_api.base.replace("/api/data/v9.2/", where))
 
     assert resp.status_code == 404 and resp.json()["error"]["message"].startswith("Resource not found")
 

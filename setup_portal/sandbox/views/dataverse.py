@@ -118,7 +118,7 @@ def _served(request: HttpRequest, env_name: str, path: str) -> HttpResponse:
     store = current()
     env = store.directory.environments.get(env_name)
     if env is None:
-        return HttpResponse(b"", status=404)
+        return _error(404, "0x8006088a", f"Resource not found for the segment '{env_name[:100]}'.")
     member = _principal(request, env)
     if isinstance(member, HttpResponse):
         return member
