@@ -1,5 +1,6 @@
-"""Benchmark (issue 13): the dashboard at 100,000 and 1,000,000 instances on PostgreSQL, beside
-Django admin's changelist of the same Instance model.
+"""Benchmark (issues 13, 25): the dashboard at 100,000 and 1,000,000 instances on PostgreSQL (or
+SQLite with BENCH_SCALE_DATABASE_URL=sqlite:////path/file.sqlite3), beside Django admin's changelist of
+the same Instance model.
 
 One PostgreSQL database (BENCH_SCALE_DATABASE_URL, default
 postgres://postgres@127.0.0.1:5432/bench_dashboard_scale, created and dropped here) grows in
@@ -11,7 +12,9 @@ stack in this process (DEBUG off, persistent connection), interleaved: each roun
 page once, so background load on the shared machine falls on all of them alike. VACUUM ANALYZE runs
 after each seeding step, as autovacuum would. Prints one markdown section for bench/RESULTS.md.
 
-BENCH_SCALE_SIZES=10,100000 stops after 100,000; BENCH_SCALE_KEEP=1 keeps the database.
+BENCH_SCALE_SIZES=10,100000 stops after 100,000; BENCH_SCALE_KEEP=1 keeps the database;
+BENCH_SCALE_TEAMS (default 20) spreads the instances over that many teams (1: all in the Default team,
+as `make run`'s seed_instances does).
 
 Seeding a million rows takes half an hour on a busy machine, so it can be done once and reused:
 BENCH_SCALE_SEED_ONLY=1 creates the database and seeds it exactly as a full run would (same steps,
@@ -51,10 +54,19 @@ COMPARE_AT = SIZES[1] if len(SIZES) > 1 else None
 BIG_AT = SIZES[2] if len(SIZES) > 2 else None
 ROUNDS = int(os.environ.get("BENCH_SCALE_ROUNDS", "60"))
 WARMUP = 5
-TEAMS = 20
+TEAMS = int(os.environ.get("BENCH_SCALE_TEAMS", "20"))
 TARGET_P95_MS = 100.0
 SEED_ONLY = os.environ.get("BENCH_SCALE_SEED_ONLY", "") not in ("", "0")
 REUSE = os.environ.get("BENCH_SCALE_REUSE", "") not in ("", "0")
+# SQLite only: BENCH_SCALE_ANALYZE=0 measures without planner statistics (no ANALYZE ever ran).
+ANALYZE = os.environ.get("BENCH_SCALE_ANALYZE", "1") != "0"
+
+
+SQLITE = DATABASE_URL.startswith("sqlite:")
+
+
+def _sqlite_path() -> Path:
+    return Path(urlsplit(DATABASE_URL).path)
 
 
 def _admin_url(url: str) -> str:
@@ -64,6 +76,10 @@ def _admin_url(url: str) -> str:
 
 def create_database() -> bool:
     """A fresh database for the run; False when PostgreSQL is not there (the benchmark is skipped)."""
+    if SQLITE:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{_sqlite_path()}{suffix}").unlink(missing_ok=True)
+        return True
     import psycopg
 
     name = urlsplit(DATABASE_URL).path.lstrip("/")
@@ -82,6 +98,10 @@ def _database_name() -> str:
 
 
 def drop_database() -> None:
+    if SQLITE:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{_sqlite_path()}{suffix}").unlink(missing_ok=True)
+        return
     import psycopg
 
     name = urlsplit(DATABASE_URL).path.lstrip("/")
@@ -164,7 +184,12 @@ def run() -> None:
         with connection.cursor() as cursor:
             # As autovacuum would: the seeding's batches upsert the same counter rows hundreds of times,
             # leaving a few thousand live rows among ~750,000 dead ones (17 ms on the chart's query).
-            cursor.execute("VACUUM ANALYZE")
+            # SQLite keeps no statistics unless asked: PRAGMA optimize gathers them where the planner
+            # would use them (BENCH_SCALE_ANALYZE=0 measures without, as a fresh `make run` database is).
+            if SQLITE and ANALYZE:
+                cursor.execute("PRAGMA optimize=0x10002")
+            elif not SQLITE:
+                cursor.execute("VACUUM ANALYZE")
         return time.perf_counter() - started
 
     def measure(pages: list[tuple[str, Client, str]]) -> list[list[float]]:
@@ -193,7 +218,8 @@ def run() -> None:
     changelist = {"default page": "/admin/instances/instance/",
                   "status filter": "/admin/instances/instance/?status__exact=failed",
                   "search": "/admin/instances/instance/?q=contoso"}
-    lines = ["## Dashboard at scale: 100,000 and 1,000,000 instances, PostgreSQL (issue 13)", ""]
+    lines = [f"## Dashboard at scale: {', '.join(f'{n:,}' for n in SIZES[1:])} instances, "
+             f"{'SQLite' if SQLITE else 'PostgreSQL'}", ""]
     counts_at: dict[int, dict[str, int]] = {}
     have, lead_client = 0, None
     seeded: list[str] = []
@@ -272,11 +298,16 @@ def run() -> None:
     if "dashboard, page 1,000" in largest:
         checks.append(("page 1,000 costs the default page's queries", largest["dashboard, page 1,000"]
                        == largest["dashboard, default page"], f"{largest['dashboard, page 1,000']}"))
-    lines += [f"`GET` through Django's full stack in-process (DEBUG off, PostgreSQL "
-              f"{connection.pg_version // 10000}, persistent connection), signed in as a portal administrator "
-              f"(sees every team; also the admin site's superuser) unless noted; {ROUNDS} timed rounds after "
-              f"{WARMUP} warm-up requests per page, pages interleaved. Seeded with `seed_instances --teams {TEAMS}` "
-              f"(COPY): {', '.join(seeded)}; VACUUM ANALYZE after each step. Search text `contoso` (in about one "
+    statistics_note = ("no ANALYZE (the planner without statistics)" if SQLITE and not ANALYZE
+                       else "PRAGMA optimize (ANALYZE where useful) after each step" if SQLITE
+                       else "VACUUM ANALYZE after each step")
+    engine = (f"SQLite {connection.Database.sqlite_version}" if SQLITE
+              else f"PostgreSQL {connection.pg_version // 10000}")
+    lines += [f"`GET` through Django's full stack in-process (DEBUG off, {engine}, persistent connection), "
+              "signed in as a portal administrator (sees every team; also the admin site's superuser) unless "
+              f"noted; {ROUNDS} timed rounds after {WARMUP} warm-up requests per page, pages interleaved. Seeded "
+              f"with `seed_instances --teams {TEAMS}` ({'bulk_create' if SQLITE else 'COPY'}): "
+              f"{', '.join(seeded)}; {statistics_note}. Search text `contoso` (in about one "
               "instance name in 15); status filter `failed` (about 6%).", "", *results,
               "| target | result | |", "|---|---|---|"]
     lines += [f"| {name} | {value} | **{'met' if ok else 'NOT met'}** |" for name, ok, value in checks]
