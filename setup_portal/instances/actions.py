@@ -373,6 +373,9 @@ def do_request_health_check(instance: Instance, *, acting_user) -> dt.datetime:
     """Queue a health check in the worker; returns when it was asked for, to poll against."""
     if instance.status in {Instance.Status.DELETED, Instance.Status.PROVISIONING}:
         raise InstanceStateError(f"An instance that is {instance.get_status_display().lower()} cannot be checked.")
+    if instance.seeded:
+        raise InstanceStateError("This demo instance was made by seed_instances: its Dynamics URL is made up, "
+                                 "so it is never checked against Dataverse.")
     requested_at = timezone.now()
     record("instance.health_check_requested", instance, actor=acting_user)
     instance_id, user_id = str(instance.pk), acting_user.pk

@@ -10,6 +10,7 @@ from django.core import mail
 from django.core.management import call_command
 
 from config.celery import app
+from setup_portal.audit.models import AuditEvent
 from setup_portal.events import polling
 from setup_portal.events.models import Notification
 from setup_portal.events.tasks import send_notification_digests
@@ -47,3 +48,13 @@ def test_seeded_instances_are_never_checked_and_notify_nobody(eager, django_capt
     assert HealthCheck.objects.count() == checks
     assert not keepalive.due_for_health_check().exists() and not keepalive.due_for_reminder().exists()
     assert Notification.objects.count() == 0 and mail.outbox == []
+
+
+def test_a_seeded_instance_is_not_tested_from_its_page_either(alice, alice_client):
+    call_command("seed_instances", "10", "--owner", "alice", stdout=io.StringIO())
+    inst = Instance.objects.filter(seeded=True, status=Instance.Status.READY).first()
+    checks = HealthCheck.objects.count()
+    response = alice_client.post(f"/instances/{inst.pk}/test-connection/", {"confirmed": "yes"}, follow=True)
+    assert "never checked against Dataverse" in response.content.decode()
+    assert HealthCheck.objects.count() == checks
+    assert not AuditEvent.objects.filter(verb="instance.health_check_requested").exists()
