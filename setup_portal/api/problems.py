@@ -21,6 +21,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 
 from setup_portal.azure.errors import explain
+from setup_portal.observability import context
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,9 @@ class Problem(exceptions.APIException):
     def body(self, instance: str) -> dict:
         data = {"type": TYPE_PREFIX + self.slug, "title": self.title, "status": self.status_code,
                 "detail": str(self.detail), "instance": instance}
+        request_id = context.get("request_id")
+        if request_id:  # the same id is in the X-Request-ID header, the log lines and the call log
+            data["request_id"] = request_id
         if self.code:
             data["code"] = self.code
         if self.fix:

@@ -50,3 +50,9 @@ def _worker_started(**_) -> None:
 def _pool_process_started(**_) -> None:
     """Each pool process traces on its own (its span exporter's thread cannot cross the fork)."""
     tracing.configure()
+
+
+@signals.setup_logging.connect
+def _keep_the_portals_logging(**_) -> None:
+    """With a receiver here Celery leaves logging as Django's LOGGING set it: the worker's lines get
+    the same format (LOG_FORMAT) and ids as the web's."""

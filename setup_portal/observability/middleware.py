@@ -36,8 +36,12 @@ class RequestObservabilityMiddleware:
         request.context_tokens = context.bind(request_id=request.request_id)
         try:
             response = self.get_response(request)
-        finally:
+        except BaseException:
             context.unbind(request.context_tokens)
+            raise
+        # The ids stay bound until the server closes the answer: Django logs a 4xx or 5xx answer
+        # ("Not Found: ...") after the middleware has returned it, and the call log is written then.
+        response._resource_closers.append(lambda: context.unbind(request.context_tokens))
         route, method = route_of(request), metrics.method_label(request.method)
         metrics.http_requests.labels(route, method, str(response.status_code)).inc()
         metrics.http_duration.labels(route, method).observe(time.perf_counter() - started)

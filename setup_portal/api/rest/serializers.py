@@ -37,6 +37,7 @@ class Problem(serializers.Serializer):
                                    help_text="Per field: what is wrong with its value.")
     wizard_url = serializers.CharField(required=False)
     request_id = serializers.CharField(required=False, help_text="The request's id, as in its X-Request-ID header.")
+    request_id = serializers.CharField(required=False, help_text="The request's id, as in its X-Request-ID header.")
 
 
 def _username(user) -> str | None:
