@@ -22,6 +22,7 @@ import logging
 from collections.abc import Iterable
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Q, QuerySet, Value, When
@@ -79,20 +80,26 @@ def _fold(user_id: int, instance, kind: str, values: dict, now: dt.datetime) -> 
 
 def mail_due(user_id: int, kind: str) -> bool:
     """E-mail this person what they have not read nor been e-mailed of this kind, unless they were
-    e-mailed about it less than DIGEST_EVERY ago (then the digest beat sends it later). True if sent."""
+    e-mailed about it less than DIGEST_EVERY ago (then the digest beat sends it later). True if sent.
+
+    Entries about instances of teams they have left meanwhile are dropped, not sent."""
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return False
     now = timezone.now()
     with transaction.atomic():
-        clock, _ = NotificationMail.objects.select_for_update().get_or_create(user_id=user_id, kind=kind)
+        clock, _ = NotificationMail.objects.select_for_update().get_or_create(user=user, kind=kind)
         if clock.sent_at is not None and clock.sent_at > now - DIGEST_EVERY:
             return False
-        entries = list(unmailed().filter(user_id=user_id, kind=kind).select_for_update(of=("self",))
-                       .select_related("user", "instance").order_by("-latest_at", "-id"))
+        pending = unmailed().filter(user=user, kind=kind)
+        entries = list((pending & notifications_of(user)).select_for_update(of=("self",))
+                       .select_related("instance").order_by("-latest_at", "-id"))
+        pending.update(unmailed=0)
         if not entries:
             return False
-        Notification.objects.filter(pk__in=[e.pk for e in entries]).update(unmailed=0)
         clock.sent_at = now
         clock.save(update_fields=["sent_at"])
-    _send(entries)
+    _send(user, entries)
     return True
 
 
@@ -107,8 +114,7 @@ def send_digests() -> int:
     return sum(1 for user_id, kind in sorted(waiting) if mail_due(user_id, kind))
 
 
-def _send(entries: list[Notification]) -> None:
-    user = entries[0].user
+def _send(user, entries: list[Notification]) -> None:
     if not user.email:
         return
     context = {"note": entries[0], "notes": entries, "user": user, "base_url": settings.PORTAL_BASE_URL,

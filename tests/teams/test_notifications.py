@@ -3,15 +3,19 @@ when one of their team's instances waits for review, the owner when a team lead 
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.core import mail
+from django.utils import timezone
 
 from setup_portal.accounts.roles import set_role
-from setup_portal.events.models import InstanceMute, Notification
-from setup_portal.events.notifications import recipients
+from setup_portal.events.models import InstanceMute, Notification, NotificationMail
+from setup_portal.events.notifications import notify, recipients, send_digests
 from setup_portal.instances import state
 from setup_portal.instances.models import Instance, ProvisioningJob
 from setup_portal.instances.notifications import send_resubmitted_notice
+from setup_portal.teams.models import Membership
 from tests.conftest import _make_user
 from tests.instances.factories import make_instance
 
@@ -91,3 +95,15 @@ def test_nobody_is_told_of_a_review_once_it_is_reviewed(a, django_capture_on_com
     with django_capture_on_commit_callbacks(execute=True):
         state.mark_ready(ProvisioningJob.objects.create(instance=inst), acting_user=None)
     assert not Notification.objects.filter(kind="review_waiting").exists()
+
+
+def test_a_digest_leaves_out_the_instances_of_a_team_they_left(a, django_capture_on_commit_callbacks):
+    second = make_instance(a.admin, team=a.team, name="team-a-second")
+    with django_capture_on_commit_callbacks(execute=True):
+        for inst in (a.instance, second):
+            notify([a.lead], instance=inst, kind="health_failing", message=f"{inst.name} failed.", link="/")
+    assert len(mail.outbox) == 1  # the first at once; the second waits for the digest
+    Membership.objects.filter(user=a.lead, team=a.team).delete()
+    NotificationMail.objects.update(sent_at=timezone.now() - dt.timedelta(hours=2))
+    assert send_digests() == 0 and len(mail.outbox) == 1
+    assert not Notification.objects.filter(unmailed__gt=0).exists()
