@@ -128,10 +128,33 @@ def test_every_type_the_csdl_names_is_declared(csdl):
             if name:
                 inner = name.removeprefix("Collection(").removesuffix(")")
                 assert inner.startswith("Edm.") or inner in declared, (node.tag, name)
-    for entity_type in schema.iter(f"{EDM}EntityType"):
-        names = {p.get("Name") for p in entity_type.iter(f"{EDM}Property")}
+    types = {f"mscrm.{t.get('Name')}": t for t in schema.iter(f"{EDM}EntityType")}
+
+    def members(type_name: str, tag: str) -> dict[str, ET.Element]:
+        """Properties or navigation properties of a type, its base types' included."""
+        found: dict[str, ET.Element] = {}
+        while type_name:
+            found |= {m.get("Name"): m for m in types[type_name].iter(f"{EDM}{tag}")}
+            type_name = types[type_name].get("BaseType")
+        return found
+
+    for name, entity_type in types.items():
+        properties = members(name, "Property")
         for ref in entity_type.iter(f"{EDM}PropertyRef"):
-            assert ref.get("Name") in names, entity_type.get("Name")
+            assert ref.get("Name") in properties, name
+        for nav in entity_type.iter(f"{EDM}NavigationProperty"):
+            target = nav.get("Type").removeprefix("Collection(").removesuffix(")")
+            if nav.get("Partner"):
+                back = members(target, "NavigationProperty")[nav.get("Partner")]
+                assert back.get("Partner") == nav.get("Name"), (name, nav.get("Name"))
+            for constraint in nav.iter(f"{EDM}ReferentialConstraint"):
+                assert constraint.get("Property") in properties, (name, nav.get("Name"))
+                assert constraint.get("ReferencedProperty") in members(target, "Property"), (name, nav.get("Name"))
+    sets = {s.get("Name"): s for s in schema.iter(f"{EDM}EntitySet")}
+    for entity_set in sets.values():
+        navs = members(entity_set.get("EntityType"), "NavigationProperty")
+        for binding in entity_set.iter(f"{EDM}NavigationPropertyBinding"):
+            assert binding.get("Path") in navs and binding.get("Target") in sets, binding.attrib
 
 
 def test_custom_tables_work_like_standard_ones_with_change_tracking_on_the_tracked_one(service, app_api):
