@@ -3,7 +3,11 @@ EntityDefinitions with their query options, single tables and attributes, type c
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
+
+from .test_batch import answers, http_part, send
 
 ACCOUNT_ID = "70816501-edb9-4740-a16c-6a5efbc05d84"
 
@@ -141,3 +145,22 @@ def test_the_data_service_enforces_the_metadata(app_api):
     assert created.status_code == 201 and created.json()["cr8a2_tier"] == 100000002
     cleared = app_api.patch(f"accounts({created.json()['accountid']})", {"name": None})
     assert cleared.status_code == 400 and "required" in cleared.json()["error"]["message"]
+
+
+def test_it_filters_attributes_by_type_with_an_enumeration_literal(app_api):
+    body = app_api.ok("GET", "EntityDefinitions(LogicalName='cr8a2_milestone')/Attributes?$select=LogicalName"
+                             "&$filter=AttributeType eq Microsoft.Dynamics.CRM.AttributeTypeCode'Lookup'")
+
+    assert {a["LogicalName"] for a in body["value"]} == {"cr8a2_projectid", "owningbusinessunit", "createdby",
+                                                         "modifiedby"}
+
+
+def test_a_connector_reads_date_time_behaviour_through_a_batch(app_api):
+    """As off-the-shelf connectors do: metadata GETs inside $batch."""
+    path = ("EntityDefinitions(LogicalName='account')/Attributes/Microsoft.Dynamics.CRM.DateTimeAttributeMetadata"
+            "?$select=LogicalName,DateTimeBehavior")
+    (answer,) = answers(send(app_api, [http_part("GET", app_api.base + quote(path, safe="/?=&$,()'"))]))
+
+    assert answer.status == 200
+    behaviors = {a["LogicalName"]: a["DateTimeBehavior"]["Value"] for a in answer.json()["value"]}
+    assert behaviors == {"cr8a2_renewaldate": "DateOnly", "createdon": "UserLocal", "modifiedon": "UserLocal"}
