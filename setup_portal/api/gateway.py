@@ -55,7 +55,7 @@ def _retry_after(seconds: float | None) -> dict:
     return {"Retry-After": str(max(1, math.ceil(seconds)))} if seconds is not None else {}
 
 
-def _azure_problem(request, instance: Instance, exc: AzureError) -> Problem:
+def azure_problem(request, instance: Instance, exc: AzureError) -> Problem:
     code = exc.code
     reauth = reauthentication_code(code, exc.description)
     if reauth:
@@ -110,7 +110,7 @@ def call(request, instance: Instance, method: str, path: str, *, params=None, bo
         outcome = upstream.send(instance, method, url, params=params, body=body, headers=headers,
                                 use_sandbox=instance.use_sandbox)
     except AzureError as exc:
-        raise _azure_problem(request, instance, exc) from None
+        raise azure_problem(request, instance, exc) from None
     except access.InstanceGone:
         raise AuthenticationFailed("The instance token is not valid.") from None
     except SandboxDisabled:

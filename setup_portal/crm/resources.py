@@ -37,6 +37,20 @@ class Field:
     sortable: bool = True
     # Lookups: navigation property -> target entity set (several for customer/regarding lookups).
     navigation: dict[str, str] = field(default_factory=dict)
+    # What the environment's metadata says (crm/tables.py fills them; the hand-written fields leave them
+    # empty): display name, AttributeType, required level, text length, numeric range and decimals,
+    # choices (value, label), whether the column is set only on create, and lookups' target tables
+    # (entity set -> logical name).
+    label: str = ""
+    kind: str = ""
+    required: str = ""
+    max_length: int = 0
+    minimum: int | float | None = None
+    maximum: int | float | None = None
+    precision: int | None = None
+    choices: tuple[tuple[int, str], ...] = ()
+    create_only: bool = False
+    target_names: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.type not in TYPES:
@@ -49,6 +63,24 @@ class Field:
     def polymorphic(self) -> bool:
         return len(self.navigation) > 1
 
+    @property
+    def attribute(self) -> str:
+        """The column's attribute name: a lookup's `_x_value` is attribute `x`."""
+        if self.type == "lookup" and self.column.startswith("_") and self.column.endswith("_value"):
+            return self.column[1:-len("_value")]
+        return self.column
+
+    def target_name(self, entity_set: str) -> str:
+        return self.target_names.get(entity_set) or _LOGICAL_NAMES.get(entity_set, entity_set)
+
+    def choice(self, value: object) -> int | None:
+        """A choice's value from its value or its label (case ignored); None when it is neither."""
+        for number, text in self.choices:
+            if value == number and not isinstance(value, bool) or (
+                    isinstance(value, str) and value.casefold() == text.casefold()):
+                return number
+        return None
+
 
 @dataclass(frozen=True)
 class Resource:
@@ -59,7 +91,13 @@ class Resource:
     fields: tuple[Field, ...]
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_by_name", {f.name.lower(): f for f in self.fields})
+        by_name = {f.name.lower(): f for f in self.fields}
+        # A field is also found by its column's name (`telephone1` finds `phone`), unless a field has that
+        # name; the key is `id` only.
+        for f in self.fields:
+            if f.name != "id":
+                by_name.setdefault(f.attribute.lower(), f)
+        object.__setattr__(self, "_by_name", by_name)
         object.__setattr__(self, "_by_column", {f.column: f for f in self.fields})
         # (column, API name) in catalogue order, for to_record, which runs once per row of every page.
         object.__setattr__(self, "_record_names", tuple((f.column, f.name) for f in self.fields))

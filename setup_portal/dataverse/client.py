@@ -47,8 +47,13 @@ def _get(dynamics_url: str, access_token: str, path: str, params: dict | None = 
     return get_url(dynamics_url, access_token, dynamics_url.rstrip("/") + API + path, params=params)
 
 
+def session_for(dynamics_url: str) -> requests.Session:
+    """A session for several calls to one environment (kept-open connection), to pass as `session=`."""
+    return outbound_session(use_sandbox=_is_sandbox(dynamics_url))
+
+
 def get_url(dynamics_url: str, access_token: str, url: str, *, params: dict | None = None, prefer: str = "",
-            fresh: bool = False) -> dict:
+            fresh: bool = False, session: requests.Session | None = None) -> dict:
     """GET one Web API URL of the environment at `dynamics_url` (a link Dataverse gave, such as an
     @odata.nextLink or @odata.deltaLink, or one built from its entity set names), as JSON.
 
@@ -56,6 +61,17 @@ def get_url(dynamics_url: str, access_token: str, url: str, *, params: dict | No
     A URL outside the environment's Web API is refused before anything is sent.
     """
     # Reference: https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query-data-web-api
+    response = _send_get(dynamics_url, access_token, url, params=params, prefer=prefer, fresh=fresh,
+                         session=session)
+    try:
+        return response.json()
+    except ValueError:
+        raise DataverseError(response.status_code, "bad_response", "Dynamics CRM answered with something "
+                             "that is not JSON.") from None
+
+
+def _send_get(dynamics_url: str, access_token: str, url: str, *, params: dict | None, prefer: str = "",
+              fresh: bool = False, accept: str = "", session: requests.Session | None = None) -> requests.Response:
     if not url.startswith(dynamics_url.rstrip("/") + API + "/"):
         raise DataverseError(0, "bad_link", f"Not this environment's Web API: {url[:200]}")
     headers = {**ODATA_HEADERS, "Authorization": f"Bearer {access_token}"}
@@ -63,20 +79,28 @@ def get_url(dynamics_url: str, access_token: str, url: str, *, params: dict | No
         headers["Prefer"] = prefer
     if fresh:
         headers["Cache-Control"] = "no-cache"
+    if accept:
+        headers["Accept"] = accept
     try:
-        with outbound_session(use_sandbox=_is_sandbox(dynamics_url)) as session:
+        if session is not None:
             response = session.get(url, headers=headers, params=params, allow_redirects=False)
+        else:
+            with session_for(dynamics_url) as own:
+                response = own.get(url, headers=headers, params=params, allow_redirects=False)
     except requests.Timeout:
         raise DataverseError(0, "timeout", "Dynamics CRM did not answer in time.", retryable=True) from None
     except requests.ConnectionError:
         raise DataverseError(0, "connection_error", "Dynamics CRM could not be reached.", retryable=True) from None
     if response.status_code >= 300:
         raise _error(response)
-    try:
-        return response.json()
-    except ValueError:
-        raise DataverseError(response.status_code, "bad_response", "Dynamics CRM answered with something "
-                             "that is not JSON.") from None
+    return response
+
+
+def csdl_document(dynamics_url: str, access_token: str, *, session: requests.Session | None = None) -> bytes:
+    """The environment's `$metadata` (CSDL XML): entity types, their properties and navigation properties."""
+    # Reference: https://learn.microsoft.com/power-apps/developer/data-platform/webapi/web-api-service-documents
+    url = dynamics_url.rstrip("/") + API + "/$metadata"
+    return _send_get(dynamics_url, access_token, url, params=None, accept="application/xml", session=session).content
 
 
 def _error(response: requests.Response) -> DataverseError:

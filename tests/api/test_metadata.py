@@ -1,0 +1,46 @@
+"""The per-instance metadata cache, read from the sandbox's EntityDefinitions and $metadata."""
+
+from __future__ import annotations
+
+from django.test import RequestFactory
+
+from setup_portal.api import metadata
+from setup_portal.api.models import EnvironmentMetadata
+
+
+def _request():
+    return RequestFactory().get("/api/v1/crm/objects")
+
+
+def test_it_reads_tables_and_columns_with_their_types(crm_instance, db):
+    catalogue = metadata.catalogue(_request(), crm_instance)
+    project = catalogue.table("cr8a2_projects")
+    assert project is catalogue.table("cr8a2_project")
+    assert project.summary() == {
+        "name": "cr8a2_project", "entitySet": "cr8a2_projects", "displayName": project.display_name,
+        "custom": True, "primaryIdField": "cr8a2_projectid", "primaryNameField": "cr8a2_name",
+        "changeTracking": True, "writable": True}
+    assert catalogue.table("cr8a2_milestone").change_tracking is False
+    fields = {f.name: f for f in project.resource.fields}
+    assert fields["cr8a2_name"].required != "None" and fields["cr8a2_name"].max_length > 0
+    assert fields["cr8a2_startdate"].type == "date"
+    assert fields["cr8a2_budget"].type == "decimal" and fields["cr8a2_budget"].precision is not None
+    assert fields["cr8a2_phase"].choices and all(label for _, label in fields["cr8a2_phase"].choices)
+    lookup = fields["cr8a2_accountid"]
+    assert lookup.column == "_cr8a2_accountid_value" and lookup.navigation == {"cr8a2_AccountId": "accounts"}
+
+    account = catalogue.resource("accounts")
+    assert account.field("phone").column == "telephone1" and account.field("telephone1") is account.field("phone")
+    assert account.field("cr8a2_tier").choices
+    assert account.field("cr8a2_projectid").navigation == {"cr8a2_ProjectId": "cr8a2_projects"}
+    assert catalogue.closest("acount")[:1] == ["account"]
+
+
+def test_it_stores_the_metadata_and_reads_it_once(crm_instance, db, django_assert_num_queries):
+    first = metadata.catalogue(_request(), crm_instance)
+    row = EnvironmentMetadata.objects.get(instance=crm_instance)
+    assert row.definitions["tables"]
+    with django_assert_num_queries(1):
+        assert metadata.catalogue(_request(), crm_instance) is first
+    assert metadata.refresh_for_unknown(_request(), crm_instance) is not None
+    assert metadata.refresh_for_unknown(_request(), crm_instance) is None  # at most once a minute
