@@ -13,7 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from ..assertions import WeakKey, certificate_from_pem
-from ..data import service
+from ..data import changes, service
 from ..data.errors import DataverseError
 from ..data.schema import TABLES, WRITABLE
 from ..directory import Secret
@@ -173,7 +173,7 @@ def dataverse_changes(request: HttpRequest, env_name: str) -> HttpResponse:
         return _bad(str(exc))
     base = f"{data.env.url(backchannel_base())}/api/data/v9.2"
     try:
-        done = service.generate_changes(data, principal, plan, rng, base)
+        done = changes.generate_changes(data, principal, plan, rng, base)
     except DataverseError as exc:
         return JsonResponse(exc.body(), status=400)
     return JsonResponse({"version": data.store.version, "changes": done}, status=201)
