@@ -12,6 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from config.celery import app
 from setup_portal.accounts.roles import set_role
 from setup_portal.events.models import InstanceMute, Notification
 from setup_portal.events.notifications import notify, recipients, send_digests
@@ -222,3 +223,8 @@ def test_a_seeded_instance_notifies_nobody(alice, django_capture_on_commit_callb
     with django_capture_on_commit_callbacks(execute=True):
         assert _notify(inst, [alice]) == []
     assert not Notification.objects.exists() and mail.outbox == []
+
+
+def test_beat_sends_the_digests():
+    entry = app.conf.beat_schedule["events-notification-digests"]
+    assert entry["task"] == send_notification_digests.name and entry["schedule"] <= 600
