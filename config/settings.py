@@ -352,6 +352,8 @@ CRM_RETRY_BUDGET_SECONDS = env_int("CRM_RETRY_BUDGET_SECONDS", 8)
 API_CALL_RETENTION_DAYS = env_int("API_CALL_RETENTION_DAYS", 30, minimum=1)
 # The management API (/api/v1/), per personal API key, in the shared cache: "10/s burst 40", "600/m" or "off".
 API_KEY_RATE_LIMIT = env_str("API_KEY_RATE_LIMIT", "10/s burst 40")
+# Failed API-key and instance-token authentications per client address before a 429: "20/m", "100/h" or "off".
+AUTH_FAILURE_LIMIT = env_str("AUTH_FAILURE_LIMIT", "20/m")
 REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "setup_portal.api.problems.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

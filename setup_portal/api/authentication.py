@@ -21,6 +21,7 @@ from setup_portal.instances.instance_token import token_hash, token_prefix
 from setup_portal.instances.models import Instance
 from setup_portal.observability import context
 
+from .auth_failures import note_failure
 from .problems import REALM, Problem, catalogue_fix
 
 MAX_TOKEN_LENGTH = 200
@@ -116,7 +117,7 @@ def authenticated_instance(request) -> Instance | None:
     instance = _find(token)
     if instance is None or instance.status == Instance.Status.DELETED:
         # A deleted instance's token is as unknown as a made-up one.
-        raise AuthenticationFailed("The instance token is not valid.")
+        raise note_failure(request) or AuthenticationFailed("The instance token is not valid.")
     request.crm_instance = instance  # for the call log, even when refused below
     context.bind_to_request(request, instance_id=instance.pk)
     refuse_unusable(instance, request)

@@ -21,6 +21,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.throttling import BaseThrottle
 
 from . import problems
+from .auth_failures import note_failure
 from .keys import KEY_TAG, KeyRefused, note_use, verify_api_key
 from .models import ApiKey
 from .ratelimit import Limit, parse_limit, spend
@@ -48,7 +49,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         try:
             api_key = verify_api_key(key)
         except KeyRefused as refused:
-            raise exceptions.AuthenticationFailed(refused.reason) from None
+            raise note_failure(request._request) or exceptions.AuthenticationFailed(refused.reason) from None
         note_use(api_key, request._request.META.get("REMOTE_ADDR") or None)
         return (api_key.owner, api_key)
 

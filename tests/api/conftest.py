@@ -47,8 +47,9 @@ class Caller:
 
 @pytest.fixture(autouse=True)
 def _no_portal_rate_limit(settings):
-    """Tests make calls in quick succession; the rate limit has its own tests."""
+    """Tests make calls in quick succession, some with wrong tokens; the limits have their own tests."""
     settings.CRM_RATE_LIMIT = "off"
+    settings.AUTH_FAILURE_LIMIT = "off"
     settings.CRM_RETRY_BUDGET_SECONDS = 3
 
 
