@@ -4,8 +4,12 @@ answered with an edit (resubmitted, then approved), on the real stack with the s
 from __future__ import annotations
 
 import re
+import time
+from pathlib import Path
 
 import requests
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 
 from tests.e2e import flows
@@ -15,6 +19,19 @@ from tests.e2e.conftest import Shots
 def _call(stack, token: str) -> requests.Response:
     return requests.get(f"{stack.base_url}/api/v1/crm/accounts", params={"pageSize": 3},
                         headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+def _mails_to(address: str, subject: str, seconds: float = 60) -> int:
+    """How many e-mails (files of the web and worker processes) went to `address` with `subject`,
+    once the first has arrived."""
+    folder = Path(settings.EMAIL_FILE_PATH)
+    deadline = time.monotonic() + seconds
+    while True:
+        texts = [p.read_text() for p in folder.glob("*.log")] if folder.exists() else []
+        found = [m for text in texts for m in text.split("-" * 79) if f"To: {address}" in m and subject in m]
+        if found or time.monotonic() > deadline:
+            return len(found)
+        time.sleep(0.2)
 
 
 def test_instance_api_panel_new_token_and_resubmitted_review(page, stack, sandbox, browser):
@@ -66,6 +83,7 @@ def test_instance_api_panel_new_token_and_resubmitted_review(page, stack, sandbo
     lead.shots = Shots(lead, page.shots.folder.name + "-lead")
     try:
         flows.sign_in_as(lead, stack, "bob", "teamlead")
+        get_user_model().objects.filter(username="bob").update(email="bob@example.com")
         lead.goto(f"/instances/{instance_id}/")
         expect(lead.locator("#api-calls-24h")).to_have_text("4")  # the panel, read-only
         expect(lead.get_by_role("link", name="Issue a new instance token…")).to_have_count(0)
@@ -75,8 +93,14 @@ def test_instance_api_panel_new_token_and_resubmitted_review(page, stack, sandbo
         expect(lead.locator("#review-state")).to_contain_text("Changes requested by bob")
         lead.shots("changes-requested")
 
-        # The admin edits the instance from the change request.
+        # The owner is told under the bell (and by e-mail, with the comment).
         page.reload()
+        expect(page.locator("a.bell")).to_have_attribute("aria-label", "Notifications: 1 unread")
+        page.locator("a.bell").click()
+        expect(page.locator("li.notification.unread")).to_contain_text("bob asked for changes to Contoso API.")
+        page.goto(f"/instances/{instance_id}/")
+
+        # The admin edits the instance from the change request.
         expect(page.locator("#changes-requested")).to_contain_text("Poll opportunities as well")
         page.get_by_role("link", name="Edit the instance").click()
         expect(page.get_by_role("heading", name="Edit Contoso API")).to_be_visible()
@@ -89,6 +113,8 @@ def test_instance_api_panel_new_token_and_resubmitted_review(page, stack, sandbo
         expect(page.locator("main")).to_contain_text("Trace logging")
         expect(page.locator("main")).to_contain_text("every 15 min: accounts, contacts, leads, opportunities")
         page.shots("resubmitted-admin")
+        # bob, who asked, gets one e-mail about it (the worker's, with what changed), not two.
+        assert _mails_to("bob@example.com", "Contoso API was changed") == 1
 
         # The team lead finds it on their home page and approves it.
         lead.goto("/")
