@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -157,6 +158,14 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, 9)
                 self.proc.wait(5)
+
+    def pause(self) -> None:
+        """Hold the whole process group (SIGSTOP): work enqueued meanwhile waits in the broker, so a
+        test can start watching before the work starts. Always `resume()` (in a finally)."""
+        os.killpg(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGCONT)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

@@ -102,8 +102,14 @@ def _context(request: HttpRequest, instance: Instance) -> dict:
     # The version is read before the rows it stands for: a change landing in between then
     # shows up as a newer version on the next check instead of being missed.
     version = live_state(instance.pk)[0]
+    progress = _progress(instance)
+    if progress["finished"]:
+        # The worker finishes the job and makes the instance Ready (its token, its ready time) in one
+        # transaction, but `instance` was read before the job: read it again, or the last panel of
+        # the stream could show the finished job beside the instance as it was a moment before.
+        instance.refresh_from_db()
     ctx = {"instance": instance, "can_act": permissions.can_change_instance(request.user, instance),
-           "version": version, **_progress(instance)}
+           "version": version, **progress}
     # Whether a "Show token" button is offered; the token itself is never part of the panel
     # (token_reveal.py), so no render, stream or reload can use it up.
     ctx["token_waiting"] = token_reveal.waiting_for(instance, request.user)

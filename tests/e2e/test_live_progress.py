@@ -92,7 +92,15 @@ def test_it_shows_each_step_as_the_worker_finishes_it(page, stack, sandbox):
     sandbox.faults(endpoint="webapi", latency_ms=700, times=3)
     page.add_init_script(WATCH_PANEL)
     traffic = Traffic(page)
-    flows.create_instance(page, "Live Contoso")
+    # The worker waits until the page's stream is open: on a busy machine the first steps could
+    # otherwise be over before the page has loaded.
+    created = time.monotonic()
+    stack.worker.pause()
+    try:
+        with page.expect_request(lambda request: "/progress/stream/" in request.url):
+            flows.create_instance(page, "Live Contoso")
+    finally:
+        stack.worker.resume()
     arrived = time.monotonic()
     loads_on_arrival = len(traffic.loads)
 
@@ -115,7 +123,7 @@ def test_it_shows_each_step_as_the_worker_finishes_it(page, stack, sandbox):
     assert {"Identify the signed-in user (WhoAmI)", "Read the organization's details"} <= set(running), running
     assert len(traffic.loads) == loads_on_arrival, traffic.loads  # never reloaded
     # One stream for the whole run (a reconnect only after each bounded wait), no other polling.
-    assert 1 <= len(traffic.streams(arrived - 1)) <= 1 + int(watched // WAIT_SECONDS), traffic.requests
+    assert 1 <= len(traffic.streams(created)) <= 1 + int(watched // WAIT_SECONDS), traffic.requests
     assert not [url for t, url in traffic.requests if t > arrived and re.search(r"/progress/(\?|$)", url)]
 
 

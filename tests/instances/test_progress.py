@@ -67,8 +67,9 @@ def _stream_url(client, instance: Instance) -> str:
     return re.search(r'data-stream="([^"]+)"', body).group(1)
 
 
-def _events(response) -> list[tuple[str, str, float]]:
-    """Read a text/event-stream response to its end: (event, data, monotonic time received)."""
+def _events(response, on_event=None) -> list[tuple[str, str, float]]:
+    """Read a text/event-stream response to its end: (event, data, monotonic time received);
+    `on_event()` is called once, as soon as the first event has arrived."""
     assert response.status_code == 200 and response["Content-Type"] == "text/event-stream"
     events = []
     for chunk in response.streaming_content:
@@ -76,10 +77,13 @@ def _events(response) -> list[tuple[str, str, float]]:
         text = chunk.decode()
         if text.startswith(":"):
             events.append(("comment", text, received))
-            continue
-        name = re.search(r"^event: (.*)$", text, re.M).group(1)
-        data = "\n".join(re.findall(r"^data: ?(.*)$", text, re.M))
-        events.append((name, data, received))
+        else:
+            name = re.search(r"^event: (.*)$", text, re.M).group(1)
+            data = "\n".join(re.findall(r"^data: ?(.*)$", text, re.M))
+            events.append((name, data, received))
+        if on_event is not None:
+            on_event()
+            on_event = None
     return events
 
 
@@ -284,15 +288,21 @@ def test_it_streams_each_step_as_a_real_worker_finishes_it(clean_sandbox, celery
     # Slow Dataverse answers, so each step is visible on its own between checks.
     sbx.faults(endpoint="whoami", latency_ms=500, times=1)
     sbx.faults(endpoint="webapi", latency_ms=500, times=3)
-    job = create_instance(setup)
-    instance = job.instance
-    events = _follow(alice_client, instance)
+    # The worker waits until the stream has shown the queued job: on a busy machine the first
+    # steps would otherwise be over before the stream's first look.
+    celery_worker.pause()
+    try:
+        job = create_instance(setup)
+        instance = job.instance
+        events = _follow(alice_client, instance, on_first_panel=celery_worker.resume)
+    finally:
+        celery_worker.resume()
     job = wait_for_job(job, celery_worker)
     assert job.status == "succeeded", job.error_detail
 
     panels = [data for name, data, _ in events if name == "progress"]
     done = [int(re.search(r"(\d) of 6 steps", panel).group(1)) for panel in panels]
-    assert done == sorted(done) and done[-1] == 6
+    assert done == sorted(done) and done[0] == 0 and done[-1] == 6
     assert len(set(done)) >= 4, done  # steps arrived one by one, not all at the end
     assert "Contoso sales is ready" in panels[-1] and "data-stream" not in panels[-1]
     # The last panel offers the token; no panel carries it, so none used it up.
@@ -302,13 +312,15 @@ def test_it_streams_each_step_as_a_real_worker_finishes_it(clean_sandbox, celery
     assert token.startswith("dci_") and instance.token_hash == hashlib.sha256(token.encode()).hexdigest()
 
 
-def _follow(client, instance: Instance, timeout: float = 120) -> list[tuple[str, str, float]]:
+def _follow(client, instance: Instance, timeout: float = 120, on_first_panel=None) -> list[tuple[str, str, float]]:
     """Follow the stream as progress.js does, reconnecting after each bounded wait with the version
     last shown, until a panel without a stream URL (the job finished) or the deadline."""
     deadline = time.monotonic() + timeout
     events, seen = [], ""
     while time.monotonic() < deadline:
-        events += _events(client.get(f"/instances/{instance.pk}/progress/stream/", {"seen": seen}, **THREADED))
+        response = client.get(f"/instances/{instance.pk}/progress/stream/", {"seen": seen}, **THREADED)
+        events += _events(response, on_event=on_first_panel)
+        on_first_panel = None
         panels = [data for name, data, _ in events if name == "progress"]
         if panels and "data-stream" not in panels[-1]:
             return events
