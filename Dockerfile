@@ -13,4 +13,4 @@ RUN DEBUG=0 SECRET_KEY=build-only-$(python -c "import secrets;print(secrets.toke
 USER portal
 EXPOSE 8000
 # Threads: a live progress page holds one for up to 25 s (instances/progress_views.py).
-CMD ["gunicorn", "config.wsgi:application", "--workers", "3", "--worker-class", "gthread", "--threads", "8", "--access-logfile", "-"]
+CMD ["gunicorn", "-c", "python:config.gunicorn", "config.wsgi:application", "--workers", "3", "--worker-class", "gthread", "--threads", "8", "--access-logfile", "-"]
