@@ -11,12 +11,14 @@ from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from hypothesis import given
 
 from config.celery import app
 from setup_portal.accounts.roles import set_role
 from setup_portal.events.models import InstanceMute, Notification
 from setup_portal.events.notifications import notify, recipients, send_digests
 from setup_portal.events.tasks import send_notification_digests
+from tests import fuzz
 from tests.instances.factories import make_instance
 
 
@@ -216,6 +218,9 @@ def test_the_instance_page_mutes_and_unmutes(alice, alice_client):
     assert resp["Location"] == url
     assert "Unmute notifications" in alice_client.get(url).content.decode()
     assert alice_client.get(f"/instances/{inst.pk}/notifications/mute/").status_code == 405
+    for elsewhere in ("//evil.example/", "https://evil.example/", "javascript:alert(1)"):
+        resp = alice_client.post(f"/instances/{inst.pk}/notifications/unmute/", {"next": elsewhere})
+        assert resp["Location"] == url
 
 
 def test_a_seeded_instance_notifies_nobody(alice, django_capture_on_commit_callbacks):
@@ -228,3 +233,24 @@ def test_a_seeded_instance_notifies_nobody(alice, django_capture_on_commit_callb
 def test_beat_sends_the_digests():
     entry = app.conf.beat_schedule["events-notification-digests"]
     assert entry["task"] == send_notification_digests.name and entry["schedule"] <= 600
+
+
+FILTER = {"instance": fuzz.huge_or_hostile, "kind": fuzz.huge_or_hostile, "page": fuzz.hostile_text,
+          "next": fuzz.huge_or_hostile}
+
+
+def test_no_filter_or_mute_gives_a_500_nor_leaves_the_portal(alice, alice_client):
+    inst = make_instance(alice, name="wingtip")
+    _notify(inst, [alice])
+
+    @fuzz.fuzz(40)
+    @given(data=fuzz.form_data(FILTER))
+    def check(data):
+        fuzz.assert_answered(fuzz.get(alice_client, "/notifications/", data))
+        fuzz.assert_answered(fuzz.post(alice_client, "/notifications/read-all/", data))
+        for verb in ("mute", "unmute"):
+            response = fuzz.post(alice_client, f"/instances/{inst.pk}/notifications/{verb}/", data)
+            fuzz.assert_answered(response)
+            assert response.status_code != 302 or response["Location"].startswith("/")
+
+    check()
