@@ -30,6 +30,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from setup_portal import permissions
+from setup_portal.audit.models import record
 
 from .models import InstanceMute, Notification, NotificationMail
 
@@ -159,10 +160,14 @@ def do_mute_instance(instance, *, acting_user) -> bool:
     False when it was muted already."""
     _, created = InstanceMute.objects.get_or_create(user=acting_user, instance=instance)
     mark_read(Notification.objects.filter(user=acting_user, instance=instance))
+    if created:
+        record("instance.notifications_muted", instance, actor=acting_user)
     return created
 
 
 @transaction.atomic
 def do_unmute_instance(instance, *, acting_user) -> bool:
     deleted, _ = InstanceMute.objects.filter(user=acting_user, instance=instance).delete()
+    if deleted:
+        record("instance.notifications_unmuted", instance, actor=acting_user)
     return bool(deleted)

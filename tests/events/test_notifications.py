@@ -15,6 +15,7 @@ from hypothesis import given
 
 from config.celery import app
 from setup_portal.accounts.roles import set_role
+from setup_portal.audit.models import AuditEvent
 from setup_portal.events.models import InstanceMute, Notification
 from setup_portal.events.notifications import notify, recipients, send_digests
 from setup_portal.events.tasks import send_notification_digests
@@ -217,10 +218,13 @@ def test_the_instance_page_mutes_and_unmutes(alice, alice_client):
     resp = alice_client.post(f"/instances/{inst.pk}/notifications/mute/", {"next": url})
     assert resp["Location"] == url
     assert "Unmute notifications" in alice_client.get(url).content.decode()
+    alice_client.post(f"/instances/{inst.pk}/notifications/mute/", {"next": url})  # muted already: no change
     assert alice_client.get(f"/instances/{inst.pk}/notifications/mute/").status_code == 405
     for elsewhere in ("//evil.example/", "https://evil.example/", "javascript:alert(1)"):
         resp = alice_client.post(f"/instances/{inst.pk}/notifications/unmute/", {"next": elsewhere})
         assert resp["Location"] == url
+    verbs = AuditEvent.objects.filter(target_id=str(inst.pk), actor=alice).values_list("verb", flat=True)
+    assert sorted(verbs) == ["instance.notifications_muted", "instance.notifications_unmuted"]
 
 
 def test_a_seeded_instance_notifies_nobody(alice, django_capture_on_commit_callbacks):
