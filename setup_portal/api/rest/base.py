@@ -90,10 +90,10 @@ def form_errors(form) -> dict[str, list[str]]:
 TAKEN = "taken"  # the code of a form error saying another object has this name already
 
 
-def invalid(form, *, prefix: str = "") -> Problem:
+def invalid(form, *, prefix: str = "", names: dict[str, str] | None = None) -> Problem:
     """A page's form refused values the schema allows: 422 with its errors per field, or 409 when all
     that is wrong is a value taken by another object (a name): a conflict with what exists, not a bad value."""
-    errors = {f"{prefix}{name}": msgs for name, msgs in form_errors(form).items()}
+    errors = {f"{prefix}{(names or {}).get(name, name)}": msgs for name, msgs in form_errors(form).items()}
     if all(error.code == TAKEN for field_errors in form.errors.as_data().values() for error in field_errors):
         return conflict(errors)
     return Problem(422, "Some values are not valid.", slug="validation", errors=errors)

@@ -8,6 +8,7 @@ _ID = "7d1e1f0c-4a57-4d4c-9d35-2a8e0f6a3b11"
 INSTANCE_VALUE = {
     "id": _ID, "url": f"/api/v1/instances/{_ID}", "name": "Contoso sales", "tags": ["sales", "emea"],
     "status": "ready", "review_state": "pending", "health": "ok", "auth_type": "s2s",
+    "credential_kind": "certificate", "certificate_thumbprint": "3B1A6F0C2D4E5F60718293A4B5C6D7E8F9012345",
     "dynamics_url": "https://contoso.crm4.dynamics.com", "owner": "alice"}
 JOB_VALUE = {
     "id": 42, "url": "/api/v1/jobs/42", "kind": "provision", "status": "running", "steps": [
@@ -65,6 +66,15 @@ MEMBERSHIP_VALUE = {"id": 5, "url": "/api/v1/memberships/5", "user": 2, "usernam
                     "team_name": "Default team", "role": "teamlead", "created_at": "2026-11-27T10:15:00Z"}
 MEMBERSHIP = _answer("A membership", {**MEMBERSHIP_VALUE, "role": "admin"})
 MEMBERSHIP_ADDED = _answer("Added", MEMBERSHIP_VALUE, "201")
+PROVISIONING_QUEUED = _answer("Queued", {"instance": _ID, "instance_url": f"/api/v1/instances/{_ID}", "job": 42,
+                                         "job_url": "/api/v1/jobs/42"}, "202")
+_CERTIFICATE = {"thumbprint": "3B1A6F0C2D4E5F60718293A4B5C6D7E8F9012345",
+                "certificate_pem": "-----BEGIN CERTIFICATE-----\nMIIC…\n-----END CERTIFICATE-----\n",
+                "expires_on": "2027-12-04", "subject": "CN=Dynamics CRM Setup Portal Contoso sales"}
+NEXT_CERTIFICATE = _answer("Upload it to the app registration", _CERTIFICATE, "201")
+CERTIFICATE_TO_UPLOAD = _answer("Certificate generated: upload it, then provision", {
+    "setup": SETUP_VALUE["id"], "setup_url": f"/api/v1/setups/{SETUP_VALUE['id']}", "certificate": _CERTIFICATE,
+    "provision_url": f"/api/v1/setups/{SETUP_VALUE['id']}/provision"}, "201")
 WIZARD_CONTINUES = _answer("OAuth 2.0: continue in the browser", {
     "setup": SETUP_VALUE["id"], "setup_url": f"/api/v1/setups/{SETUP_VALUE['id']}",
     "wizard_url": f"https://portal.example.com/setup/{SETUP_VALUE['id']}/authorize/"}, "201")

@@ -6,7 +6,9 @@ so a value of another type is refused with a clear message rather than guessed a
 
 from __future__ import annotations
 
-from django.core.validators import ProhibitNullCharactersValidator
+import base64
+
+from django.core.validators import ProhibitNullCharactersValidator, RegexValidator
 from rest_framework import serializers
 
 
@@ -47,3 +49,20 @@ class StrictChoiceField(serializers.ChoiceField):
             raise serializers.ValidationError("Send one of the listed values as a string.")
         return super().to_internal_value(data)
 
+
+# Standard base64 (RFC 4648 §4), padded: what `base64` and `openssl base64 -A` print.
+BASE64_PATTERN = r"^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+
+
+class Base64FileField(StrictCharField):
+    """A file's bytes sent as base64 in JSON (a certificate: PEM or PFX), checked to be base64 (its
+    pattern shows in the schema); `file_bytes` turns the value into the bytes."""
+
+    def __init__(self, *, max_bytes: int, **kwargs):
+        super().__init__(max_length=4 * -(-max_bytes // 3), **kwargs)
+        self.validators.append(RegexValidator(BASE64_PATTERN, message="Send the file's bytes as base64."))
+
+
+def file_bytes(value: str) -> bytes:
+    """A Base64FileField's value as the bytes it stands for."""
+    return base64.b64decode(value)

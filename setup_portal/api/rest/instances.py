@@ -5,16 +5,18 @@ from __future__ import annotations
 from django.db import transaction
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer
 from rest_framework.response import Response
 
 from setup_portal import permissions
+from setup_portal.azure.certificates import Certificate
 from setup_portal.events import endpoints
 from setup_portal.events.forms import EndpointForm
 from setup_portal.instances import actions, filters
 from setup_portal.instances.forms import EditInstanceForm
 from setup_portal.instances.lifecycle_forms import DisableForm
 from setup_portal.instances.models import Instance
+from setup_portal.wizard.models import Setup
 
 from ..problems import Problem
 from . import examples as ex
@@ -61,6 +63,14 @@ def _state_conflict(exc: Exception) -> Problem:
     return Problem(409, str(exc))
 
 
+def _to_upload(setup: Setup, certificate: Certificate) -> Response:
+    """201 for `generate`: the setup, the public certificate, and where to come back."""
+    setup_url = reverse("rest:setup", args=[setup.pk])
+    return Response({"setup": setup.pk, "setup_url": setup_url, "certificate": s.certificate_out(certificate),
+                     "provision_url": reverse("rest:setup-provision", args=[setup.pk])},
+                    status=201, headers={"Location": setup_url})
+
+
 class InstanceList(ManagementView):
     @operation(
         summary="List instances", operation_id="listInstances",
@@ -84,21 +94,37 @@ class InstanceList(ManagementView):
                     "the portal then signs in, creates the instance and queues its provisioning: 202 with the "
                     "job to follow (`GET` it until `status` is `succeeded` or `failed`). For `oauth2` a person "
                     "must sign in with Microsoft: 201 with the setup and the `wizard_url` that continues it. "
+                    "A certificate instead of a client secret: `credentials.credential_kind` `certificate` with "
+                    "`certificate` (base64 of a .pem with its key, or of a .pfx; `certificate_password` if it has "
+                    "one), checked as the Keys page checks an upload; or with `generate`: the portal makes a key "
+                    "pair and answers 201 with the public `certificate` to upload to the app registration, and "
+                    "the same body sent to `provision_url` afterwards finishes. "
                     "A value refused at any stage creates nothing.",
         request=s.InstanceCreateIn,
         responses={202: OpenApiResponse(s.ProvisioningStarted, description="Provisioning is queued."),
-                   201: OpenApiResponse(s.WizardContinues, description="OAuth 2.0: continue in the browser.")},
+                   201: OpenApiResponse(PolymorphicProxySerializer(
+                       component_name="SetupToContinue", serializers=[s.WizardContinues, s.CertificateToUpload],
+                       resource_type_field_name=None),
+                       description="OAuth 2.0: continue in the browser; or a generated certificate to upload.")},
         errors=(400, 409, 422, 503), error_text={409: NAME_TAKEN, 422: PROVISION_REFUSED},
         examples=[OpenApiExample("Server-to-server on the sandbox tenant", request_only=True, value={
             "auth_type": "s2s", "dynamics_url": "https://127.0.0.1:8443/dataverse/contoso",
             "tenant": "contoso.onmicrosoft.com", "name": "Contoso sales", "tags": ["sales"],
             "credentials": {"client_id": "1b2c3d4e-0000-4a5b-8c9d-112233445566",
                             "client_secret": "the secret's Value", "secret_expires_on": "2027-06-30"}}),
-                  OpenApiExample("Queued", response_only=True, status_codes=["202"], value={
-                      "instance": "7d1e1f0c-4a57-4d4c-9d35-2a8e0f6a3b11",
-                      "instance_url": "/api/v1/instances/7d1e1f0c-4a57-4d4c-9d35-2a8e0f6a3b11",
-                      "job": 42, "job_url": "/api/v1/jobs/42"}),
-                  ex.WIZARD_CONTINUES],
+                  OpenApiExample("With a certificate of your own", request_only=True, value={
+                      "auth_type": "s2s", "dynamics_url": "https://contoso.crm4.dynamics.com",
+                      "tenant": "contoso.onmicrosoft.com", "name": "Contoso sales",
+                      "credentials": {"credential_kind": "certificate",
+                                      "client_id": "1b2c3d4e-0000-4a5b-8c9d-112233445566",
+                                      "certificate": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUMuLi4=",
+                                      "certificate_password": ""}}),
+                  OpenApiExample("With a certificate the portal generates", request_only=True, value={
+                      "auth_type": "s2s", "dynamics_url": "https://contoso.crm4.dynamics.com",
+                      "tenant": "contoso.onmicrosoft.com", "name": "Contoso sales",
+                      "credentials": {"credential_kind": "certificate",
+                                      "client_id": "1b2c3d4e-0000-4a5b-8c9d-112233445566", "generate": True}}),
+                  ex.PROVISIONING_QUEUED, ex.WIZARD_CONTINUES, ex.CERTIFICATE_TO_UPLOAD],
         tags=TAG)
     def post(self, request):
         if not permissions.can_create_setup(request.user):
@@ -106,6 +132,8 @@ class InstanceList(ManagementView):
         body = s.InstanceCreateIn(data=request.data)
         body.is_valid(raise_exception=True)
         outcome = provision(body.validated_data, user=request.user, api_key_prefix=getattr(request.auth, "prefix", ""))
+        if outcome.certificate is not None:
+            return _to_upload(outcome.setup, outcome.certificate)
         setup_url = reverse("rest:setup", args=[outcome.setup.pk])
         if outcome.job is None:
             wizard_url = request.build_absolute_uri(reverse("wizard:stage", args=[outcome.setup.pk, "authorize"]))

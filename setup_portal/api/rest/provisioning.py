@@ -12,10 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from setup_portal.azure.actions import do_authorize_without_browser, do_record_setup_authorization
+from setup_portal.azure.certificates import Certificate, CredentialKind
 from setup_portal.azure.client import AzureError
 from setup_portal.azure.clouds import AuthType
 from setup_portal.azure.errors import explain
@@ -36,6 +38,7 @@ from setup_portal.wizard.models import Setup
 
 from ..problems import Problem
 from .base import conflict, invalid
+from .fields import file_bytes
 
 SOURCE = "api"
 
@@ -43,7 +46,8 @@ SOURCE = "api"
 @dataclass
 class Outcome:
     setup: Setup
-    job: ProvisioningJob | None  # None: OAuth 2.0, continued in the wizard
+    job: ProvisioningJob | None  # None: OAuth 2.0, continued in the wizard, or a certificate to upload first
+    certificate: Certificate | None = None  # generated: its public part goes to the app registration
 
 
 def _sandbox_info(setup: Setup) -> dict | None:
@@ -54,11 +58,13 @@ def _sandbox_info(setup: Setup) -> dict | None:
     return sandbox_info()
 
 
-def _stage(setup: Setup, stage: str, form_class, data: dict, *, user, started_at, prefix: str = "") -> None:
+def _stage(setup: Setup, stage: str, form_class, data: dict, *, user, started_at, prefix: str = "",
+           files: dict | None = None) -> None:
     """Run one wizard stage's form over `data`; record the stage, or raise 422 with its errors."""
-    form = form_class(data, setup=setup, sandbox=_sandbox_info(setup))
+    form = (form_class(data, setup=setup, sandbox=_sandbox_info(setup), files=files) if files is not None else
+            form_class(data, setup=setup, sandbox=_sandbox_info(setup)))
     if not form.is_valid():
-        raise invalid(form, prefix=prefix)
+        raise invalid(form, prefix=prefix, names=API_NAMES)
     if stage == "account" and "team" in data and getattr(form.chosen_team, "pk", None) != data["team"]:
         # The form asks only an admin of several teams; anyone else may name just their own team.
         raise Problem(422, "Some values are not valid.", slug="validation",
@@ -69,13 +75,28 @@ def _stage(setup: Setup, stage: str, form_class, data: dict, *, user, started_at
     setup.refresh_from_db()
 
 
-def _credentials(data: dict) -> dict:
+# The Keys stage's field names as the API calls them.
+API_NAMES = {"certificate_file": "certificate"}
+
+
+def _credentials(data: dict) -> tuple[dict, dict]:
+    """The Keys stage's form data and files: a certificate sent as base64 is uploaded as the page's file is."""
     creds = data.get("credentials") or {}
     expires = creds.get("secret_expires_on")
-    return {"credential_kind": "secret", "client_id": creds.get("client_id", ""),
-            "client_secret": creds.get("client_secret", ""),
-            "secret_expires_on": expires.isoformat() if expires else "",
-            "username": creds.get("username", ""), "password": creds.get("password", "")}
+    values = {"credential_kind": creds.get("credential_kind", CredentialKind.SECRET),
+              "client_id": creds.get("client_id", ""), "client_secret": creds.get("client_secret", ""),
+              "secret_expires_on": expires.isoformat() if expires else "",
+              "certificate_password": creds.get("certificate_password", ""),
+              "username": creds.get("username", ""), "password": creds.get("password", "")}
+    files = {}
+    if "certificate" in creds:
+        files["certificate_file"] = SimpleUploadedFile("certificate", file_bytes(creds["certificate"]))
+    return values, files
+
+
+def wants_generated_certificate(data: dict) -> bool:
+    creds = data.get("credentials") or {}
+    return creds.get("credential_kind") == CredentialKind.CERTIFICATE and bool(creds.get("generate"))
 
 
 def _instance_fields(data: dict) -> dict:
@@ -115,12 +136,16 @@ def _refused(code: str, description: str) -> Problem:
 
 
 @transaction.atomic
-def provision(data: dict, *, user, api_key_prefix: str = "") -> Outcome:
-    """Validate `data` (InstanceCreateIn's) stage by stage; create the setup, and for server-to-server
-    and custom sign-in also the instance and its provisioning job (enqueued once this commits).
-    The job remembers the API key that started it, whose next look at the finished job gets the token."""
+def provision(data: dict, *, user, api_key_prefix: str = "", setup: Setup | None = None) -> Outcome:
+    """Validate `data` (InstanceCreateIn's) stage by stage; create the setup (or go on with `setup`, one
+    that generated its certificate), and for server-to-server and custom sign-in also the instance and its
+    provisioning job (enqueued once this commits).
+    The job remembers the API key that started it, whose next look at the finished job gets the token.
+
+    With `generate`, the portal makes the key pair after the application stage and stops there, as the
+    wizard's Keys page does: Azure AD can check the certificate only once it is uploaded to the app."""
     started_at = timezone.now()
-    setup = wizard.do_create_setup(acting_user=user)
+    setup = setup or wizard.do_create_setup(acting_user=user)
     account = {"dynamics_account": True, "consent_admin": True, "register_app": True}
     if "team" in data:  # asked for (and checked) only when the caller is an admin of several teams
         account["team"] = data["team"]
@@ -130,7 +155,14 @@ def provision(data: dict, *, user, api_key_prefix: str = "") -> Outcome:
     _stage(setup, "application", ApplicationForm,
            {"auth_type": data["auth_type"], "account_types": "multi" if data["multi_tenant"] else "single",
             "app_registered": True}, user=user, started_at=started_at)
-    _stage(setup, "keys", KeysForm, _credentials(data), user=user, started_at=started_at, prefix="credentials.")
+    if wants_generated_certificate(data):
+        if setup.auth_type == AuthType.CUSTOM:
+            raise Problem(422, "Some values are not valid.", slug="validation",
+                          errors={"credentials.generate": ["Custom sign-in uses a user's name and password, not a "
+                                                           "certificate."]})
+        return Outcome(setup, None, certificate=wizard.do_generate_setup_certificate(setup, acting_user=user))
+    values, files = _credentials(data)
+    _stage(setup, "keys", KeysForm, values, user=user, started_at=started_at, prefix="credentials.", files=files)
     _stage(setup, "permissions", PermissionsForm, {"confirmed": True}, user=user, started_at=started_at)
     wizard.do_complete_stage(setup, "review", changes={}, started_at=started_at, source=SOURCE, acting_user=user)
     instance_form = InstanceForm(_instance_fields(data), setup=setup)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.urls import reverse
 from rest_framework import serializers
 
+from setup_portal.azure.certificates import MAX_UPLOAD_BYTES, Certificate, CredentialKind
 from setup_portal.azure.clouds import AuthType, Cloud
 from setup_portal.events.models import LIFECYCLE_TYPES
 from setup_portal.instances.filters import SECRET_CHOICES, SORTS
@@ -18,7 +19,7 @@ from setup_portal.instances.provisioning import STEP_LABELS
 from setup_portal.wizard.forms import POLLING_RESOURCES
 from setup_portal.wizard.models import Setup
 
-from .fields import StrictBooleanField, StrictCharField, StrictChoiceField, StrictIntegerField
+from .fields import Base64FileField, StrictBooleanField, StrictCharField, StrictChoiceField, StrictIntegerField
 
 RESOURCE_KEYS = [key for key, _ in POLLING_RESOURCES]
 
@@ -36,7 +37,6 @@ class Problem(serializers.Serializer):
     errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False,
                                    help_text="Per field: what is wrong with its value.")
     wizard_url = serializers.CharField(required=False)
-    request_id = serializers.CharField(required=False, help_text="The request's id, as in its X-Request-ID header.")
     request_id = serializers.CharField(required=False, help_text="The request's id, as in its X-Request-ID header.")
 
 
@@ -75,6 +75,9 @@ class InstanceOut(serializers.Serializer):
     tenant = serializers.CharField()
     auth_type = serializers.ChoiceField(choices=AuthType.choices)
     client_id = serializers.CharField()
+    credential_kind = serializers.ChoiceField(choices=CredentialKind.choices)
+    certificate_thumbprint = serializers.CharField(help_text="The certificate's SHA-1 thumbprint as Entra lists it; "
+                                                             "empty with a client secret.")
     organization_name = serializers.CharField()
     secret_expires_on = serializers.DateField(allow_null=True)
     access_token_expires_at = serializers.DateTimeField(allow_null=True)
@@ -294,10 +297,27 @@ class InstanceSettingsIn(serializers.Serializer):
     webhooks = WebhooksIn(required=False)
 
 
-class CredentialsIn(serializers.Serializer):
+class CertificateIn(serializers.Serializer):
+    """A certificate the caller brings, as the Keys stage and the rotate page take it."""
+
+    certificate = Base64FileField(max_bytes=MAX_UPLOAD_BYTES, required=False, write_only=True,
+                                  help_text="The file's bytes, base64: a .pem with the certificate and its private "
+                                            "key, or a .pfx. An RSA key of at least 2048 bits, valid now.")
+    certificate_password = StrictCharField(required=False, max_length=256, write_only=True,
+                                           help_text="Only for a .pfx or an encrypted private key.")
+
+
+class CredentialsIn(CertificateIn):
+    credential_kind = StrictChoiceField(choices=CredentialKind.choices, required=False, default=CredentialKind.SECRET,
+                                        help_text="How the app proves itself (s2s, oauth2): a client secret, or a "
+                                                  "certificate (`certificate`, or `generate`).")
     client_id = StrictCharField(required=False, max_length=100)
     client_secret = StrictCharField(required=False, max_length=1024, write_only=True)
     secret_expires_on = serializers.DateField(required=False)
+    generate = StrictBooleanField(required=False, default=False,
+                                  help_text="With `credential_kind` certificate and no `certificate`: the portal "
+                                            "makes a key pair and answers 201 with the public certificate to "
+                                            "upload to the app registration, then `provision_url` finishes.")
     username = StrictCharField(required=False, max_length=254)
     password = StrictCharField(required=False, max_length=256, write_only=True)
 
@@ -348,6 +368,29 @@ class ProvisioningStarted(serializers.Serializer):
     instance_url = serializers.CharField()
     job = serializers.IntegerField()
     job_url = serializers.CharField()
+
+
+class CertificateOut(serializers.Serializer):
+    """The public part of a certificate: what to upload under Certificates & secrets → Certificates."""
+
+    thumbprint = serializers.CharField(help_text="SHA-1, upper-case hex, as Entra lists it.")
+    certificate_pem = serializers.CharField(help_text="The public certificate (PEM); save it as a .cer or .pem "
+                                                      "file to upload. Never the private key.")
+    expires_on = serializers.DateField()
+    subject = serializers.CharField()
+
+
+class CertificateToUpload(serializers.Serializer):
+    setup = serializers.UUIDField()
+    setup_url = serializers.CharField()
+    certificate = CertificateOut()
+    provision_url = serializers.CharField(help_text="POST the same body here (without `generate`) once the "
+                                                    "certificate is in the app registration.")
+
+
+def certificate_out(certificate: Certificate) -> dict:
+    return {"thumbprint": certificate.thumbprint, "certificate_pem": certificate.certificate_pem,
+            "expires_on": certificate.expires_on, "subject": certificate.subject}
 
 
 class WizardContinues(serializers.Serializer):

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import activity, docs, instances, people
+from . import activity, certificates, docs, instances, people
 
 app_name = "rest"
 
@@ -14,6 +14,10 @@ urlpatterns = [
     path("instances/<str:instance_id>/test-connection", instances.InstanceTestConnection.as_view(),
          name="instance-test-connection"),
     path("instances/<str:instance_id>/token", instances.InstanceToken.as_view(), name="instance-token"),
+    path("instances/<str:instance_id>/next-certificate", certificates.InstanceNextCertificate.as_view(),
+         name="instance-next-certificate"),
+    path("instances/<str:instance_id>/certificate", certificates.InstanceCertificate.as_view(),
+         name="instance-certificate"),
     path("instances/<str:instance_id>/webhook-secret", instances.InstanceWebhookSecret.as_view(),
          name="instance-webhook-secret"),
     path("instances/<str:instance_id>/jobs", activity.InstanceJobs.as_view(), name="instance-jobs"),
@@ -26,6 +30,7 @@ urlpatterns = [
     path("jobs/<str:job_id>/retry", activity.JobRetry.as_view(), name="job-retry"),
     path("setups", activity.SetupList.as_view(), name="setups"),
     path("setups/<str:setup_id>", activity.SetupDetail.as_view(), name="setup"),
+    path("setups/<str:setup_id>/provision", certificates.SetupProvision.as_view(), name="setup-provision"),
     path("audit-events", activity.AuditEventList.as_view(), name="audit-events"),
     path("teams", people.TeamList.as_view(), name="teams"),
     path("teams/<str:team_id>", people.TeamDetail.as_view(), name="team"),
