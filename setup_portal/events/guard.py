@@ -4,6 +4,8 @@ A callback URL is typed by a person and then called by a worker inside the porta
 so it must not become a way to reach that network (server-side request forgery). The rules:
 
 - https only; plain http only to loopback while the sandbox tenant is on (its webhook bins);
+- loopback (only while the sandbox is on) only for the sandbox's own webhook bins: one of its two
+  listeners' ports and the path /_sandbox/webhooks/<bin>, never another port or path of this machine;
 - no credentials in the URL;
 - the host is resolved (every A/AAAA) and refused when ANY address is private, loopback,
   link-local, multicast, reserved, unspecified, shared (CGNAT, 100.64/10) or a cloud metadata
@@ -22,6 +24,7 @@ so it must not become a way to reach that network (server-side request forgery).
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 import time
 from collections.abc import Callable
@@ -34,6 +37,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
 from setup_portal.outbound import outbound_session
+from setup_portal.sandbox.info import bases as sandbox_bases
 
 CONNECT_TIMEOUT = 3.0
 MAX_READ = 64 * 1024
@@ -46,6 +50,7 @@ Resolver = Callable[[str, int], list[str]]
 METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
 SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT; Python counts it neither private nor global
 NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+SANDBOX_BIN_PATH = re.compile(r"/_sandbox/webhooks/[A-Za-z0-9_-]{1,64}")
 
 
 class OutboundRefused(Exception):
@@ -122,6 +127,13 @@ def address_problem(ip: IP, *, allow_loopback: bool) -> str | None:
     return None
 
 
+def is_sandbox_bin(scheme: str, port: int, path: str) -> bool:
+    """Whether a loopback URL is a bin of this portal's sandbox webhook inspector: the port of one of
+    its listeners (http or https, as the scheme says) and the inspector's path for one bin."""
+    listeners = {(urlsplit(base).scheme, urlsplit(base).port) for base in sandbox_bases()}
+    return (scheme, port) in listeners and SANDBOX_BIN_PATH.fullmatch(path) is not None
+
+
 def check_url(url: str, *, resolver: Resolver = system_resolver) -> Target:
     """Parse, resolve and check a callback URL; raises OutboundRefused with the reason."""
     if len(url) > MAX_URL_LENGTH:
@@ -155,6 +167,10 @@ def check_url(url: str, *, resolver: Resolver = system_resolver) -> Target:
         if problem:
             raise OutboundRefused(f"The callback host {host} resolves to {problem} ({ip}); "
                                   "webhooks go to public addresses only.")
+    if any(ip.is_loopback for ip in addresses) and not (
+            all(ip.is_loopback for ip in addresses) and is_sandbox_bin(scheme, port, parts.path)):
+        raise OutboundRefused("The callback URL points to this machine: only the sandbox's webhook bins "
+                              "(/_sandbox/webhooks/…, from “Use the sandbox tenant”) may.")
     if scheme == "http" and not (sandbox and all(ip.is_loopback for ip in addresses)):
         raise OutboundRefused("The callback URL must use https:// (plain http only reaches the sandbox).")
     return Target(url=url, scheme=scheme, host=host, port=port, addresses=addresses)

@@ -13,12 +13,19 @@ from django.utils import timezone
 from setup_portal.audit.models import AuditEvent
 from setup_portal.events.actions import emit_event
 from setup_portal.events.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
+from setup_portal.sandbox.info import bases as sandbox_bases
 from tests.instances.factories import make_instance
 
 
 @pytest.fixture
 def inst(alice):
     return make_instance(alice)
+
+
+def _bin() -> str:
+    """The one kind of loopback callback the guard allows (the sandbox is on in the tests): a sandbox bin,
+    on the ports of the sandbox running now (if one is)."""
+    return f"{sandbox_bases()[1]}/_sandbox/webhooks/log-test"
 
 
 def _settings_url(inst) -> str:
@@ -30,7 +37,7 @@ def _log_url(inst) -> str:
 
 
 def _save(client, inst, **fields):
-    data = {"events_enabled": "on", "callback_url": "https://127.0.0.1:9/hooks",
+    data = {"events_enabled": "on", "callback_url": _bin(),
             "lifecycle_types": ["instance.ready", "instance.failed"]}
     data.update(fields)
     return client.post(_settings_url(inst), {k: v for k, v in data.items() if v is not None})
@@ -40,10 +47,10 @@ def test_it_saves_the_settings_and_audits_them(alice_client, inst):
     resp = _save(alice_client, inst)
     assert resp.status_code == 302
     endpoint = WebhookEndpoint.objects.get(instance=inst)
-    assert endpoint.enabled and endpoint.url == "https://127.0.0.1:9/hooks"
+    assert endpoint.enabled and endpoint.url == _bin()
     assert endpoint.lifecycle_types == ["instance.ready", "instance.failed"]
     audit = AuditEvent.objects.get(verb="webhooks.updated", target_id=str(inst.pk))
-    assert audit.data["url"]["to"] == "https://127.0.0.1:9/hooks"
+    assert audit.data["url"]["to"] == _bin()
 
 
 @pytest.mark.parametrize(("url", "message"), [
@@ -238,7 +245,7 @@ def test_turning_events_off_keeps_the_url_and_ignores_its_field(alice_client, in
     resp = alice_client.post(_settings_url(inst), {"callback_url": "https://10.0.0.1/ignored"})
     assert resp.status_code == 302
     endpoint = WebhookEndpoint.objects.get(instance=inst)
-    assert not endpoint.enabled and endpoint.url == "https://127.0.0.1:9/hooks"
+    assert not endpoint.enabled and endpoint.url == _bin()
     assert endpoint.lifecycle_types == ["instance.ready", "instance.failed"]
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 import pytest
 
+from setup_portal.events import guard
 from setup_portal.events.guard import OutboundRefused, Target, check_url, post
+from setup_portal.sandbox.info import bases as sandbox_bases
 
 
 @pytest.fixture
@@ -69,10 +73,35 @@ def test_it_refuses_loopback_while_the_sandbox_is_off(sandbox_off, url):
         check_url(url)
 
 
-@pytest.mark.parametrize("url", ["https://127.0.0.1:8443/_sandbox/webhooks/x", "http://127.0.0.1:8001/x",
-                                 "http://localhost:8001/x", "https://[::1]:8443/x"])
-def test_it_allows_loopback_while_the_sandbox_is_on(sandbox_on, url):
+def _listeners() -> tuple[str, str]:
+    """The sandbox's two listeners, as origins (http, https)."""
+    return tuple(urlsplit(base).netloc for base in sandbox_bases())
+
+
+@pytest.mark.parametrize("url", ["http://{http}/_sandbox/webhooks/x", "https://{https}/_sandbox/webhooks/AbC_-9",
+                                 "http://localhost:{http_port}/_sandbox/webhooks/x?from=test"])
+def test_it_allows_the_sandboxs_webhook_bins_while_the_sandbox_is_on(sandbox_on, url):
+    http, https = _listeners()
+    url = url.format(http=http, https=https, http_port=http.rsplit(":", 1)[1])
     assert all(ip.is_loopback for ip in check_url(url).addresses)
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:9/_sandbox/webhooks/x",  # another port of this machine
+    "https://{http}/_sandbox/webhooks/x", "http://{https}/_sandbox/webhooks/x",  # the other listener's scheme
+    "http://{http}/x", "https://{https}/_sandbox/faults", "http://{http}/_sandbox/webhooks/x/config",
+    "http://{http}/_sandbox/webhooks/", "https://{https}/_sandbox/webhooks/../reset", "http://[::1]:8000/admin/",
+])
+def test_it_refuses_any_other_loopback_url_while_the_sandbox_is_on(sandbox_on, url):
+    http, https = _listeners()
+    with pytest.raises(OutboundRefused, match="this machine"):
+        check_url(url.format(http=http, https=https))
+
+
+def test_it_refuses_a_name_that_also_resolves_to_loopback(sandbox_on):
+    port = _listeners()[1].rsplit(":", 1)[1]
+    with pytest.raises(OutboundRefused, match="this machine"):
+        check_url(f"https://hooks.example.com:{port}/_sandbox/webhooks/x", resolver=fixed("93.184.216.34", "127.0.0.1"))
 
 
 @pytest.mark.parametrize("url", ["http://hooks.example.com/in", "ftp://hooks.example.com/", "hooks.example.com",
@@ -132,19 +161,29 @@ def receiver():
     server.server_close()
 
 
-def test_it_connects_to_the_checked_address_keeping_the_host_name(sandbox_on, receiver):
+def _local(port: int, path: str = "/in") -> Target:
+    """A target on the local receiver, as check_url would make it (which allows only the sandbox's bins there)."""
+    return Target(url=f"http://127.0.0.1:{port}{path}", scheme="http", host="127.0.0.1", port=port,
+                  addresses=(ipaddress.ip_address("127.0.0.1"),))
+
+
+def test_it_connects_to_the_checked_address_keeping_the_host_name(sandbox_on, receiver, monkeypatch):
     # A resolver that would answer differently the second time (DNS rebinding) is asked once:
     # the connection goes to the address that was checked, and Host names the real host.
+    # (The receiver stands where the sandbox's http listener is, so its bins may be called.)
+    monkeypatch.setattr(guard, "sandbox_bases", lambda: (f"http://127.0.0.1:{receiver}", "https://127.0.0.1:1"))
     answers = iter([["127.0.0.1"], ["10.0.0.1"]])
-    target = check_url(f"http://hooks.rebind.test:{receiver}/in?a=1", resolver=lambda h, p: next(answers))
+    target = check_url(f"http://hooks.rebind.test:{receiver}/_sandbox/webhooks/in?a=1",
+                       resolver=lambda h, p: next(answers))
     outcome = post(target, b'{"x":1}', {"Content-Type": "application/json"})
     assert outcome.ok and outcome.excerpt == "ok"
-    assert Receiver.seen == [{"path": "/in?a=1", "host": f"hooks.rebind.test:{receiver}", "body": b'{"x":1}'}]
+    assert Receiver.seen == [{"path": "/_sandbox/webhooks/in?a=1", "host": f"hooks.rebind.test:{receiver}",
+                              "body": b'{"x":1}'}]
 
 
 def test_it_does_not_follow_redirects(sandbox_on, receiver):
     Receiver.answer = (302, {"Location": "http://169.254.169.254/latest"}, b"")
-    outcome = post(check_url(f"http://127.0.0.1:{receiver}/in"), b"{}", {})
+    outcome = post(_local(receiver), b"{}", {})
     assert outcome.status_code == 302 and not outcome.ok
     assert "not followed" in outcome.error
     assert len(Receiver.seen) == 1
@@ -152,7 +191,7 @@ def test_it_does_not_follow_redirects(sandbox_on, receiver):
 
 def test_it_caps_what_it_reads_and_keeps(sandbox_on, receiver):
     Receiver.answer = (200, {}, b"x" * 500_000)
-    outcome = post(check_url(f"http://127.0.0.1:{receiver}/in"), b"{}", {})
+    outcome = post(_local(receiver), b"{}", {})
     assert outcome.ok and len(outcome.excerpt) == 1024
 
 
@@ -160,15 +199,13 @@ def test_it_gives_up_on_a_slow_receiver(sandbox_on, receiver, settings):
     settings.WEBHOOK_TIMEOUT_SECONDS = 1
     Receiver.delay = 2.5
     started = time.monotonic()
-    outcome = post(check_url(f"http://127.0.0.1:{receiver}/in"), b"{}", {})
+    outcome = post(_local(receiver), b"{}", {})
     assert outcome.status_code is None and "No answer within 1 s" in outcome.error
     assert time.monotonic() - started < 2
 
 
 def test_it_reports_a_refused_connection(sandbox_on, receiver):
-    target = check_url(f"http://127.0.0.1:{receiver}/in")
-    closed = Target(url="http://127.0.0.1:1/in", scheme="http", host="127.0.0.1", port=1, addresses=target.addresses)
-    outcome = post(closed, b"{}", {})
+    outcome = post(_local(1), b"{}", {})
     assert outcome.status_code is None and "Could not connect" in outcome.error
 
 
