@@ -94,10 +94,10 @@ def resource_kind(label: str) -> str:
 def count(*, method: str, resource: str, status: int, latency_ms: int, upstream=None, **_) -> None:
     """The call's series (a counter and two histograms: nothing slower on the hot path)."""
     kind = resource_kind(resource)
-    metrics.instance_api_calls.labels(kind, metrics.method_label(method), str(status)).inc()
-    metrics.instance_api_duration.labels(kind).observe(latency_ms / 1000)
+    metrics.child(metrics.instance_api_calls, kind, metrics.method_label(method), str(status)).inc()
+    metrics.child(metrics.instance_api_duration, kind).observe(latency_ms / 1000)
     if upstream is not None:
-        metrics.dataverse_duration.labels(kind).observe(upstream.upstream_ms / 1000)
+        metrics.child(metrics.dataverse_duration, kind).observe(upstream.upstream_ms / 1000)
 
 
 def record_after_sending(response, instance: Instance, **fields) -> None:

@@ -43,8 +43,8 @@ class RequestObservabilityMiddleware:
         # ("Not Found: ...") after the middleware has returned it, and the call log is written then.
         response._resource_closers.append(lambda: context.unbind(request.context_tokens))
         route, method = route_of(request), metrics.method_label(request.method)
-        metrics.http_requests.labels(route, method, str(response.status_code)).inc()
-        metrics.http_duration.labels(route, method).observe(time.perf_counter() - started)
+        metrics.child(metrics.http_requests, route, method, str(response.status_code)).inc()
+        metrics.child(metrics.http_duration, route, method).observe(time.perf_counter() - started)
         response[REQUEST_ID_HEADER] = request.request_id
         return response
 

@@ -84,6 +84,18 @@ def test_instance_api_calls_are_counted_with_dataverse_latency(scrape, alice, sa
     assert "nosuchtables" not in after and str(inst.pk) not in after
 
 
+def test_a_refused_token_refresh_is_counted_as_failed(scrape, alice, sandbox, clean_sandbox, settings):
+    settings.CRM_RATE_LIMIT = "off"
+    inst = sandbox_s2s_instance(alice, sandbox.info, client_secret="not-the-secret-azure-knows-0123456789")
+    app = Caller(inst, issue_token(inst), Client())
+    before = scrape()
+    assert app.get("/api/v1/crm/accounts").status_code >= 400
+    after = scrape()
+    assert value(after, "portal_token_refreshes_total", outcome="failed") == \
+        value(before, "portal_token_refreshes_total", outcome="failed") + 1
+    assert "not-the-secret" not in after
+
+
 def test_a_late_poll_is_observed_per_table(scrape, alice, sandbox, clean_sandbox):
     inst = sandbox_s2s_instance(alice, sandbox.info, polling_enabled=True, polling_resources=["accounts"])
     before = scrape()
