@@ -1,4 +1,5 @@
-"""gunicorn hooks (`gunicorn -c python:config.gunicorn ...`): the Prometheus series of every worker.
+"""gunicorn settings and hooks (`gunicorn -c python:config.gunicorn ...`, as every way of starting the
+portal does): the access log's format, and the Prometheus series of every worker.
 
 With PROMETHEUS_MULTIPROC_DIR set, each worker writes its counts to files there and a scrape sums
 them; the master wipes what an earlier run left. With METRICS_PORT set, the master serves the
@@ -13,6 +14,10 @@ import django
 from prometheus_client import multiprocess
 
 from setup_portal.observability.exporter import clear_multiprocess_dir, serve
+
+# gunicorn's default format less the user name (%(u)s, read from an Authorization: Basic header):
+# an API key sent as the Basic user (`curl -u dcp_…:`) would be written to the access log.
+access_log_format = '%(h)s %(l)s - %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
 
 
 def on_starting(server) -> None:

@@ -129,8 +129,9 @@ def main() -> int:
     os.environ.setdefault("PORTAL_BASE_URL", portal_url)
     bootstrap = manage("bootstrap_admin").stdout.strip()
     commands = {
-        "web": [PY, "-m", "gunicorn", "config.wsgi:application", "--bind", f"{HOST}:{PORT}",
-                "--workers", "2", "--worker-class", "gthread", "--threads", "8",
+        # config/gunicorn.py: the access log's format (no Basic-auth user name) and the metrics hooks.
+        "web": [PY, "-m", "gunicorn", "-c", "python:config.gunicorn", "config.wsgi:application",
+                "--bind", f"{HOST}:{PORT}", "--workers", "2", "--worker-class", "gthread", "--threads", "8",
                 "--access-logfile", "-", "--graceful-timeout", "5"],
         "worker": [PY, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO", "--concurrency=2",
                    "--without-gossip", "--without-mingle"],

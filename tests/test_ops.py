@@ -211,3 +211,30 @@ def test_accounts_imports_no_app_above_it():
               if name.startswith(("setup_portal.instances", "setup_portal.wizard", "setup_portal.azure",
                                   "setup_portal.dataverse", "setup_portal.sandbox", "setup_portal.views"))}
     assert upward == set()
+
+
+def test_no_way_of_starting_the_portal_logs_the_basic_auth_user(tmp_path, db):
+    """An API key sent as the HTTP Basic user (`curl -u dcp_…:`) stays out of gunicorn's access log."""
+    for source in ("Dockerfile", "docker-compose.yml", "deploy/k8s/base/web-deployment.yaml", "scripts/run.py"):
+        text = (ROOT / source).read_text()
+        assert "python:config.gunicorn" in text and "access-logformat" not in text, source
+    log = tmp_path / "access.log"
+    port = _free_port()
+    web = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:config.gunicorn", "config.wsgi:application",
+                            "--bind", f"127.0.0.1:{port}", "--workers", "1", "--access-logfile", str(log)],
+                           cwd=ROOT, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)
+    try:
+        _wait_for_port(port, web)
+        key = "dcp_abcdefghij_NotInTheLog0123456789"
+        answer = requests.get(f"http://127.0.0.1:{port}/api/v1/me?probe=1", auth=(key, ""), timeout=30)
+        assert answer.status_code == 401
+        deadline = time.monotonic() + 30
+        while "/api/v1/me?probe=1" not in (log.read_text() if log.exists() else ""):
+            assert time.monotonic() < deadline, "the request never reached the access log"
+            time.sleep(0.1)
+        line = next(line for line in log.read_text().splitlines() if "/api/v1/me?probe=1" in line)
+        assert "dcp_" not in line and line.startswith("127.0.0.1 - - [") and '" 401 ' in line
+    finally:
+        os.killpg(web.pid, signal.SIGTERM)
+        web.wait(30)
