@@ -15,6 +15,7 @@ https://opentelemetry-python-contrib.readthedocs.io/en/latest/instrumentation/ce
 
 from __future__ import annotations
 
+import os
 from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
@@ -85,6 +86,9 @@ def configure(processor: SpanProcessor | None = None) -> TracerProvider | None:
     OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT; nothing when neither is there. Call it before the WSGI
     handler loads its middleware (config/wsgi.py) and in each Celery pool process (celery_signals.py)."""
     global _tracer
+    # Should someone turn header capture on (OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_*), these stay masked.
+    os.environ.setdefault("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS",
+                          "authorization,proxy-authorization,cookie,set-cookie,.*token.*,.*secret.*,.*key.*")
     if processor is None:
         if not settings.OTEL_EXPORTER_OTLP_ENDPOINT or _tracer is not None:
             return None
