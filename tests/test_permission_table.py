@@ -256,6 +256,8 @@ ROWS: list[Row] = [
     ("POST", "/api/v1/crm/raw/{path}", (401, 401, 401, 401, 401, 401)),
     ("GET", "/api/v1/crm/{resource}", (401, 401, 401, 401, 401, 401)),
     ("POST", "/api/v1/crm/{resource}", (401, 401, 401, 401, 401, 401)),
+    ("GET", "/api/v1/crm/{resource}/bulk", (401, 401, 401, 401, 401, 401)),
+    ("POST", "/api/v1/crm/{resource}/bulk", (401, 401, 401, 401, 401, 401)),
     ("GET", "/api/v1/crm/{resource}/{record}", (401, 401, 401, 401, 401, 401)),
     ("POST", "/api/v1/crm/{resource}/{record}", (401, 401, 401, 401, 401, 401)),
     ("GET", "/api/v1/crm/{anything}", (401, 401, 401, 401, 401, 401)),

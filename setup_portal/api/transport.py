@@ -163,7 +163,8 @@ def _hashable(params) -> tuple | None:
 
 def request(method: str, url: str, *, params=None, body=None, headers: dict, use_sandbox: bool,
             timeout: float | None = None) -> requests.Response:
-    """One HTTP call; raises requests' exceptions (RequestException) and SandboxDisabled like the outbound session.
+    """One HTTP call (`body`: JSON, or bytes sent as they are); raises requests' exceptions (RequestException)
+    and SandboxDisabled like the outbound session.
     `timeout`: seconds to connect and for each read (default OUTBOUND_TIMEOUT_SECONDS)."""
     ca_file = _ca_file(use_sandbox)
     timeout = timeout or settings.OUTBOUND_TIMEOUT_SECONDS
@@ -171,16 +172,18 @@ def request(method: str, url: str, *, params=None, body=None, headers: dict, use
         key = _hashable(params)
         scheme, host, port, target = _target(url, key)
     except TypeError:  # a parameter value that cannot be a cache key: let requests prepare it
-        return _session(use_sandbox).request(method, url, params=params, json=body, allow_redirects=False,
-                                             headers=headers, timeout=timeout)
+        return _session(use_sandbox).request(method, url, params=params, allow_redirects=False,
+                                             headers=headers, timeout=timeout, **_payload(body))
     if settings.OUTBOUND_LOOPBACK_ONLY and not _loopback(host):
         raise requests.ConnectionError(f"OUTBOUND_LOOPBACK_ONLY is on: no call to {host}")
     if not use_sandbox and _proxied(scheme, host, port):
-        return _session(use_sandbox).request(method, url, params=params, json=body, allow_redirects=False,
-                                             headers=headers, timeout=timeout)
+        return _session(use_sandbox).request(method, url, params=params, allow_redirects=False,
+                                             headers=headers, timeout=timeout, **_payload(body))
     sent_headers = {**_DEFAULT_HEADERS, **headers}
     data = None
-    if body is not None:
+    if isinstance(body, bytes):  # a $batch body: its Content-Type is in the headers
+        data = body
+    elif body is not None:
         try:
             data = json.dumps(body, allow_nan=False).encode("utf-8")
         except ValueError as exc:
@@ -228,6 +231,11 @@ def request(method: str, url: str, *, params=None, body=None, headers: dict, use
     response._content = _decoded(content, headers_in.get("Content-Encoding", "").strip().lower())
     response._content_consumed = True
     return response
+
+
+def _payload(body) -> dict:
+    """requests' keyword for a body: bytes as they are (a $batch body), anything else as JSON."""
+    return {"data": body} if isinstance(body, bytes) else {"json": body}
 
 
 def _loopback(host: str) -> bool:

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from . import views
+from . import bulk_views, views
 
 app_name = "crm_api"
 
@@ -8,6 +8,7 @@ urlpatterns = [
     # Everything after raw/ (even '', '//', '..' or a newline) reaches the view, which refuses what it must.
     re_path(r"^raw/(?P<path>[\s\S]*)$", views.RawView.as_view(), name="raw"),
     path("<str:resource>", views.CollectionView.as_view(), name="collection"),
+    path("<str:resource>/bulk", bulk_views.BulkView.as_view(), name="bulk"),
     path("<str:resource>/<uuid:record_id>", views.RecordView.as_view(), name="record"),
     re_path(r"^[\s\S]*$", views.not_found),
 ]
