@@ -35,7 +35,7 @@ PORTAL_QUERY = "/api/v1/crm/accounts?pageSize=50"
 ENV = {
     "DJANGO_SETTINGS_MODULE": "config.settings", "VAR_DIR": str(WORK), "DEBUG": "0",
     "DATABASE_URL": f"sqlite:///{WORK / 'portal.sqlite3'}", "SECRET_KEY": "bench-" + "x" * 60,
-    "ALLOWED_HOSTS": "127.0.0.1", "FIELD_ENCRYPTION_KEYS": "ZGV2ZWxvcG1lbnQta2V5LW5vdC1mb3ItcHJvZHVjdGk=",
+    "ALLOWED_HOSTS": "127.0.0.1", "FIELD_ENCRYPTION_KEYS": "YmVuY2gtb25seS1rZXktbmV2ZXItcHJvZHVjdGlvbiE=",
     "SECURE_SSL_REDIRECT": "0", "LOG_LEVEL": "WARNING", "PASSWORD_RESET_ENABLED": "0", "SANDBOX_ENABLED": "1",
     "SANDBOX_DIR": str(sdv.WORK / "sandbox"), "CRM_RATE_LIMIT": "100000/s burst 100000", "CELERY_BROKER_URL": "filesystem://",
 }

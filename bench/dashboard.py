@@ -29,7 +29,7 @@ SMALL_DB, LARGE_DB = WORK / "small.sqlite3", WORK / "large.sqlite3"
 os.environ.update({
     "DJANGO_SETTINGS_MODULE": "config.settings", "VAR_DIR": str(WORK), "DEBUG": "0",
     "DATABASE_URL": f"sqlite:///{SMALL_DB}", "SECRET_KEY": "bench-" + "x" * 60,
-    "ALLOWED_HOSTS": "testserver", "FIELD_ENCRYPTION_KEYS": "ZGV2ZWxvcG1lbnQta2V5LW5vdC1mb3ItcHJvZHVjdGk=",
+    "ALLOWED_HOSTS": "testserver", "FIELD_ENCRYPTION_KEYS": "YmVuY2gtb25seS1rZXktbmV2ZXItcHJvZHVjdGlvbiE=",
     "SECURE_SSL_REDIRECT": "0", "LOG_LEVEL": "WARNING", "PASSWORD_RESET_ENABLED": "0",
 })
 os.environ.pop("CELERY_BROKER_URL", None)

@@ -28,6 +28,9 @@ PRODUCTION_ENV = {
     "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     "EMAIL_URL": "smtp+tls://portal:mail-password@smtp.example.com:587",
 }
+# The development keys config/settings.py uses with DEBUG on (and publishes).
+DEVELOPMENT_SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production-0123456789"
+DEVELOPMENT_FIELD_KEY = "ZGV2ZWxvcG1lbnQta2V5LW5vdC1mb3ItcHJvZHVjdGk="
 ENV_EXAMPLE = dict(line.split("=", 1) for line in (ROOT / ".env.example").read_text().splitlines()
                    if line and not line.startswith("#"))
 
@@ -153,6 +156,13 @@ def test_mfa_is_available_to_every_user(charlie_client):
     ({"DEBUG": "0"}, "needs SECRET_KEY, ALLOWED_HOSTS, FIELD_ENCRYPTION_KEYS"),
     ({**PRODUCTION_ENV, "SECRET_KEY": "short"}, "SECRET_KEY is too short"),
     ({**PRODUCTION_ENV, "SECRET_KEY": ENV_EXAMPLE["SECRET_KEY"]}, "SECRET_KEY is the placeholder from .env.example"),
+    ({**PRODUCTION_ENV, "SECRET_KEY": DEVELOPMENT_SECRET_KEY}, "SECRET_KEY is the development key published"),
+    ({**PRODUCTION_ENV, "SECRET_KEY": "a" * 64}, "SECRET_KEY is one character (or fewer than five) repeated"),
+    ({**PRODUCTION_ENV, "FIELD_ENCRYPTION_KEYS": DEVELOPMENT_FIELD_KEY},
+     "FIELD_ENCRYPTION_KEYS holds the development key published"),
+    ({**PRODUCTION_ENV, "FIELD_ENCRYPTION_KEYS": f"{Fernet.generate_key().decode()},{DEVELOPMENT_FIELD_KEY}"},
+     "FIELD_ENCRYPTION_KEYS holds the development key published"),  # even only to read old values
+    ({**PRODUCTION_ENV, "FIELD_ENCRYPTION_KEYS": "A" * 43 + "="}, "FIELD_ENCRYPTION_KEYS holds a key of one byte"),
     ({"CACHE_URL": "memcached://cache:11211"}, "CACHE_URL='memcached://cache:11211' is not valid"),
     ({"PASSWORD_RESET_ENABLED": "perhaps"}, "PASSWORD_RESET_ENABLED='perhaps' is not valid"),
     ({**PRODUCTION_ENV, "EMAIL_URL": ""}, "password reset needs a mail server: set EMAIL_URL"),

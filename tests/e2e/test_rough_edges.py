@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 import pytest
+from cryptography.fernet import Fernet
 from playwright.sync_api import Page, expect
 
 from tests.conftest import PASSWORD, ROOT, subprocess_env
@@ -219,7 +220,7 @@ def debug_off(stack):
     base_url = f"http://127.0.0.1:{port}"
     env = subprocess_env(
         DJANGO_SETTINGS_MODULE="tests.e2e.debug_off_settings", DEBUG="0", SECRET_KEY=secrets.token_urlsafe(50),
-        ALLOWED_HOSTS="127.0.0.1", FIELD_ENCRYPTION_KEYS="ZGV2ZWxvcG1lbnQta2V5LW5vdC1mb3ItcHJvZHVjdGk=",
+        ALLOWED_HOSTS="127.0.0.1", FIELD_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
         SECURE_SSL_REDIRECT="0", PASSWORD_RESET_ENABLED="0", PORTAL_BASE_URL=base_url)
     # The manifest that DEBUG-off static files need (the stack collected without one).
     subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env,
