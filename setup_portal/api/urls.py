@@ -1,12 +1,13 @@
 from django.urls import path, re_path
 
-from . import bulk_views, views
+from . import batch_views, bulk_views, views
 
 app_name = "crm_api"
 
 urlpatterns = [
     # Everything after raw/ (even '', '//', '..' or a newline) reaches the view, which refuses what it must.
     re_path(r"^raw/(?P<path>[\s\S]*)$", views.RawView.as_view(), name="raw"),
+    path("batch", batch_views.BatchView.as_view(), name="batch"),
     path("<str:resource>", views.CollectionView.as_view(), name="collection"),
     path("<str:resource>/bulk", bulk_views.BulkView.as_view(), name="bulk"),
     path("<str:resource>/<uuid:record_id>", views.RecordView.as_view(), name="record"),
