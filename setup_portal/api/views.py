@@ -19,16 +19,17 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from setup_portal.crm.cursor import make_cursor, read_cursor
+from setup_portal.crm.cursor import NextPage, make_cursor, read_cursor
 from setup_portal.crm.errors import QueryError
 from setup_portal.crm.query import build_list_query, parse_fields, select_option
-from setup_portal.crm.resources import RESOURCES, Resource, get_resource, to_dataverse, to_record
+from setup_portal.crm.resources import RESOURCES, Resource, to_dataverse, to_record
 
 from . import calllog, gateway, idempotency, ratelimit
 from .authentication import HasInstanceToken, InstanceTokenAuthentication, authenticated_instance
 from .parsers import JSONBodyParser
 from .problems import Problem, exception_handler, problem_response
 from .rawpath import RawPathError, raw_target, rewrite_links, without_nulls
+from .resolve import resolve
 
 LIST_PARAMS = ("where", "fields", "orderBy", "pageSize", "nextPage")
 RETURN_ROW = "return=representation"
@@ -67,12 +68,6 @@ _PLAIN_ACCEPT = frozenset({"*/*", "application/json"})
 def _one_answer_type(request) -> bool:
     """No Accept header, */* or application/json, and no ?format=: the answer is JSON without negotiating."""
     return request.META.get("HTTP_ACCEPT", "*/*") in _PLAIN_ACCEPT and "format" not in request.GET
-
-
-def _query_problem(exc: QueryError) -> Problem:
-    extra = {"knownFields": exc.known} if exc.known else {}
-    return Problem(400, exc.message, slug="invalid-query" if exc.param != "body" else "validation",
-                   errors={exc.field or exc.param: [exc.message]}, extra=extra)
 
 
 class CrmView(APIView):
@@ -176,16 +171,21 @@ def _spend_allowance(instance) -> None:
                       headers={"Retry-After": str(max(1, math.ceil(wait)))})
 
 
-def _resource(name: str) -> Resource:
-    resource = get_resource(name)
-    if resource is None:
-        raise Problem(404, f"There is no resource '{name[:40]}'. Resources: {', '.join(RESOURCES)}, and raw/ for "
-                      "the Web API itself.", slug="unknown-resource")
-    return resource
+def _page_of(cursor: str, instance, resource: Resource) -> NextPage:
+    """The cursor's next page, if `resource` has every column it selects (a friendly resource's own
+    fields may not: the cursor was then made with its table's metadata)."""
+    page = read_cursor(cursor, instance_id=instance.pk, resource=resource)
+    columns = set(resource.columns)
+    missing = [c for c in page.params.get("$select", "").split(",") if c and c not in columns]
+    if missing:
+        raise QueryError(f"nextPage selects {missing[0]}, which {resource.name} lacks.", param="nextPage",
+                         known=resource.field_names)
+    return page
 
 
-def _record_url(request, resource: Resource, record_id) -> str:
-    return request.build_absolute_uri(reverse("crm_api:record", args=[resource.name, record_id]))
+def _record_url(request, name: str, record_id) -> str:
+    """The record's URL under the name the caller used (`cr8a2_projects` or `cr8a2_project`)."""
+    return request.build_absolute_uri(reverse("crm_api:record", args=[name, record_id]))
 
 
 class CollectionView(CrmView):
@@ -196,22 +196,19 @@ class CollectionView(CrmView):
 
     def plain_get(self, request, instance, resource: str) -> dict:
         """A page of records for the (Django) request: `{"records": [...], "nextPage": ...}`."""
-        res = _resource(resource)
-        self.call_label = res.name
         unknown = sorted(set(request.GET) - set(LIST_PARAMS))
         if unknown:
             raise Problem(400, f"Unknown query parameter {unknown[0][:40]!r}. Parameters: {', '.join(LIST_PARAMS)}.",
                           slug="invalid-query", errors={unknown[0][:40]: ["Not a parameter of this list."]})
-        try:
-            if "nextPage" in request.GET:
-                page = read_cursor(request.GET["nextPage"], instance_id=instance.pk, resource=res)
-                params, prefer, page_size = page.params, page.prefer, page.page_size
-            else:
-                query = build_list_query(res, where=request.GET.get("where"), fields=request.GET.get("fields"),
-                                         order_by=request.GET.get("orderBy"), page_size=request.GET.get("pageSize"))
-                params, prefer, page_size = query.params, query.prefer, query.page_size
-        except QueryError as exc:
-            raise _query_problem(exc) from None
+        if "nextPage" in request.GET:
+            res, page = resolve(request, instance, resource, lambda r: _page_of(request.GET["nextPage"], instance, r))
+            params, prefer, page_size = page.params, page.prefer, page.page_size
+        else:
+            res, query = resolve(request, instance, resource, lambda r: build_list_query(
+                r, where=request.GET.get("where"), fields=request.GET.get("fields"),
+                order_by=request.GET.get("orderBy"), page_size=request.GET.get("pageSize")))
+            params, prefer, page_size = query.params, query.prefer, query.page_size
+        self.call_label = res.name
         outcome = gateway.call(request, instance, "GET", res.entity_set, params=params, headers={"Prefer": prefer})
         data = gateway.json_of(outcome.response)
         if not isinstance(data, dict) or not isinstance(data.get("value", []), list):
@@ -226,21 +223,20 @@ class CollectionView(CrmView):
         return {"records": records, "nextPage": cursor}
 
     def post(self, request, resource: str):
-        res = _resource(resource)
+        res, _ = resolve(request._request, request.auth, resource, lambda r: None)
         self.call_label = res.name
         if not res.writable:
             self.read_only = True
             raise Problem(405, f"{res.name} are read-only: create them through their own resource (tasks).")
 
         def create() -> Response:
-            try:
-                body = to_dataverse(self.body(request), res, creating=True)
-            except QueryError as exc:
-                raise _query_problem(exc) from None
+            data = self.body(request)
+            res, body = resolve(request._request, request.auth, resource,
+                                lambda r: to_dataverse(data, r, creating=True))
             outcome = gateway.call(request._request, request.auth, "POST", res.entity_set, body=body,
                                    params={"$select": select_option(res)}, headers={"Prefer": RETURN_ROW})
             record = to_record(gateway.json_of(outcome.response), res, drop_nulls=request.auth.filter_nulls)
-            return Response(record, status=201, headers={"Location": _record_url(request, res, record["id"])})
+            return Response(record, status=201, headers={"Location": _record_url(request, resource, record["id"])})
 
         return self.idempotent(request, create)
 
@@ -249,8 +245,13 @@ class RecordView(CrmView):
     http_method_names = ["get", "patch", "delete", "options"]
 
     def initial(self, request, *args, **kwargs):
-        self.call_label = f"{kwargs['resource'][:20]}/{{id}}"
+        self.call_label = f"{kwargs['resource'][:35]}/{{id}}"
         super().initial(request, *args, **kwargs)
+
+    def _resolve(self, request, name: str, work):
+        res, done = resolve(request._request, request.auth, name, work)
+        self.call_label = f"{res.name[:35]}/{{id}}"
+        return res, done
 
     def _writable(self, res: Resource) -> None:
         if not res.writable:
@@ -258,33 +259,29 @@ class RecordView(CrmView):
             raise Problem(405, f"{res.name} are read-only: change them through their own resource (tasks).")
 
     def _select(self, request, res: Resource) -> dict:
-        try:
-            fields = parse_fields(request.GET["fields"], res) if "fields" in request.GET else None
-        except QueryError as exc:
-            raise _query_problem(exc) from None
+        fields = parse_fields(request.GET["fields"], res) if "fields" in request.GET else None
         return {"$select": select_option(res, fields)}
 
     def get(self, request, resource: str, record_id):
-        res = _resource(resource)
+        res, select = self._resolve(request, resource, lambda r: self._select(request, r))
         outcome = gateway.call(request._request, request.auth, "GET", f"{res.entity_set}({record_id})",
-                               params=self._select(request, res))
+                               params=select)
         return Response(to_record(gateway.json_of(outcome.response), res, drop_nulls=request.auth.filter_nulls))
 
     def patch(self, request, resource: str, record_id):
-        res = _resource(resource)
+        res, _ = self._resolve(request, resource, lambda r: None)
         self._writable(res)
-        try:
-            body = to_dataverse(self.body(request), res, creating=False)
-        except QueryError as exc:
-            raise _query_problem(exc) from None
+        data = self.body(request)
+        res, (body, select) = self._resolve(request, resource, lambda r: (
+            to_dataverse(data, r, creating=False), self._select(request, r)))
         # Dataverse's PATCH is an upsert; `If-Match: *` keeps an update of a missing record a 404.
         headers = {"Prefer": RETURN_ROW, "If-Match": request.headers.get("If-Match", "*")}
         outcome = gateway.call(request._request, request.auth, "PATCH", f"{res.entity_set}({record_id})",
-                               body=body, params=self._select(request, res), headers=headers)
+                               body=body, params=select, headers=headers)
         return Response(to_record(gateway.json_of(outcome.response), res, drop_nulls=request.auth.filter_nulls))
 
     def delete(self, request, resource: str, record_id):
-        res = _resource(resource)
+        res, _ = self._resolve(request, resource, lambda r: None)
         self._writable(res)
         headers = {"If-Match": request.headers["If-Match"]} if "If-Match" in request.headers else {}
         gateway.call(request._request, request.auth, "DELETE", f"{res.entity_set}({record_id})", headers=headers)
@@ -346,5 +343,5 @@ class RawView(CrmView):
 
 def not_found(request, *args, **kwargs) -> HttpResponse:
     """Anything else under /api/v1/crm/: a problem, not the portal's HTML 404 page."""
-    return problem_response(Problem(404, f"Nothing here. Resources: {', '.join(RESOURCES)} (and /<id>), and raw/.",
-                                    slug="not-found"), request.path)
+    return problem_response(Problem(404, f"Nothing here. Resources: {', '.join(RESOURCES)}, any table by name "
+                                    "(GET objects lists them) (and /<id>), and raw/.", slug="not-found"), request.path)

@@ -12,10 +12,12 @@ https://learn.microsoft.com/power-apps/developer/data-platform/webapi/associate-
 
 from __future__ import annotations
 
+import difflib
 import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
 from .errors import QueryError, shorten
 
@@ -89,6 +91,8 @@ class Resource:
     key: str
     writable: bool
     fields: tuple[Field, ...]
+    # How many of the fields (from the first) a record has when the caller names none; 0: all of them.
+    defaults: int = 0
 
     def __post_init__(self) -> None:
         by_name = {f.name.lower(): f for f in self.fields}
@@ -308,8 +312,9 @@ def to_dataverse(body: object, resource: Resource, *, creating: bool) -> dict:
         f = resource.field(name) if isinstance(name, str) else None
         if f is None or (f.name == "id" and not creating):
             known = [n for n in resource.writable_names if creating or n != "id"]
-            raise QueryError(f"{resource.name} have no writable field '{shorten(str(name))}'. Writable fields: "
-                             f"{', '.join(known)}.", param="body", field=str(name), known=known)
+            raise QueryError(f"{resource.name} have no writable field '{shorten(str(name))}'. "
+                             f"{known_names(str(name), known, 'Writable fields')}", param="body", field=str(name),
+                             known=known)
         if f.read_only:
             raise QueryError(f"'{f.name}' is read-only.", param="body", field=f.name,
                              known=resource.writable_names)
@@ -320,22 +325,39 @@ def to_dataverse(body: object, resource: Resource, *, creating: bool) -> dict:
     return out
 
 
+def known_names(name: str, known: list[str], what: str) -> str:
+    """"Did you mean …?" for the closest known names, or every known name when there are few."""
+    closest = difflib.get_close_matches(name.lower(), [k.lower() for k in known], n=3, cutoff=0.6)
+    by_lower = {k.lower(): k for k in known}
+    if closest:
+        return f"Did you mean {' or '.join(repr(by_lower[c]) for c in closest)}?"
+    if len(known) > 40:
+        return f"{what}: {', '.join(known[:40])}, … ({len(known)} in all)."
+    return f"{what}: {', '.join(known)}."
+
+
 def _bind(f: Field, value: object) -> dict:
     """`{"parentcustomerid_account@odata.bind": "/accounts(<guid>)"}` for a lookup value."""
     if value is None:
         return {f"{next(iter(f.navigation))}@odata.bind": None}
-    kinds = " or ".join(_LOGICAL_NAMES[target] for target in f.navigation.values())
+    kinds = " or ".join(f.target_name(target) for target in f.navigation.values())
+    if not f.navigation:
+        raise QueryError(f"'{f.name}' cannot be set through the API (Dynamics CRM names no navigation property "
+                         "for it).", param="body", field=f.name)
     if isinstance(value, str) and not f.polymorphic:
         nav, target = next(iter(f.navigation.items()))
         return {f"{nav}@odata.bind": f"/{target}({_guid(f, value)})"}
-    if isinstance(value, dict) and set(value) == {"type", "id"} and isinstance(value["type"], str):
-        target = _TARGET_ALIASES.get(value["type"].lower())
-        for nav, nav_target in f.navigation.items():
-            if nav_target == target:
+    # {"table": "cr8a2_project", "id": ...}; "type" is the older name of "table".
+    key = "table" if isinstance(value, dict) and "table" in value else "type"
+    if isinstance(value, dict) and set(value) == {key, "id"} and isinstance(value[key], str):
+        wanted = value[key].lower()
+        for nav, target in f.navigation.items():
+            if wanted in (target, f.target_name(target)):
                 return {f"{nav}@odata.bind": f"/{target}({_guid(f, value['id'])})"}
-        raise QueryError(f"'{f.name}' can point to {kinds}, not '{shorten(value['type'])}'.", param="body",
+        raise QueryError(f"'{f.name}' can point to {kinds}, not '{shorten(value[key])}'.", param="body",
                          field=f.name)
-    example = '{"type": "account", "id": "<guid>"}' if f.polymorphic else '"<guid>"'
+    first = f.target_name(next(iter(f.navigation.values())))
+    example = f'{{"table": "{first}", "id": "<guid>"}}' if f.polymorphic else '"<guid>"'
     raise QueryError(f"'{f.name}' takes {example} (it can point to {kinds}), or null to clear it.",
                      param="body", field=f.name)
 
@@ -362,21 +384,31 @@ def _body_value(f: Field, value: object) -> object:
             raise wrong
         if "\x00" in value:
             raise QueryError(f"'{f.name}' contains a NUL character.", param="body", field=f.name)
+        if f.max_length and len(value) > f.max_length:
+            raise QueryError(f"'{f.name}' takes at most {f.max_length} characters; this one has {len(value)}.",
+                             param="body", field=f.name)
         return value
+    if f.choices:
+        number = f.choice(value)
+        if number is None:
+            raise QueryError(f"'{f.name}' is a choice: one of {choice_words(f)} (the value or the label).",
+                             param="body", field=f.name)
+        return number
     if f.type in {"int", "decimal"}:
         # math.isfinite() of an int too big for a float raises OverflowError: only floats are asked.
         if isinstance(value, bool) or not isinstance(value, int | float) or (
                 isinstance(value, float) and not math.isfinite(value)):
             raise wrong
-        if f.type == "int":
-            if isinstance(value, float) and not value.is_integer():
-                raise wrong
-            if not -INT32 <= int(value) < INT32:
-                raise QueryError(f"'{f.name}' must be between {-INT32} and {INT32 - 1}.", param="body", field=f.name)
-            return int(value)
-        if abs(value) > DECIMAL_LIMIT:
-            raise QueryError(f"'{f.name}' must be between -{DECIMAL_LIMIT} and {DECIMAL_LIMIT}.", param="body",
+        low, high = number_range(f)
+        if f.type == "int" and isinstance(value, float) and not value.is_integer():
+            raise wrong
+        if not low <= value <= high:
+            raise QueryError(f"'{f.name}' must be between {low} and {high} ({_TYPE_WORDS[f.type]}).", param="body",
                              field=f.name)
+        if f.type == "int":
+            return int(value)
+        if f.precision is not None and -Decimal(str(value)).as_tuple().exponent > f.precision:
+            raise QueryError(f"'{f.name}' takes at most {f.precision} decimal places.", param="body", field=f.name)
         return value
     if f.type == "bool":
         if not isinstance(value, bool):
@@ -393,6 +425,21 @@ def _body_value(f: Field, value: object) -> object:
         return format_datetime(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
     except (ValueError, OverflowError):
         raise wrong from None
+
+
+def number_range(f: Field) -> tuple[int | float, int | float]:
+    """The lowest and highest value a number field takes: the metadata's, within what the API checks anyway."""
+    low, high = (-INT32, INT32 - 1) if f.type == "int" else (-DECIMAL_LIMIT, DECIMAL_LIMIT)
+    if f.minimum is not None:
+        low = max(low, f.minimum)
+    if f.maximum is not None:
+        high = min(high, f.maximum)
+    return low, high
+
+
+def choice_words(f: Field) -> str:
+    words = [f"{value} ({label})" if label else str(value) for value, label in f.choices[:20]]
+    return ", ".join(words) + (f", … ({len(f.choices)} in all)" if len(f.choices) > 20 else "")
 
 
 def format_datetime(moment: datetime) -> str:

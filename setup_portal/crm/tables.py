@@ -139,11 +139,16 @@ def _with_columns(alias: Resource, table: Table | None) -> Resource:
     """A friendly resource, its hand-picked fields first, then its table's columns it does not alias."""
     if table is None:
         return alias
-    aliased = {f.column for f in alias.fields}
-    extra = tuple(f for f in table.resource.fields if f.column not in aliased and f.name != "id")
+    columns = {f.column: f for f in table.resource.fields if f.name != "id"}
+    # The hand-picked fields keep their names, types and rules, and gain the column's metadata (choices,
+    # length, range, label).
+    own = tuple(dataclasses.replace(columns[f.column], name=f.name, type=f.type, read_only=f.read_only,
+                                    sortable=f.sortable, navigation=f.navigation or columns[f.column].navigation)
+                if f.column in columns else f for f in alias.fields)
+    extra = tuple(f for column, f in columns.items() if column not in {f.column for f in alias.fields})
     if not alias.writable:
         extra = tuple(_read_only(f) for f in extra)
-    return Resource(alias.name, alias.entity_set, alias.key, alias.writable, (*alias.fields, *extra))
+    return Resource(alias.name, alias.entity_set, alias.key, alias.writable, (*own, *extra), defaults=len(own))
 
 
 def _table(raw: dict, entity_sets: dict, navigation: dict) -> Table:
@@ -196,3 +201,15 @@ def _field(raw: dict, entity_sets: dict, navigation: dict) -> Field | None:
 
 def _number(value: object) -> int | float | None:
     return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def describe_field(f: Field) -> dict:
+    """A field as `objects/<name>/metadata` lists it."""
+    return {
+        "name": f.name, "column": f.attribute, "label": f.label, "type": f.type, "attributeType": f.kind or None,
+        "requiredLevel": f.required or None, "maxLength": f.max_length or None, "precision": f.precision,
+        "minValue": f.minimum, "maxValue": f.maximum, "readOnly": f.read_only, "createOnly": f.create_only,
+        "filterable": True, "sortable": f.sortable,
+        "choices": [{"value": value, "label": label} for value, label in f.choices] or None,
+        "targets": sorted({f.target_name(t) for t in f.navigation.values()}) or None,
+    }

@@ -118,7 +118,7 @@ def test_it_renders_every_type_for_its_resource(resource, where, expected):
 
 
 @pytest.mark.parametrize(("where", "words"), [
-    ("nmae = 'x'", "Unknown field 'nmae' at position 0. accounts have: id, name, accountNumber"),
+    ("nmae = 'x'", "Unknown field 'nmae' at position 0. Did you mean 'name'?"),
     ("accountid = 'x'", "Unknown field 'accountid'"),
     ("revenue = 'lots'", "'revenue' holds a number; the string 'lots' at position 10 does not fit"),
     ("employees = 1.5", "'employees' holds a whole number"),

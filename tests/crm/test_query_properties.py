@@ -7,7 +7,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from setup_portal.crm.query import (
-    KEYWORDS,
     ListQuery,
     QueryError,
     build_list_query,
@@ -16,6 +15,7 @@ from setup_portal.crm.query import (
     to_where,
 )
 from setup_portal.crm.resources import RESOURCES
+from setup_portal.crm.where import KEYWORDS
 
 from ..fuzz import SPECIAL_TEXT
 from .odata_check import assert_same_meaning

@@ -89,7 +89,7 @@ def test_it_writes_dates_and_date_times_as_dataverse_reads_them():
 
 
 @pytest.mark.parametrize(("resource", "body", "words", "field"), [
-    (ACCOUNTS, {"nmae": "x"}, "accounts have no writable field 'nmae'. Writable fields: id, name,", "nmae"),
+    (ACCOUNTS, {"nmae": "x"}, "accounts have no writable field 'nmae'. Did you mean 'name'?", "nmae"),
     (ACCOUNTS, {"accountid": FOURTH_COFFEE}, "no writable field 'accountid'", "accountid"),
     (ACCOUNTS, {"createdOn": "2025-01-01T00:00:00Z"}, "'createdOn' is read-only", "createdOn"),
     (CONTACTS, {"fullName": "A B"}, "'fullName' is read-only", "fullName"),
@@ -110,9 +110,9 @@ def test_it_writes_dates_and_date_times_as_dataverse_reads_them():
     (ACCOUNTS, {"parentAccountId": {"type": "contact", "id": FOURTH_COFFEE}},
      "'parentAccountId' can point to account, not 'contact'", "parentAccountId"),
     (CONTACTS, {"parentCustomerId": FOURTH_COFFEE},
-     "'parentCustomerId' takes {\"type\": \"account\", \"id\": \"<guid>\"} (it can point to account or contact)",
+     "'parentCustomerId' takes {\"table\": \"account\", \"id\": \"<guid>\"} (it can point to account or contact)",
      "parentCustomerId"),
-    (CONTACTS, {"parentCustomerId": {"type": "account"}}, "takes {\"type\"", "parentCustomerId"),
+    (CONTACTS, {"parentCustomerId": {"type": "account"}}, "takes {\"table\"", "parentCustomerId"),
     (CONTACTS, {"birthDate": "1990-02-30"}, "'birthDate' must be a date such as 2025-03-01", "birthDate"),
     (TASKS, {"dueDate": "tomorrow"}, "'dueDate' must be an ISO 8601 date-time", "dueDate"),
     (TASKS, {"dueDate": 20250301}, "'dueDate' must be an ISO 8601 date-time", "dueDate"),
