@@ -21,6 +21,7 @@ from . import directory as directory_mod
 from .data.limits import Limiter, Limits
 from .data.service import EnvironmentData
 from .pki import Material
+from .plugin_dispatch import DISPATCHER
 from .webhooks import Bins
 
 CODE_LIFETIME = 10 * 60
@@ -121,6 +122,8 @@ class Store:
         if data_dir is not None:
             self.data = {name: EnvironmentData(env, self.directory, data_dir)
                          for name, env in self.directory.environments.items()}
+            for environment in self.data.values():
+                environment.store.listeners.append(DISPATCHER.listener(environment))
         self.codes: dict[str, Code] = {}
         self.refresh_tokens: dict[str, RefreshToken] = {}
         self.flows: dict[str, Flow] = {}
@@ -141,8 +144,10 @@ class Store:
             self.faults.clear()
         self.limiter.restore()
         self.webhooks.reset()
+        DISPATCHER.reset()
         for environment in self.data.values():
             environment.store.reset()
+            environment.plugins.reset()
 
     # Authorization codes: single use, ten minutes. Redeemed codes are kept until they
     # expire so a replay is told "already redeemed" (AADSTS54005) rather than "unknown".

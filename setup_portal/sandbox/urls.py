@@ -47,6 +47,7 @@ urlpatterns = [
     path("api/discovery/v2.0/Instances", backchannel(discovery.instances)),
     path("_sandbox/health", backchannel(admin.health)),
     path("_sandbox/faults", backchannel(admin.faults)),
+    path("_sandbox/webhook-faults", backchannel(admin.webhook_faults)),
     path("_sandbox/reset", backchannel(admin.reset)),
     path("_sandbox/expire-refresh-tokens", backchannel(admin.expire_refresh_tokens)),
     path("_sandbox/apps/<str:client_id>/secrets", backchannel(admin.add_secret)),

@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from functools import cache
 
 from . import metadata
-from .schema import ALL_TABLES, TABLES, Column, Table
+from .schema import ALL_TABLES, REGISTRATION_TABLES, TABLES, Column, Table
 
 EDMX = "http://docs.oasis-open.org/odata/ns/edmx"
 EDM = "http://docs.oasis-open.org/odata/ns/edm"
@@ -133,11 +133,12 @@ def _operations(schema: ET.Element) -> None:
 
 def _container(schema: ET.Element, annotations: bool) -> None:
     container = _el(schema, "EntityContainer", Name="System")
-    for table in TABLES.values():
+    served = {**TABLES, **REGISTRATION_TABLES}
+    for table in served.values():
         node = _el(container, "EntitySet", Name=table.entity_set, EntityType=f"mscrm.{table.logical_name}")
         for column in table.columns:
             for prop, target_set in column.navigation.items():
-                if target_set in TABLES:
+                if target_set in served:
                     _el(node, "NavigationPropertyBinding", Path=prop, Target=target_set)
         if annotations and table.change_tracking:
             note = _el(node, "Annotation", Term="Org.OData.Capabilities.V1.ChangeTracking")
@@ -181,6 +182,6 @@ def document(annotations: bool = False) -> bytes:
 
 def service_document(base: str) -> dict:
     """Every entity set with its name, kind and URL (relative to the service root)."""
-    names = sorted([*TABLES, *EXTRA_SETS], key=str.lower)
+    names = sorted([*TABLES, *REGISTRATION_TABLES, *EXTRA_SETS], key=str.lower)
     return {"@odata.context": f"{base}/$metadata",
             "value": [{"name": name, "kind": "EntitySet", "url": name} for name in names]}

@@ -380,3 +380,78 @@ SYSTEM_TABLES: dict[str, Table] = {t.entity_set: t for t in (
         change_tracking=False),
 )}
 ALL_TABLES: dict[str, Table] = {**TABLES, **SYSTEM_TABLES}
+
+# Plug-in registration (webhooks): service endpoints, the SDK messages and their per-table filters,
+# and the steps that send a message's execution context to an endpoint. Served by plugins.py from
+# memory, not the data store: organization-owned, no change tracking, no rows in the seed.
+# Reference: https://learn.microsoft.com/power-apps/developer/data-platform/reference/entities/serviceendpoint
+# (and sdkmessage, sdkmessagefilter, sdkmessageprocessingstep); register-web-hook.
+CONTRACTS = {1: "OneWay", 2: "Queue", 3: "REST", 4: "TwoWay", 5: "Topic", 6: "Queue (Persistent)",
+             7: "Event Hub", 8: "Webhook", 9: "Event Grid", 10: "Managed Data Lake"}
+AUTH_TYPES = {1: "ACS", 2: "SAS Key", 3: "SAS Token", 4: "Webhook Key", 5: "Http Header", 6: "Http Query String",
+              7: "Connection String", 8: "Access Key"}
+STAGES = {10: "Pre-validation", 20: "Pre-operation", 30: "Main operation", 40: "Post-operation"}
+MODES = {0: "Synchronous", 1: "Asynchronous"}
+ENABLED_STATE = {0: "Enabled", 1: "Disabled"}
+ENABLED_STATUS = {1: Status("Enabled", 0), 2: Status("Disabled", 1)}
+
+SERVICE_ENDPOINTS = Table("serviceendpoint", "serviceendpoints", "serviceendpointid", "name", (
+    Column("serviceendpointid", "guid", label="Service Endpoint"),
+    Column("name", "string", 256, label="Name", required=SYSTEM_REQUIRED),
+    Column("contract", "choice", choices=CONTRACTS, label="Contract", required=SYSTEM_REQUIRED),
+    Column("url", "string", 2000, label="Url Address"),
+    Column("authtype", "choice", choices=AUTH_TYPES, label="Specifies mode of authentication with SB"),
+    # IsValidForRead false in Dataverse: written, never read back (plugins.py leaves it out of answers).
+    Column("authvalue", "string", 2048, label="Authentication Value"),
+    Column("messageformat", "choice", choices={1: "BinaryXML", 2: "Json", 3: "TextXML"}, label="Message Format"),
+    Column("connectionmode", "choice", choices={1: "Normal", 2: "Federated"}, label="Connection Mode"),
+    Column("description", "memo", 2000),
+    Column("createdon", "datetime", read_only=True, label="Created On"),
+    Column("modifiedon", "datetime", read_only=True, label="Modified On"),
+), label="Service Endpoint", collection_label="Service Endpoints", object_type_code=4618, change_tracking=False)
+
+SDK_MESSAGES = Table("sdkmessage", "sdkmessages", "sdkmessageid", "name", (
+    Column("sdkmessageid", "guid", label="SDK Message"),
+    Column("name", "string", 256, read_only=True, label="Name"),
+), read_only=True, label="Sdk Message", collection_label="Sdk Messages", object_type_code=4606,
+    change_tracking=False)
+
+SDK_MESSAGE_FILTERS = Table("sdkmessagefilter", "sdkmessagefilters", "sdkmessagefilterid", "name", (
+    Column("sdkmessagefilterid", "guid", label="SDK Message Filter"),
+    Column("name", "string", 256, read_only=True, label="Name"),
+    Column("primaryobjecttypecode", "string", 64, read_only=True, label="Primary Object Type Code"),
+    Column("secondaryobjecttypecode", "string", 64, read_only=True, label="Secondary Object Type Code"),
+    Column("iscustomprocessingstepallowed", "bool", read_only=True, label="Custom Processing Step Allowed"),
+    Column("_sdkmessageid_value", "lookup", navigation={"sdkmessageid": "sdkmessages"}, read_only=True,
+           label="SDK Message ID"),
+), read_only=True, label="Sdk Message Filter", collection_label="Sdk Message Filters", object_type_code=4607,
+    change_tracking=False)
+
+SDK_MESSAGE_PROCESSING_STEPS = Table("sdkmessageprocessingstep", "sdkmessageprocessingsteps",
+                                     "sdkmessageprocessingstepid", "name", (
+    Column("sdkmessageprocessingstepid", "guid", label="Sdk Message Processing Step"),
+    Column("name", "string", 256, label="Name", required=SYSTEM_REQUIRED),
+    Column("description", "memo", 256),
+    Column("stage", "choice", choices=STAGES, label="Execution Stage", required=SYSTEM_REQUIRED),
+    Column("mode", "choice", choices=MODES, label="Execution Mode", required=SYSTEM_REQUIRED),
+    Column("rank", "int", label="Execution Order", required=SYSTEM_REQUIRED),
+    Column("supporteddeployment", "choice", choices={0: "Server Only", 1: "Microsoft Dynamics 365 Client for Outlook "
+           "Only", 2: "Both"}, label="Deployment"),
+    Column("asyncautodelete", "bool", label="Asynchronous Automatic Delete"),
+    Column("filteringattributes", "string", 100000, label="Filtering Attributes"),
+    Column("_sdkmessageid_value", "lookup", navigation={"sdkmessageid": "sdkmessages"}, label="SDK Message",
+           required=SYSTEM_REQUIRED),
+    Column("_sdkmessagefilterid_value", "lookup", navigation={"sdkmessagefilterid": "sdkmessagefilters"},
+           label="SdkMessage Filter"),
+    Column("_eventhandler_value", "lookup", navigation={"eventhandler_serviceendpoint": "serviceendpoints"},
+           label="Event Handler", required=SYSTEM_REQUIRED),
+    Column("statecode", "choice", choices=ENABLED_STATE, label="Status", required=SYSTEM_REQUIRED),
+    Column("statuscode", "choice", choices={k: v.label for k, v in ENABLED_STATUS.items()}, label="Status Reason"),
+    Column("createdon", "datetime", read_only=True, label="Created On"),
+    Column("modifiedon", "datetime", read_only=True, label="Modified On"),
+), ENABLED_STATUS, label="Sdk Message Processing Step", collection_label="Sdk Message Processing Steps",
+    object_type_code=4608, change_tracking=False)
+
+REGISTRATION_TABLES: dict[str, Table] = {t.entity_set: t for t in (
+    SERVICE_ENDPOINTS, SDK_MESSAGES, SDK_MESSAGE_FILTERS, SDK_MESSAGE_PROCESSING_STEPS)}
+ALL_TABLES.update(REGISTRATION_TABLES)

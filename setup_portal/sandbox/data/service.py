@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime
 from . import errors, seed
 from .errors import DataverseError
 from .odata_filter import stamp
+from .plugins import PluginRegistry
 from .schema import NUMBER_KINDS, OPTIONAL, STRING_KINDS, TABLES, Column, Table
 from .store import DataStore, now_stamp
 
@@ -70,6 +71,7 @@ class EnvironmentData:
         self.business_units = {bu["id"]: bu["name"] for bu in env.business_units}
         spec = {"data": env.data, "owners": self._owners()}
         self.store = DataStore(data_dir / f"{env.name}.sqlite3", self._seed_rows, spec)
+        self.plugins = PluginRegistry()
 
     def _owners(self) -> list[tuple[str, int]]:
         """Who owns seed rows, with weights: everyone with a role gets a share."""

@@ -79,6 +79,9 @@ class DataStore:
         self._held = threading.local()
         self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self.dirty = False
+        # Called after each commit with its changes [(entity set, id, op, version, by)], in commit order
+        # (under the write lock): plug-in steps (webhooks) fire on committed changes only.
+        self.listeners: list = []
         self._open_or_create()
 
     # -- connections --------------------------------------------------------------------
@@ -116,6 +119,7 @@ class DataStore:
         with self.write_lock, self.connection() as conn:
             conn.execute("BEGIN IMMEDIATE")
             self._held.conn = conn
+            self._held.changes = []
             try:
                 yield conn
             except BaseException:
@@ -127,6 +131,9 @@ class DataStore:
             conn.execute("COMMIT")
             self.version = self._allocated
             self.dirty = True
+            committed, self._held.changes = self._held.changes, []
+            for listener in self.listeners if committed else ():
+                listener(committed)
 
     writing = transaction
 
@@ -292,6 +299,9 @@ class DataStore:
     def _log(self, conn: sqlite3.Connection, table: Table, key: str, op: str, version: int, by: str) -> None:
         cursor = conn.execute("INSERT INTO changelog (entity, id, op, versionnumber, at, by) VALUES (?, ?, ?, ?, ?, ?)",
                               (table.entity_set, key, op, version, now_stamp(), by))
+        pending = getattr(self._held, "changes", None)
+        if pending is not None:
+            pending.append((table.entity_set, key, op, version, by))
         if cursor.lastrowid % 100 == 0:
             conn.execute("DELETE FROM changelog WHERE seq <= ?", (cursor.lastrowid - CHANGELOG_KEEP,))
 

@@ -17,6 +17,7 @@ from ..data import changes, service
 from ..data.errors import DataverseError
 from ..data.schema import TABLES, WRITABLE
 from ..directory import Secret
+from ..plugin_dispatch import DISPATCHER, Faults
 from ..state import Fault
 from .common import backchannel_base, current
 
@@ -218,3 +219,27 @@ def expire_delta_tokens(request: HttpRequest, env_name: str) -> HttpResponse:
     if data is None:
         return JsonResponse({"error": f"no Dataverse environment named {env_name!r}"}, status=404)
     return JsonResponse({"expired_before_version": data.store.expire_delta_tokens()})
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST", "DELETE"])
+def webhook_faults(request: HttpRequest) -> HttpResponse:
+    """Dataverse's pushes to registered webhooks: GET the fault switch, what was sent, dropped, retried
+    and given up, and how many service endpoints and steps each environment holds; POST
+    `{"drop_percent": 0-100, "delay_ms": n}` to drop a share of pushes or delay each; DELETE clears it."""
+    if request.method == "POST":
+        try:
+            body = _body(request)
+            drop, delay = float(body.get("drop_percent", 0)), int(body.get("delay_ms", 0))
+        except (ValueError, TypeError, json.JSONDecodeError) as exc:
+            return _bad(str(exc))
+        if not 0 <= drop <= 100 or not 0 <= delay <= 60000:
+            return _bad("drop_percent must be 0-100 and delay_ms 0-60000")
+        DISPATCHER.faults = Faults(drop, delay)
+    elif request.method == "DELETE":
+        DISPATCHER.faults = Faults()
+    registrations = {name: {"serviceendpoints": data.plugins.count("serviceendpoints"),
+                            "sdkmessageprocessingsteps": data.plugins.count("sdkmessageprocessingsteps")}
+                     for name, data in current().data.items()}
+    return JsonResponse({"faults": DISPATCHER.faults.as_dict(), "counters": DISPATCHER.counters.as_dict(),
+                         "registrations": registrations})

@@ -16,9 +16,9 @@ from django.views.decorators.csrf import csrf_exempt
 
 from .. import tokens
 from ..data.errors import INVALID_ARGUMENT, DataverseError
-from ..data.schema import TABLES, Table
+from ..data.schema import REGISTRATION_TABLES, TABLES, Table
 from ..directory import Environment
-from . import batch, metadata, multiple, records
+from . import batch, metadata, multiple, plugins, records
 from .common import backchannel_base, browser_base, current
 
 NOT_A_MEMBER = ("0x80072560", "The user is not a member of the organization.")
@@ -158,6 +158,10 @@ def _answer(request: HttpRequest, env: Environment, member: dict, path: str) -> 
             return multiple.handle(request, data, data.principal(member), base, TABLES[entity_set],
                                    segment[len(entity_set) + 1:])
         return records.handle(request, data, data.principal(member), base, path)
+    if entity_set in REGISTRATION_TABLES:
+        if not member.get("roles"):
+            return _missing_privilege(member, REGISTRATION_TABLES[entity_set].logical_name)
+        return plugins.handle(request, current().data[env.name].plugins, member, base, path)
     if segment == "$batch":
         return batch.handle(request, current().data[env.name], base,
                             lambda part, part_path: _answer(part, env, member, part_path),
