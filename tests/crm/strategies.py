@@ -82,6 +82,10 @@ def like_patterns(samples: list[str]) -> st.SearchStrategy[str]:
 def values_for(f: Field, samples: list, *, whole_seconds: bool) -> st.SearchStrategy:
     """Literals of the field's type: real values of the field (when given), near them, and arbitrary ones."""
     kind = f.type
+    if f.choices:  # a choice column (from the metadata): its values, or its labels in any case
+        labels = [label for _, label in f.choices if label]
+        by_label = st.sampled_from(labels).flatmap(lambda s: st.sampled_from(_cases(s))) if labels else st.nothing()
+        return st.sampled_from([value for value, _ in f.choices]) | by_label
     if kind == "string":
         return string_values([s for s in samples if isinstance(s, str)])
     if kind == "bool":
