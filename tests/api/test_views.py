@@ -225,7 +225,10 @@ def test_it_renders_a_lone_surrogate_a_caller_sent(app, clean_sandbox):
 @pytest.mark.parametrize("path", ["/api/v1/crm/accounts", "/api/v1/crm/nothing"])
 def test_a_list_answers_alike_with_and_without_drf(app, clean_sandbox, params, path):
     # The usual Accept takes the short way (views.CrmView._without_drf); a weighted one goes through DRF.
-    short, drf = app.get(path, params), app.get(path, params, Accept="application/json;q=0.9")
+    # One request id for both: it is echoed, and it is in the problem details.
+    same_id = {"X-Request-ID": "alike-check-1"}
+    short = app.get(path, params, **same_id)
+    drf = app.get(path, params, Accept="application/json;q=0.9", **same_id)
     assert short.status_code == drf.status_code
     assert {**short.json(), "nextPage": None} == {**drf.json(), "nextPage": None}
     assert dict(short.items()) == dict(drf.items())
@@ -234,6 +237,7 @@ def test_a_list_answers_alike_with_and_without_drf(app, clean_sandbox, params, p
 @pytest.mark.parametrize("token", [None, "dci_made_up"])
 def test_a_refused_list_answers_alike_with_and_without_drf(client, db, token):
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    headers["X-Request-ID"] = "alike-check-2"  # echoed and in the problem details: one id for both
     short = client.get("/api/v1/crm/accounts", headers=headers)
     drf = client.get("/api/v1/crm/accounts", headers={**headers, "Accept": "application/json;q=0.9"})
     assert short.status_code == drf.status_code == 401
