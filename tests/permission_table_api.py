@@ -52,9 +52,10 @@ ROWS = [
 ROWS += [
     ("GET", "/account/api-keys/", (200, 200, 200, 200, 200, 302)),
     ("POST", "/account/api-keys/", (302, 302, 302, 302, 302, 302)),  # back to the page, with the form's errors
-    # admin_a's key: its owner and portal administrators may revoke it (an empty POST asks to confirm).
-    ("GET", "/account/api-keys/{api_key}/revoke/", (200, 200, 403, 403, 403, 302)),
-    ("POST", "/account/api-keys/{api_key}/revoke/", (200, 200, 403, 403, 403, 302)),
+    # admin_a's key: its owner and portal administrators may revoke it (an empty POST asks to confirm);
+    # to anyone else it is a 404, as a missing one.
+    ("GET", "/account/api-keys/{api_key}/revoke/", (200, 200, 404, 404, 404, 302)),
+    ("POST", "/account/api-keys/{api_key}/revoke/", (200, 200, 404, 404, 404, 302)),
     ("GET", "/users/api-keys/", (200, 403, 403, 403, 403, 302)),
     ("GET", "/api/v1/me", (200, 200, 200, 200, 200, 401)),
 ]

@@ -7,8 +7,8 @@ import secrets
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 from drf_spectacular.utils import OpenApiExample
 from rest_framework import serializers
@@ -83,8 +83,10 @@ def all_keys(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @login_required
 def revoke(request: HttpRequest, key_id: int) -> HttpResponse:
-    api_key = get_object_or_404(ApiKey.objects.select_related("owner"), pk=key_id)
-    permissions.check(permissions.can_revoke_api_key, request.user, api_key)
+    api_key = ApiKey.objects.select_related("owner").filter(pk=key_id).first()
+    if api_key is None or not permissions.can_revoke_api_key(request.user, api_key):
+        # Someone else's key answers as a missing one: which ids are keys is nobody else's business.
+        raise Http404("No API key here.")
     from_all = request.GET.get("from") == "all" and roles.is_portal_admin(request.user)
     back = "api_keys:all" if from_all else "api_keys:mine"
     if request.method == "GET" or request.POST.get("confirmed") != "yes":
