@@ -254,6 +254,8 @@ ROWS: list[Row] = [
     # The CRM API: instance tokens only, no session counts
     ("GET", "/api/v1/crm/raw/{path}", (401, 401, 401, 401, 401, 401)),
     ("POST", "/api/v1/crm/raw/{path}", (401, 401, 401, 401, 401, 401)),
+    ("GET", "/api/v1/crm/openapi.json", (401, 401, 401, 401, 401, 401)),
+    ("POST", "/api/v1/crm/openapi.json", (401, 401, 401, 401, 401, 401)),
     ("GET", "/api/v1/crm/batch", (401, 401, 401, 401, 401, 401)),
     ("POST", "/api/v1/crm/batch", (401, 401, 401, 401, 401, 401)),
     ("GET", "/api/v1/crm/objects", (401, 401, 401, 401, 401, 401)),
