@@ -54,6 +54,7 @@ urlpatterns = [
     path("_sandbox/apps/<str:client_id>/secrets/<str:secret_id>/expire", backchannel(admin.expire_secret)),
     path("_sandbox/apps/<str:client_id>/certificates", backchannel(admin.add_certificate)),
     path("_sandbox/dataverse/limits", backchannel(admin.dataverse_limits)),
+    path("_sandbox/dataverse/columns", backchannel(admin.dataverse_columns)),
     path("_sandbox/dataverse/<str:env_name>/changes", backchannel(admin.dataverse_changes)),
     path("_sandbox/dataverse/<str:env_name>/expire-delta-tokens", backchannel(admin.expire_delta_tokens)),
     # Webhook bins answer on both listeners: the page is for browsers, and plain http to

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.test import RequestFactory
 
 from setup_portal.api import metadata
@@ -44,3 +46,25 @@ def test_it_stores_the_metadata_and_reads_it_once(crm_instance, db, django_asser
         assert metadata.catalogue(_request(), crm_instance) is first
     assert metadata.refresh_for_unknown(_request(), crm_instance) is not None
     assert metadata.refresh_for_unknown(_request(), crm_instance) is None  # at most once a minute
+
+
+def test_it_reads_the_metadata_again_when_the_environment_gains_a_column(app, sandbox, clean_sandbox):
+    assert app.get("/api/v1/crm/objects").status_code == 200  # the metadata, read and stored
+    before = EnvironmentMetadata.objects.get(instance=app.instance).fetched_at
+    rating, size = f"cr8a2_rating{uuid.uuid4().hex[:8]}", f"cr8a2_size{uuid.uuid4().hex[:8]}"
+    sandbox.admin("POST", "dataverse/columns", {"table": "cr8a2_projects", "name": rating, "kind": "choice",
+                                                "label": "Rating", "choices": ["Low", "High"]})
+
+    created = app.post("/api/v1/crm/cr8a2_projects", {"cr8a2_name": "Rated", rating: "high"})
+    assert created.status_code == 201, created.content  # an unknown field: the metadata was read again
+    assert created.json()[rating] == 100000001
+    assert EnvironmentMetadata.objects.get(instance=app.instance).fetched_at > before
+
+    sandbox.admin("POST", "dataverse/columns", {"table": "cr8a2_projects", "name": size, "kind": "int"})
+    refused = app.post("/api/v1/crm/cr8a2_projects", {"cr8a2_name": "Sized", size: 3})
+    assert refused.status_code == 400 and refused.json()["errors"] == {size: [refused.json()["detail"]]}
+    # At most one refresh a minute for unknown names; POST objects/refresh reads it at once.
+    assert app.post("/api/v1/crm/objects/refresh").status_code == 200
+    fields = {f["name"] for f in app.get("/api/v1/crm/objects/cr8a2_project/metadata").json()["fields"]}
+    assert {rating, size} <= fields
+    assert app.post("/api/v1/crm/cr8a2_projects", {"cr8a2_name": "Sized", size: 3}).status_code == 201

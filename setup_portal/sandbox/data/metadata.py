@@ -95,6 +95,13 @@ _entities: dict[str, dict] = {}
 _attributes: dict[tuple[str, str], dict] = {}
 
 
+def forget(logical_name: str) -> None:
+    """Build a table's definitions again (it gained a column: customize.py)."""
+    _entities.pop(logical_name, None)
+    for key in [k for k in _attributes if k[0] == logical_name]:
+        del _attributes[key]
+
+
 def entity(table: Table) -> dict:
     """EntityMetadata of a table (without Attributes)."""
     if table.logical_name not in _entities:

@@ -13,7 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from ..assertions import WeakKey, certificate_from_pem
-from ..data import changes, service
+from ..data import changes, customize, service
 from ..data.errors import DataverseError
 from ..data.schema import TABLES, WRITABLE
 from ..directory import Secret
@@ -209,6 +209,20 @@ def _change_plan(data: service.EnvironmentData, body: dict) -> tuple[dict, servi
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise ValueError("seed must be an integer")
     return plan, data.principal(member), random.Random(seed)
+
+
+@csrf_exempt
+@require_POST
+def dataverse_columns(request: HttpRequest) -> HttpResponse:
+    """`{"table": "<entity set>", "name": "cr8a2_x", "kind": ..., "label"?, "max_length"?, "choices"?}`: a new
+    custom column in every environment, until the sandbox stops (data/customize.py)."""
+    try:
+        body = _body(request)
+        column = customize.add_column([d.store for d in current().data.values()], str(body.get("table")), body)
+    except (ValueError, json.JSONDecodeError) as exc:
+        return _bad(str(exc))
+    return JsonResponse({"table": body["table"], "name": column.name, "kind": column.kind,
+                         "choices": column.choices}, status=201)
 
 
 @csrf_exempt
