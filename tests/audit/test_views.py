@@ -111,8 +111,10 @@ def test_it_shows_changes_as_before_and_after_in_words(alice, alice_client):
     record("instance.edited", inst, actor=alice, data={"polling_enabled": {"from": False, "to": True},
                                                       "tags": {"from": [], "to": ["sales", "emea"]},
                                                       "region": {"from": None, "to": "EMEA"}})
+    record("instance.health_changed", inst, data={"from": "healthy", "to": "failing", "error_code": "http_503"})
     html = alice_client.get(URL).content.decode()
     assert "no → yes" in html and "— → sales, emea" in html and "— → EMEA" in html
+    assert '<span class="k">changed</span> healthy → failing' in html
     assert "{&#x27;from&#x27;" not in html and "{'from'" not in html and "False" not in html
 
 

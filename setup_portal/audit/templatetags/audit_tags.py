@@ -7,8 +7,12 @@ register = template.Library()
 
 @register.filter
 def visible_items(data: dict, show_hints: bool) -> list:
-    """An event's data, key by key, as this viewer may see it (no secret hints unless `show_hints`)."""
-    return list((data if show_hints else without_hints(data)).items())
+    """An event's data, key by key, as this viewer may see it (no secret hints unless `show_hints`).
+    A change of the event's target itself ("from" and "to" at the top) comes first, as one item."""
+    items = dict(data if show_hints else without_hints(data))
+    if "from" in items and "to" in items:
+        return [("changed", {"from": items.pop("from"), "to": items.pop("to")}), *items.items()]
+    return list(items.items())
 
 
 @register.filter
