@@ -269,3 +269,137 @@ def test_c_error_pages_are_in_the_layout_with_a_way_back(page, stack, debug_off)
     page.get_by_role("link", name="Home").click()
     expect(page.get_by_role("heading", name="Welcome, ada")).to_be_visible()
     watch.assert_clean("the error pages")
+
+
+def _fits_its_card(page: Page, selector: str, card: str) -> bool:
+    """True when `selector` ends inside its `card` (or the card scrolls it sideways), and the card
+    and the page fit the viewport."""
+    return page.evaluate("""([selector, card]) => {
+        const el = document.querySelector(selector);
+        const box = el.closest(card);
+        const edge = box.getBoundingClientRect().right;
+        return edge <= window.innerWidth && document.documentElement.scrollWidth <= window.innerWidth
+            && (el.getBoundingClientRect().right <= edge + 1 || box.scrollWidth > box.clientWidth);
+    }""", [selector, card])
+
+
+def test_d_a_new_user_finds_no_rough_edges_at_1280(page, stack, sandbox, browser):
+    sandbox.reset()
+    info = sandbox.info
+    watch = ConsoleWatch(page)
+    flows.first_admin(page, stack)
+    expect(page).to_have_title("Home · Dynamics CRM Setup Portal")
+
+    # Events on at stage 8, aimed at a fresh sandbox bin; the callback URL says it is needed.
+    flows.sandbox_shortcut(page)
+    flows.save(page)
+    expect(page.get_by_role("heading", name="Not authorized yet")).to_be_visible()
+    page.get_by_role("button", name="Sign in with Microsoft and authorize").click()
+    page.wait_for_url(re.compile(re.escape(info["browser_base"]) + r"/.*"))
+    hint = page.locator("#sandbox-hint")  # the sandbox tenant's user and password, on its own sign-in page
+    expect(hint).to_contain_text(info["username"])
+    expect(hint).to_contain_text(info["password"])
+    page.shots("sandbox-sign-in-hint")
+    flows.sandbox_sign_in(page, info)
+    flows.expect_stage(page, 8, "Create instance")
+    page.get_by_label("Instance name").fill("Contoso Rough Edges")
+    page.get_by_label("Send events to a callback URL (webhooks)").check()
+    expect(page.locator("label[for=id_callback_url]")).to_contain_text("(required while events are on)")
+    page.get_by_role("button", name="Use the sandbox tenant").click()
+    page.get_by_role("button", name="Create instance").click()
+    flows.wait_ready(page, "Contoso Rough Edges")
+    instance_id = re.search(r"/instances/([0-9a-f-]+)/progress/", page.url).group(1)
+
+    # The inspector link opens the bin on the sandbox's http listener; its JSON stays in its card.
+    page.goto(f"/instances/{instance_id}/events/")
+    link = page.get_by_role("link", name="open the webhook inspector")
+    assert link.get_attribute("href").startswith(info["browser_base"] + "/_sandbox/webhooks/")
+    with page.context.expect_page() as opened:
+        link.click()
+    inspector = opened.value
+    inspector.wait_for_load_state()
+    assert inspector.url.startswith("http://")
+    for _ in range(60):  # instance.ready reaches the bin through the worker
+        if inspector.locator("tr.delivery").count():
+            break
+        inspector.wait_for_timeout(500)
+        inspector.reload()
+    inspector.locator("tr.delivery-body summary").first.click()
+    expect(inspector.locator("tr.delivery-body pre").first).to_be_visible()
+    assert _fits_its_card(inspector, "tr.delivery-body pre", ".card")
+    inspector.screenshot(path=str(page.shots.folder / "inspector.png"), full_page=True)
+    inspector.close()
+
+    # The delivery log: a test event, redelivered; the count agrees with the attempts list.
+    page.goto(f"/instances/{instance_id}/deliveries/")
+    page.get_by_role("button", name="Send test event").click()
+    row = page.locator("tr.delivery", has_text="webhook.test")
+    for _ in range(60):
+        if row.get_attribute("data-status") == "succeeded":
+            break
+        page.wait_for_timeout(500)
+        page.reload()
+    row.get_by_role("button", name=re.compile("Redeliver")).click()
+    for _ in range(60):
+        if row.locator(".attempts li").count() == 2 and row.get_attribute("data-status") == "succeeded":
+            break
+        page.wait_for_timeout(500)
+        page.reload()
+    expect(row.locator("summary")).to_have_text("Attempts (2)")
+    expect(row.locator("td").nth(2)).to_contain_text("2")
+    expect(row.locator("td").nth(2)).to_contain_text("1 since redelivery")
+    expect(page).to_have_title("Deliveries · Contoso Rough Edges · Dynamics CRM Setup Portal")
+    page.shots("delivery-log")
+
+    # A failing health check: the catalogue says what to do, and the badge is not a green Ready.
+    sandbox.faults(endpoint="whoami", status=403, times=3)
+    page.goto(f"/instances/{instance_id}/")
+    page.get_by_role("button", name="Test connection").click()
+    advice = page.locator("#health-advice")
+    expect(advice).to_contain_text("What to do:", timeout=30_000)
+    expect(advice).to_contain_text("Dynamics CRM refused access")
+    sandbox.clear_faults()
+    page.reload()
+    expect(page.locator(".page-head h1 .badge")).to_have_text("Ready · unhealthy")
+    page.shots("instance-health-failing")
+
+    # The audit log reads as words, newest first and none in the future (seeded instances too).
+    stack.manage("seed_instances", "60", "--teams", "2")
+    page.goto("/audit/")
+    expect(page.locator(".audit-data").first).to_be_visible()
+    assert "{'" not in page.locator("table.audit-table").inner_text()
+    expect(page.locator(".audit-data", has_text="healthy → failing").first).to_be_visible()
+    newest = page.locator("table.audit-table tbody tr time").first.get_attribute("datetime")
+    assert newest <= page.evaluate("new Date().toISOString()")
+    page.shots("audit")
+
+    # The dashboard fits 1280 px (or scrolls inside its card); a search by Enter is kept in the URL.
+    page.goto("/instances/")
+    expect(page.locator("table.instances-table")).to_be_visible()
+    assert _fits_its_card(page, "table.instances-table thead th:last-child", ".table-wrap")
+    page.shots("dashboard")
+    # At 1280 px the ten columns fit: nothing to scroll sideways, the last column whole.
+    wrap = page.evaluate("() => [document.querySelector('.table-wrap').scrollWidth,"
+                         " document.querySelector('.table-wrap').clientWidth]")
+    assert wrap[0] <= wrap[1], wrap
+    page.locator("table.instances-table").scroll_into_view_if_needed()
+    page.shots("dashboard-table", full_page=False)
+    page.get_by_label("Search").fill("Rough Edges")
+    page.get_by_label("Search").press("Enter")
+    expect(page).to_have_url(re.compile(r"[?&]q=Rough\+Edges"))
+    page.reload()
+    expect(page.get_by_label("Search")).to_have_value("Rough Edges")
+    expect(page.locator("table.instances-table tbody tr")).to_have_count(1)
+    watch.assert_clean("the pages of the journey")
+
+    # With DEBUG on (as under make run): the portal's 404 and 405 pages, never Django's URL list.
+    page.goto("/no/such/page/")
+    expect(page.get_by_role("heading", name="There is nothing here")).to_be_visible()
+    expect(page.locator("body")).not_to_contain_text("URLconf")
+    expect(page).to_have_title("Not found · Dynamics CRM Setup Portal")
+    page.shots("404-debug-on")
+    page.goto("/setup/sandbox/")
+    expect(page.get_by_role("heading", name="This address is not a page")).to_be_visible()
+    page.shots("405-debug-on")
+    answer = page.request.get("/api/v1/")
+    assert answer.status == 404 and answer.headers["content-type"] == "application/problem+json"
