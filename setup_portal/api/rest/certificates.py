@@ -32,6 +32,9 @@ from .instances import ID, _detail
 from .provisioning import API_NAMES, provision, wants_generated_certificate
 from .schema import operation
 
+SAME_BODY = {"auth_type": "s2s", "dynamics_url": "https://127.0.0.1:8443/dataverse/contoso",
+             "tenant": "contoso.onmicrosoft.com", "name": "Contoso sales",
+             "credentials": {"credential_kind": "certificate", "client_id": "1b2c3d4e-0000-4a5b-8c9d-112233445566"}}
 SETUP_ID = OpenApiParameter("setup_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The setup's id.")
 
 
@@ -59,11 +62,8 @@ class SetupProvision(ManagementView):
                          "instance has this name.",
                     422: "A stage's rules refused a value (as for `POST /instances`), or Azure AD does not know "
                          "the certificate yet (AADSTS700027: upload it first)."},
-        examples=[OpenApiExample("The same body, the certificate now uploaded", request_only=True, value={
-            "auth_type": "s2s", "dynamics_url": "https://contoso.crm4.dynamics.com",
-            "tenant": "contoso.onmicrosoft.com", "name": "Contoso sales",
-            "credentials": {"credential_kind": "certificate", "client_id": "1b2c3d4e-0000-4a5b-8c9d-112233445566"}}),
-                  ex.PROVISIONING_QUEUED],
+        examples=[OpenApiExample("The same body, the certificate now uploaded (sandbox tenant)", request_only=True,
+                                 value=SAME_BODY), ex.PROVISIONING_QUEUED],
         tags=["Setups"])
     def post(self, request, setup_id):
         setup = permissions.setup_for(request.user, setup_id, rows=Setup.objects.exclude(status=Setup.Status.DISCARDED))

@@ -85,6 +85,9 @@ _LINKS = {
         "GetJob": ("getJob", {"job_id": "$response.body#/job"}),
         "GetInstance": ("getInstance", {"instance_id": "$response.body#/instance"}),
     },
+    ("/api/v1/instances", "post", "201"): {
+        "Provision": ("provisionSetup", {"setup_id": "$response.body#/setup"}),
+    },
     ("/api/v1/instances/{instance_id}", "get", "200"): {
         "ListJobs": ("listInstanceJobs", {"instance_id": "$response.body#/id"}),
         "ListHealth": ("listInstanceHealth", {"instance_id": "$response.body#/id"}),
@@ -97,6 +100,8 @@ _LINKS = {
         "TestConnection": ("testInstanceConnection", {"instance_id": "$response.body#/id"}),
         "IssueToken": ("issueInstanceToken", {"instance_id": "$response.body#/id"}),
         "RotateWebhookSecret": ("rotateWebhookSecret", {"instance_id": "$response.body#/id"}),
+        "GenerateNextCertificate": ("generateNextCertificate", {"instance_id": "$response.body#/id"}),
+        "RotateCertificate": ("rotateCertificate", {"instance_id": "$response.body#/id"}),
         "Delete": ("deleteInstance", {"instance_id": "$response.body#/id"}),
     },
     ("/api/v1/instances", "get", "200"): {
