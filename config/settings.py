@@ -275,19 +275,40 @@ ACCOUNT_SESSION_REMEMBER = None
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Dynamics CRM Setup Portal"
 
-# Optional "Sign in with Microsoft", on only when its settings are given.
+# "Sign in with Microsoft": Entra ID through allauth's OpenID Connect provider, on only when its
+# settings are given. The tenant is one directory (its GUID or domain), never "organizations" or
+# "common": allauth holds the id_token's issuer to the discovery document's, and a multi-tenant
+# sign-in would let any directory's user name match a portal user (nOAuth). Client secret only:
+# allauth's provider has no certificate (private_key_jwt) client authentication.
 MICROSOFT_LOGIN_CLIENT_ID = env_str("MICROSOFT_LOGIN_CLIENT_ID")
 MICROSOFT_LOGIN_SECRET = env_str("MICROSOFT_LOGIN_SECRET")
-MICROSOFT_LOGIN_TENANT = env_str("MICROSOFT_LOGIN_TENANT", "organizations")
-SOCIALACCOUNT_PROVIDERS: dict = {}
-if MICROSOFT_LOGIN_CLIENT_ID and MICROSOFT_LOGIN_SECRET:
-    INSTALLED_APPS.append("allauth.socialaccount.providers.microsoft")
-    SOCIALACCOUNT_PROVIDERS["microsoft"] = {
-        "APPS": [{"client_id": MICROSOFT_LOGIN_CLIENT_ID, "secret": MICROSOFT_LOGIN_SECRET,
-                  "settings": {"tenant": MICROSOFT_LOGIN_TENANT}}],
-    }
-elif MICROSOFT_LOGIN_CLIENT_ID or MICROSOFT_LOGIN_SECRET:
-    raise ImproperlyConfigured("Set both MICROSOFT_LOGIN_CLIENT_ID and MICROSOFT_LOGIN_SECRET, or neither.")
+MICROSOFT_LOGIN_TENANT = env_str("MICROSOFT_LOGIN_TENANT")
+MICROSOFT_LOGIN_AUTHORITY = env_str("MICROSOFT_LOGIN_AUTHORITY", "https://login.microsoftonline.com").rstrip("/")
+# A CA file the calls to the authority trust instead of the system's (the sandbox's ca.pem).
+MICROSOFT_LOGIN_CA_FILE = env_str("MICROSOFT_LOGIN_CA_FILE")
+INSTALLED_APPS.append("allauth.socialaccount.providers.openid_connect")
+SOCIALACCOUNT_PROVIDERS: dict = {"openid_connect": {"APPS": []}}
+_microsoft_settings = [MICROSOFT_LOGIN_CLIENT_ID, MICROSOFT_LOGIN_SECRET, MICROSOFT_LOGIN_TENANT]
+if all(_microsoft_settings):
+    if MICROSOFT_LOGIN_TENANT.lower() in {"common", "organizations", "consumers"}:
+        raise ImproperlyConfigured("MICROSOFT_LOGIN_TENANT must name your directory (its ID or domain), "
+                                   f"not {MICROSOFT_LOGIN_TENANT!r}.")
+    SOCIALACCOUNT_PROVIDERS["openid_connect"]["APPS"].append({
+        "provider_id": "microsoft", "name": "Microsoft",
+        "client_id": MICROSOFT_LOGIN_CLIENT_ID, "secret": MICROSOFT_LOGIN_SECRET,
+        # The id_token carries what the portal needs; Graph's userinfo would cost a call per sign-in.
+        "settings": {"server_url": f"{MICROSOFT_LOGIN_AUTHORITY}/{MICROSOFT_LOGIN_TENANT}/v2.0",
+                     "fetch_userinfo": False, "token_auth_method": "client_secret_post"},
+    })
+elif any(_microsoft_settings):
+    raise ImproperlyConfigured("Set MICROSOFT_LOGIN_CLIENT_ID, MICROSOFT_LOGIN_SECRET and MICROSOFT_LOGIN_TENANT, "
+                               "or none of them.")
+# Local (username and password) sign-in can be turned off once everyone signs in with Microsoft;
+# the break-glass accounts (portal administrators named here) keep it for when Entra is down.
+LOCAL_LOGIN_ENABLED = env_bool("LOCAL_LOGIN_ENABLED", True)
+BREAK_GLASS_USERS = env_list("BREAK_GLASS_USERS", [])
+if not LOCAL_LOGIN_ENABLED and not SOCIALACCOUNT_PROVIDERS["openid_connect"]["APPS"]:
+    raise ImproperlyConfigured("LOCAL_LOGIN_ENABLED=0 needs Sign in with Microsoft (MICROSOFT_LOGIN_* settings).")
 
 # E-mail: console by default, SMTP when EMAIL_URL is given (smtp://user:pass@host:587).
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "portal@localhost")

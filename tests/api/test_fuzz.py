@@ -102,7 +102,8 @@ def test_it_answers_any_authorization_and_idempotency_key(app, clean_sandbox):
 ], ids=["nested", "huge-float", "huge-int", "huge-literal", "too-large"])
 def test_it_refuses_bodies_json_cannot_hold(app, clean_sandbox, body, status):
     for method, path in [("POST", "accounts"), ("PATCH", "accounts/0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"),
-                         ("POST", "raw/accounts"), ("PATCH", "raw/accounts(0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9)")]:
+                         ("POST", "raw/accounts"), ("PATCH", "raw/accounts(0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9)"),
+                         ("POST", "accounts/bulk"), ("POST", "batch")]:
         response = app.client.generic(method, f"/api/v1/crm/{path}", body, content_type="application/json",
                                       HTTP_AUTHORIZATION=f"Bearer {app.token}")
         assert response.status_code == status, (method, path, response.content[:300])
