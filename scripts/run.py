@@ -107,6 +107,23 @@ def sandbox_available() -> bool:
     return (ROOT / "setup_portal/sandbox/management/commands/run_sandbox.py").exists()
 
 
+def configure_sandbox_sign_in() -> None:
+    """"Sign in with Microsoft" through the sandbox tenant's app registration for the portal's own
+    sign-in (its redirect URIs are the callback on loopback), unless MICROSOFT_LOGIN_* are given."""
+    if os.environ.get("MICROSOFT_LOGIN_CLIENT_ID"):
+        return
+    from setup_portal.sandbox.info import sandbox_info
+
+    info = sandbox_info()
+    os.environ.update({
+        "MICROSOFT_LOGIN_CLIENT_ID": info["sign_in_client_id"],
+        "MICROSOFT_LOGIN_SECRET": info["sign_in_client_secret"],
+        "MICROSOFT_LOGIN_TENANT": info["tenant_id"],
+        "MICROSOFT_LOGIN_AUTHORITY": info["backchannel_base"],
+        "MICROSOFT_LOGIN_CA_FILE": info["ca_cert_path"],
+    })
+
+
 def main() -> int:
     if not PORT.isdigit():
         print(f"PORTAL_PORT={PORT!r} is not a port number.", file=sys.stderr)
@@ -127,6 +144,8 @@ def main() -> int:
     portal_url = f"http://{HOST}:{PORT}"
     # Azure sends the admin back to PORTAL_BASE_URL: it must be the address served here.
     os.environ.setdefault("PORTAL_BASE_URL", portal_url)
+    if with_sandbox:
+        configure_sandbox_sign_in()
     bootstrap = manage("bootstrap_admin").stdout.strip()
     commands = {
         # config/gunicorn.py: the access log's format (no Basic-auth user name) and the metrics hooks.

@@ -14,5 +14,6 @@ def portal(request) -> dict:
         # Sees team pages (instances, drafts, audit): a team role, or a portal administrator (sees all).
         "user_can_review": roles.can_review(user) or roles.is_portal_admin(user),
         "user_role": roles.role_label(user) if user.is_authenticated else "",
-        "microsoft_login_enabled": bool(settings.MICROSOFT_LOGIN_CLIENT_ID),
+        "microsoft_login_enabled": bool(settings.SOCIALACCOUNT_PROVIDERS["openid_connect"]["APPS"]),
+        "local_login_enabled": settings.LOCAL_LOGIN_ENABLED,
     }

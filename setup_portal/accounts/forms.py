@@ -1,10 +1,12 @@
 from allauth.account.forms import LoginForm
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.validators import MaxLengthValidator
 
 from setup_portal.teams.models import Membership, Team
 
+from . import roles
 from .actions import validate_new_password
 
 ROLE_CHOICES = [("admin", "Admin — sets up and manages the team's instances"),
@@ -135,3 +137,27 @@ class PortalLoginForm(LoginForm):
             LOGIN_MAX_LENGTH, message=f"No user name or e-mail address here is longer than {LOGIN_MAX_LENGTH} "
                                       "characters; check what you typed."))
         field.widget.attrs["maxlength"] = str(LOGIN_MAX_LENGTH)
+
+    def clean(self):
+        # With local sign-in off, only a break-glass portal administrator may use a password; the
+        # others are refused before their password is checked, so it cannot be guessed here either.
+        if settings.LOCAL_LOGIN_ENABLED or self.errors:
+            return super().clean()
+        if not _is_break_glass(self.cleaned_data.get("login", "")):
+            raise forms.ValidationError(LOCAL_LOGIN_OFF, code="local_login_off")
+        data = super().clean()
+        if getattr(self, "user", None) is not None and not roles.is_portal_admin(self.user):
+            raise forms.ValidationError(LOCAL_LOGIN_OFF, code="local_login_off")
+        return data
+
+
+LOCAL_LOGIN_OFF = "Sign-in with a password is turned off on this portal: use Sign in with Microsoft."
+
+
+def _is_break_glass(login: str) -> bool:
+    """`login` (a user name or e-mail address) names one of BREAK_GLASS_USERS."""
+    names = {name.lower() for name in settings.BREAK_GLASS_USERS}
+    if login.lower() in names:
+        return True
+    return any(user.username.lower() in names
+               for user in get_user_model().objects.filter(email__iexact=login).only("username")[:2])

@@ -78,6 +78,7 @@ def sandbox_info() -> dict:
     default_app = directory.app_by_role("default")
     no_user_app = directory.app_by_role("no_app_user")
     public_app = directory.app_by_role("public_client")
+    sign_in_app = directory.app_by_role("portal_sign_in")
     current = default_app.current_secret()
     expired = default_app.expired_secret()
     users = list(directory.users.values())
@@ -103,6 +104,9 @@ def sandbox_info() -> dict:
         "no_app_user_client_id": no_user_app.client_id,
         "no_app_user_client_secret": (no_user_app.current_secret() or no_user_app.secrets[0]).value,
         "public_client_id": public_app.client_id,
+        # The app registration for the portal's own "Sign in with Microsoft".
+        "sign_in_client_id": sign_in_app.client_id,
+        "sign_in_client_secret": sign_in_app.secrets[0].value,
         "username": sign_in.upn,
         "password": sign_in.password,
         "mfa_username": mfa.upn,

@@ -263,14 +263,19 @@ def test_sign_in_with_microsoft_appears_only_when_configured(tmp_path):
     script = ("from django.test import Client\n"
               "r = Client().get('/accounts/login/')\n"
               "print('button' if b'Sign in with Microsoft' in r.content else 'no-button')\n"
-              "r = Client().post('/accounts/microsoft/login/')\n"
-              "print(r.status_code, r.get('Location', '')[:60])\n")
+              "r = Client().post('/accounts/oidc/microsoft/login/')\n"
+              "print(r.status_code)\n")
     env = {"VAR_DIR": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'ms.sqlite3'}",
            "CELERY_BROKER_URL": "filesystem://"}
     assert run_manage("migrate", "-v0", env=env).returncode == 0
     off = run_manage("shell", "-c", script, env=env).stdout
     assert off.splitlines()[-2] == "no-button" and off.splitlines()[-1].startswith("404")
-    microsoft = {"MICROSOFT_LOGIN_CLIENT_ID": "11111111-2222-3333-4444-555555555555", "MICROSOFT_LOGIN_SECRET": "s3"}
-    on = run_manage("shell", "-c", script, env={**env, **microsoft}).stdout
-    assert on.splitlines()[-2] == "button"
-    assert on.splitlines()[-1] == "302 https://login.microsoftonline.com/organizations/oauth2/v2.0/"
+    microsoft = {"MICROSOFT_LOGIN_CLIENT_ID": "11111111-2222-3333-4444-555555555555", "MICROSOFT_LOGIN_SECRET": "s3",
+                 "MICROSOFT_LOGIN_TENANT": "contoso.onmicrosoft.com"}
+    on = run_manage("shell", "-c", script.rsplit("r = Client().post", 1)[0], env={**env, **microsoft}).stdout
+    assert on.splitlines()[-1] == "button"
+    # A multi-tenant authority would let any directory's user match a portal user.
+    refused = run_manage("check", env={**env, **microsoft, "MICROSOFT_LOGIN_TENANT": "organizations"})
+    assert refused.returncode != 0 and "must name your directory" in refused.stderr
+    partial = run_manage("check", env={**env, "MICROSOFT_LOGIN_CLIENT_ID": "11111111-2222-3333-4444-555555555555"})
+    assert partial.returncode != 0 and "or none of them" in partial.stderr
