@@ -37,13 +37,13 @@ def catalogue(request, instance: Instance) -> Catalogue:
     fetched_at = (EnvironmentMetadata.objects.filter(instance_id=instance.pk)
                   .values_list("fetched_at", flat=True).first())
     if fetched_at is None:
-        return refresh(request, instance)
+        return refresh(request, instance, first=True)
     cached = _parsed.get(instance.pk)
     if cached is not None and cached[0] == fetched_at:
         return cached[1]
     row = EnvironmentMetadata.objects.filter(instance_id=instance.pk).values_list("definitions", "fetched_at").first()
     if row is None:  # deleted in between (the instance was)
-        return refresh(request, instance)
+        return refresh(request, instance, first=True)
     return _keep(instance.pk, row[1], Catalogue.from_definitions(row[0]))
 
 
@@ -51,13 +51,15 @@ def fetched_at(instance: Instance) -> datetime | None:
     return EnvironmentMetadata.objects.filter(instance_id=instance.pk).values_list("fetched_at", flat=True).first()
 
 
-def refresh(request, instance: Instance) -> Catalogue:
-    """Read the environment's metadata again and store it; a Problem when Dataverse or Azure AD fails."""
+def refresh(request, instance: Instance, *, first: bool = False) -> Catalogue:
+    """Read the environment's metadata again and store it; a Problem when Dataverse or Azure AD fails.
+    The `first` read counts as a refresh for unknown names: a name it lacks waits a minute."""
     definitions = _read(request, instance)
     now = timezone.now()
     try:
-        EnvironmentMetadata.objects.update_or_create(instance_id=instance.pk,
-                                                     defaults={"definitions": definitions, "fetched_at": now})
+        EnvironmentMetadata.objects.update_or_create(
+            instance_id=instance.pk, defaults={"definitions": definitions, "fetched_at": now,
+                                               **({"checked_at": now} if first else {})})
     except IntegrityError:  # the instance was deleted meanwhile
         raise Problem(404, "This instance no longer exists.") from None
     return _keep(instance.pk, now, Catalogue.from_definitions(definitions))
