@@ -22,6 +22,7 @@ from setup_portal.crm.query import select_option
 from setup_portal.crm.resources import Resource, to_dataverse, to_record
 from setup_portal.crm.tables import Table
 from setup_portal.dataverse import batch
+from setup_portal.text import whole_number
 
 from . import gateway
 from .bulk_views import table_of
@@ -152,7 +153,7 @@ def _results(operations: list[Operation], answers: list, atomic: bool, drop_null
         if isinstance(answer, list) and len(answer) == len(operations):
             return [_result(i, op, a, drop_nulls) for i, (op, a) in enumerate(zip(operations, answer, strict=True))]
         if isinstance(answer, batch.Answer) and answer.status >= 400:
-            failed = int(answer.content_id) - 1 if (answer.content_id or "").isdigit() else -1
+            failed = (whole_number(answer.content_id) or 0) - 1
             return [_result(i, op, answer, drop_nulls) if i == failed else _rolled_back(i, failed)
                     for i, op in enumerate(operations)]
     elif len(answers) == len(operations) and not any(isinstance(a, list) for a in answers):

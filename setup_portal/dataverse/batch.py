@@ -109,7 +109,7 @@ def _answer(part) -> Answer:
     head, body = (payload[:blank.start()], payload[blank.end():]) if blank else (payload, b"")
     lines = head.decode("utf-8", "replace").splitlines()
     words = lines[0].split(" ", 2) if lines else []
-    if len(words) < 2 or not words[0].startswith("HTTP/") or not words[1].isdigit():
+    if len(words) < 2 or not words[0].startswith("HTTP/") or not (words[1].isascii() and words[1].isdigit()):
         raise BatchFormatError("A batch answer part has no HTTP status line.")
     headers = {}
     for line in lines[1:]:

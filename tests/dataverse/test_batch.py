@@ -39,6 +39,9 @@ def test_it_reads_answers_in_order_a_change_sets_as_a_list():
 @pytest.mark.parametrize("content_type, body", [
     ("application/json", b"{}"),
     ("multipart/mixed; boundary=b", b"--b\r\nContent-Type: application/http\r\n\r\nnot a status line\r\n--b--\r\n"),
+    # A status of digits str.isdigit() takes but int() does not read.
+    ("multipart/mixed; boundary=b",
+     "--b\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 \u00b2\u00b2 OK\r\n\r\n--b--\r\n".encode()),
 ])
 def test_it_refuses_answers_that_are_not_a_batch(content_type, body):
     with pytest.raises(batch.BatchFormatError):

@@ -124,6 +124,7 @@ def test_it_refuses_bad_registrations(app_api):
     assert resp.status_code == 400 and "'name'" in resp.json()["error"]["message"]
     resp = app_api.post("sdkmessageprocessingsteps", {"name": "s", "stage": 20, "mode": 1, "rank": 1})
     assert resp.status_code == 400
+    assert app_api.get("serviceendpoints?$top=\u00b2").status_code == 400  # a digit to isdigit(), not to int()
 
 
 def test_it_refuses_registration_without_the_privilege(lee_api):

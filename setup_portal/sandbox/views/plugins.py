@@ -96,7 +96,7 @@ def _collection(request: HttpRequest, registry: PluginRegistry, table: Table, ba
     if unknown:
         raise errors.bad_query(f"The query parameter '{sorted(unknown)[0]}' is not supported by the sandbox here.")
     top = request.GET.get("$top")
-    if top is not None and not (top.isdigit() and 0 < int(top) <= 5000):
+    if top is not None and not (top.isascii() and top.isdigit() and len(top) <= 4 and 0 < int(top) <= 5000):
         raise errors.bad_query(f"Invalid value '{top[:20]}' for $top query option.")
     select = _select(request, table)
     rows = registry.query(table, request.GET.get("$filter"), int(top) if top else None)
