@@ -157,12 +157,12 @@ class InstanceDetail(ManagementView):
 
     @operation(
         summary="Change an instance's settings", operation_id="updateInstance",
-        description="Send only what changes. The Edit page's rules apply (unique name, tags, polling needs "
-                    "resources); `webhooks` are the Events page's settings. An edit while a team lead's change "
-                    "request is open sends the instance back to them as resubmitted. Admins only.",
+        description="Send only what changes. The Edit page's rules apply (a name unique in the team, tags, "
+                    "polling needs resources); `webhooks` are the Events page's settings. An edit while a team "
+                    "lead's change request is open sends the instance back to them as resubmitted. Admins only.",
         parameters=[ID], request=s.InstanceSettingsIn, responses={200: s.InstanceDetailOut},
         errors=(400, 404, 409, 422),
-        error_text={409: "The instance's state does not allow this now, or another instance has this name.",
+        error_text={409: "The instance's state does not allow this now, or another instance of the team has this name.",
                     422: "The Edit and Events pages' rules refused a value the schema allows (a name's characters, "
                          "a tag, polling without resources, events on without a callback URL, a callback URL the "
                          "portal does not call): `errors` says which field."},
