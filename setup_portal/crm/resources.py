@@ -318,6 +318,9 @@ def to_dataverse(body: object, resource: Resource, *, creating: bool) -> dict:
         if f.read_only:
             raise QueryError(f"'{f.name}' is read-only.", param="body", field=f.name,
                              known=resource.writable_names)
+        if f.create_only and not creating:
+            raise QueryError(f"'{f.name}' is set when a record is created and cannot be changed.", param="body",
+                             field=f.name)
         if f.type == "lookup":
             out.update(_bind(f, value))
         else:
