@@ -286,6 +286,8 @@ MICROSOFT_LOGIN_TENANT = env_str("MICROSOFT_LOGIN_TENANT")
 MICROSOFT_LOGIN_AUTHORITY = env_str("MICROSOFT_LOGIN_AUTHORITY", "https://login.microsoftonline.com").rstrip("/")
 # A CA file the calls to the authority trust instead of the system's (the sandbox's ca.pem).
 MICROSOFT_LOGIN_CA_FILE = env_str("MICROSOFT_LOGIN_CA_FILE")
+# Microsoft Graph, asked for a user's groups when the id_token has the groups overage claim.
+MICROSOFT_LOGIN_GRAPH_URL = env_str("MICROSOFT_LOGIN_GRAPH_URL", "https://graph.microsoft.com").rstrip("/")
 INSTALLED_APPS.append("allauth.socialaccount.providers.openid_connect")
 SOCIALACCOUNT_PROVIDERS: dict = {"openid_connect": {"APPS": []}}
 _microsoft_settings = [MICROSOFT_LOGIN_CLIENT_ID, MICROSOFT_LOGIN_SECRET, MICROSOFT_LOGIN_TENANT]

@@ -121,6 +121,7 @@ def configure_sandbox_sign_in() -> None:
         "MICROSOFT_LOGIN_TENANT": info["tenant_id"],
         "MICROSOFT_LOGIN_AUTHORITY": info["backchannel_base"],
         "MICROSOFT_LOGIN_CA_FILE": info["ca_cert_path"],
+        "MICROSOFT_LOGIN_GRAPH_URL": f"{info['backchannel_base']}/graph",
     })
 
 

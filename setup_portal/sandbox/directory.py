@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -89,6 +90,8 @@ class App:
     redirect_uris: list[str]
     permissions: dict[str, list[str]]
     certificates: list[Certificate] = field(default_factory=list)
+    # The registration's groupMembershipClaims: its id_tokens carry a `groups` claim.
+    group_membership_claims: bool = False
 
     def current_secret(self) -> Secret | None:
         valid = [s for s in self.secrets if not s.is_expired()]
@@ -128,6 +131,15 @@ class Environment:
 
 
 @dataclass
+class Group:
+    """A security group; `members` are user principal names, lower-case."""
+
+    id: str
+    name: str
+    members: set[str]
+
+
+@dataclass
 class Tenant:
     id: str
     domain: str
@@ -147,6 +159,7 @@ class Directory:
     grants: list[dict]
     environments: dict[str, Environment]
     extra: dict = field(default_factory=dict)
+    groups: dict[str, Group] = field(default_factory=dict)
 
     def user(self, upn: str) -> User | None:
         return self.users.get(upn.strip().lower())
@@ -159,6 +172,10 @@ class Directory:
 
     def default_environment(self) -> Environment:
         return next(iter(self.environments.values()))
+
+    def groups_of(self, user: User) -> list[str]:
+        """The object IDs of the groups `user` is a member of."""
+        return [g.id for g in self.groups.values() if user.upn.lower() in g.members]
 
 
 _RELATIVE = re.compile(r"^([+-]\d+)d$")
@@ -188,6 +205,7 @@ def load(path: Path, today: date | None = None) -> Directory:
                 a["client_id"], a["object_id"], a["name"], a.get("role", ""), bool(a.get("multi_tenant")),
                 bool(a.get("public_client")), secrets, list(a.get("redirect_uris", [])),
                 {k: list(v) for k, v in a.get("permissions", {}).items()},
+                group_membership_claims=bool(a.get("group_membership_claims")),
             )
         environments = {
             e["name"]: Environment(
@@ -203,4 +221,17 @@ def load(path: Path, today: date | None = None) -> Directory:
         raise SeedError(f"Sandbox seed file {path} is not valid: {exc!r}") from exc
     if not environments:
         raise SeedError(f"Sandbox seed file {path} defines no Dataverse environment")
-    return Directory(tenant, users, apps, list(data.get("consent_grants", [])), environments)
+    return Directory(tenant, users, apps, list(data.get("consent_grants", [])), environments,
+                     groups=_load_groups(data))
+
+
+def _load_groups(data: dict) -> dict[str, Group]:
+    """The seed's groups, plus `extra_groups` generated groups for each user that asks for them
+    (a user in more groups than a token holds, for the overage case)."""
+    groups = {g["id"].lower(): Group(g["id"], g["name"], {m.lower() for m in g.get("members", [])})
+              for g in data.get("groups", [])}
+    for u in data["users"]:
+        for n in range(int(u.get("extra_groups", 0))):
+            group_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"sandbox-group:{u['oid']}:{n}"))
+            groups[group_id] = Group(group_id, f"{u['name']} group {n + 1}", {u["upn"].lower()})
+    return groups

@@ -74,10 +74,22 @@ def app_access_claims(*, iss: str, aud: str, tenant_id: str, app: App, azpacr: s
     return claims
 
 
-def id_token_claims(*, iss: str, tenant_id: str, app: App, user: User, nonce: str, email: bool) -> dict:
+# Entra puts at most this many group IDs in a JWT; past it, the overage claim names Graph instead.
+GROUPS_CLAIM_LIMIT = 200
+
+
+def id_token_claims(*, iss: str, tenant_id: str, app: App, user: User, nonce: str, email: bool,
+                    groups: list[str] | None = None, graph_base: str = "") -> dict:
+    """`groups`: the user's group IDs when the app registration asks for group claims."""
     claims = _common(iss, app.client_id, tenant_id, ACCESS_TOKEN_LIFETIME)
     claims.update({"name": user.name, "oid": user.oid, "preferred_username": user.upn,
-                   "sub": pairwise_sub(user.oid, app.client_id), "aio": uuid.uuid4().hex})
+                   "sub": pairwise_sub(user.oid, app.client_id), "aio": uuid.uuid4().hex,
+                   "amr": ["pwd", "mfa"] if user.mfa_required else ["pwd"]})
+    if groups is not None and len(groups) > GROUPS_CLAIM_LIMIT:
+        claims["_claim_names"] = {"groups": "src1"}
+        claims["_claim_sources"] = {"src1": {"endpoint": f"{graph_base}/v1.0/users/{user.oid}/getMemberGroups"}}
+    elif groups is not None:
+        claims["groups"] = groups
     if nonce:
         claims["nonce"] = nonce
     if email:

@@ -9,7 +9,7 @@ from functools import wraps
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
-from .views import admin, dataverse, discovery, identity, token, webhooks
+from .views import admin, dataverse, discovery, graph, identity, token, webhooks
 from .views.home import home
 
 LISTENER_KEY = "sandbox.listener"
@@ -33,6 +33,8 @@ urlpatterns = [
     path("", home, name="home"),
     path("common/userrealm/<str:username>", backchannel(identity.user_realm)),
     path("oidc/userinfo", backchannel(identity.userinfo)),
+    path("graph/v1.0/me/getMemberGroups", backchannel(graph.get_member_groups)),
+    path("graph/v1.0/users/<str:user_id>/getMemberGroups", backchannel(graph.get_member_groups)),
     path("<str:tenant>/v2.0/.well-known/openid-configuration", backchannel(identity.openid_configuration)),
     path("<str:tenant>/discovery/v2.0/keys", backchannel(identity.keys)),
     path("<str:tenant>/oauth2/v2.0/token", backchannel(token.token)),
@@ -49,6 +51,7 @@ urlpatterns = [
     path("_sandbox/faults", backchannel(admin.faults)),
     path("_sandbox/webhook-faults", backchannel(admin.webhook_faults)),
     path("_sandbox/reset", backchannel(admin.reset)),
+    path("_sandbox/groups/<str:group_id>/members", backchannel(graph.group_members)),
     path("_sandbox/expire-refresh-tokens", backchannel(admin.expire_refresh_tokens)),
     path("_sandbox/apps/<str:client_id>/secrets", backchannel(admin.add_secret)),
     path("_sandbox/apps/<str:client_id>/secrets/<str:secret_id>/expire", backchannel(admin.expire_secret)),

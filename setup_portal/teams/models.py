@@ -35,6 +35,9 @@ class Membership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices)
+    # Made (and kept in step at every sign-in with Microsoft) by a GroupMapping; one added by hand
+    # is never touched by the mappings.
+    by_group_mapping = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -43,6 +46,30 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} {self.get_role_display()} of {self.team}"
+
+
+class GroupMapping(models.Model):
+    """Members of an Entra ID group get a role in a team, or portal administration, or both."""
+
+    group_id = models.UUIDField(help_text="The group's object ID in Entra ID.")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, null=True, blank=True, related_name="group_mappings")
+    role = models.CharField(max_length=16, choices=Membership.Role.choices, blank=True)
+    portal_admin = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["group_id", "team__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["group_id", "team"], name="group_mapping_one_per_group_and_team"),
+            models.CheckConstraint(condition=(models.Q(team__isnull=False) & ~models.Q(role=""))
+                                   | (models.Q(team__isnull=True) & models.Q(role="") & models.Q(portal_admin=True)),
+                                   name="group_mapping_grants_something"),
+        ]
+
+    def __str__(self) -> str:
+        parts = [f"{self.get_role_display()} of {self.team}"] if self.team_id else []
+        parts += ["portal administrator"] if self.portal_admin else []
+        return f"{self.group_id} → {', '.join(parts)}"
 
 
 def default_team_id() -> int:

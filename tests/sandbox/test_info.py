@@ -15,7 +15,8 @@ from tests.sandbox_fixtures import ROOT
 INFO_KEYS = {
     "tenant_id", "tenant_domain", "tenant_name", "authority", "browser_base", "backchannel_base", "client_id",
     "client_secret", "client_secret_id", "client_secret_expires", "expired_client_secret", "s2s_client_id",
-    "s2s_client_secret", "no_app_user_client_id", "no_app_user_client_secret", "public_client_id", "username",
+    "s2s_client_secret", "no_app_user_client_id", "no_app_user_client_secret", "public_client_id", "sign_in_client_id",
+    "sign_in_client_secret", "username",
     "password", "mfa_username", "mfa_password", "dynamics_url", "region", "organization_name", "ca_cert_path",
     "redirect_uri_hint", "endpoints",
 }

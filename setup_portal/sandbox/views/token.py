@@ -142,7 +142,9 @@ def _user_tokens(store: _Store, app: App, user: User, request_scopes: scopes_mod
     }
     if "openid" in request_scopes.oidc:
         body["id_token"] = tokens.sign(key, kid, tokens.id_token_claims(
-            iss=iss, tenant_id=tenant_id, app=app, user=user, nonce=nonce, email="email" in request_scopes.oidc))
+            iss=iss, tenant_id=tenant_id, app=app, user=user, nonce=nonce, email="email" in request_scopes.oidc,
+            groups=store.directory.groups_of(user) if app.group_membership_claims else None,
+            graph_base=f"{backchannel_base()}/graph"))
     if "offline_access" in request_scopes.oidc:
         body["refresh_token"] = store.add_refresh_token(RefreshToken(app.client_id, tenant_id, user.upn,
                                                                      request_scopes.oidc))
