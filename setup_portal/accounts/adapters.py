@@ -20,6 +20,11 @@ class ClosedSignupAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request) -> bool:
         return False
 
+    def get_login_stages(self) -> list[str]:
+        mfa = "allauth.mfa.stages.AuthenticateStage"
+        return ["setup_portal.accounts.stages.PortalMfaStage" if stage == mfa else stage
+                for stage in super().get_login_stages()]
+
 
 class ClosedSocialSignupAdapter(DefaultSocialAccountAdapter):
     """"Sign in with Microsoft": users come from group mappings (entra.py), never from a sign-up form."""
