@@ -27,6 +27,14 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(PY)
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# axe-core, the WCAG checker the browser journeys run in every page (tests/e2e/accessibility.py),
+# from the npm registry at the version package-lock.json pins; served to the page from disk.
+AXE := tests/e2e/axe/node_modules/axe-core/axe.min.js
+$(AXE): tests/e2e/axe/package.json tests/e2e/axe/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is required for the browser tests (scripts/system_deps.sh installs it)"; exit 1; }
+	npm ci --prefix tests/e2e/axe --no-audit --no-fund --silent
+	touch $@
+
 # Debian packages the browser tests and the compose check need (no browser download).
 system-deps:
 	@scripts/system_deps.sh
@@ -36,7 +44,7 @@ run: install
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) scripts/run.py
 
-test: install-dev system-deps
+test: install-dev system-deps $(AXE)
 	$(MAKE) test-defaults
 	@if [ "$${CI:-}" = "true" ] || [ "$${CI:-}" = "1" ]; then $(MAKE) test-services; fi
 

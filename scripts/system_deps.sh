@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Install the Debian packages the tests need when they are missing:
 # chromium (browser tests, driven by Playwright without a browser download) and
-# docker-compose (validates docker-compose.yml; no Docker engine is needed).
+# docker-compose (validates docker-compose.yml; no Docker engine is needed), npm (axe-core for the
+# browser journeys' accessibility checks).
 set -euo pipefail
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v docker-compose >/dev/null || missing+=(docker-compose)
+command -v npm >/dev/null || missing+=(npm)  # installs axe-core, the browser journeys' WCAG checker
 # `system_deps.sh bench` also installs wrk, the load generator of bench/wizard.py, and HAProxy,
 # the balancer in front of bench/cluster.py's web nodes.
 if [ "${1:-}" = "bench" ]; then

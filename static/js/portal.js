@@ -75,4 +75,19 @@
     const message = event.target.dataset.confirm;
     if (message && !window.confirm(message)) event.preventDefault();
   });
+
+  // Menus made of <details> (the account menu): Escape closes the open one and puts the focus back
+  // on its button, as a keyboard user expects of a menu; a click elsewhere closes it too.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    const menu = document.querySelector("details.user-menu[open]");
+    if (!menu) return;
+    menu.open = false;
+    menu.querySelector("summary").focus();
+  });
+  document.addEventListener("click", function (event) {
+    document.querySelectorAll("details.user-menu[open]").forEach(function (menu) {
+      if (!menu.contains(event.target)) menu.open = false;
+    });
+  });
 })();

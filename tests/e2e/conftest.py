@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from tests.conftest import ROOT, WorkerProcess, private_broker_env, subprocess_env
+from tests.e2e import accessibility
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
@@ -125,14 +126,29 @@ class Shots:
         return path
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep the call phase's report on the item: the page fixture checks accessibility only after a pass."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.rep_call = report
+
+
 @pytest.fixture
 def page(stack, browser, transactional_db, request):
     context = browser.new_context(base_url=stack.base_url, viewport={"width": 1280, "height": 860})
     context.set_default_timeout(15000)
+    axe_reports = accessibility.watch(context)
     page = context.new_page()
     page.shots = Shots(page, re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-"))
+    page.axe = axe_reports
     yield page
-    context.close()
+    try:
+        if getattr(request.node, "rep_call", None) and request.node.rep_call.passed:
+            accessibility.finish(page, axe_reports)
+    finally:
+        context.close()
 
 
 def login(page, username: str, password: str) -> None:
