@@ -379,6 +379,8 @@ PROVISIONING_LEASE_SECONDS = env_int("PROVISIONING_LEASE_SECONDS", 60, minimum=4
 # the tables always polled by modifiedon (no change tracking in that environment), and how far back a
 # modifiedon poll looks again for rows committed late with an earlier stamp.
 EVENTS_POLL_LEASE_SECONDS = env_int("EVENTS_POLL_LEASE_SECONDS", 300, minimum=10)
+# Real-time mode (Dataverse pushes changes): polling only reconciles, at least this many minutes apart.
+EVENTS_RECONCILE_MINUTES = env_int("EVENTS_RECONCILE_MINUTES", 30, minimum=1)
 EVENTS_WATERMARK_TABLES = env_list("EVENTS_WATERMARK_TABLES", [])
 EVENTS_WATERMARK_OVERLAP_SECONDS = env_int("EVENTS_WATERMARK_OVERLAP_SECONDS", 120)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

@@ -15,6 +15,7 @@ urlpatterns = [
     path("azure/", include("setup_portal.azure.urls")),
     path("instances/", include("setup_portal.instances.urls")),
     path("", include("setup_portal.events.urls")),  # /instances/<id>/events/, /deliveries/, /notifications/
+    path("hooks/", include("setup_portal.events.hooks_urls")),  # Dataverse pushes changes here (real-time mode)
     path("audit/", include("setup_portal.audit.urls")),
     path("api/v1/crm/", include("setup_portal.api.urls")),
     path("api/v1/", include("setup_portal.api.rest.urls")),

@@ -240,6 +240,9 @@ ROWS: list[Row] = [
     ("POST", "/instances/{instance}/deliveries/test/", (403, 302, 403, 404, 403, 302)),
     ("GET", "/instances/{instance}/deliveries/{delivery}/redeliver/", (405, 405, 405, 405, 405, 405)),
     ("POST", "/instances/{instance}/deliveries/{delivery}/redeliver/", (403, 302, 403, 404, 403, 302)),
+    # Dataverse's pushes (real-time mode): no session counts, only the instance's key in a header
+    ("GET", "/hooks/dataverse/{instance}/", (405, 405, 405, 405, 405, 405)),
+    ("POST", "/hooks/dataverse/{instance}/", (401, 401, 401, 401, 401, 401)),
     # Notifications: each person's own
     ("GET", "/notifications/", (200, 200, 200, 200, 200, 302)),
     ("POST", "/notifications/", (405, 405, 405, 405, 405, 405)),

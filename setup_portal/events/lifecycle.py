@@ -13,11 +13,13 @@ import logging
 
 from django.db import transaction
 from django.urls import reverse
+from django.utils import timezone
 
 from setup_portal import permissions
 from setup_portal.instances.models import Instance
 
 from .actions import emit_event
+from .models import PollState, RealtimeHook
 from .notifications import notify
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,31 @@ def on_transition(inst: Instance, before: dict, *, data: dict | None = None) -> 
         transaction.on_commit(functools.partial(_notify_review_waiting, inst.pk, inst.review_state))
     if before["review_state"] != inst.review_state == Instance.Review.CHANGES_REQUESTED:
         transaction.on_commit(functools.partial(_notify_changes_requested, inst.pk, inst.reviewed_at))
+    _follow_polling_settings(inst, before, data)
+
+
+POLLING_SETTINGS = {"polling_enabled", "polling_resources", "polling_interval_minutes"}
+
+
+def _follow_polling_settings(inst: Instance, before: dict, data: dict) -> None:
+    """A saved change of what is polled, or how often, applies at once: every table is due now (a
+    new table gets its baseline, then the new interval counts). A status or polling change also
+    makes the real-time registration follow (registered while Ready, removed when disabled or deleted)."""
+    changed = set(data.get("changes") or {}) & POLLING_SETTINGS
+    if changed:
+        transaction.on_commit(functools.partial(_poll_due_now, inst.pk))
+    if (changed or before["status"] != inst.status) and RealtimeHook.objects.filter(instance=inst).exists():
+        transaction.on_commit(functools.partial(_send_task, "events.sync_realtime", str(inst.pk)))
+
+
+def _poll_due_now(instance_id) -> None:
+    PollState.objects.filter(instance_id=instance_id).update(next_poll_at=timezone.now())
+
+
+def _send_task(name: str, *args) -> None:
+    from config.celery import app  # the events app's tasks import this module's callers; by name avoids a cycle
+
+    app.send_task(name, args=list(args))
 
 
 def _waits_for_review(status_type: str | None, inst: Instance, before: dict) -> bool:

@@ -268,3 +268,56 @@ class InstanceMute(models.Model):
 
     def __str__(self) -> str:
         return f"{self.instance_id} muted by {self.user_id}"
+
+
+def new_hook_key() -> str:
+    """The key Dataverse sends in an HTTP header with each push to the portal's webhook."""
+    return secrets.token_urlsafe(32)
+
+
+class RealtimeHook(models.Model):
+    """Real-time mode of an instance: the webhook the portal registered in its Dataverse
+    environment (one service endpoint; a step per watched table and message, RealtimeStep) and
+    what Dataverse has pushed to it. Polling goes on beside it, less often, as reconciliation."""
+
+    class State(models.TextChoices):
+        OFF = "off", "Off"
+        REGISTERING = "registering", "Registering"
+        ACTIVE = "active", "Active"
+        REFUSED = "refused", "Refused by Dynamics CRM"
+        FAILED = "failed", "Registration failed"
+
+    instance = models.OneToOneField("instances.Instance", on_delete=models.CASCADE, related_name="realtime_hook")
+    enabled = models.BooleanField(default=False)  # what the admin chose; `state` says what holds
+    key = EncryptedTextField(default=new_hook_key)
+    # During a rotation the previous key is accepted until the endpoint holds the new one.
+    previous_key = EncryptedTextField(blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.OFF)
+    message = models.TextField(blank=True)
+    service_endpoint_id = models.CharField(max_length=64, blank=True)
+    # An access token taken before a delete erases the instance's credentials, for unregistering only.
+    cleanup_token = EncryptedTextField(blank=True)
+    last_push_at = models.DateTimeField(null=True, blank=True)
+    pushes = models.PositiveBigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Real-time hook of {self.instance_id}: {self.state}"
+
+
+class RealtimeStep(models.Model):
+    """One step the portal registered: a message (Create, Update, Delete) on a table (entity set)."""
+
+    hook = models.ForeignKey(RealtimeHook, on_delete=models.CASCADE, related_name="steps")
+    table = models.CharField(max_length=100)
+    logical_name = models.CharField(max_length=100)  # the table's, as Dataverse's pushes name it
+    message = models.CharField(max_length=16)
+    step_id = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["table", "message"]
+        constraints = [models.UniqueConstraint(fields=["hook", "table", "message"], name="realtime_step_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.message} of {self.table} ({self.step_id})"

@@ -20,7 +20,8 @@ per-table setting (accounts, contacts, leads and opportunities usually have it o
 
 Events and the new delta link are saved in one transaction, only while the lease is held, so a
 poll that dies halfway is simply repeated: the same changes get the same de-duplication keys
-(`table:id:versionnumber`, deletions `table:id:deleted:<delta token>`) and make no second event.
+(`table:id:versionnumber`, deletions `table:id:deleted`) and make no second event; a change
+Dataverse also pushed (real-time mode, intake.py) has the same keys, so it is one event too.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ from setup_portal.observability import context, metrics
 from setup_portal.outbound import SandboxDisabled
 
 from .actions import emit_event
-from .models import Event, PollState
+from .models import Event, PollState, RealtimeHook
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +127,11 @@ def _worker_name() -> str:
 
 def next_poll_time(inst: Instance, now: dt.datetime) -> dt.datetime:
     """One interval from now, give or take 10% (at most a minute), so instances set up together
-    do not all poll in the same minute forever."""
+    do not all poll in the same minute forever. In real-time mode (Dataverse pushes the changes)
+    polling only reconciles: at least EVENTS_RECONCILE_MINUTES apart."""
     interval = max(1, inst.polling_interval_minutes) * 60
+    if RealtimeHook.objects.filter(instance=inst, state=RealtimeHook.State.ACTIVE).exists():
+        interval = max(interval, settings.EVENTS_RECONCILE_MINUTES * 60)
     jitter = min(60.0, interval * 0.1)
     return now + dt.timedelta(seconds=interval + random.uniform(-jitter, jitter))
 
@@ -409,7 +413,7 @@ class TablePoll:
             self.changes.append((f"crm.{resource.name}.deleted",
                                  {"table": resource.name, "id": record_id, "reason": row.get("reason", "deleted")},
                                  None, f"{resource.name}:{record_id}",
-                                 f"{resource.name}:{record_id}:deleted:{token}"))
+                                 f"{resource.name}:{record_id}:deleted"))
         new_link = last.get("@odata.deltaLink") or state.delta_link
         _, new_since = _token_time(new_link)
         self.update.update(delta_link=new_link, delta_since=new_since or timezone.now(), mode="delta")

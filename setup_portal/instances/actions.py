@@ -25,6 +25,7 @@ from setup_portal.azure.clouds import AuthType
 from setup_portal.azure.models import AuthFlow, Authorization
 from setup_portal.crypto import mask
 from setup_portal.events.endpoints import forget_endpoint
+from setup_portal.events.realtime_cleanup import keep_token_for_cleanup
 from setup_portal.wizard.forms import name_taken
 from setup_portal.wizard.models import Setup
 
@@ -333,6 +334,7 @@ def do_delete_instance(instance: Instance, *, acting_user) -> Instance:
     if inst.status == Instance.Status.DELETED:
         raise InstanceStateError("This instance is already deleted.")
     before, original_name = inst.status, inst.name
+    keep_token_for_cleanup(inst)  # the webhook registered in Dataverse goes too, once this commits
     # Names are unique in a team; free this one so a new instance can take it. The audit trail keeps it.
     suffix = f" (deleted {str(inst.pk)[:8]})"
     inst.name = original_name[: 100 - len(suffix)] + suffix
