@@ -1,6 +1,7 @@
 """Each instance's table descriptions: read from its environment's metadata once, stored, parsed once per process.
 
-`catalogue(instance)` answers from the stored EnvironmentMetadata row, read on first use; the
+`catalogue(instance)` answers from the stored copy (setup_portal/dataverse/stored.py, the model
+`dataverse.EnvironmentMetadata`, shared with event polling), read on first use; the
 parsed Catalogue is kept in this process keyed by the row's fetch time, so a call costs one small
 indexed SELECT (the fetch time), and a refresh in any process is seen by every other on its next call.
 `refresh(instance)` reads the metadata again (`POST objects/refresh`); `refresh_for_unknown`
@@ -13,18 +14,14 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError
-from django.utils import timezone
-
 from setup_portal.azure.client import AzureError
 from setup_portal.crm.tables import Catalogue
+from setup_portal.dataverse import stored
 from setup_portal.dataverse.client import DataverseError
-from setup_portal.dataverse.metadata import read_definitions
 from setup_portal.instances.models import Instance
 from setup_portal.outbound import SandboxDisabled
 
 from . import access, gateway
-from .models import EnvironmentMetadata
 from .problems import Problem, catalogue_fix
 
 UNKNOWN_NAME_REFRESH = timedelta(minutes=1)
@@ -34,43 +31,32 @@ _lock = threading.Lock()
 
 def catalogue(request, instance: Instance) -> Catalogue:
     """The instance's tables, read from its environment on first use."""
-    fetched_at = (EnvironmentMetadata.objects.filter(instance_id=instance.pk)
-                  .values_list("fetched_at", flat=True).first())
-    if fetched_at is None:
+    fetched = stored.fetched_at(instance.pk)
+    if fetched is None:
         return refresh(request, instance, first=True)
     cached = _parsed.get(instance.pk)
-    if cached is not None and cached[0] == fetched_at:
+    if cached is not None and cached[0] == fetched:
         return cached[1]
-    row = EnvironmentMetadata.objects.filter(instance_id=instance.pk).values_list("definitions", "fetched_at").first()
+    row = stored.load(instance.pk)
     if row is None:  # deleted in between (the instance was)
         return refresh(request, instance, first=True)
     return _keep(instance.pk, row[1], Catalogue.from_definitions(row[0]))
 
 
 def fetched_at(instance: Instance) -> datetime | None:
-    return EnvironmentMetadata.objects.filter(instance_id=instance.pk).values_list("fetched_at", flat=True).first()
+    return stored.fetched_at(instance.pk)
 
 
 def refresh(request, instance: Instance, *, first: bool = False) -> Catalogue:
     """Read the environment's metadata again and store it; a Problem when Dataverse or Azure AD fails.
     The `first` read counts as a refresh for unknown names: a name it lacks waits a minute."""
-    definitions = _read(request, instance)
-    now = timezone.now()
-    try:
-        EnvironmentMetadata.objects.update_or_create(
-            instance_id=instance.pk, defaults={"definitions": definitions, "fetched_at": now,
-                                               **({"checked_at": now} if first else {})})
-    except IntegrityError:  # the instance was deleted meanwhile
-        raise Problem(404, "This instance no longer exists.") from None
+    definitions, now = _read(request, instance, first=first)
     return _keep(instance.pk, now, Catalogue.from_definitions(definitions))
 
 
 def refresh_for_unknown(request, instance: Instance) -> Catalogue | None:
     """A fresh catalogue when the last such refresh of this instance is over a minute old, else None."""
-    now = timezone.now()
-    claimed = EnvironmentMetadata.objects.filter(instance_id=instance.pk).exclude(
-        checked_at__gt=now - UNKNOWN_NAME_REFRESH).update(checked_at=now)
-    if not claimed:
+    if not stored.claim_refresh(instance.pk, UNKNOWN_NAME_REFRESH):
         return None
     return refresh(request, instance)
 
@@ -81,14 +67,14 @@ def _keep(instance_id, fetched: datetime, parsed: Catalogue) -> Catalogue:
     return parsed
 
 
-def _read(request, instance: Instance) -> dict:
+def _read(request, instance: Instance, *, first: bool) -> tuple[dict, datetime]:
     base = gateway.web_api_base(instance)  # the Dynamics URL checked again (409 when refused)
     dynamics_url = base.removesuffix(gateway.API_PATH)
     try:
-        return read_definitions(dynamics_url, access.access_token(instance))
+        return stored.read_and_store(instance.pk, dynamics_url, access.access_token(instance), first=first)
     except AzureError as exc:
         raise gateway.azure_problem(request, instance, exc) from None
-    except access.InstanceGone:
+    except (access.InstanceGone, stored.InstanceGone):
         raise Problem(404, "This instance no longer exists.") from None
     except SandboxDisabled:
         raise Problem(409, "This instance uses the sandbox tenant, which is switched off on this portal.",

@@ -116,19 +116,3 @@ class ApiKey(models.Model):
 
     def is_usable(self, now=None) -> bool:
         return self.status(now) == self.Status.ACTIVE
-
-
-class EnvironmentMetadata(models.Model):
-    """The tables and columns of an instance's environment, as last read from its metadata
-    (setup_portal/dataverse/metadata.py's JSON; setup_portal/crm/tables.py reads it). Stored so no
-    call fetches it; read again by `POST objects/refresh`, or when a request names a table or field
-    it does not know (at most once a minute: `checked_at`)."""
-
-    instance = models.OneToOneField(Instance, on_delete=models.CASCADE, primary_key=True,
-                                    related_name="environment_metadata")
-    definitions = models.JSONField()
-    fetched_at = models.DateTimeField()
-    checked_at = models.DateTimeField(null=True, blank=True)
-
-    def __str__(self) -> str:
-        return f"metadata of instance {self.instance_id} ({self.fetched_at:%Y-%m-%d %H:%M})"

@@ -9,7 +9,7 @@ from datetime import timedelta
 from django.test import RequestFactory
 
 from setup_portal.api import metadata
-from setup_portal.api.models import EnvironmentMetadata
+from setup_portal.dataverse.models import EnvironmentMetadata
 
 
 def _request():
