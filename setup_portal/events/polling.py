@@ -44,7 +44,7 @@ from django.utils.dateparse import parse_datetime
 
 from setup_portal.azure.client import AzureError
 from setup_portal.azure.errors import Explanation, explain, reauthentication_code
-from setup_portal.crm.resources import RESOURCES, Resource, format_datetime, get_resource, to_record
+from setup_portal.crm.resources import RESOURCES, Resource, format_datetime, to_record
 from setup_portal.dataverse import client as dataverse
 from setup_portal.dataverse.client import API, DataverseError
 from setup_portal.instances import state as instance_state
@@ -54,6 +54,7 @@ from setup_portal.instances.tokens import acquire_token_for_instance
 from setup_portal.observability import context, metrics
 from setup_portal.outbound import SandboxDisabled
 
+from . import tables as polled_tables
 from .actions import emit_event
 from .models import Event, PollState, RealtimeHook
 
@@ -95,9 +96,10 @@ _POLL_ERRORS = {
                  "A next or delta link did not point at this instance's Dynamics CRM Web API, so the "
                  "portal did not follow it (it never sends the token elsewhere).",
                  "Check the Dynamics CRM URL of this instance."),
-    "unknown_table": ("A polled table is not one the portal knows",
-                      "The instance polls a table the instance API has no resource for.",
-                      "Edit the instance and pick from the listed resources."),
+    "unknown_table": ("A polled table is not in this environment",
+                      "The instance polls a table its Dynamics CRM environment's metadata does not list "
+                      "(removed or renamed since it was chosen).",
+                      "Edit the instance and pick from the listed tables."),
 }
 
 
@@ -137,11 +139,11 @@ def next_poll_time(inst: Instance, now: dt.datetime) -> dt.datetime:
 
 
 def _tables(inst: Instance) -> list[str]:
-    """The entity sets the instance polls, in the order it lists them (unknown names kept, to report)."""
+    """The tables the instance polls, in the order it lists them: friendly resources by entity set, any
+    other table by its logical name (tables.py resolves it when polled; unknown names kept, to report)."""
     out: list[str] = []
     for name in inst.polling_resources or []:
-        resource = get_resource(name)
-        table = resource.entity_set if resource else str(name)
+        table = polled_tables.poll_table(name)
         if table not in out:
             out.append(table)
     return out
@@ -266,13 +268,13 @@ def _poll(inst: Instance, worker: str) -> str:
     outcome = "polled"
     for state in states:
         _renew(inst.pk, worker)
-        resource = _ENTITY_SETS.get(state.table)
-        if resource is None:
-            _record(state, worker, code="unknown_table", detail=f"“{state.table}” is not a resource the portal "
-                    "polls.", next_poll_at=following)
-            continue
-        poller = TablePoll(inst, state, resource, base, token, worker)
         try:
+            resource = polled_tables.resource(inst, state.table, base=base, token=token)
+            if resource is None:
+                _record(state, worker, code="unknown_table", detail=f"“{state.table}” is not a table of this "
+                        "environment.", next_poll_at=following)
+                continue
+            poller = TablePoll(inst, state, resource, base, token, worker)
             poller.run()
         except Throttled as exc:
             later = timezone.now() + dt.timedelta(seconds=max(1.0, exc.retry_after))
