@@ -37,6 +37,10 @@ ROWS = [
     ("GET", INSTANCE + "/reviews", SEE_A),
     ("POST", INSTANCE + "/approve", (403, 403, 200, 404, 403, 401)),
     ("POST", INSTANCE + "/request-changes", (403, 403, 400, 404, 403, 401)),  # a comment is required
+    ("GET", INSTANCE + "/crm-docs/", SEE_A),
+    # The instance's CRM API document asks its environment for its tables: off the sandbox, the outbound guard
+    # stops that (Azure AD out of reach for its token, 503).
+    ("GET", INSTANCE + "/crm-openapi.json", (503, 503, 503, 404, 403, 401)),
     ("GET", "/api/v1/jobs/{job}", SEE_A),
     ("POST", "/api/v1/jobs/{job}/retry", (403, 409, 403, 404, 403, 401)),  # it has not failed
     ("GET", "/api/v1/setups", SEE),

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import activity, certificates, docs, instances, people
+from . import activity, certificates, crm_docs, docs, instances, people
 
 app_name = "rest"
 
@@ -26,6 +26,9 @@ urlpatterns = [
     path("instances/<str:instance_id>/approve", activity.InstanceApprove.as_view(), name="instance-approve"),
     path("instances/<str:instance_id>/request-changes", activity.InstanceRequestChanges.as_view(),
          name="instance-request-changes"),
+    path("instances/<str:instance_id>/crm-openapi.json", crm_docs.InstanceCrmSchema.as_view(),
+         name="instance-crm-schema"),
+    path("instances/<str:instance_id>/crm-docs/", crm_docs.InstanceCrmDocs.as_view(), name="instance-crm-docs"),
     path("jobs/<str:job_id>", activity.JobDetail.as_view(), name="job"),
     path("jobs/<str:job_id>/retry", activity.JobRetry.as_view(), name="job-retry"),
     path("setups", activity.SetupList.as_view(), name="setups"),
