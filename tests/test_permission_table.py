@@ -47,7 +47,7 @@ from setup_portal.accounts.roles import set_portal_admin, set_role
 from setup_portal.azure.certificates import generate_certificate
 from setup_portal.events.models import Delivery, Event, Notification, WebhookEndpoint
 from setup_portal.instances.models import ProvisioningJob
-from setup_portal.teams.models import Membership, Team
+from setup_portal.teams.models import GroupMapping, Membership, Team
 from setup_portal.wizard.models import Setup
 from tests.conftest import _make_user
 from tests.instances.factories import make_instance
@@ -155,6 +155,10 @@ ROWS: list[Row] = [
     ("POST", "/users/memberships/{membership}/role/", (302, 403, 403, 403, 403, 302)),
     ("GET", "/users/memberships/{membership}/remove/", (405, 405, 405, 405, 405, 405)),
     ("POST", "/users/memberships/{membership}/remove/", (200, 403, 403, 403, 403, 302)),
+    ("GET", "/users/entra-groups/", (200, 403, 403, 403, 403, 302)),
+    ("POST", "/users/entra-groups/", (400, 403, 403, 403, 403, 302)),
+    ("GET", "/users/entra-groups/{mapping_id}/remove/", (405, 405, 405, 405, 405, 405)),
+    ("POST", "/users/entra-groups/{mapping_id}/remove/", (302, 403, 403, 403, 403, 302)),
     ("GET", "/users/teams/", (200, 200, 403, 200, 403, 302)),
     ("POST", "/users/teams/", (200, 403, 403, 403, 403, 302)),
     ("GET", "/users/teams/{team}/", (200, 200, 403, 404, 403, 302)),
@@ -330,6 +334,7 @@ def world(db, django_user_model):
                                  sequence=1, dedupe_key="table")
     delivery = Delivery.objects.create(event=event, endpoint=endpoint)
     setup = Setup.objects.create(owner=people["admin_a"], team=team_a, certificate_pem=certificate.certificate_pem)
+    mapping = GroupMapping.objects.create(group_id=uuid.uuid4(), team=team_a, role="teamlead")
     note = Notification.objects.create(user=people["admin_a"], instance=inst, kind="health_failing", message="x")
     values = {"instance": inst.pk, "job": job.pk, "delivery": delivery.pk, "setup": setup.pk,
               "notification": note.pk, "user": people["lead_a"].pk, "team": team_a.pk,
@@ -337,7 +342,8 @@ def world(db, django_user_model):
               "api_key": _api_key(people["admin_a"]),
               # Parameters that are not objects: a stage, a file type, a CRM resource, allauth's keys.
               "stage": "account", "fmt": "pem", "resource": "accounts", "path": "WhoAmI", "anything": "anything",
-              "uidb36": "1", "key": "abc-def", "provider_id": "microsoft"}
+              "uidb36": "1", "key": "abc-def", "provider_id": "microsoft",
+              "mapping_id": mapping.pk}
     return people, values
 
 

@@ -15,6 +15,7 @@ import uuid
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from setup_portal.audit.models import record
@@ -26,6 +27,36 @@ from . import roles
 _RANK = {Membership.Role.TEAM_LEAD: 1, Membership.Role.ADMIN: 2}
 BY_GROUP_MAPPING = "group mapping"
 PORTAL_ADMIN_BY_MAPPING = "Portal administrators by group mapping"
+
+
+@transaction.atomic
+def do_create_group_mapping(group_id: uuid.UUID, *, team: Team | None, role: str, portal_admin: bool,
+                            acting_user) -> GroupMapping:
+    """Map an Entra group; ValidationError when the same group is mapped to that team already, or
+    the mapping would give nothing. Takes effect at each member's next sign-in."""
+    if team is None and not portal_admin:
+        raise ValidationError("Pick a team and role, or portal administration, or both.")
+    if team is not None and not role:
+        raise ValidationError("Pick the role the group's members get in that team.")
+    if GroupMapping.objects.filter(group_id=group_id, team=team).exists():
+        where = f"to {team.name}" if team else "to portal administration"
+        raise ValidationError(f"Group {group_id} is already mapped {where}; remove that mapping first.")
+    mapping = GroupMapping.objects.create(group_id=group_id, team=team, role=role if team else "",
+                                          portal_admin=portal_admin)
+    record("group_mapping.created", mapping, actor=acting_user, data=_mapping_data(mapping))
+    return mapping
+
+
+@transaction.atomic
+def do_delete_group_mapping(mapping: GroupMapping, *, acting_user) -> None:
+    """The members keep what it gave them until their next sign-in, which takes it away."""
+    record("group_mapping.deleted", mapping, actor=acting_user, data=_mapping_data(mapping))
+    mapping.delete()
+
+
+def _mapping_data(mapping: GroupMapping) -> dict:
+    return {"group_id": str(mapping.group_id), "team": mapping.team.name if mapping.team else "",
+            "role": mapping.role, "portal_admin": mapping.portal_admin}
 
 
 def group_ids_in(claims: dict) -> list[str] | None:

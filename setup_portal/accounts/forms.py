@@ -102,6 +102,20 @@ class AddMemberForm(RoleForm):
                                         .exclude(memberships__team=team).order_by("username"))
 
 
+class GroupMappingForm(forms.Form):
+    group_id = forms.UUIDField(label="Entra ID group object ID",
+                               help_text="In the Entra admin center: Groups › the group › Object ID.",
+                               error_messages={"required": "Give the group's object ID.",
+                                               "invalid": "An object ID looks like "
+                                                          "5b7e3c1a-9d2f-4e8b-a6c4-1f0e2d3c4b5a."})
+    team = TeamChoiceField(queryset=Team.objects.all(), required=False, empty_label="No team",
+                           error_messages={"invalid_choice": "Pick one of the listed teams."})
+    role = forms.ChoiceField(label="Role in that team", choices=[("", "—")] + ROLE_CHOICES, required=False,
+                             error_messages={"invalid_choice": "Pick one of the listed roles."})
+    portal_admin = forms.BooleanField(
+        label="Portal administrator — manages users, teams and memberships, and sees every team", required=False)
+
+
 class TeamNameForm(forms.Form):
     name = forms.CharField(label="Team name", max_length=TEAM_NAME_MAX_LENGTH,
                            error_messages={"required": "Give the team a name.",

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from . import views
+from . import group_mapping_views, views
 
 urlpatterns = [
     path("", views.user_list, name="user_list"),
@@ -12,4 +12,7 @@ urlpatterns = [
     path("memberships/<int:membership_id>/role/", views.membership_role, name="membership_role"),
     path("memberships/<int:membership_id>/remove/", views.membership_remove, name="membership_remove"),
     path("teams/", include("setup_portal.teams.urls")),
+    path("entra-groups/", group_mapping_views.group_mapping_list, name="group_mapping_list"),
+    path("entra-groups/<int:mapping_id>/remove/", group_mapping_views.group_mapping_remove,
+         name="group_mapping_remove"),
 ]
