@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 
+from setup_portal.audit.models import record
 from setup_portal.azure.client import AzureError
 from setup_portal.dataverse import plugins as dataverse_plugins
 from setup_portal.dataverse.client import DataverseError
@@ -27,7 +28,7 @@ from setup_portal.instances.tokens import acquire_token_for_instance
 from setup_portal.outbound import SandboxDisabled
 
 from .models import RealtimeHook, RealtimeStep, new_hook_key
-from .polling import _tables
+from .polling import _tables, pollable
 
 log = logging.getLogger(__name__)
 MESSAGES = ("Create", "Update", "Delete")
@@ -146,14 +147,27 @@ def enqueue_sync(instance_id) -> None:
     transaction.on_commit(lambda: app.send_task(SYNC_TASK, args=[str(instance_id)]))
 
 
-def do_set_realtime(inst: Instance, enabled: bool) -> RealtimeHook:
+@transaction.atomic
+def do_set_realtime(inst: Instance, enabled: bool, *, acting_user) -> RealtimeHook:
     """Turn real-time mode on or off for the instance; the registration follows in the worker."""
-    hook, _ = RealtimeHook.objects.get_or_create(instance=inst)
+    hook, _ = RealtimeHook.objects.select_for_update().get_or_create(instance=inst)
     if hook.enabled != enabled:
         hook.enabled = enabled
         hook.save(update_fields=["enabled", "updated_at"])
+        record("instance.realtime_on" if enabled else "instance.realtime_off", inst, actor=acting_user)
     enqueue_sync(inst.pk)
     return hook
+
+
+def do_poll_now(inst: Instance, *, acting_user) -> bool:
+    """Queue a poll of every watched table now. False when the instance is not polled at all."""
+    if not Instance.objects.filter(pollable(), pk=inst.pk).exists():
+        return False
+    record("instance.polled_now", inst, actor=acting_user)
+    from config.celery import app
+
+    transaction.on_commit(lambda: app.send_task("events.poll_instance", args=[str(inst.pk)]))
+    return True
 
 
 def do_rotate_hook_key(inst: Instance) -> None:

@@ -10,6 +10,8 @@ urlpatterns = [
     path("instances/<uuid:instance_id>/deliveries/", views.deliveries, name="deliveries"),
     path("instances/<uuid:instance_id>/deliveries/test/", views.send_test_event, name="send_test"),
     path("instances/<uuid:instance_id>/deliveries/<int:delivery_id>/redeliver/", views.redeliver, name="redeliver"),
+    path("instances/<uuid:instance_id>/poll/", views.poll_now, name="poll_now"),
+    path("instances/<uuid:instance_id>/realtime/", views.set_realtime, name="set_realtime"),
     path("notifications/", notification_views.notifications, name="notifications"),
     path("notifications/<int:notification_id>/read/", notification_views.read_notification,
          name="read_notification"),

@@ -12,13 +12,14 @@ from django.core.paginator import Paginator
 from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from setup_portal import permissions
 from setup_portal.instances.views import instance_for
 
-from . import endpoints
+from . import endpoints, realtime
 from .forms import DeliveryFilter, EndpointForm
 from .models import Delivery, DeliveryAttempt
 
@@ -142,3 +143,27 @@ def send_test_event(request: HttpRequest, instance_id) -> HttpResponse:
     event = endpoints.do_send_test_event(inst, acting_user=request.user)
     messages.success(request, f"Test event {event.pk if event else ''} queued.")
     return redirect("events:deliveries", instance_id=inst.pk)
+
+
+@require_POST
+@login_required
+def poll_now(request: HttpRequest, instance_id) -> HttpResponse:
+    """Poll every watched table now (besides the schedule); a poll already running makes this one a no-op."""
+    inst = instance_for(request, instance_id, permissions.can_change_instance, live=True)
+    if realtime.do_poll_now(inst, acting_user=request.user):
+        messages.success(request, "A poll is on its way; the panel shows what it found in a moment.")
+    else:
+        messages.error(request, "Polling runs only while the instance is Ready with polling on.")
+    return redirect(reverse("instances:detail", args=[inst.pk]) + "#polling")
+
+
+@require_POST
+@login_required
+def set_realtime(request: HttpRequest, instance_id) -> HttpResponse:
+    """Turn real-time delivery (Dataverse's own webhooks, registered by the portal) on or off."""
+    inst = instance_for(request, instance_id, permissions.can_change_instance, live=True)
+    enabled = request.POST.get("enabled") == "1"
+    realtime.do_set_realtime(inst, enabled, acting_user=request.user)
+    messages.success(request, "Real-time delivery is being registered in Dynamics CRM." if enabled else
+                     "Real-time delivery is off; its webhook is being removed from Dynamics CRM.")
+    return redirect(reverse("instances:detail", args=[inst.pk]) + "#polling")

@@ -165,3 +165,29 @@ def test_the_inbound_endpoint_checks_the_key_and_size(alice, client, db):
     assert client.post(url, big, content_type="application/json",
                        headers={"x-portal-hook-key": hook.key}).status_code == 413
     assert client.get(url).status_code == 405
+
+
+def test_a_saved_settings_change_makes_every_table_due_at_once(alice, sandbox, clean_sandbox, transactional_db):
+    from django.utils import timezone
+
+    from setup_portal.instances.actions import do_update_instance
+
+    inst = sandbox_s2s_instance(alice, sandbox.info, polling_enabled=True, polling_resources=["accounts"],
+                                polling_interval_minutes=15)
+    assert poll_instance(str(inst.pk)) == "polled"
+    assert PollState.objects.get(instance=inst).next_poll_at > timezone.now() + timezone.timedelta(minutes=10)
+    do_update_instance(inst, polling_interval_minutes=1, polling_resources=["accounts", "contacts"],
+                       acting_user=alice)
+    assert PollState.objects.get(instance=inst, table="accounts").next_poll_at <= timezone.now()
+    from setup_portal.events.polling import due_instance_ids
+
+    assert inst.pk in due_instance_ids(timezone.now(), 100)
+    assert poll_instance(str(inst.pk)) == "polled"
+    assert set(PollState.objects.filter(instance=inst).values_list("table", flat=True)) == {"accounts", "contacts"}
+
+
+def test_poll_now_polls_through_the_worker(alice, alice_client, sandbox, worker):
+    inst = sandbox_s2s_instance(alice, sandbox.info, polling_enabled=True, polling_resources=["accounts"])
+    resp = alice_client.post(f"/instances/{inst.pk}/poll/")
+    assert resp.status_code == 302 and resp.url.endswith("#polling")
+    _wait(lambda: PollState.objects.filter(instance=inst, last_poll_at__isnull=False).exists(), what="the poll")

@@ -6,8 +6,9 @@ from django import template
 
 from setup_portal.crm.resources import RESOURCES
 
-from ..models import PollState
+from ..models import PollState, RealtimeHook
 from ..polling import explain_poll_error
+from ..realtime import realtime_tables
 
 register = template.Library()
 _NAMES = {r.entity_set: r.name for r in RESOURCES.values()}
@@ -17,9 +18,11 @@ _NAMES = {r.entity_set: r.name for r in RESOURCES.values()}
 def poll_summary(inst) -> dict:
     """Last and next poll, changes found, and each table's last error in plain words."""
     states = list(PollState.objects.filter(instance=inst).order_by("table"))
+    hook = RealtimeHook.objects.filter(instance=inst).first()
+    pushed = realtime_tables(inst)
     tables = []
     for s in states:
-        tables.append({
+        tables.append({"realtime": s.table in pushed,
             "name": _NAMES.get(s.table, s.table), "mode": s.mode, "last_poll_at": s.last_poll_at,
             "next_poll_at": s.next_poll_at, "changes_found": s.changes_found, "total_changes": s.total_changes,
             "baseline_at": s.baseline_at, "rebaselined_at": s.rebaselined_at, "polling_now": bool(s.lease_owner),
@@ -37,4 +40,7 @@ def poll_summary(inst) -> dict:
     upcoming = [s.next_poll_at for s in states if s.next_poll_at]
     return {"tables": tables, "last_poll_at": max(last, default=None), "next_poll_at": min(upcoming, default=None),
             "changes_found": sum(s.changes_found for s in states),
-            "total_changes": sum(s.total_changes for s in states), "errors": list(groups.values())}
+            "total_changes": sum(s.total_changes for s in states), "errors": list(groups.values()),
+            "realtime": hook, "realtime_on": bool(pushed),
+            # What the last reconciliation poll found that no push had brought (a push was lost).
+            "reconciled": sum(s.changes_found for s in states if s.table in pushed)}
