@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime, timedelta
 
 import requests
@@ -33,8 +34,14 @@ FRIENDLY_LABELS = {"accounts": "Accounts", "contacts": "Contacts", "leads": "Lea
 # The friendly resources' tables (entity sets), offered under the friendly name only.
 _FRIENDLY_SETS = {r.entity_set for r in RESOURCES.values()}
 UNKNOWN_TABLE_REFRESH = timedelta(minutes=1)  # as the instance API: one re-read a minute for a name it lacks
+READ_RETRY_SECONDS = 60.0  # after a failed read for the choices, this process offers without it for a minute
+_failed: dict[object, float] = {}
 _parsed: dict[object, tuple[datetime, Catalogue]] = {}
 _lock = threading.Lock()
+
+
+class NotReadable(Exception):
+    """No metadata is stored and the instance cannot be asked (not Ready, or a seeded demo)."""
 
 
 def catalogue(inst: Instance, *, base: str | None = None, token: str | None = None) -> Catalogue:
@@ -42,6 +49,8 @@ def catalogue(inst: Instance, *, base: str | None = None, token: str | None = No
     Reading raises what the Dataverse client and Azure AD raise (DataverseError, AzureError, …)."""
     row = stored.load(inst.pk)
     if row is None:
+        if inst.status != Instance.Status.READY or inst.seeded:
+            raise NotReadable(inst.pk)
         if base is None or token is None:
             base, token = checked_url(inst).rstrip("/"), acquire_token_for_instance(inst).access_token
         definitions, fetched = stored.read_and_store(inst.pk, base, token, first=True)
@@ -68,11 +77,15 @@ def choices(inst: Instance | None, *, keep: list[str] | tuple = ()) -> list[tupl
     Without an instance, or when its metadata cannot be read, the friendly ones and `keep` (the
     names already chosen, so saving the form again does not drop them)."""
     offered = list(FRIENDLY_LABELS.items())
-    if inst is not None:
+    if inst is not None and time.monotonic() - _failed.get(inst.pk, -READ_RETRY_SECONDS) >= READ_RETRY_SECONDS:
         try:
             offered += tracked(catalogue(inst))
+        except NotReadable:
+            pass
         except (DataverseError, AzureError, StepFailed, SandboxDisabled, stored.InstanceGone,
-                requests.RequestException) as exc:
+                requests.RequestException, OSError) as exc:
+            # A page or API answer still works: the friendly resources and the chosen names are offered.
+            _failed[inst.pk] = time.monotonic()
             log.info("polling choices without metadata for instance %s: %s", inst.pk, exc)
     known = {name for name, _ in offered}
     return offered + [(str(name), str(name)) for name in keep if str(name) not in known]

@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 
+from setup_portal.events import tables as polled_tables
 from setup_portal.wizard.forms import InstanceForm, check_polling, clean_instance_name, clean_instance_tags
 
 from .models import Instance
@@ -32,6 +33,8 @@ class EditInstanceForm(forms.Form):
         initial["trace_logging"] = instance.trace_logging_on()
         super().__init__(data, initial=initial)
         self.instance = instance
+        # Every change-tracked table of the environment's metadata, not only the wizard's seven.
+        self.fields["polling_resources"].choices = polled_tables.choices(instance, keep=instance.polling_resources)
 
     def clean_name(self) -> str:
         return clean_instance_name(self.cleaned_data["name"], team_id=self.instance.team_id, excluding=self.instance.pk)

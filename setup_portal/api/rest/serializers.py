@@ -12,6 +12,7 @@ from rest_framework import serializers
 
 from setup_portal.azure.certificates import MAX_UPLOAD_BYTES, Certificate, CredentialKind
 from setup_portal.azure.clouds import AuthType, Cloud
+from setup_portal.events import tables as polled_tables
 from setup_portal.events.models import LIFECYCLE_TYPES
 from setup_portal.instances.filters import SECRET_CHOICES, SORTS
 from setup_portal.instances.models import Instance, JobStep, ProvisioningJob
@@ -101,8 +102,17 @@ class InstanceOut(serializers.Serializer):
         return inst.trace_logging_on()
 
 
+class PollingTable(serializers.Serializer):
+    name = serializers.CharField(help_text="What `polling_resources` takes: a friendly resource (accounts, …) or a "
+                                           "table's logical name; events are crm.<name>.created|updated|deleted.")
+    label = serializers.CharField()
+
+
 class InstanceDetailOut(InstanceOut):
     webhooks = serializers.SerializerMethodField()
+    polling_tables = serializers.SerializerMethodField(
+        help_text="What polling offers: the seven friendly resources and every change-tracked table of the "
+                  "environment's metadata (custom ones included), read once when none is stored.")
     jobs_url = serializers.SerializerMethodField()
     health_url = serializers.SerializerMethodField()
     reviews_url = serializers.SerializerMethodField()
@@ -110,6 +120,10 @@ class InstanceDetailOut(InstanceOut):
     def get_webhooks(self, inst) -> Webhooks | None:
         endpoint = getattr(inst, "webhook_endpoint", None)
         return Webhooks(endpoint).data if endpoint is not None else None
+
+    def get_polling_tables(self, inst) -> list[dict]:
+        return [{"name": name, "label": label}
+                for name, label in polled_tables.choices(inst, keep=list(inst.polling_resources or []))]
 
     def get_jobs_url(self, inst) -> str:
         return reverse("rest:instance-jobs", args=[inst.pk])
@@ -123,6 +137,7 @@ class InstanceDetailOut(InstanceOut):
 
 # drf-spectacular reads the method's return annotation; a serializer class there means "this shape".
 InstanceDetailOut.get_webhooks.__annotations__["return"] = Webhooks(allow_null=True)
+InstanceDetailOut.get_polling_tables.__annotations__["return"] = PollingTable(many=True)
 
 
 class StepOut(serializers.Serializer):
@@ -289,8 +304,9 @@ class InstanceSettingsIn(serializers.Serializer):
     name = StrictCharField(required=False, max_length=100)
     tags = serializers.ListField(child=StrictCharField(max_length=50), required=False, max_length=20)
     polling_enabled = StrictBooleanField(required=False)
-    polling_resources = serializers.ListField(child=StrictChoiceField(choices=RESOURCE_KEYS), required=False,
-                                              max_length=len(RESOURCE_KEYS))
+    # Any name of the instance's `polling_tables`: the Edit page's form checks it (422 otherwise).
+    polling_resources = serializers.ListField(child=StrictCharField(max_length=100), required=False,
+                                              max_length=500)
     polling_interval_minutes = StrictIntegerField(required=False, min_value=1, max_value=1440)
     filter_nulls = StrictBooleanField(required=False)
     trace_logging = StrictBooleanField(required=False)
