@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from setup_portal.api.models import ApiCall
 
+from .api_snippets import languages
 from .models import Instance
 
 WINDOW = dt.timedelta(hours=24)
@@ -58,7 +59,7 @@ def panel(instance: Instance, *, now: dt.datetime | None = None) -> dict:
         call.stamp = _stamp(call.created_at)
         call.status_css = "badge-ok" if call.status < 400 else "badge-warn" if call.status < 500 else "badge-bad"
     return {
-        "base_url": base_url(), "curl": curl_example(),
+        "base_url": base_url(), "curl": curl_example(), "snippets": languages(base_url()),
         "calls": calls, "errors": totals["errors"], "server_errors": totals["server_errors"],
         "error_rate": round(100 * totals["errors"] / calls, 1) if calls else None,
         "p50": _percentile(day, calls, 0.50), "p95": _percentile(day, calls, 0.95),
