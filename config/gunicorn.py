@@ -9,6 +9,7 @@ series on that port (observability/exporter.py), so /metrics need not be on the 
 from __future__ import annotations
 
 import os
+import sys
 
 import django
 from prometheus_client import multiprocess
@@ -39,3 +40,10 @@ def when_ready(server) -> None:
 def child_exit(server, worker) -> None:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.mark_process_dead(worker.pid)
+
+
+def worker_exit(server, worker) -> None:
+    # The instance API's call log rows still queued for this worker's writer thread (api/calllog.py).
+    calllog = sys.modules.get("setup_portal.api.calllog")
+    if calllog is not None:
+        calllog.flush()

@@ -205,8 +205,13 @@ except (ValueError, KeyError) as exc:
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Connections are kept as for PostgreSQL (conn_max_age above): opening one, with the WAL
     # pragma, and closing it again cost the instance API about a sixth of a call's CPU.
+    # WAL with synchronous=NORMAL: a commit appends to the WAL without an fsync (one at checkpoints),
+    # so the write lock is held for microseconds, not a disk flush. Under concurrent instance API
+    # calls (a call log row and a rate-limit bucket write each) the fsync under the lock was what
+    # the slowest answers waited for (bench/RESULTS.md, issue 23). Still crash-safe for the process;
+    # a power loss may lose the last commits, never corrupt the file (sqlite.org/pragma.html#pragma_synchronous).
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE",
-                                       "init_command": "PRAGMA journal_mode=WAL;"}
+                                       "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
     # A file, not memory, so worker processes started by tests see the same data.
     DATABASES["default"]["TEST"] = {
         "NAME": str(Path(env_str("TEST_DB_DIR") or tempfile.gettempdir())
@@ -388,6 +393,11 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # The instance API (/api/v1/crm/). A per-instance limit kept under Dataverse's own (6,000
 # requests per 5 minutes per user, i.e. 20/s): "20/s burst 40", "600/m", or "off".
 CRM_RATE_LIMIT = env_str("CRM_RATE_LIMIT", "20/s burst 40")
+# Who writes the instance API's call log: "background" (a writer thread per process, in batches,
+# off the keep-alive connection's path) or "inline" (in the request thread as the response closes).
+CRM_CALL_LOG_WRITER = env_str("CRM_CALL_LOG_WRITER", "background")
+if CRM_CALL_LOG_WRITER not in ("background", "inline"):
+    raise ImproperlyConfigured(f"CRM_CALL_LOG_WRITER={CRM_CALL_LOG_WRITER!r}: use background or inline")
 # How long a GET may spend retrying Dataverse's 429/503 and dropped connections in total.
 CRM_RETRY_BUDGET_SECONDS = env_int("CRM_RETRY_BUDGET_SECONDS", 8)
 API_CALL_RETENTION_DAYS = env_int("API_CALL_RETENTION_DAYS", 30, minimum=1)
