@@ -19,6 +19,7 @@ from rest_framework.response import Response
 
 from setup_portal.crm.errors import QueryError, shorten
 from setup_portal.crm.query import select_option
+from setup_portal.crm.reference import MAX_BATCH_OPERATIONS
 from setup_portal.crm.resources import Resource, to_dataverse, to_record
 from setup_portal.crm.tables import Table
 from setup_portal.dataverse import batch
@@ -29,7 +30,7 @@ from .bulk_views import table_of
 from .problems import Problem
 from .views import RETURN_ROW, CrmView
 
-MAX_OPERATIONS = 100
+MAX_OPERATIONS = MAX_BATCH_OPERATIONS
 METHODS = {"GET": False, "DELETE": False, "POST": True, "PATCH": True}  # method -> takes a body
 BATCH_KEYS = frozenset({"operations", "atomic"})
 OPERATION_KEYS = frozenset({"method", "path", "body"})
