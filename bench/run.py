@@ -16,7 +16,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHES = ["provisioning.py", "dashboard.py", "dashboard_scale.py", "dashboard_sqlite.py", "wizard.py",
-           "live_progress.py", "sandbox_dataverse.py", "sandbox_bulk.py", "sandbox_metadata.py", "crm_api.py", "crm_bulk.py",
+           "live_progress.py", "sandbox_dataverse.py", "sandbox_bulk.py", "sandbox_metadata.py", "crm_api.py",
+           "crm_bulk.py",
            "events.py", "api_provisioning.py", "cluster.py"]
 
 
