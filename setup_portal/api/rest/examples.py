@@ -31,6 +31,8 @@ INSTANCE = _answer("A ready instance", INSTANCE_VALUE)
 INSTANCE_PAGE = _page(INSTANCE_VALUE)
 CONNECTION_TEST = _answer("Queued", {"requested_at": "2026-11-27T10:15:00Z",
                                      "health_url": f"/api/v1/instances/{_ID}/health"}, "202")
+POLL = _answer("Queued", {"requested_at": "2026-11-27T10:15:00Z", "tables": ["accounts", "contacts"],
+                          "realtime": True}, "202")
 TOKEN = _answer("A new token", {"token": "dci_3kq8x2m1_…", "prefix": "dci_3kq8x2m1"}, "201")
 WEBHOOK_SECRET = _answer("A new secret", {"secret": "whsec_…", "previous_valid_until": "2026-11-28T10:15:00Z"}, "201")
 JOB = _answer("A job half way", JOB_VALUE)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.urls import reverse
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer
 from rest_framework.response import Response
 
 from setup_portal import permissions
 from setup_portal.azure.certificates import Certificate
-from setup_portal.events import endpoints
+from setup_portal.events import endpoints, realtime
 from setup_portal.events.forms import EndpointForm
 from setup_portal.instances import actions, filters
 from setup_portal.instances.forms import EditInstanceForm
@@ -284,6 +285,20 @@ class InstanceTestConnection(ManagementView):
             raise _state_conflict(exc) from None
         return Response({"requested_at": since, "health_url": reverse("rest:instance-health", args=[inst.pk])},
                         status=202)
+
+
+class InstancePoll(ManagementView):
+    @operation(summary="Poll an instance's tables now", operation_id="pollInstance", examples=[ex.POLL],
+               description="The worker polls every watched table now, besides the schedule (the instance "
+                           "page's Poll now); changes become `crm.<table>.*` events as usual. In real-time mode "
+                           "this is a reconciliation. 409 unless the instance is Ready with polling on. Admins only.",
+               parameters=[ID], request=None, responses={202: s.PollRequested}, errors=(404, 409), tags=TAG)
+    def post(self, request, instance_id):
+        inst = instance_for(request, instance_id, permissions.can_change_instance)
+        if not realtime.do_poll_now(inst, acting_user=request.user):
+            raise Problem(409, "Polling runs only while the instance is Ready with polling on.")
+        return Response({"requested_at": timezone.now(), "tables": list(inst.polling_resources or []),
+                         "realtime": bool(realtime.realtime_tables(inst))}, status=202)
 
 
 class InstanceToken(ManagementView):

@@ -379,6 +379,13 @@ class HealthCheckRequested(serializers.Serializer):
     health_url = serializers.CharField()
 
 
+class PollRequested(serializers.Serializer):
+    requested_at = serializers.DateTimeField()
+    tables = serializers.ListField(child=serializers.CharField(), help_text="The tables the poll reads.")
+    realtime = serializers.BooleanField(help_text="Whether Dataverse also pushes this instance's changes "
+                                                  "(then polling reconciles).")
+
+
 class ProvisioningStarted(serializers.Serializer):
     instance = serializers.UUIDField()
     instance_url = serializers.CharField()

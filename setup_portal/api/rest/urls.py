@@ -13,6 +13,7 @@ urlpatterns = [
     path("instances/<str:instance_id>/enable", instances.InstanceEnable.as_view(), name="instance-enable"),
     path("instances/<str:instance_id>/test-connection", instances.InstanceTestConnection.as_view(),
          name="instance-test-connection"),
+    path("instances/<str:instance_id>/poll", instances.InstancePoll.as_view(), name="instance-poll"),
     path("instances/<str:instance_id>/token", instances.InstanceToken.as_view(), name="instance-token"),
     path("instances/<str:instance_id>/next-certificate", certificates.InstanceNextCertificate.as_view(),
          name="instance-next-certificate"),
