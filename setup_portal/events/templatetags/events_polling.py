@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import template
+from django.conf import settings
 
 from setup_portal.crm.resources import RESOURCES
 
@@ -42,5 +43,6 @@ def poll_summary(inst) -> dict:
             "changes_found": sum(s.changes_found for s in states),
             "total_changes": sum(s.total_changes for s in states), "errors": list(groups.values()),
             "realtime": hook, "realtime_on": bool(pushed),
+            "reconcile_minutes": max(inst.polling_interval_minutes, settings.EVENTS_RECONCILE_MINUTES),
             # What the last reconciliation poll found that no push had brought (a push was lost).
             "reconciled": sum(s.changes_found for s in states if s.table in pushed)}
