@@ -89,7 +89,7 @@ def test_it_makes_the_user_and_follows_their_groups_at_each_sign_in(sandbox, dja
             refused = sign_in_with_microsoft(sandbox, client, *NESTOR)
         finally:
             sandbox.admin("POST", f"groups/{CRM_REVIEWERS}/members", {"upn": NESTOR[0], "member": True})
-    assert refused.status_code == 403 and b"none of your groups" in refused.content
+    assert refused.status_code == 403 and b"None of your groups" in refused.content
     assert "_auth_user_id" not in client.session
     assert list(Membership.objects.filter(user=nestor)) == [by_hand]  # the hand-made one stays
     assert AuditEvent.objects.get(verb="membership.removed").data["by"] == "group mapping"
@@ -123,7 +123,7 @@ def test_it_refuses_an_entra_user_with_no_mapped_group(sandbox, django_user_mode
         client = browser()
         refused = sign_in_with_microsoft(sandbox, client, "lee@contoso.onmicrosoft.com", "Sandbox-User-Pass-1!")
     assert refused.status_code == 403
-    assert b"lee@contoso.onmicrosoft.com" in refused.content and b"none of your groups" in refused.content
+    assert b"lee@contoso.onmicrosoft.com" in refused.content and b"None of your groups" in refused.content
     assert "_auth_user_id" not in client.session
     assert not django_user_model.objects.filter(email__iexact="lee@contoso.onmicrosoft.com").exists()
     assert not SocialAccount.objects.exists()
