@@ -35,7 +35,7 @@ def document(catalogue: Catalogue, server_url: str, *, title: str) -> dict:
         if resource.writable:
             schemas[f"{key}Create"] = _write_schema(resource, creating=True)
             schemas[f"{key}Update"] = _write_schema(resource, creating=False)
-        paths.update(_table_paths(name, key, resource, table.display_name))
+        paths.update(_table_paths(name, key, resource, table.collection_name or name))
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": "1",
@@ -78,7 +78,7 @@ def _table_paths(name: str, key: str, resource: Resource, label: str) -> dict:
     id_param = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
     fields_param = {"$ref": "#/components/parameters/fields"}
     collection: dict = {"get": {
-        "operationId": f"list_{key}", "tags": tag, "summary": f"List {label or name}",
+        "operationId": f"list_{key}", "tags": tag, "summary": f"List {label}",
         "parameters": [{"$ref": f"#/components/parameters/{p}"} for p in ("where", "fields", "orderBy", "pageSize",
                                                                           "nextPage")],
         "responses": {"200": {"description": "A page of records.", "content": _json({
@@ -86,26 +86,26 @@ def _table_paths(name: str, key: str, resource: Resource, label: str) -> dict:
             "properties": {"records": {"type": "array", "items": record},
                            "nextPage": {"type": ["string", "null"]}}})}, **_errors("400", "404")}}}
     item: dict = {"parameters": [id_param], "get": {
-        "operationId": f"get_{key}", "tags": tag, "summary": f"One {label or name} record",
+        "operationId": f"get_{key}", "tags": tag, "summary": f"One record of {label}",
         "parameters": [fields_param],
         "responses": {"200": {"description": "The record.", "content": _json(record)}, **_errors("400", "404")}}}
     paths = {f"/{name}": collection, f"/{name}/{{id}}": item}
     if not resource.writable:
         return paths
     collection["post"] = {
-        "operationId": f"create_{key}", "tags": tag, "summary": f"Create a {label or name} record",
+        "operationId": f"create_{key}", "tags": tag, "summary": f"Create a record in {label}",
         "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 255}}],
         "requestBody": {"required": True, "content": _json(_ref(f"{key}Create"))},
         "responses": {"201": {"description": "Created.", "content": _json(record)},
                       **_errors("400", "404", "412", "415", "422")}}
     item["patch"] = {
-        "operationId": f"update_{key}", "tags": tag, "summary": f"Change a {label or name} record",
+        "operationId": f"update_{key}", "tags": tag, "summary": f"Change a record of {label}",
         "parameters": [fields_param, {"name": "If-Match", "in": "header", "schema": {"type": "string"}}],
         "requestBody": {"required": True, "content": _json(_ref(f"{key}Update"))},
         "responses": {"200": {"description": "The record as changed.", "content": _json(record)},
                       **_errors("400", "404", "412", "415")}}
     item["delete"] = {
-        "operationId": f"delete_{key}", "tags": tag, "summary": f"Delete a {label or name} record",
+        "operationId": f"delete_{key}", "tags": tag, "summary": f"Delete a record of {label}",
         "parameters": [{"name": "If-Match", "in": "header", "schema": {"type": "string"}}],
         "responses": {"204": {"description": "Deleted."}, **_errors("400", "404", "412")}}
     paths[f"/{name}/bulk"] = {"post": {

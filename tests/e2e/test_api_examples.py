@@ -50,3 +50,10 @@ def test_objects_list_and_api_examples_on_the_instance_page(page, stack, sandbox
     panel.get_by_role("tablist").scroll_into_view_if_needed()
     page.shots("instance-api-examples", full_page=False)
     assert token not in page.content()  # its first characters are shown, never the token
+
+    # The instance's own API in the portal's Swagger UI: every table, the token entered under Authorize.
+    panel.get_by_role("link", name="This instance's API in Swagger UI").click()
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Contoso Examples: CRM API", timeout=30000)
+    expect(page.locator(".opblock-tag-section", has_text="cr8a2_projects").first).to_be_visible()
+    expect(page.get_by_role("button", name="Authorize")).to_be_visible()
+    page.shots("instance-crm-swagger", full_page=False)
