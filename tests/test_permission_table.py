@@ -174,6 +174,8 @@ ROWS: list[Row] = [
     ("POST", "/setup/new/", (403, 302, 403, 302, 403, 302)),
     ("GET", "/setup/sandbox/", (405, 405, 405, 405, 405, 405)),
     ("POST", "/setup/sandbox/", (403, 302, 403, 302, 403, 302)),
+    ("GET", "/setup/promote/{instance}/", (405, 405, 405, 405, 405, 405)),
+    ("POST", "/setup/promote/{instance}/", (403, 302, 403, 404, 403, 302)),
     ("GET", "/setup/{setup}/", (302, 302, 302, 404, 403, 302)),
     ("POST", "/setup/{setup}/", (302, 302, 302, 404, 403, 302)),
     ("GET", "/setup/{setup}/discard/", (405, 405, 405, 405, 405, 405)),

@@ -43,6 +43,10 @@ class Instance(models.Model):
     tags = models.CharField(max_length=500, blank=True, default="")
     setup = models.OneToOneField("wizard.Setup", null=True, blank=True, on_delete=models.SET_NULL,
                                  related_name="instance")
+    # The rehearsal (sandbox or a test environment) this instance was promoted from; its
+    # `promotions` are the instances set up from it for production.
+    promoted_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                      related_name="promotions")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="instances")
     # The setup's team: its admins change the instance, its team leads review it (permissions.py).
     # Saved without one, an instance takes its setup's team, or the Default team (see save()).

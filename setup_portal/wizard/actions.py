@@ -202,13 +202,65 @@ def do_finish_setup(setup: Setup, *, settings: dict, started_at: dt.datetime | N
 
     now = timezone.now()
     started_at = started_at or now
+    promoted_from = (setup.instance_settings or {}).get("promoted_from")
+    if promoted_from:
+        settings = {**settings, "promoted_from": promoted_from}
     Setup.objects.filter(pk=setup.pk).update(instance_settings=settings)
     StageRecord.objects.create(setup=setup, stage="instance", user=acting_user, values={**settings, "source": "form"},
                                started_at=started_at,
                                duration_ms=max(0, int((now - started_at).total_seconds() * 1000)), valid=True)
-    return do_create_instance(
+    job = do_create_instance(
         setup, name=settings["name"], tags=settings["tags"], polling_enabled=settings["polling_enabled"],
         polling_resources=settings["polling_resources"],
         polling_interval_minutes=settings["polling_interval_minutes"], filter_nulls=settings["filter_nulls"],
         acting_user=acting_user,
     )
+    if promoted_from:
+        _link_promotion(promoted_from, job.instance, acting_user=acting_user)
+    return job
+
+
+def _link_promotion(source_id: str, instance, *, acting_user) -> None:
+    """A promoted setup's instance points at its rehearsal (same team only), and both logs say so."""
+    source = type(instance).objects.filter(pk=source_id, team_id=instance.team_id).first()
+    if source is None or instance.promoted_from_id:
+        return
+    type(instance).objects.filter(pk=instance.pk).update(promoted_from=source)
+    instance.promoted_from = source
+    record("instance.promoted", source, actor=acting_user, data={"to": str(instance.pk), "name": instance.name})
+    record("instance.promoted_from", instance, actor=acting_user, data={"from": str(source.pk), "name": source.name})
+
+
+PROMOTION_SUFFIX = " (production)"
+
+
+@transaction.atomic
+def do_start_promotion(instance, *, acting_user) -> Setup:
+    """A new setup for the production twin of a rehearsed instance (sandbox or a test environment).
+
+    What carries over is filled in: the account stage's prerequisites, the authentication type and
+    the instance stage's settings (name with a suffix, tags, polling, webhooks' callback and event
+    types, filter nulls); the setup starts at the environment stage, so what differs is asked
+    again: environment, directory and application, keys, permissions, authorization. The webhook
+    signing secret is not carried: the new instance's endpoint makes its own.
+    """
+    source_setup = instance.setup
+    endpoint = getattr(instance, "webhook_endpoint", None)
+    setup = Setup.objects.create(
+        owner=acting_user, team_id=instance.team_id, use_sandbox=instance.use_sandbox, cloud=instance.cloud,
+        auth_type=instance.auth_type, multi_tenant=source_setup.multi_tenant if source_setup else False,
+        prerequisites=dict(source_setup.prerequisites) if source_setup else {}, current_stage="environment",
+        instance_settings={
+            "name": (instance.name + PROMOTION_SUFFIX)[:100], "tags": instance.tag_list,
+            "polling_enabled": instance.polling_enabled, "polling_resources": list(instance.polling_resources),
+            "polling_interval_minutes": instance.polling_interval_minutes, "filter_nulls": instance.filter_nulls,
+            "events_enabled": bool(endpoint and endpoint.enabled), "callback_url": endpoint.url if endpoint else "",
+            "lifecycle_types": list(endpoint.lifecycle_types) if endpoint else [],
+            "promoted_from": str(instance.pk),
+        },
+    )
+    StageRecord.objects.create(setup=setup, stage="account", user=acting_user, started_at=timezone.now(),
+                               values={**setup.prerequisites, "source": "promotion"}, valid=True)
+    record("setup.created", setup, actor=acting_user, data={"promoted_from": str(instance.pk)})
+    record("instance.promotion_started", instance, actor=acting_user, data={"setup": str(setup.pk)})
+    return setup

@@ -180,6 +180,21 @@ def use_sandbox(request: HttpRequest) -> HttpResponse:
     return redirect("wizard:stage", setup_id=setup.pk, stage="review")
 
 
+@require_POST
+@admin_required
+def promote(request: HttpRequest, instance_id: uuid.UUID) -> HttpResponse:
+    """"Promote…" on a Ready instance: a new setup for production with what carries over filled in."""
+    instance = permissions.instance_for(request.user, instance_id, permissions.can_change_instance)
+    if instance.status != "ready":
+        messages.error(request, "Only a Ready instance can be promoted: finish or fix its rehearsal first.")
+        return redirect(f"/instances/{instance.pk}/")
+    setup = actions.do_start_promotion(instance, acting_user=request.user)
+    messages.success(request, f"Promoting “{instance.name}”: its settings are filled in. Pick the production "
+                              "environment (Find my environments lists them), then its directory, app, keys, "
+                              "permissions and sign-in.")
+    return redirect("wizard:stage", setup_id=setup.pk, stage="environment")
+
+
 @reviewer_required
 def resume(request: HttpRequest, setup_id: uuid.UUID) -> HttpResponse:
     setup, _ = _get_setup(request, setup_id)
