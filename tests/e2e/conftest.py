@@ -143,6 +143,7 @@ def page(stack, browser, transactional_db, request):
     page = context.new_page()
     page.shots = Shots(page, re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-"))
     page.axe = axe_reports
+    accessibility.wait_before_goto(page)
     yield page
     try:
         if getattr(request.node, "rep_call", None) and request.node.rep_call.passed:
