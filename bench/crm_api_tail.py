@@ -68,14 +68,16 @@ def phases(timing: Path, since: float, until: float) -> dict[str, list[float]]:
     for path in timing.glob("*.tsv"):
         by_port = defaultdict(list)
         for line in path.read_text().splitlines():
-            port, parsed, written, closed = line.split("\t")
-            by_port[port].append((float(parsed), float(written), float(closed)))
+            port, parsed, written, closed, first = line.split("\t")
+            by_port[port].append((float(parsed), float(written), float(closed), first == "1"))
         for rows in by_port.values():
             rows.sort()
             for before, row in zip([None, *rows], rows, strict=False):
                 if not since <= row[0] < until:
                     continue
                 out["handler"].append((row[1] - row[0]) * 1000)
+                # a thread's first request opens its connections (database, Dataverse)
+                out["first handler" if row[3] else "later handler"].append((row[1] - row[0]) * 1000)
                 out["close"].append((row[2] - row[1]) * 1000)
                 if before is not None:
                     out["wait"].append((row[0] - before[2]) * 1000)
@@ -162,8 +164,9 @@ def report(results: dict, load_before, load) -> None:
           "`wait` = the previous answer on the connection closed to this request read; `handler` = read to "
           "answered; `close` = answered to closed (the call log INSERT); `seen` = previous answer to this "
           "answer, what wrk measures:\n")
-    print("| | requests | wait p50 / p99 / max | handler p50 / p99 / max | close p50 / p99 / max | seen p50 / p99 |")
-    print("|---|---:|---|---|---|---|")
+    print("| | requests | wait p50 / p99 / max | handler p50 / p99 / max | close p50 / p99 / max | seen p50 / p99 "
+          "| a thread's first request: n, handler p50 / max | later requests: handler p50 / p99 / max |")
+    print("|---|---:|---|---|---|---|---|---|")
     for name, runs in results.items():
         if name == "straight to the sandbox":
             continue
@@ -174,9 +177,11 @@ def report(results: dict, load_before, load) -> None:
         def trio(key, merged=merged):
             v = merged[key]
             return f"{crm_api.pct(v, 0.5):.1f} / {crm_api.pct(v, 0.99):.1f} / {max(v):.0f}" if v else "—"
-        seen = merged["seen"]
+        seen, first = merged["seen"], merged["first handler"]
         print(f"| {name} | {len(merged['handler']):,} | {trio('wait')} | {trio('handler')} | {trio('close')} | "
-              f"{crm_api.pct(seen, 0.5):.1f} / {crm_api.pct(seen, 0.99):.1f} |")
+              f"{crm_api.pct(seen, 0.5):.1f} / {crm_api.pct(seen, 0.99):.1f} | "
+              + (f"{len(first)}, {statistics.median(first):.0f} / {max(first):.0f}" if first else "0")
+              + f" | {trio('later handler')} |")
 
 
 if __name__ == "__main__":
