@@ -31,6 +31,7 @@ from bench import sandbox_dataverse as sdv  # noqa: E402
 WORK = Path(tempfile.mkdtemp(prefix="bench-crm-api-"))
 SEQUENTIAL = int(os.environ.get("BENCH_CRM_REQUESTS", "400"))
 CPU_CALLS = int(os.environ.get("BENCH_CRM_CPU_CALLS", "500"))
+WARMUP = os.environ.get("BENCH_CRM_WARMUP", "3s")
 PORTAL_QUERY = "/api/v1/crm/accounts?pageSize=50"
 ENV = {
     "DJANGO_SETTINGS_MODULE": "config.settings", "VAR_DIR": str(WORK), "DEBUG": "0",
@@ -47,10 +48,11 @@ if os.environ.get("BENCH_CRM_CACHE_URL"):
     ENV["CACHE_URL"] = os.environ["BENCH_CRM_CACHE_URL"]
 
 
-def wrk(url: str, headers: dict) -> dict:
+def wrk(url: str, headers: dict, duration: str | None = None) -> dict:
     """sandbox_dataverse.wrk with any headers (the direct request needs the same Prefer as the portal's)."""
     args = [arg for name, value in headers.items() for arg in ("-H", f"{name}: {value}")]
-    out = subprocess.run(["wrk", "-t2", f"-c{sdv.CONNECTIONS}", f"-d{sdv.DURATION}", "--latency", *args, url],
+    command = ["wrk", "-t2", f"-c{sdv.CONNECTIONS}", f"-d{duration or sdv.DURATION}", "--latency", *args, url]
+    out = subprocess.run(command,
                          capture_output=True, text=True, check=True).stdout
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
@@ -215,6 +217,12 @@ def main() -> int:
             started = time.perf_counter()
             direct.get(direct_url, headers=direct_headers, timeout=10).raise_for_status()
             straight.append((time.perf_counter() - started) * 1000)
+        # A short wrk run first, unmeasured, on each: every gunicorn thread's first request opens the
+        # thread's database connection and its connection to Dataverse (up to seconds on a loaded
+        # machine), which made most of the measured p99 when wrk's 8 connections met 16 cold threads
+        # (bench/crm_api_tail.py, issue 23). The warm-up itself is reported below the table.
+        warmups = {"straight to the sandbox": wrk(direct_url, direct_headers, WARMUP),
+                   "through the portal": wrk(base + PORTAL_QUERY, portal_headers, WARMUP)}
         loads = {"straight to the sandbox": wrk(direct_url, direct_headers),
                  "through the portal": wrk(base + PORTAL_QUERY, portal_headers)}
         from setup_portal.api.models import ApiCall
@@ -230,18 +238,18 @@ def main() -> int:
         sandbox.wait(15)
         shutil.rmtree(WORK, ignore_errors=True)
         shutil.rmtree(sdv.WORK, ignore_errors=True)
-    report(via_portal, straight, loads, calls, cpu, load_before, load)
+    report(via_portal, straight, loads, calls, cpu, load_before, load, warmups)
     return 0
 
 
 def report(via_portal: list[float], straight: list[float], loads: dict, calls: list[tuple[int, int]], cpu: dict,
-           load_before: tuple[float, float, float], load: tuple[float, float, float]) -> None:
+           load_before: tuple[float, float, float], load: tuple[float, float, float], warmups: dict) -> None:
     p50_portal, p50_direct = statistics.median(via_portal), statistics.median(straight)
     p95_portal, p95_direct = pct(via_portal, 0.95), pct(straight, 0.95)
     own = [latency - (upstream or 0) for latency, upstream in calls]
     rps_direct, rps_portal = loads["straight to the sandbox"]["rps"], loads["through the portal"]["rps"]
     added_p50 = p50_portal - p50_direct
-    print("## Instance API: `GET /api/v1/crm/accounts?pageSize=50` through the portal (issue 12)\n")
+    print("## Instance API: `GET /api/v1/crm/accounts?pageSize=50` through the portal (issues 12, 23)\n")
     setup = (f"PostgreSQL and {'Redis' if 'CACHE_URL' in ENV else 'the database'} cache"
              if ENV["DATABASE_URL"].startswith("postgres") else "SQLite and the database cache")
     print("The portal under gunicorn (2 workers, gthread with 8 threads each as in the Dockerfile, DEBUG off, "
@@ -262,10 +270,15 @@ def report(via_portal: list[float], straight: list[float], loads: dict, calls: l
     print("|---|---:|---|---|---|")
     for name, r in loads.items():
         print(f"| {name} | {r['rps']:.0f} | {r['p50']} | {r['p99']} | {r['errors']} of {r['total']} |")
+    print(f"\nThe unmeasured {WARMUP} warm-up run before each (cold gunicorn threads): "
+          + "; ".join(f"{name} {r['rps']:.0f} requests/s, p50 {r['p50']}, p99 {r['p99']}"
+                      for name, r in warmups.items())
+          + ".")
     if own:
         print(f"\nThe call log of the same run ({len(own):,} answered calls): the portal's own time inside Django "
               f"(latency_ms minus upstream_ms, i.e. authentication, token cache, query building, record conversion "
-              f"and rendering; the log's INSERT comes after) has median {statistics.median(own):.0f} ms, p95 "
+              f"and rendering; the log's INSERT comes after, in a writer thread) has median "
+              f"{statistics.median(own):.0f} ms, p95 "
               f"{pct(own, 0.95):.0f} ms.\n")
     print(f"CPU time per call ({cpu['calls']} calls through the portal's WSGI application in-process, the call "
           "log INSERT included, the sandbox answering in its own process; median of batches of 50):\n")
