@@ -25,6 +25,7 @@ ROWS = [
     ("PUT", INSTANCE, (405, 405, 405, 405, 403, 401)),
     ("POST", INSTANCE + "/disable", CHANGE_A),
     ("POST", INSTANCE + "/enable", (403, 409, 403, 404, 403, 401)),  # it is not disabled
+    ("POST", INSTANCE + "/promote", (403, 201, 403, 404, 403, 401)),  # Ready: a draft for production
     ("POST", INSTANCE + "/test-connection", (403, 202, 403, 404, 403, 401)),
     ("POST", INSTANCE + "/poll", (403, 409, 403, 404, 403, 401)),  # polling is off: nothing to poll
     ("POST", INSTANCE + "/token", (403, 201, 403, 404, 403, 401)),

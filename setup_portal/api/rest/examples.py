@@ -47,6 +47,9 @@ REVIEW_PAGE = _page({"id": 7, "decision": "changes_requested", "comment": "Tag i
                      "reviewer": "bob", "created_at": "2026-11-27T09:00:00Z", "resolved_at": None})
 SETUP_PAGE = _page(SETUP_VALUE)
 SETUP = _answer("A draft", {**SETUP_VALUE, "stages": [{"stage": "account", "valid": True, "user": "alice"}]})
+PROMOTED_SETUP = _answer("A draft for production", {
+    **SETUP_VALUE, "current_stage": "environment", "dynamics_url": "",
+    "stages": [{"stage": "account", "valid": True, "user": "alice"}]}, status="201")
 AUDIT_PAGE = _page({"id": 981, "created_at": "2026-11-27T10:15:00Z", "actor": "alice", "verb": "instance.disabled",
                     "target_type": "instance", "target_id": _ID, "target_label": "Contoso sales",
                     "data": {"reason": "Contract ended"}})

@@ -17,6 +17,7 @@ from setup_portal.instances import actions, filters
 from setup_portal.instances.forms import EditInstanceForm
 from setup_portal.instances.lifecycle_forms import DisableForm
 from setup_portal.instances.models import Instance
+from setup_portal.wizard import actions as wizard_actions
 from setup_portal.wizard.models import Setup
 
 from ..problems import Problem
@@ -254,6 +255,28 @@ class InstanceDisable(ManagementView):
         except actions.InstanceStateError as exc:
             raise _state_conflict(exc) from None
         return Response(_detail(inst))
+
+
+class InstancePromote(ManagementView):
+    @operation(summary="Promote a rehearsed instance", operation_id="promoteInstance",
+               description="Starts a new setup (a draft) for the production twin of a Ready instance rehearsed "
+                           "against the sandbox or a test environment, as Promote… does on its page: the "
+                           "authentication type, the account stage and the instance settings (name with "
+                           "' (production)', tags, polling, filter nulls, webhooks' callback and event types) "
+                           "carry over; the draft waits at the environment stage, and the rest (environment, "
+                           "directory, app and keys, permissions, authorization) is done as for any setup — in "
+                           "the wizard, or for server-to-server through provisionSetup with the credentials. "
+                           "The instance it makes links back (promoted_from); its webhook secret is its own. "
+                           "Admins only.",
+               parameters=[ID], request=None, responses={201: s.SetupDetailOut}, errors=(404, 409),
+               examples=[ex.PROMOTED_SETUP], tags=TAG)
+    def post(self, request, instance_id):
+        inst = instance_for(request, instance_id, permissions.can_change_instance)
+        if inst.status != Instance.Status.READY:
+            raise Problem(409, f"Only a Ready instance can be promoted; this one is {inst.get_status_display()}.")
+        setup = wizard_actions.do_start_promotion(inst, acting_user=request.user)
+        return Response(s.SetupDetailOut(setup).data, status=201,
+                        headers={"Location": reverse("rest:setup", args=[setup.pk])})
 
 
 class InstanceEnable(ManagementView):

@@ -10,6 +10,7 @@ urlpatterns = [
     path("instances", instances.InstanceList.as_view(), name="instances"),
     path("instances/<str:instance_id>", instances.InstanceDetail.as_view(), name="instance"),
     path("instances/<str:instance_id>/disable", instances.InstanceDisable.as_view(), name="instance-disable"),
+    path("instances/<str:instance_id>/promote", instances.InstancePromote.as_view(), name="instance-promote"),
     path("instances/<str:instance_id>/enable", instances.InstanceEnable.as_view(), name="instance-enable"),
     path("instances/<str:instance_id>/test-connection", instances.InstanceTestConnection.as_view(),
          name="instance-test-connection"),

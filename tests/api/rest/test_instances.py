@@ -169,3 +169,20 @@ def test_each_key_is_rate_limited_with_a_problem(alice_api, settings):
     assert alice_api.get(LIST).status_code == 200
     body = _assert_problem(alice_api.get(LIST), 429)
     assert int(alice_api.get(LIST)["Retry-After"]) >= 1 and body["detail"]
+
+
+def test_it_promotes_a_ready_instance_to_a_draft(alice, alice_api):
+    inst = make_instance(alice, name="Contoso Sales", tags=",sales,", auth_type="s2s", filter_nulls=False)
+    response = alice_api.post(_url(inst, "/promote"))
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["current_stage"] == "environment" and body["auth_type"] == "s2s" and body["dynamics_url"] == ""
+    assert response["Location"] == f"/api/v1/setups/{body['id']}"
+    assert AuditEvent.objects.filter(verb="instance.promotion_started", target_id=str(inst.pk)).exists()
+
+
+def test_it_refuses_to_promote_an_instance_that_is_not_ready(alice, alice_api, bob_api):
+    inst = make_instance(alice, status=Instance.Status.DISABLED)
+    response = alice_api.post(_url(inst, "/promote"))
+    assert response.status_code == 409 and "Ready" in response.json()["detail"]
+    assert bob_api.post(_url(make_instance(alice), "/promote")).status_code == 403
