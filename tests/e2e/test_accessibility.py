@@ -33,7 +33,9 @@ def test_it_themes_the_api_docs_so_their_contrast_passes(page, stack, sandbox):
     expect(first_operation).to_be_visible(timeout=30_000)
     first_operation.click()  # an operation open: parameters, responses, examples
     expect(page.locator(".opblock-body").first).to_be_visible()
-    page.shots("api-docs")
+    page.shots("api-docs-top", full_page=False)
+    page.locator(".opblock-body").first.scroll_into_view_if_needed()
+    page.shots("api-docs-operation", full_page=False)
     accessibility.check(page, "Swagger UI rendered, one operation open")
 
 
