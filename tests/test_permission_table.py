@@ -250,6 +250,8 @@ ROWS: list[Row] = [
     ("POST", "/instances/{instance}/poll/", (403, 302, 403, 404, 403, 302)),
     ("GET", "/instances/{instance}/realtime/", (405, 405, 405, 405, 405, 405)),
     ("POST", "/instances/{instance}/realtime/", (403, 302, 403, 404, 403, 302)),
+    ("GET", "/instances/{instance}/realtime/rotate-key/", (405, 405, 405, 405, 405, 405)),
+    ("POST", "/instances/{instance}/realtime/rotate-key/", (403, 302, 403, 404, 403, 302)),
     # Dataverse's pushes (real-time mode): no session counts, only the instance's key in a header
     ("GET", "/hooks/dataverse/{instance}/", (405, 405, 405, 405, 405, 405)),
     ("POST", "/hooks/dataverse/{instance}/", (401, 401, 401, 401, 401, 401)),

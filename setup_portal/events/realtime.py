@@ -170,17 +170,20 @@ def do_poll_now(inst: Instance, *, acting_user) -> bool:
     return True
 
 
-def do_rotate_hook_key(inst: Instance) -> None:
+@transaction.atomic
+def do_rotate_hook_key(inst: Instance, *, acting_user) -> bool:
     """A new key for the instance's webhook: pushes with the previous one are accepted until the
-    endpoint in Dataverse holds the new one (the worker updates it)."""
+    endpoint in Dataverse holds the new one (the worker updates it). False without a webhook."""
     hook = RealtimeHook.objects.select_for_update().filter(instance=inst).first()
     if hook is None:
-        return
+        return False
     hook.previous_key, hook.key = hook.key, new_hook_key()
     hook.save(update_fields=["previous_key", "key", "updated_at"])
+    record("instance.realtime_key_rotated", inst, actor=acting_user)
     from config.celery import app
 
     transaction.on_commit(lambda: app.send_task("events.push_hook_key", args=[str(inst.pk)]))
+    return True
 
 
 def push_hook_key(instance_id) -> str:

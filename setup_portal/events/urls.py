@@ -12,6 +12,7 @@ urlpatterns = [
     path("instances/<uuid:instance_id>/deliveries/<int:delivery_id>/redeliver/", views.redeliver, name="redeliver"),
     path("instances/<uuid:instance_id>/poll/", views.poll_now, name="poll_now"),
     path("instances/<uuid:instance_id>/realtime/", views.set_realtime, name="set_realtime"),
+    path("instances/<uuid:instance_id>/realtime/rotate-key/", views.rotate_hook_key, name="rotate_hook_key"),
     path("notifications/", notification_views.notifications, name="notifications"),
     path("notifications/<int:notification_id>/read/", notification_views.read_notification,
          name="read_notification"),

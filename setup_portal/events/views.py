@@ -167,3 +167,15 @@ def set_realtime(request: HttpRequest, instance_id) -> HttpResponse:
     messages.success(request, "Real-time delivery is being registered in Dynamics CRM." if enabled else
                      "Real-time delivery is off; its webhook is being removed from Dynamics CRM.")
     return redirect(reverse("instances:detail", args=[inst.pk]) + "#polling")
+
+
+@require_POST
+@login_required
+def rotate_hook_key(request: HttpRequest, instance_id) -> HttpResponse:
+    """A new key for the webhook Dataverse calls; the previous one works until Dataverse has the new one."""
+    inst = instance_for(request, instance_id, permissions.can_change_instance, live=True)
+    if realtime.do_rotate_hook_key(inst, acting_user=request.user):
+        messages.success(request, "A new webhook key is being sent to Dynamics CRM; the previous key works until then.")
+    else:
+        messages.error(request, "Real-time delivery has never been on for this instance: there is no key to rotate.")
+    return redirect(reverse("instances:detail", args=[inst.pk]) + "#polling")

@@ -12,8 +12,8 @@ from standardwebhooks import Webhook
 
 from setup_portal.events.models import Event, PollState, RealtimeHook, WebhookEndpoint
 from setup_portal.events.polling import poll_instance
-from setup_portal.events.realtime import sync_realtime
-from setup_portal.instances.actions import do_delete_instance
+from setup_portal.events.realtime import do_rotate_hook_key, push_hook_key, sync_realtime
+from setup_portal.instances.actions import do_delete_instance, do_disable_instance
 from tests.conftest import WorkerProcess
 from tests.instances.factories import make_instance, sandbox_s2s_instance
 
@@ -131,11 +131,18 @@ def test_the_reconciliation_poll_delivers_dropped_pushes_exactly_once(alice, san
     assert PollState.objects.get(instance=inst).changes_found == 1
     events = _wait(lambda: hook_bin.verified_events(), what="the reconciled event")
     assert [(e["type"], e["data"]["id"]) for e in events] == [("crm.accounts.created", account)]
-    # A push of the same version later (a retry) makes no second event.
+    # A rotated key reaches Dataverse; pushes with it are accepted.
+    assert do_rotate_hook_key(inst, acting_user=alice)
+    assert push_hook_key(inst.pk) == "rotated"
+    assert RealtimeHook.objects.get(instance=inst).previous_key == ""
     api("PATCH", f"accounts({account})", {"telephone1": "1"})
     _wait(lambda: len(hook_bin.verified_events()) == 2, what="the update pushed")
     ids = [e["id"] for e in hook_bin.verified_events()]
     assert len(ids) == len(set(ids)) == 2
+
+    do_disable_instance(inst, acting_user=alice)
+    _wait(lambda: _registrations(sandbox) == {"serviceendpoints": 0, "sdkmessageprocessingsteps": 0},
+          what="the webhook removed when the instance is disabled")
 
 
 def test_a_refused_registration_falls_back_to_polling(alice, sandbox, clean_sandbox, settings, db):
