@@ -116,6 +116,9 @@ class Environment:
     application_users: list[dict]
     data: dict
     state: int = 0  # as the Global Discovery Service says: 0 enabled, 1 disabled
+    # Its OrganizationType: 0 Customer (production), 5 CustomerTest (sandbox); Contoso is the
+    # rehearsal, Contoso Europe the production environment a rehearsal is promoted to.
+    organization_type: int = 0
 
     def url(self, backchannel_base: str) -> str:
         return f"{backchannel_base}/dataverse/{self.name}"
@@ -212,6 +215,7 @@ def load(path: Path, today: date | None = None) -> Directory:
                 e["name"], e["friendly_name"], e["unique_name"], e["organization_id"], e["environment_id"],
                 e["region"], e.get("geo", "NA"), e["version"], e["business_units"], e.get("users", []),
                 e.get("application_users", []), e.get("data", {}), int(e.get("state", 0)),
+                int(e.get("organization_type", 0)),
             )
             for e in data["environments"]
         }

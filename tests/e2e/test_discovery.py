@@ -32,6 +32,8 @@ def test_it_picks_the_environment_from_the_list(page, stack, sandbox):
     table = page.locator("table.discovered-environments")
     expect(table).to_contain_text("Contoso Europe")
     expect(table).to_contain_text("EUR")
+    expect(table.locator("tr", has_text="Contoso Europe")).to_contain_text("Production")  # OrganizationType 0
+    expect(table.locator("tr", has_text="Contoso").first).to_contain_text("Sandbox")  # 5: the rehearsal
     expect(page.get_by_label("Contoso Archive (disabled)")).to_be_disabled()
     expect(table.locator("tr", has_text="Contoso Archive")).to_contain_text("Disabled")
     expect(page.get_by_label("Contoso Europe")).to_be_enabled()

@@ -48,6 +48,7 @@ def test_it_lists_the_environments_of_the_signed_in_user(sbx, info, discovery_sc
     assert {"Id", "ApiUrl", "Version", "UniqueName", "EnvironmentId"} <= set(contoso)
     assert rows["contoso-archive"]["State"] == 1
     assert rows["contoso-eu"]["Region"] == "EUR"
+    assert (contoso["OrganizationType"], rows["contoso-eu"]["OrganizationType"]) == (5, 0)  # sandbox, production
 
 
 def test_it_lists_only_environments_the_user_is_a_member_of(sbx, discovery_scope):

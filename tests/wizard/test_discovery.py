@@ -111,6 +111,7 @@ def test_it_lists_the_environments_and_saves_the_picked_one(alice_client, at_env
     archive, europe = found["org9f02c7e1"], found["org3b81d0c4"]
     assert f'value="{archive["id"]}" id="id_environment_2" disabled' in page
     assert (europe["region"], europe["state"], europe["usable"]) == ("EUR", 0, True)
+    assert (europe["kind"], found["org7c2e41a9"]["kind"]) == ("Production", "Sandbox")  # OrganizationType 0, 5
 
     response = alice_client.post(stage_url(at_environment, "environment"), {
         "environment": europe["id"], "dynamics_url": "", "tenant": clean_sandbox.info["tenant_id"],

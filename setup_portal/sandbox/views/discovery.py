@@ -66,8 +66,8 @@ def instances(request: HttpRequest) -> HttpResponse:
             # Dataverse has a separate api. host; the sandbox serves the Web API under the same URL.
             "Url": url, "ApiUrl": url, "Region": env.geo, "LastUpdated": None, "TrialExpirationDate": None,
             "IsUserSysAdmin": "System Administrator" in member.get("roles", []), "Purpose": "",
-            "OrganizationType": 0, "TenantId": directory.tenant.id, "EnvironmentId": env.environment_id,
-            "DatacenterId": None, "SchemaType": "Standard",
+            "OrganizationType": env.organization_type, "TenantId": directory.tenant.id,
+            "EnvironmentId": env.environment_id, "DatacenterId": None, "SchemaType": "Standard",
         })
     response = JsonResponse({"@odata.context": f"{scopes.discovery_uri(base)}/api/discovery/v2.0/$metadata#Instances",
                              "value": value})
