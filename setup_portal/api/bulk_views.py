@@ -50,6 +50,11 @@ class BulkView(CrmView):
             if fresh is not None:
                 table, res = table_of(request._request, request.auth, name, fresh)
                 call, plan = _checked(data, res)
+        if not plan.pending and all(o.status == 400 for o in plan.refused):
+            # Nothing can be sent: the call as a whole is bad input, not a partial success.
+            raise Problem(400, f"None of the {len(plan.refused)} records can be written; each one's problem is in "
+                               "results.", slug="invalid-records",
+                          extra={"results": [o.as_json() for o in plan.refused]})
         sender = Sender(request._request, request.auth, table, res)
         outcomes = sender.write(call, plan)
         succeeded = sum(1 for o in outcomes if o.status < 400)

@@ -108,3 +108,13 @@ def test_it_records_the_call_once(app, clean_sandbox):
     _bulk(app, "accounts", {"records": [{"name": "Logged"}]})
     call = ApiCall.objects.filter(instance=app.instance).latest("id")
     assert (call.method, call.resource, call.status) == ("POST", "accounts/bulk", 200)
+
+
+def test_a_call_whose_every_record_is_refused_is_a_400_with_each_records_problem(app, clean_sandbox):
+    answer = app.post("/api/v1/crm/accounts/bulk", {"records": [{"name": "x", "revenue": "lots"},
+                                                                {"nosuchfield": 1}]})
+    assert answer.status_code == 400
+    problem = answer.json()
+    assert problem["status"] == 400 and "None of the 2 records" in problem["detail"]
+    assert [r["index"] for r in problem["results"]] == [0, 1]
+    assert problem["results"][0]["problem"]["field"] == "revenue"
