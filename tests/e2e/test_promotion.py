@@ -33,6 +33,7 @@ def test_it_promotes_a_rehearsal_to_another_environment(page, stack, sandbox):
     page.wait_for_url(re.compile(re.escape(info["browser_base"]) + r"/.*"))
     flows.sandbox_sign_in(page, info, consent=None)
     flows.expect_stage(page, 2, "Environment")
+    expect(page.locator("table.discovered-environments tr", has_text="Contoso Europe")).to_contain_text("Production")
     page.get_by_label("Contoso Europe").check()
     page.shots("promotion-environment")
     flows.save(page)
