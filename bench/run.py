@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCHES = ["provisioning.py", "dashboard.py", "dashboard_scale.py", "dashboard_sqlite.py", "wizard.py",
            "live_progress.py", "sandbox_dataverse.py", "sandbox_bulk.py", "sandbox_metadata.py", "crm_api.py",
            "crm_bulk.py",
-           "events.py", "api_provisioning.py", "cluster.py"]
+           "events.py", "realtime.py", "api_provisioning.py", "cluster.py"]
 
 
 def cpu_model() -> str:
