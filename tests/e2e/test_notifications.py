@@ -56,7 +56,7 @@ def test_grouped_entries_filters_mark_read_and_mute_by_keyboard(page, stack):
     expect(page).to_have_url(re.compile(r"kind=health_failing"))
 
     page.get_by_role("link", name="Show all").click()
-    page.get_by_role("button", name="Mute wingtip-prod").focus()
+    page.get_by_role("button", name="Mute instance wingtip-prod").focus()
     page.keyboard.press("Enter")
     expect(page.get_by_text("Muted wingtip-prod")).to_be_visible()
     expect(page.get_by_role("button", name="Unmute wingtip-prod")).to_be_visible()

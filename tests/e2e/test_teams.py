@@ -84,7 +84,7 @@ def test_a_portal_administrator_creates_a_team_and_a_user_in_it(page, stack):
     expect(page.get_by_role("heading", name="Make bea Admin of Default team?")).to_be_visible()
     page.shots("confirm-role-change")
     page.get_by_role("link", name="Cancel").click()
-    page.get_by_role("button", name="Remove bea from Default team").click()
+    page.get_by_role("button", name="Remove from team: Default team").click()
     expect(page.get_by_role("heading", name="Remove bea from Default team?")).to_be_visible()
     page.get_by_role("button", name="Remove from team").click()
     expect(page.get_by_text("bea is no longer in Default team.")).to_be_visible()
