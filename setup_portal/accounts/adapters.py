@@ -9,9 +9,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.shortcuts import render
 
-from setup_portal.azure import graph
-
-from . import entra
+from . import entra, graph
 
 
 class ClosedSignupAdapter(DefaultAccountAdapter):
