@@ -235,7 +235,7 @@ class Seeder:
             v["client_secret"], v["secret_hint"] = secret, mask(secret)
             v["secret_expires_on"] = self.today + dt.timedelta(days=self._secret_days())
         if status not in {Instance.Status.PROVISIONING, Instance.Status.FAILED}:
-            v["ready_at"] = created + dt.timedelta(seconds=rng.lognormvariate(1.2, 0.5))
+            v["ready_at"] = self._after(created, dt.timedelta(seconds=rng.lognormvariate(1.2, 0.5)))
             v["dataverse_user_id"] = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         if status == Instance.Status.READY:
             v["access_token_expires_at"] = self.now + dt.timedelta(minutes=rng.randrange(-20, 75))
@@ -258,10 +258,15 @@ class Seeder:
             v["review_state"] = review
             if review != "pending":
                 v["reviewed_by_id"] = rng.choice(crew.leads).pk
-                v["reviewed_at"] = created + dt.timedelta(hours=rng.randrange(1, 72))
+                v["reviewed_at"] = self._after(created, dt.timedelta(hours=rng.randrange(1, 72)))
                 v["review_comment"] = ("Looks good." if review == "approved"
                                        else "Please add the 'production' tag and a shorter secret lifetime.")
         return v
+
+    def _after(self, start: dt.datetime, wanted: dt.timedelta) -> dt.datetime:
+        """`wanted` after `start`, or earlier if that is still to come: a seeded history has happened
+        (an instance created an hour ago was not reviewed 30 hours after it)."""
+        return start + min(wanted, (self.now - start) * self.rng.uniform(0.2, 0.9))
 
     def _secret_days(self) -> int:
         roll = self.rng.random()
@@ -363,7 +368,8 @@ class Seeder:
                                       {"from": "ready", "to": "needs_reauth", "error_code": inst.status_code}))
         if inst.status in {Instance.Status.DISABLED, Instance.Status.DELETED}:
             verb = "instance.disabled" if inst.status == Instance.Status.DISABLED else "instance.deleted"
-            events.append(self._event(inst, verb, inst.created_at + dt.timedelta(days=1), owner, {"from": "ready"}))
+            events.append(self._event(inst, verb, self._after(inst.created_at, dt.timedelta(days=1)), owner,
+                                      {"from": "ready"}))
         return events
 
     def _setups(self, instances: list[Instance]) -> None:
