@@ -2,11 +2,13 @@
 
 The view only checks the key (constant time), the size and the shape, counts the push and queues
 `take_push`; Dataverse's timeout is 60 s and a slow answer would hold its asynchronous service.
-`take_push` turns the execution context into the event polling would make: for a Create or Update
-it reads the row as polling does (so the payload has the same shape), for a Delete it needs only
-the id. The de-duplication key is polling's (`table:id:version`, `table:id:deleted`), so a change
-both pushed and polled is one event; a push older than an event already made for the record
-(a late retry) is dropped, so events of one record stay in order.
+`take_push` turns the execution context into the event polling would make, for any watched table
+(resolved by tables.py as polling resolves it: the friendly seven as `crm.accounts.*`, any other
+table as `crm.<logical name>.*`): for a Create or Update it reads the row as polling does (so the
+payload has the same shape), for a Delete it needs only the id. The de-duplication key is polling's
+(`table:id:version`, `table:id:deleted`), so a change both pushed and polled is one event; a push
+older than an event already made for the record (a late retry) is dropped, so events of one record
+stay in order.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from setup_portal.crm.resources import RESOURCES, to_record
+from setup_portal.crm.resources import Resource, to_record
 from setup_portal.dataverse import client as dataverse
 from setup_portal.dataverse.client import API, DataverseError
 from setup_portal.instances.models import Instance
 from setup_portal.instances.provisioning import checked_url
 from setup_portal.instances.tokens import acquire_token_for_instance
 
+from . import tables as polled_tables
 from .actions import emit_event
 from .models import Event, RealtimeHook, RealtimeStep
 
@@ -36,7 +39,6 @@ MAX_BODY = 512 * 1024  # Dataverse trims its context past 256 KB (x-ms-dynamics-
 KEY_HEADER = "x-portal-hook-key"
 KINDS = {"Create": "created", "Update": "updated", "Delete": "deleted"}
 TAKE_TASK = "events.take_push"
-_BY_ENTITY_SET = {r.entity_set: r for r in RESOURCES.values()}
 
 
 def _problem(status: int, title: str) -> JsonResponse:
@@ -76,12 +78,6 @@ def dataverse_push(request: HttpRequest, instance_id) -> HttpResponse:
 
 
 # --- the worker's part -----------------------------------------------------------------------------
-def _resource_of(inst: Instance, logical_name: str):
-    """The watched resource of the table with this logical name (steps are registered per watched table)."""
-    step = RealtimeStep.objects.filter(hook__instance=inst, logical_name=logical_name).first()
-    return _BY_ENTITY_SET.get(step.table) if step else None
-
-
 def _newest_version(inst: Instance, record_key: str) -> tuple[int, bool]:
     """The highest row version of the record's events so far, and whether it was deleted."""
     newest, deleted = 0, False
@@ -98,7 +94,15 @@ def take_push(instance_id: str, message: str, entity: str, record_id: str) -> st
     inst = Instance.objects.filter(pk=instance_id, status=Instance.Status.READY).first()
     if inst is None:
         return "not-ready"
-    resource = _resource_of(inst, entity)
+    # Steps are registered per watched table (realtime.py); the step's table is the polled name, read
+    # as polling reads it (tables.py): a friendly resource, `crm.accounts.*`, or any other table of
+    # the metadata by logical name, `crm.cr8a2_project.*`.
+    step = RealtimeStep.objects.filter(hook__instance=inst, logical_name=entity).first()
+    if step is None:
+        return "not-watched"
+    base = checked_url(inst).rstrip("/")
+    token = acquire_token_for_instance(inst).access_token
+    resource: Resource | None = polled_tables.resource(inst, step.table, base=base, token=token)
     if resource is None:
         return "not-watched"
     record_key = f"{resource.name}:{record_id}"
@@ -107,8 +111,6 @@ def take_push(instance_id: str, message: str, entity: str, record_id: str) -> st
                           {"table": resource.name, "id": record_id, "reason": "deleted"},
                           record_key=record_key, dedupe_key=f"{record_key}:deleted")
         return "emitted" if made else "duplicate"
-    base = checked_url(inst).rstrip("/")
-    token = acquire_token_for_instance(inst).access_token
     url = f"{base}{API}/{resource.entity_set}({record_id})"
     try:
         row = dataverse.get_url(base, token, url, params={"$select": ",".join([*resource.columns, "versionnumber"])},

@@ -27,8 +27,9 @@ from setup_portal.instances.provisioning import StepFailed, checked_url
 from setup_portal.instances.tokens import acquire_token_for_instance
 from setup_portal.outbound import SandboxDisabled
 
+from . import tables as polled_tables
 from .models import RealtimeHook, RealtimeStep, new_hook_key
-from .polling import _tables, pollable
+from .polling import _ENTITY_SETS, _tables, pollable
 
 log = logging.getLogger(__name__)
 MESSAGES = ("Create", "Update", "Delete")
@@ -42,8 +43,8 @@ def hook_url(inst: Instance) -> str:
 
 
 def wanted_tables(inst: Instance, hook: RealtimeHook) -> list[str]:
-    """The entity sets that should have steps now: none unless the instance is Ready and polling and
-    real-time are on."""
+    """The polled tables that should have steps now (friendly ones by entity set, others by logical
+    name, as PollState names them): none unless the instance is Ready and polling and real-time are on."""
     live = inst.status == Instance.Status.READY and inst.polling_enabled and hook.enabled and not inst.seeded
     return _tables(inst) if live else []
 
@@ -116,7 +117,7 @@ def _register(inst: Instance, hook: RealtimeHook, base: str, token: str, tables:
         for message in MESSAGES:
             if (table, message) in have:
                 continue
-            logical = logical or dataverse_plugins.logical_name(base, token, table)
+            logical = logical or _logical_name(inst, base, token, table)
             if logical is None:
                 break
             step_id = dataverse_plugins.create_step(base, token, endpoint_id=hook.service_endpoint_id,
@@ -125,6 +126,15 @@ def _register(inst: Instance, hook: RealtimeHook, base: str, token: str, tables:
             RealtimeStep.objects.create(hook=hook, table=table, logical_name=logical, message=message,
                                         step_id=step_id)
     _record(hook, RealtimeHook.State.ACTIVE)
+
+
+def _logical_name(inst: Instance, base: str, token: str, table: str) -> str | None:
+    """The logical name a polled table's steps are registered under (sdkmessagefilters name tables so):
+    a friendly resource's by its entity set, any other table as polling resolves it (tables.py)."""
+    if table in _ENTITY_SETS:
+        return dataverse_plugins.logical_name(base, token, table)
+    resource = polled_tables.resource(inst, table, base=base, token=token)
+    return resource.name if resource is not None else None
 
 
 def _unregister(hook: RealtimeHook, base: str, token: str) -> None:

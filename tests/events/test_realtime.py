@@ -60,9 +60,9 @@ class Bin:
         return out
 
 
-def _realtime_instance(alice, sandbox, live_server, settings, name: str):
+def _realtime_instance(alice, sandbox, live_server, settings, name: str, tables: tuple = ("accounts",)):
     settings.PORTAL_BASE_URL = live_server.url
-    inst = sandbox_s2s_instance(alice, sandbox.info, polling_enabled=True, polling_resources=["accounts"],
+    inst = sandbox_s2s_instance(alice, sandbox.info, polling_enabled=True, polling_resources=list(tables),
                                 polling_interval_minutes=1)
     endpoint = WebhookEndpoint.objects.create(instance=inst, enabled=True, url="https://placeholder.invalid/")
     hook_bin = Bin(sandbox, f"rt{str(inst.pk)[:8]}", endpoint.secret)
@@ -118,6 +118,36 @@ def test_it_pushes_changes_to_the_receiver_in_order_and_unregisters_on_delete(
     do_delete_instance(inst, acting_user=alice)
     _wait(lambda: _registrations(sandbox) == {"serviceendpoints": 0, "sdkmessageprocessingsteps": 0},
           what="the webhook removed from the sandbox")
+
+
+def test_it_pushes_changes_of_a_custom_table_as_polling_names_them(alice, sandbox, live_server, settings, worker):
+    inst, hook_bin = _realtime_instance(alice, sandbox, live_server, settings, "rc", tables=("cr8a2_project",))
+    # Steps name the table by logical name, as Dataverse's sdkmessagefilters do.
+    assert _registrations(sandbox) == {"serviceendpoints": 1, "sdkmessageprocessingsteps": 3}
+    assert set(RealtimeHook.objects.get(instance=inst).steps.values_list("table", "logical_name")) == {
+        ("cr8a2_project", "cr8a2_project")}
+    api = _someone_else(sandbox)
+    created = api("POST", "cr8a2_projects", {"cr8a2_name": "Pushed project"})
+    assert created.status_code == 204, created.text
+    project = created.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")")
+    events = _wait(lambda: hook_bin.verified_events(), what="the create pushed")
+    assert [(e["type"], e["data"]["table"], e["data"]["id"]) for e in events] == [
+        ("crm.cr8a2_project.created", "cr8a2_project", project)]
+    assert events[0]["data"]["record"]["cr8a2_name"] == "Pushed project"
+
+    # The reconciliation poll reads the same change with the same key: no second event, no second delivery.
+    assert poll_instance(str(inst.pk)) == "polled"
+    assert PollState.objects.get(instance=inst).changes_found == 0
+    assert list(Event.objects.filter(instance=inst, type__startswith="crm.").values_list("type", flat=True)) == [
+        "crm.cr8a2_project.created"]
+    assert api("DELETE", f"cr8a2_projects({project})").status_code == 204
+    events = _wait(lambda: (e := hook_bin.verified_events()) and len(e) >= 2 and e, what="the delete pushed")
+    assert [e["type"] for e in events] == ["crm.cr8a2_project.created", "crm.cr8a2_project.deleted"]
+    assert poll_instance(str(inst.pk)) == "polled"
+    assert PollState.objects.get(instance=inst).changes_found == 0
+    assert Event.objects.filter(instance=inst, type__startswith="crm.").count() == 2
+    ids = [e["id"] for e in hook_bin.verified_events()]
+    assert len(ids) == len(set(ids)) == 2
 
 
 def test_the_reconciliation_poll_delivers_dropped_pushes_exactly_once(alice, sandbox, live_server, settings, worker):
