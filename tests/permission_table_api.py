@@ -82,4 +82,9 @@ ROWS += [
     ("GET", "/api/v1/users/{user}", PORTAL_ADMIN),
     ("POST", "/api/v1/users/{user}/portal-admin", PORTAL_ADMIN),  # lead_a becomes one
     ("DELETE", "/api/v1/users/{user}/portal-admin", PORTAL_ADMIN),  # lead_a is not one: nothing changes
+    # Entra ID group mappings: as on Users › Entra ID groups ({mapping_id}: team A's team leads' group)
+    ("GET", "/api/v1/group-mappings", PORTAL_ADMIN),
+    ("POST", "/api/v1/group-mappings", (400, 403, 403, 403, 403, 401)),
+    ("DELETE", "/api/v1/group-mappings/{mapping_id}", (204, 403, 403, 403, 403, 401)),
+    ("GET", "/api/v1/group-mappings/{mapping_id}", (405, 403, 403, 403, 403, 401)),
 ]

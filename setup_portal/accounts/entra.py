@@ -40,7 +40,8 @@ def do_create_group_mapping(group_id: uuid.UUID, *, team: Team | None, role: str
         raise ValidationError("Pick the role the group's members get in that team.")
     if GroupMapping.objects.filter(group_id=group_id, team=team).exists():
         where = f"to {team.name}" if team else "to portal administration"
-        raise ValidationError(f"Group {group_id} is already mapped {where}; remove that mapping first.")
+        raise ValidationError(f"Group {group_id} is already mapped {where}; remove that mapping first.",
+                              code="taken")
     mapping = GroupMapping.objects.create(group_id=group_id, team=team, role=role if team else "",
                                           portal_admin=portal_admin)
     record("group_mapping.created", mapping, actor=acting_user, data=_mapping_data(mapping))

@@ -71,6 +71,11 @@ MEMBERSHIP_VALUE = {"id": 5, "url": "/api/v1/memberships/5", "user": 2, "usernam
                     "team_name": "Default team", "role": "teamlead", "created_at": "2026-11-27T10:15:00Z"}
 MEMBERSHIP = _answer("A membership", {**MEMBERSHIP_VALUE, "role": "admin"})
 MEMBERSHIP_ADDED = _answer("Added", MEMBERSHIP_VALUE, "201")
+GROUP_MAPPING_VALUE = {"id": 3, "url": "/api/v1/group-mappings/3", "group_id": "5b7e3c1a-9d2f-4e8b-a6c4-1f0e2d3c4b5a",
+                       "team": 1, "team_name": "Default team", "role": "teamlead", "portal_admin": False,
+                       "created_at": "2026-11-27T10:15:00Z"}
+GROUP_MAPPING_PAGE = _page(GROUP_MAPPING_VALUE)
+NEW_GROUP_MAPPING = _answer("Mapped", GROUP_MAPPING_VALUE, "201")
 PROVISIONING_QUEUED = _answer("Queued", {"instance": _ID, "instance_url": f"/api/v1/instances/{_ID}", "job": 42,
                                          "job_url": "/api/v1/jobs/42"}, "202")
 _CERTIFICATE = {"thumbprint": "3B1A6F0C2D4E5F60718293A4B5C6D7E8F9012345",

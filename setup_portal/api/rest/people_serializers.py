@@ -142,3 +142,44 @@ class UserIn(serializers.Serializer):
                              help_text="Leave it out for “no role yet”: the person can sign in and sees nothing.")
     portal_admin = StrictBooleanField(required=False, default=False,
                                       help_text="Manages users, teams and memberships, and sees every team.")
+
+
+class GroupMappingOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.SerializerMethodField()
+    group_id = serializers.UUIDField(help_text="The Entra ID group's object ID.")
+    team = serializers.IntegerField(source="team_id", allow_null=True, help_text="The team its members get "
+                                                                                 "`role` in; null for none.")
+    team_name = serializers.CharField(source="team.name", allow_null=True)
+    role = serializers.ChoiceField(choices=[("", "none"), *Membership.Role.choices],
+                                   help_text="Empty when the mapping gives no team role.")
+    portal_admin = serializers.BooleanField(help_text="Its members are portal administrators.")
+    created_at = serializers.DateTimeField()
+
+    def get_url(self, mapping) -> str:
+        return reverse("rest:group-mapping", args=[mapping.pk])
+
+
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
+@extend_schema_field({"type": "string", "format": "uuid", "pattern": UUID_PATTERN,
+                      "description": "The group's object ID (Entra admin center: Groups › the group › Object ID)."})
+class GroupIdField(StrictCharField):
+    """Shown as a UUID in the schema and held to its pattern here (400); the page's form reads it."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.validators.append(RegexValidator(UUID_PATTERN, message="Send the group's object ID, such as "
+                                                                    "5b7e3c1a-9d2f-4e8b-a6c4-1f0e2d3c4b5a."))
+
+
+class GroupMappingIn(serializers.Serializer):
+    group_id = GroupIdField(max_length=36)
+    team = StrictIntegerField(required=False, min_value=1, max_value=MAX_ID,
+                              help_text="The team its members get `role` in (its id); needs `role`.")
+    role = StrictChoiceField(choices=Membership.Role.choices, required=False,
+                             help_text="The role in `team`.")
+    portal_admin = StrictBooleanField(required=False, default=False,
+                                      help_text="Its members are portal administrators. A mapping gives a team "
+                                                "role, portal administration, or both.")

@@ -148,6 +148,9 @@ _LINKS = {
         "GrantPortalAdmin": ("grantPortalAdmin", {"user_id": "$response.body#/id"}),
         "RevokePortalAdmin": ("revokePortalAdmin", {"user_id": "$response.body#/id"}),
     },
+    ("/api/v1/group-mappings", "post", "201"): {
+        "Delete": ("deleteGroupMapping", {"mapping_id": "$response.body#/id"}),
+    },
     ("/api/v1/setups", "get", "200"): {
         "GetSetup": ("getSetup", {"setup_id": "$response.body#/results/0/id"}),
     },

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import activity, certificates, crm_docs, docs, instances, people
+from . import activity, certificates, crm_docs, docs, group_mappings, instances, people
 
 app_name = "rest"
 
@@ -44,6 +44,8 @@ urlpatterns = [
     path("users", people.UserList.as_view(), name="users"),
     path("users/<str:user_id>", people.UserDetail.as_view(), name="user"),
     path("users/<str:user_id>/portal-admin", people.UserPortalAdmin.as_view(), name="user-portal-admin"),
+    path("group-mappings", group_mappings.GroupMappingList.as_view(), name="group-mappings"),
+    path("group-mappings/<str:mapping_id>", group_mappings.GroupMappingDetail.as_view(), name="group-mapping"),
     path("schema/", docs.SchemaView.as_view(), name="schema"),
     path("docs/", docs.SwaggerView.as_view(url_name="rest:schema"), name="docs"),
     path("redoc/", docs.RedocView.as_view(url_name="rest:schema"), name="redoc"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 
 import pytest
 from hypothesis import given
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 from setup_portal.accounts.roles import set_portal_admin
 from setup_portal.api.problems import PROBLEM_CONTENT_TYPE
 from setup_portal.instances.models import Instance, ProvisioningJob
-from setup_portal.teams.models import Membership
+from setup_portal.teams.models import GroupMapping, Membership
 from setup_portal.wizard.actions import do_create_setup
 from tests import fuzz
 from tests.api.rest.conftest import key_client
@@ -30,7 +31,7 @@ ODD_IDS = ["²", "١٢", "0", "-1", "9" * 19, "9" * 5000, "1e3", " 1", "00000000
 QUERY = {"page_size": fuzz.hostile_text, "cursor": fuzz.hostile_text, "status": fuzz.hostile_text,
          "q": fuzz.hostile_text, "team": fuzz.hostile_text, "since": fuzz.hostile_dates, "format": fuzz.hostile_text}
 FIELDS = ["name", "tags", "team", "comment", "reason", "role", "user", "username", "email", "dynamics_url",
-          "setup", "webhooks", "callback_url", "events", "filter_nulls", "confirmed"]
+          "setup", "webhooks", "callback_url", "events", "filter_nulls", "confirmed", "group_id", "portal_admin"]
 json_values = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.integers(min_value=10**300, max_value=10**400),
               st.floats(), fuzz.hostile_text),
@@ -64,7 +65,8 @@ def world(alice, bob):
     job = ProvisioningJob.objects.create(instance=inst, created_by=alice, status=ProvisioningJob.Status.FAILED)
     ids = {"instance": str(inst.pk), "job": str(job.pk), "setup": str(do_create_setup(acting_user=alice).pk),
            "team": str(inst.team_id), "membership": str(Membership.objects.filter(user=bob).first().pk),
-           "user": str(bob.pk), "api_key": "1"}
+           "user": str(bob.pk), "api_key": "1",
+           "mapping_id": str(GroupMapping.objects.create(group_id=uuid.uuid4(), portal_admin=True).pk)}
     return key_client(alice), ids
 
 
@@ -76,7 +78,8 @@ def _answered_as_a_problem(response) -> None:
 
 @fuzz.fuzz(150)
 @given(method=st.sampled_from(METHODS), template=st.sampled_from(TEMPLATES),
-       ids=st.dictionaries(st.sampled_from(["instance", "job", "setup", "team", "membership", "user"]),
+       ids=st.dictionaries(st.sampled_from(["instance", "job", "setup", "team", "membership", "user",
+                                            "mapping_id"]),
                            st.one_of(st.sampled_from(ODD_IDS), fuzz.hostile_text), max_size=2),
        query=fuzz.form_data(QUERY), body=bodies,
        content_type=st.sampled_from(["application/json", "application/json; charset=utf-16",
