@@ -12,6 +12,7 @@ loopback fails at once as a connection error, so no test or offline demo reaches
 from __future__ import annotations
 
 import ipaddress
+import os
 from urllib.parse import urlsplit
 
 import requests
@@ -38,6 +39,12 @@ class OutboundSession(requests.Session):
         if settings.OUTBOUND_LOOPBACK_ONLY and not _is_loopback(str(url)):
             raise requests.ConnectionError(f"OUTBOUND_LOOPBACK_ONLY is on: no call to {urlsplit(str(url)).hostname}")
         kwargs.setdefault("timeout", settings.OUTBOUND_TIMEOUT_SECONDS)
+        verify = kwargs.get("verify", self.verify)
+        if isinstance(verify, str) and not os.path.exists(verify):
+            # requests raises a bare OSError for this, which callers would not take for the connection
+            # failure it is (the sandbox's CA file is made by the sandbox: it is not running here).
+            raise requests.ConnectionError(f"The CA certificate file {verify} is missing: no TLS connection can be "
+                                           "verified (is the sandbox running?)")
         response = super().request(method, url, **kwargs)
         self.last_response = response
         return response
