@@ -57,6 +57,11 @@ def test_it_reads_filters_creates_and_reads_back(service):
     assert again.cr8a2_renewaldate == "2026-06-30"
 
 
+# Webhook registration (issue 24): written only by a System Administrator with values the step rules check
+# (tests/sandbox/test_plugins.py), not from the required columns alone.
+PLUGIN_REGISTRATION = {"serviceendpoint", "sdkmessageprocessingstep"}
+
+
 def test_it_walks_each_entity_set_creating_a_row_from_the_required_columns(app_api, csdl):
     """For every table that takes new rows: the required columns from EntityDefinitions, their types
     and lookups' navigation properties from $metadata, a row created with just those, read back."""
@@ -69,7 +74,7 @@ def test_it_walks_each_entity_set_creating_a_row_from_the_required_columns(app_a
     walked = []
     for table in tables:
         creatable = [a for a in table["Attributes"] if a["IsValidForCreate"]]
-        if table["EntitySetName"] not in served or not creatable:
+        if table["EntitySetName"] not in served or not creatable or table["LogicalName"] in PLUGIN_REGISTRATION:
             continue
         entity_type = types[table["LogicalName"]]
         props = {p.get("Name"): p.get("Type") for p in entity_type.iter(f"{EDM}Property")}

@@ -172,7 +172,9 @@ def _attribute(table: Table, column: Column) -> dict:
         "SchemaName": _schema_name(column), "EntityLogicalName": table.logical_name, "AttributeType": kind,
         "AttributeTypeName": {"Value": f"{kind}Type"}, "DisplayName": label(column.display_name, managed),
         "Description": label(""), "RequiredLevel": _managed(column.required, "canmodifyrequirementlevelsettings"),
-        "IsValidForCreate": column.valid_for_create, "IsValidForUpdate": column.valid_for_update,
+        # A read-only table (a view, the system and plug-in registration catalogues) takes no writes at all.
+        "IsValidForCreate": column.valid_for_create and not table.read_only,
+        "IsValidForUpdate": column.valid_for_update and not table.read_only,
         "IsValidForRead": True, "IsCustomAttribute": column.custom, "IsManaged": managed,
         "IsPrimaryId": column.name == table.primary_key, "IsPrimaryName": column.name == table.primary_name,
         "AttributeOf": None,
