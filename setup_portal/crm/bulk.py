@@ -2,8 +2,9 @@
 
 `read_bulk()` reads the call (`{"records": [...], "mode": "create" | "upsert", "key": "id" | <field>}`),
 `prepare()` converts each record by its fields' types (resources.to_dataverse). A record that
-fails becomes that record's outcome (400, the field named) and the others go on, so one bad
-record does not sink a CreateMultiple of 999 good ones. Nothing here touches the network.
+fails is refused with its index and field named; the view refuses the whole call when any
+record is (the call broke the table's schema, so nothing is sent), while what Dataverse itself
+refuses later is answered per record. Nothing here touches the network.
 
 Reference: https://learn.microsoft.com/power-apps/developer/data-platform/bulk-operations
 """

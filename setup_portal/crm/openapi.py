@@ -117,6 +117,8 @@ def _table_paths(name: str, key: str, resource: Resource, label: str) -> dict:
                                        "items": _ref(f"{key}Create")},
                            "mode": {"enum": list(MODES)},
                            "key": {"type": "string", "description": "upsert: the field records are matched by"}}})},
+        "description": "Every record is checked against the table's columns first; when any fails, nothing "
+                       "is sent and the 400's `results` name each failing record.",
         "responses": {"200": {"description": "Each record's outcome, in the order sent.", "content": _json({
             "type": "object", "required": ["total", "succeeded", "failed", "results"],
             "properties": {"total": {"type": "integer"}, "succeeded": {"type": "integer"},
