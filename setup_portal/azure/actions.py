@@ -17,10 +17,10 @@ from django.utils import timezone
 
 from setup_portal.audit.models import record
 from setup_portal.dataverse import client as dataverse
+from setup_portal.dataverse.dynamics_url import InvalidDynamicsUrl, normalize_dynamics_url
 from setup_portal.instances.actions import do_reauthenticate_instance
 from setup_portal.instances.models import Instance
 from setup_portal.wizard.actions import do_complete_stage
-from setup_portal.wizard.dynamics_url import InvalidDynamicsUrl, normalize_dynamics_url
 from setup_portal.wizard.models import Setup
 
 from . import client

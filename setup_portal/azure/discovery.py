@@ -20,9 +20,9 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 
+from setup_portal.dataverse.dynamics_url import InvalidDynamicsUrl, normalize_dynamics_url
 from setup_portal.outbound import SandboxDisabled, outbound_session, retry_after_seconds
 from setup_portal.text import storable
-from setup_portal.wizard.dynamics_url import InvalidDynamicsUrl, normalize_dynamics_url
 
 from . import client
 from .client import AzureError, Credentials

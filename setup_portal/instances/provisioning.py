@@ -18,7 +18,7 @@ from django.utils import timezone
 from setup_portal.azure.client import AzureError
 from setup_portal.dataverse import client as dataverse
 from setup_portal.dataverse.client import DataverseError
-from setup_portal.wizard.dynamics_url import InvalidDynamicsUrl, normalize_dynamics_url
+from setup_portal.dataverse.dynamics_url import InvalidDynamicsUrl, normalize_dynamics_url
 
 from . import state
 from .models import Instance

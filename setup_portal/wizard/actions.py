@@ -176,7 +176,7 @@ def do_fill_from_sandbox(setup: Setup, info: dict, *, acting_user) -> Setup:
     `info` is `setup_portal.sandbox.info.sandbox_info()`; the URL still passes the same guard
     as a typed one, so a sandbox that moved ports is refused rather than trusted.
     """
-    from .dynamics_url import normalize_dynamics_url
+    from setup_portal.dataverse.dynamics_url import normalize_dynamics_url
 
     parsed = normalize_dynamics_url(info["dynamics_url"], sandbox_allowed=True)
     auth_type = setup.auth_type or AuthType.OAUTH2

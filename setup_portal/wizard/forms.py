@@ -22,11 +22,11 @@ from setup_portal.azure.certificates import (
 from setup_portal.azure.client import AzureError, verify_client_secret
 from setup_portal.azure.clouds import GUID, AuthType, Cloud, InvalidTenant, normalize_tenant
 from setup_portal.azure.errors import explain
+from setup_portal.dataverse.dynamics_url import SANDBOX_REGION, InvalidDynamicsUrl, normalize_dynamics_url
 from setup_portal.events.forms import EndpointFields
 from setup_portal.events.models import LIFECYCLE_TYPES
 from setup_portal.teams.models import Team
 
-from .dynamics_url import SANDBOX_REGION, InvalidDynamicsUrl, normalize_dynamics_url
 from .models import Setup
 
 DYNAMICS_CRM_APP_ID = "00000007-0000-0000-c000-000000000000"

@@ -26,11 +26,11 @@ from setup_portal.azure import discovery
 from setup_portal.azure.client import AzureError, admin_consent_link
 from setup_portal.azure.clouds import authority_host
 from setup_portal.azure.views import redirect_uri_for
+from setup_portal.dataverse.dynamics_url import InvalidDynamicsUrl
 from setup_portal.events.forms import with_sandbox_bin
 from setup_portal.events.views import set_up_webhooks
 
 from . import actions, certificate_views
-from .dynamics_url import InvalidDynamicsUrl
 from .forms import (
     AccountForm,
     ApplicationForm,

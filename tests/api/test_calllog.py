@@ -7,10 +7,10 @@ import uuid
 
 from django.utils import timezone
 
-from setup_portal.redaction import REDACTED, redact
 from setup_portal.api.models import ApiCall, IdempotentResponse
 from setup_portal.api.tasks import prune_call_log
 from setup_portal.instances.models import Instance
+from setup_portal.redaction import REDACTED, redact
 
 
 def test_it_keeps_no_bodies_unless_tracing(app, clean_sandbox):

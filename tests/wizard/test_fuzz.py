@@ -10,8 +10,8 @@ from django.utils import timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
+from setup_portal.dataverse.dynamics_url import InvalidDynamicsUrl, normalize_dynamics_url
 from setup_portal.instances.models import Instance
-from setup_portal.wizard.dynamics_url import InvalidDynamicsUrl, normalize_dynamics_url
 from setup_portal.wizard.models import AuthType, Setup, StageRecord
 from tests import fuzz
 

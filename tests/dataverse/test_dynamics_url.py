@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from setup_portal.wizard.dynamics_url import InvalidDynamicsUrl, normalize_dynamics_url
+from setup_portal.dataverse.dynamics_url import InvalidDynamicsUrl, normalize_dynamics_url
 
 SANDBOX = {"https://127.0.0.1:8443"}
 
