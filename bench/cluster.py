@@ -255,9 +255,9 @@ def setup_clients(base: str) -> tuple[str, str, dict]:
     import requests
     from django.contrib.auth import get_user_model
 
-    from setup_portal.accounts.roles import set_role
     from setup_portal.api.keys import do_create_api_key
     from setup_portal.sandbox.info import sandbox_info
+    from setup_portal.teams.roles import set_role
 
     admin = get_user_model().objects.create_user("bench", "bench@example.com", secrets.token_urlsafe(16))
     set_role(admin, "admin")

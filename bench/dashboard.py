@@ -144,10 +144,10 @@ def profile(client: Client, db: Path, url: str) -> list[tuple[str, float]]:
 
 def page_url(user, sort: str, number: int) -> str:
     """Where Next leads after number - 1 pages (pages past 20 are reached by cursor, not by number)."""
-    from setup_portal import permissions
     from setup_portal.instances import filters, paging
+    from setup_portal.instances.access import visible_instances
 
-    rows = filters.filter_instances({"sort": sort}, rows=permissions.visible_instances(user)).select_related("owner")
+    rows = filters.filter_instances({"sort": sort}, rows=visible_instances(user)).select_related("owner")
     row = rows[(number - 1) * paging.PAGE_SIZE - 1]
     return f"/instances/?sort={sort}&cursor={paging.make_cursor(row, sort, number, forward=True)}"
 

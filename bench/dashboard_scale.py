@@ -205,10 +205,10 @@ def run() -> None:
     def page_1000_url(client: Client, user, size: int) -> str:
         """The URL Next leads to after 999 pages: a cursor at the 49,950th row of the default list
         (an earlier page in a smaller trial run)."""
-        from setup_portal import permissions
+        from setup_portal.instances.access import visible_instances
 
         number = min(1000, int(size * 0.8) // paging.PAGE_SIZE)
-        rows = filters.filter_instances({}, rows=permissions.visible_instances(user)).select_related("owner")
+        rows = filters.filter_instances({}, rows=visible_instances(user)).select_related("owner")
         row = rows[(number - 1) * paging.PAGE_SIZE - 1]
         cursor = paging.make_cursor(row, filters.DEFAULT_SORT, number, forward=True)
         return f"/instances/?cursor={cursor}"

@@ -149,11 +149,11 @@ def run(port: int) -> None:
     from django.contrib.auth import get_user_model
     from playwright.sync_api import sync_playwright
 
-    from setup_portal.accounts.roles import set_role
     from setup_portal.azure.actions import do_authorize_without_browser, do_record_setup_authorization
     from setup_portal.instances.actions import do_create_instance
     from setup_portal.instances.models import Instance
     from setup_portal.sandbox.info import sandbox_info
+    from setup_portal.teams.roles import set_role
     from setup_portal.wizard.models import Setup
 
     # Playwright's sync API runs an event loop in this thread; the ORM calls here are still synchronous.

@@ -71,7 +71,7 @@ django.setup()
 import requests  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
-from setup_portal.accounts.roles import set_role  # noqa: E402
+from setup_portal.teams.roles import set_role  # noqa: E402
 
 
 def start(args: list[str], log: str) -> subprocess.Popen:

@@ -94,7 +94,7 @@ def prepare(env: dict[str, str]) -> tuple[str, str]:
 import django; django.setup()
 from django.contrib.auth import get_user_model, HASH_SESSION_KEY, SESSION_KEY, BACKEND_SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
-from setup_portal.accounts.roles import set_role
+from setup_portal.teams.roles import set_role
 from setup_portal.wizard.actions import do_create_setup, do_complete_stage
 user = get_user_model().objects.create_user("benchadmin", password="bench-password-123")
 set_role(user, "admin")

@@ -10,9 +10,10 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from kombu import Connection
 
-from setup_portal import permissions
-from setup_portal.accounts import roles
+from setup_portal.instances.access import visible_instances
 from setup_portal.instances.models import Instance
+from setup_portal.teams import permissions, roles
+from setup_portal.wizard.access import visible_setups
 from setup_portal.wizard.history import list_drafts
 
 
@@ -20,9 +21,9 @@ from setup_portal.wizard.history import list_drafts
 def home(request: HttpRequest) -> HttpResponse:
     user = request.user
     ctx: dict = {}
-    instances = permissions.visible_instances(user)
+    instances = visible_instances(user)
     if roles.is_admin(user):
-        ctx["drafts"] = list_drafts(permissions.visible_setups(user).filter(owner=user), limit=5)
+        ctx["drafts"] = list_drafts(visible_setups(user).filter(owner=user), limit=5)
         ctx["change_requests"] = (instances.filter(owner=user, review_state=Instance.Review.CHANGES_REQUESTED)
                                   .exclude(status=Instance.Status.DELETED).select_related("reviewed_by"))
         ctx["recent_instances"] = instances.exclude(status=Instance.Status.DELETED)[:5]
@@ -36,7 +37,7 @@ def home(request: HttpRequest) -> HttpResponse:
         ctx["awaiting_review"] = (live.filter(review_state__in=[Instance.Review.PENDING, Instance.Review.RESUBMITTED])
                                   .exclude(review_state=Instance.Review.RESUBMITTED, reviewed_by=user)
                                   .select_related("owner")[:10])
-        ctx["drafts"] = list_drafts(permissions.visible_setups(user), limit=5)
+        ctx["drafts"] = list_drafts(visible_setups(user), limit=5)
     return render(request, "home.html", ctx)
 
 

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import connection
 from django.test import Client
 
-from setup_portal.accounts.roles import ensure_roles, set_portal_admin, set_role
+from setup_portal.teams.roles import ensure_roles, set_portal_admin, set_role
 
 pytest_plugins = ["tests.sandbox_fixtures"]
 

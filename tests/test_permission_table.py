@@ -43,11 +43,11 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
-from setup_portal.accounts.roles import set_portal_admin, set_role
 from setup_portal.azure.certificates import generate_certificate
 from setup_portal.events.models import Delivery, Event, Notification, WebhookEndpoint
 from setup_portal.instances.models import ProvisioningJob
 from setup_portal.teams.models import GroupMapping, Membership, Team
+from setup_portal.teams.roles import set_portal_admin, set_role
 from setup_portal.wizard.models import Setup
 from tests.conftest import _make_user
 from tests.instances.factories import make_instance

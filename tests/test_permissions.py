@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from setup_portal import permissions
 from setup_portal.instances.models import Instance
+from setup_portal.teams import permissions
 from setup_portal.wizard.models import Setup
 from tests.conftest import _client_for, _make_user
 from tests.instances.factories import make_instance

@@ -14,9 +14,8 @@ from django.db import transaction
 from django.db.models import Q
 
 from setup_portal.audit.models import record
+from setup_portal.teams import roles
 from setup_portal.teams.models import Membership, Team
-
-from . import roles
 
 
 def validate_new_password(password: str, *, username: str, email: str = "") -> None:

@@ -8,7 +8,7 @@ def _create_roles(sender, apps=None, using="default", **kwargs) -> None:
     from django.apps import apps as global_apps
     from django.contrib.auth.management import create_permissions
 
-    from .roles import ensure_roles
+    from setup_portal.teams.roles import ensure_roles
 
     # Permissions of apps migrated after this one do not exist yet: make them first.
     for app_config in global_apps.get_app_configs():

@@ -1,6 +1,6 @@
 from django.conf import settings
 
-from . import roles
+from setup_portal.teams import roles
 
 
 def portal(request) -> dict:

@@ -19,9 +19,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from setup_portal.audit.models import record
+from setup_portal.teams import roles
 from setup_portal.teams.models import GroupMapping, Membership, Team
-
-from . import roles
 
 # An admin mapping wins over a team-lead one for the same team.
 _RANK = {Membership.Role.TEAM_LEAD: 1, Membership.Role.ADMIN: 2}

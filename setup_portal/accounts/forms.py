@@ -4,9 +4,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.validators import MaxLengthValidator
 
+from setup_portal.teams import roles
 from setup_portal.teams.models import Membership, Team
 
-from . import roles
 from .actions import validate_new_password
 
 ROLE_CHOICES = [("admin", "Admin — sets up and manages the team's instances"),

@@ -9,9 +9,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from setup_portal.teams import roles
 from setup_portal.teams.models import GroupMapping
 
-from . import roles
 from .entra import do_create_group_mapping, do_delete_group_mapping
 from .forms import GroupMappingForm
 

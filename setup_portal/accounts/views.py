@@ -18,9 +18,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from setup_portal.teams import roles
 from setup_portal.teams.models import Membership
 
-from . import roles
 from .actions import (
     do_add_membership,
     do_change_membership_role,

@@ -15,8 +15,7 @@ from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from setup_portal import permissions
-from setup_portal.accounts import roles
+from setup_portal.teams import permissions, roles
 
 from .key_forms import NewApiKeyForm
 from .keys import ApiKeyError, do_create_api_key, do_revoke_api_key

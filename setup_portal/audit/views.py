@@ -15,9 +15,9 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from setup_portal import permissions
-from setup_portal.accounts.roles import is_admin, reviewer_required
+from setup_portal.audit.access import visible_audit_events
 from setup_portal.forms import FilterDateField
+from setup_portal.teams.roles import is_admin, reviewer_required
 
 from .models import AuditEvent, without_hints
 
@@ -75,7 +75,7 @@ def log(request: HttpRequest) -> HttpResponse:
 
 def _log_page(request: HttpRequest, form: AuditFilterForm, *, status: int, export_refused: bool = False
               ) -> HttpResponse:
-    visible = permissions.visible_audit_events(request.user)
+    visible = visible_audit_events(request.user)
     events = filter_events(form.cleaned_data, visible).select_related(None)
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
     ctx = {
@@ -106,7 +106,7 @@ def export_csv(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         # Exporting with the bad filter dropped would hand over rows nobody asked for.
         return _log_page(request, form, status=400, export_refused=True)
-    visible = permissions.visible_audit_events(request.user)
+    visible = visible_audit_events(request.user)
     rows = filter_events(form.cleaned_data, visible).values_list("created_at", "actor_label", "verb", "target_type",
                                                                  "target_id", "target_label", "data")
     hints = is_admin(request.user)

@@ -25,11 +25,13 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from setup_portal import permissions
-from setup_portal.accounts.roles import admin_required
 from setup_portal.dataverse.client import DataverseError
+from setup_portal.instances.access import instance_for
 from setup_portal.instances.actions import do_reauthenticate_instance
 from setup_portal.instances.models import Instance
+from setup_portal.teams import permissions
+from setup_portal.teams.roles import admin_required
+from setup_portal.wizard.access import setup_for
 from setup_portal.wizard.models import Setup
 
 from .actions import (
@@ -88,7 +90,7 @@ def error_page(request: HttpRequest, code: str, detail: str = "", *, setup: Setu
 
 
 def _own_draft(request: HttpRequest, setup_id: uuid.UUID) -> Setup:
-    setup = permissions.setup_for(request.user, setup_id, rows=Setup.objects.filter(status=Setup.Status.DRAFT))
+    setup = setup_for(request.user, setup_id, rows=Setup.objects.filter(status=Setup.Status.DRAFT))
     if not permissions.can_edit_setup(request.user, setup):
         raise PermissionDenied("Only the owner of this setup can authorize it.")
     return setup
@@ -234,7 +236,7 @@ def _unrequested_consent(request: HttpRequest) -> HttpResponse:
 @admin_required
 def reauthorize(request: HttpRequest, instance_id: uuid.UUID) -> HttpResponse:
     """Run the sign-in again for an existing instance: same id, new authorization, history kept."""
-    instance = permissions.instance_for(request.user, instance_id, permissions.can_change_instance,
+    instance = instance_for(request.user, instance_id, permissions.can_change_instance,
                                         rows=Instance.objects.exclude(status=Instance.Status.DELETED))
     try:
         if instance.auth_type == AuthType.OAUTH2:

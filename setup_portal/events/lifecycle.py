@@ -15,8 +15,8 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from setup_portal import permissions
 from setup_portal.instances.models import Instance
+from setup_portal.teams import permissions
 
 from .actions import emit_event
 from .models import PollState, RealtimeHook

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from setup_portal import permissions
+from setup_portal.instances.access import instance_for
 
 from .forms import NotificationFilter
 from .models import NOTIFICATION_KINDS
@@ -68,7 +68,7 @@ def read_all_notifications(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def mute_instance(request: HttpRequest, instance_id) -> HttpResponse:
-    inst = permissions.instance_for(request.user, instance_id)
+    inst = instance_for(request.user, instance_id)
     do_mute_instance(inst, acting_user=request.user)
     messages.success(request, f"Muted {inst.name}: you get no notifications or e-mail about it until you unmute it.")
     return _back(request, inst)
@@ -77,7 +77,7 @@ def mute_instance(request: HttpRequest, instance_id) -> HttpResponse:
 @require_POST
 @login_required
 def unmute_instance(request: HttpRequest, instance_id) -> HttpResponse:
-    inst = permissions.instance_for(request.user, instance_id)
+    inst = instance_for(request.user, instance_id)
     do_unmute_instance(inst, acting_user=request.user)
     messages.success(request, f"Unmuted {inst.name}: you hear about it again.")
     return _back(request, inst)

@@ -29,8 +29,8 @@ from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from setup_portal import permissions
 from setup_portal.audit.models import record
+from setup_portal.teams import permissions
 
 from .models import InstanceMute, Notification, NotificationMail
 

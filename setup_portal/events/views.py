@@ -1,7 +1,7 @@
 """Pages of the events app: an instance's webhook settings and its delivery log (notifications: notification_views.py).
 
 Admins change settings, rotate the signing secret, redeliver and send test events; team leads
-see the settings and the log read-only and never a secret (setup_portal/permissions.py decides).
+see the settings and the log read-only and never a secret (setup_portal/teams/permissions.py decides).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from setup_portal import permissions
 from setup_portal.instances.views import instance_for
+from setup_portal.teams import permissions
 
 from . import endpoints, realtime
 from .forms import DeliveryFilter, EndpointForm

@@ -11,10 +11,10 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from setup_portal import permissions
 from setup_portal.azure.certificates import Certificate
 from setup_portal.azure.client import AzureError
 from setup_portal.azure.errors import explain
+from setup_portal.teams import permissions
 
 from . import actions, filters, views
 from .lifecycle_forms import RotateCertificateForm

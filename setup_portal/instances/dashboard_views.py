@@ -16,10 +16,11 @@ from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET
 
-from setup_portal import permissions
-from setup_portal.accounts.roles import is_portal_admin, reviewer_required
+from setup_portal.instances.access import visible_instances
 from setup_portal.stats import counters
+from setup_portal.teams import permissions
 from setup_portal.teams.models import Team
+from setup_portal.teams.roles import is_portal_admin, reviewer_required
 
 from . import filters, paging
 from .models import Instance
@@ -44,7 +45,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     valid = form.is_valid()
     data = form.cleaned_data
     today = timezone.localdate()
-    visible = permissions.visible_instances(request.user)
+    visible = visible_instances(request.user)
     sort = data.get("sort") or filters.DEFAULT_SORT
     rows = filters.filter_instances(data, today=today, rows=visible).select_related("owner").only(*LIST_FIELDS)
     try:
@@ -255,7 +256,7 @@ def export_csv(request: HttpRequest) -> HttpResponse:
     header = [*fields[:-1], "secret_days_left", "tags"]
     header = [h.replace("__username", "") for h in header]
     rows = filters.filter_instances(form.cleaned_data, today=today,
-                                    rows=permissions.visible_instances(request.user)).values_list(*fields)
+                                    rows=visible_instances(request.user)).values_list(*fields)
 
     def lines():
         writer = csv.writer(_Echo())

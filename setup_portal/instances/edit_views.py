@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from setup_portal import permissions
+from setup_portal.teams import permissions
 
 from . import actions
 from .forms import EditInstanceForm

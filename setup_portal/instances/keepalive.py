@@ -21,12 +21,12 @@ from django.db.models import Q, QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from setup_portal import permissions
 from setup_portal.audit.models import record
 from setup_portal.azure.client import AzureError
 from setup_portal.azure.errors import explain, reauthentication_code
 from setup_portal.dataverse.client import DataverseError, who_am_i
 from setup_portal.events import lifecycle
+from setup_portal.teams import permissions
 
 from . import state
 from .models import HealthCheck, Instance

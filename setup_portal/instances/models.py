@@ -48,7 +48,7 @@ class Instance(models.Model):
     promoted_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
                                       related_name="promotions")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="instances")
-    # The setup's team: its admins change the instance, its team leads review it (permissions.py).
+    # The setup's team: its admins change the instance, its team leads review it (teams/permissions.py).
     # Saved without one, an instance takes its setup's team, or the Default team (see save()).
     team = models.ForeignKey("teams.Team", on_delete=models.PROTECT, related_name="instances")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -27,9 +27,9 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from setup_portal import permissions
-from setup_portal.accounts.roles import admin_required, reviewer_required
 from setup_portal.azure.errors import explain
+from setup_portal.teams import permissions
+from setup_portal.teams.roles import admin_required, reviewer_required
 
 from . import token_reveal
 from .actions import do_retry_job

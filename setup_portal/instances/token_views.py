@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_http_methods, require_POST
 
-from setup_portal import permissions
+from setup_portal.teams import permissions
 
 from . import actions, token_reveal
 from .views import _is_htmx, instance_for

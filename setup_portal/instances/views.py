@@ -15,11 +15,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from setup_portal import permissions
 from setup_portal.audit.models import AuditEvent
 from setup_portal.azure.certificates import CredentialKind
 from setup_portal.azure.client import AzureError
 from setup_portal.azure.errors import explain
+from setup_portal.instances import access as instance_access
+from setup_portal.teams import permissions
 from setup_portal.wizard.history import collapse_attempts
 
 from . import actions, api_panel, certificate_views, filters, token_reveal
@@ -37,7 +38,7 @@ def instance_for(request: HttpRequest, instance_id, allowed=permissions.can_view
     the user may see it but not do this."""
     rows = Instance.objects.select_related("owner", "reviewed_by", "setup", "team")
     rows = rows.exclude(status=Instance.Status.DELETED) if live else rows
-    return permissions.instance_for(request.user, instance_id, allowed, rows=rows)
+    return instance_access.instance_for(request.user, instance_id, allowed, rows=rows)
 
 
 def _is_htmx(request: HttpRequest) -> bool:

@@ -1,4 +1,4 @@
-"""Teams and memberships. Permissions built on them live in setup_portal/permissions.py."""
+"""Teams and memberships. Permissions built on them live in teams/permissions.py."""
 
 from __future__ import annotations
 

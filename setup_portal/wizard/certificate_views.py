@@ -9,11 +9,11 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
-from setup_portal import permissions
-from setup_portal.accounts.roles import reviewer_required
 from setup_portal.azure.certificates import Certificate, generate_certificate
 from setup_portal.azure.client import AzureError, register_sandbox_certificate
 from setup_portal.azure.clouds import AuthType
+from setup_portal.teams.roles import reviewer_required
+from setup_portal.wizard.access import setup_for
 
 from . import actions
 from .forms import certificate_changes
@@ -56,7 +56,7 @@ def fill_from_sandbox(request: HttpRequest, setup: Setup, sandbox: dict, started
 @reviewer_required
 def download(request: HttpRequest, setup_id: uuid.UUID, fmt: str) -> HttpResponse:
     """The public certificate as .cer (DER) or .pem, for "Upload certificate" in Entra."""
-    setup = permissions.setup_for(request.user, setup_id,
+    setup = setup_for(request.user, setup_id,
                                   rows=Setup.objects.filter(status__in=[Setup.Status.DRAFT, Setup.Status.COMPLETED]))
     if fmt not in DOWNLOADS or not setup.certificate_pem:
         raise Http404("No certificate to download.")

@@ -10,7 +10,6 @@ from django import forms
 from django.conf import settings
 from django.utils import timezone
 
-from setup_portal import permissions
 from setup_portal.azure import discovery
 from setup_portal.azure.certificates import (
     MAX_UPLOAD_BYTES,
@@ -25,6 +24,7 @@ from setup_portal.azure.errors import explain
 from setup_portal.dataverse.dynamics_url import SANDBOX_REGION, InvalidDynamicsUrl, normalize_dynamics_url
 from setup_portal.events.forms import EndpointFields
 from setup_portal.events.models import LIFECYCLE_TYPES
+from setup_portal.teams import permissions
 from setup_portal.teams.models import Team
 
 from .models import Setup

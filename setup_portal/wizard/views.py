@@ -20,8 +20,6 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from setup_portal import permissions
-from setup_portal.accounts.roles import admin_required, is_admin, reviewer_required
 from setup_portal.azure import discovery
 from setup_portal.azure.client import AzureError, admin_consent_link
 from setup_portal.azure.clouds import authority_host
@@ -29,6 +27,10 @@ from setup_portal.azure.views import redirect_uri_for
 from setup_portal.dataverse.dynamics_url import InvalidDynamicsUrl
 from setup_portal.events.forms import with_sandbox_bin
 from setup_portal.events.views import set_up_webhooks
+from setup_portal.instances.access import instance_for
+from setup_portal.teams import permissions
+from setup_portal.teams.roles import admin_required, is_admin, reviewer_required
+from setup_portal.wizard.access import setup_for, visible_setups
 
 from . import actions, certificate_views
 from .forms import (
@@ -59,7 +61,7 @@ def _get_setup(request: HttpRequest, setup_id: uuid.UUID) -> tuple[Setup, bool]:
     is a draft); 404 for another team's."""
     rows = Setup.objects.select_related("owner", "team").filter(status__in=[Setup.Status.DRAFT,
                                                                            Setup.Status.COMPLETED])
-    setup = permissions.setup_for(request.user, setup_id, rows=rows)
+    setup = setup_for(request.user, setup_id, rows=rows)
     editable = permissions.can_edit_setup(request.user, setup)
     return setup, editable
 
@@ -134,7 +136,7 @@ def _render(request: HttpRequest, setup: Setup, stage: str, progress: Progress, 
 @reviewer_required
 def drafts(request: HttpRequest) -> HttpResponse:
     mine = is_admin(request.user)
-    visible = permissions.visible_setups(request.user)
+    visible = visible_setups(request.user)
     rows = visible.filter(owner=request.user) if mine else visible
     items = list_drafts(rows, limit=200)
     if mine and not items:
@@ -184,7 +186,7 @@ def use_sandbox(request: HttpRequest) -> HttpResponse:
 @admin_required
 def promote(request: HttpRequest, instance_id: uuid.UUID) -> HttpResponse:
     """"Promote…" on a Ready instance: a new setup for production with what carries over filled in."""
-    instance = permissions.instance_for(request.user, instance_id, permissions.can_change_instance)
+    instance = instance_for(request.user, instance_id, permissions.can_change_instance)
     if instance.status != "ready":
         messages.error(request, "Only a Ready instance can be promoted: finish or fix its rehearsal first.")
         return redirect(f"/instances/{instance.pk}/")

@@ -6,9 +6,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-from setup_portal.accounts.roles import is_portal_admin
 from setup_portal.audit.models import AuditEvent
 from setup_portal.teams.models import Team, roles_of
+from setup_portal.teams.roles import is_portal_admin
 
 
 def _user(name: str):

@@ -17,8 +17,8 @@ from cryptography.fernet import Fernet
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from setup_portal.accounts.roles import is_admin, is_team_lead
 from setup_portal.teams.models import Team
+from setup_portal.teams.roles import is_admin, is_team_lead
 from tests.conftest import PASSWORD, ROOT, _make_user
 
 PRODUCTION_ENV = {

@@ -9,8 +9,8 @@ from django.test import Client
 from hypothesis import given
 from hypothesis import strategies as st
 
-from setup_portal.accounts.roles import set_portal_admin, set_role
 from setup_portal.teams.models import Membership, Team
+from setup_portal.teams.roles import set_portal_admin, set_role
 from tests import fuzz
 from tests.conftest import PASSWORD
 

@@ -8,10 +8,10 @@ import pytest
 from allauth.socialaccount.models import SocialAccount
 from django.test import Client, override_settings
 
-from setup_portal.accounts.roles import is_portal_admin, set_portal_admin
 from setup_portal.audit.models import AuditEvent
 from setup_portal.sandbox.info import sandbox_info
 from setup_portal.teams.models import GroupMapping, Membership, Team
+from setup_portal.teams.roles import is_portal_admin, set_portal_admin
 from tests.conftest import PASSWORD, _make_user
 
 pytestmark = pytest.mark.django_db

@@ -13,9 +13,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from setup_portal.accounts.actions import do_create_team, do_set_portal_admin
-from setup_portal.accounts.roles import is_portal_admin, set_portal_admin, set_role
 from setup_portal.audit.models import AuditEvent
 from setup_portal.teams.models import Membership, Team, roles_of
+from setup_portal.teams.roles import is_portal_admin, set_portal_admin, set_role
 from tests.conftest import _make_user
 
 

@@ -7,9 +7,9 @@ import re
 import pytest
 from django.test import Client
 
-from setup_portal.accounts.roles import set_portal_admin, set_role
 from setup_portal.api.keys import do_create_api_key, verify_api_key
 from setup_portal.api.models import ApiKey
+from setup_portal.teams.roles import set_portal_admin, set_role
 
 MINE = "/account/api-keys/"
 ALL = "/users/api-keys/"

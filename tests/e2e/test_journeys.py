@@ -10,7 +10,7 @@ import re
 
 from playwright.sync_api import expect
 
-from setup_portal.accounts.roles import set_role
+from setup_portal.teams.roles import set_role
 from tests.conftest import PASSWORD
 from tests.e2e import flows
 

@@ -14,11 +14,11 @@ from django.utils import timezone
 from hypothesis import given
 
 from config.celery import app
-from setup_portal.accounts.roles import set_role
 from setup_portal.audit.models import AuditEvent
 from setup_portal.events.models import InstanceMute, Notification
 from setup_portal.events.notifications import notify, recipients, send_digests
 from setup_portal.events.tasks import send_notification_digests
+from setup_portal.teams.roles import set_role
 from tests import fuzz
 from tests.instances.factories import make_instance
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from setup_portal.accounts.roles import set_role
 from setup_portal.teams.models import Team
+from setup_portal.teams.roles import set_role
 from setup_portal.wizard.models import Setup
 from tests.conftest import _client_for, _make_user
 from tests.instances.factories import make_instance

@@ -47,7 +47,7 @@ executor = MigrationExecutor(connection)
 executor.migrate(executor.loader.graph.leaf_nodes())
 
 from django.contrib.auth import get_user_model
-from setup_portal.accounts import roles
+from setup_portal.teams import roles
 from setup_portal.audit.models import AuditEvent
 from setup_portal.instances.models import Instance
 from setup_portal.teams.models import Membership, Team

@@ -9,13 +9,13 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from setup_portal.accounts.roles import set_role
 from setup_portal.events.models import InstanceMute, Notification, NotificationMail
 from setup_portal.events.notifications import notify, recipients, send_digests
 from setup_portal.instances import state
 from setup_portal.instances.models import Instance, ProvisioningJob
 from setup_portal.instances.notifications import send_resubmitted_notice
 from setup_portal.teams.models import Membership
+from setup_portal.teams.roles import set_role
 from tests.conftest import _make_user
 from tests.instances.factories import make_instance
 

@@ -7,9 +7,9 @@ import pytest
 from django.test import Client
 
 from setup_portal.accounts.actions import do_create_team
-from setup_portal.accounts.roles import set_role
 from setup_portal.audit.models import AuditEvent
 from setup_portal.teams.models import Membership, Team, roles_of
+from setup_portal.teams.roles import set_role
 from tests.conftest import _make_user
 from tests.instances.factories import make_instance
 

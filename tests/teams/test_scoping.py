@@ -7,11 +7,12 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from setup_portal import permissions
-from setup_portal.accounts.roles import set_portal_admin, set_role
 from setup_portal.audit.models import AuditEvent, record
 from setup_portal.events.models import Notification
+from setup_portal.instances.access import visible_instances
 from setup_portal.instances.models import Instance
+from setup_portal.teams import permissions
+from setup_portal.teams.roles import set_portal_admin, set_role
 from setup_portal.wizard.forms import InstanceForm
 from setup_portal.wizard.models import Setup
 from tests.api.rest.conftest import key_client
@@ -101,7 +102,7 @@ def test_someone_in_two_teams_sees_both(a, b, client_of):
     lead = client_of(a.lead)
     assert lead.get(f"/instances/{b.instance.pk}/disable/").status_code == 200  # admin in B
     assert lead.get(f"/instances/{a.instance.pk}/disable/").status_code == 403  # team lead in A
-    assert set(permissions.visible_instances(a.lead)) == {a.instance, b.instance}
+    assert set(visible_instances(a.lead)) == {a.instance, b.instance}
     assert permissions.team_ids(a.lead, "admin") == {b.team.pk}
 
 

@@ -8,9 +8,9 @@ import re
 import pytest
 
 from setup_portal.accounts.actions import do_create_team
-from setup_portal.accounts.roles import set_role
 from setup_portal.instances.actions import do_create_instance
 from setup_portal.teams.models import Team
+from setup_portal.teams.roles import set_role
 from setup_portal.wizard.models import Setup
 from tests.wizard.helpers import VALID, new_setup, stage_url
 

@@ -8,12 +8,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter
 from rest_framework.response import Response
 
-from setup_portal import permissions
+from setup_portal.audit.access import visible_audit_events
 from setup_portal.audit.views import AuditFilterForm, filter_events
 from setup_portal.instances import actions, token_reveal
 from setup_portal.instances.lifecycle_forms import ReviewForm
 from setup_portal.instances.models import JobStep, ProvisioningJob
+from setup_portal.teams import permissions
 from setup_portal.text import whole_number
+from setup_portal.wizard.access import setup_for, visible_setups
 from setup_portal.wizard.models import Setup
 
 from ..problems import Problem
@@ -181,7 +183,7 @@ def _review_form(request) -> ReviewForm:
 
 
 def _setups(request):
-    return (permissions.visible_setups(request.user).select_related("owner", "instance")
+    return (visible_setups(request.user).select_related("owner", "instance")
             .exclude(status=Setup.Status.DISCARDED))
 
 
@@ -212,7 +214,7 @@ class SetupDetail(ManagementView):
                description="Its values (never a secret) and every stage recorded.",
                parameters=[SETUP_ID], responses={200: s.SetupDetailOut}, errors=(404,), tags=["Setups"])
     def get(self, request, setup_id):
-        setup = permissions.setup_for(request.user, setup_id, rows=_setups(request))
+        setup = setup_for(request.user, setup_id, rows=_setups(request))
         return Response(s.SetupDetailOut(setup).data)
 
 
@@ -231,6 +233,6 @@ class AuditEventList(ManagementView):
         form = AuditFilterForm(request.query_params)
         if not form.is_valid():
             raise invalid(form)
-        rows = filter_events(form.cleaned_data, permissions.visible_audit_events(request.user))
+        rows = filter_events(form.cleaned_data, visible_audit_events(request.user))
         page, links = paginate(request, rows.order_by("-created_at", "-id"))
         return Response({"results": s.AuditEventOut(page, many=True).data, **links})

@@ -15,12 +15,13 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from setup_portal import permissions
 from setup_portal.api import key_auth
 from setup_portal.api.parsers import JSONBodyParser
 from setup_portal.api.problems import Problem
 from setup_portal.api.views import AsciiJSONRenderer
+from setup_portal.instances import access as instance_access
 from setup_portal.instances.models import Instance
+from setup_portal.teams import permissions
 
 
 def flat_errors(detail, prefix: str = "") -> dict[str, list[str]]:
@@ -78,7 +79,7 @@ def instance_for(request, instance_id, allowed=permissions.can_view_instance) ->
     """The live (not deleted) instance the URL names: 404 when there is none or the caller may not
     see it, 403 with the rule's reason when they may see it but not do `allowed`."""
     rows = Instance.objects.select_related("owner", "reviewed_by").exclude(status=Instance.Status.DELETED)
-    return permissions.instance_for(request.user, instance_id, allowed, rows=rows)
+    return instance_access.instance_for(request.user, instance_id, allowed, rows=rows)
 
 
 def form_errors(form) -> dict[str, list[str]]:

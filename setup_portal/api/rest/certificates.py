@@ -15,12 +15,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework.response import Response
 
-from setup_portal import permissions
 from setup_portal.azure.certificates import Certificate
 from setup_portal.azure.client import AzureError
 from setup_portal.azure.errors import explain
 from setup_portal.instances import actions
 from setup_portal.instances.lifecycle_forms import RotateCertificateForm
+from setup_portal.teams import permissions
+from setup_portal.wizard.access import setup_for
 from setup_portal.wizard.models import Setup
 
 from ..problems import Problem
@@ -66,7 +67,7 @@ class SetupProvision(ManagementView):
                                  value=SAME_BODY), ex.PROVISIONING_QUEUED],
         tags=["Setups"])
     def post(self, request, setup_id):
-        setup = permissions.setup_for(request.user, setup_id, rows=Setup.objects.exclude(status=Setup.Status.DISCARDED))
+        setup = setup_for(request.user, setup_id, rows=Setup.objects.exclude(status=Setup.Status.DISCARDED))
         if setup.status != Setup.Status.DRAFT:
             raise Problem(409, "This setup is not a draft any more; start a new one with POST /api/v1/instances.")
         permissions.check(permissions.can_edit_setup, request.user, setup)

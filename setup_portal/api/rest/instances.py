@@ -9,7 +9,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer
 from rest_framework.response import Response
 
-from setup_portal import permissions
 from setup_portal.azure.certificates import Certificate
 from setup_portal.events import endpoints, realtime
 from setup_portal.events.forms import EndpointForm
@@ -17,6 +16,7 @@ from setup_portal.instances import actions, filters
 from setup_portal.instances.forms import EditInstanceForm
 from setup_portal.instances.lifecycle_forms import DisableForm
 from setup_portal.instances.models import Instance
+from setup_portal.teams import permissions
 from setup_portal.wizard import actions as wizard_actions
 from setup_portal.wizard.models import Setup
 

@@ -15,7 +15,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework.response import Response
 
-from setup_portal import permissions
 from setup_portal.accounts.actions import (
     do_add_membership,
     do_change_membership_role,
@@ -26,6 +25,7 @@ from setup_portal.accounts.actions import (
     do_set_portal_admin,
 )
 from setup_portal.accounts.forms import AddMemberForm, AddUserForm, RoleForm, TeamNameForm
+from setup_portal.teams import permissions
 from setup_portal.teams.models import Membership, Team
 from setup_portal.text import whole_number
 

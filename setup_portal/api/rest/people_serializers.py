@@ -12,8 +12,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from setup_portal.accounts.forms import TEAM_NAME_MAX_LENGTH, AddUserForm
-from setup_portal.accounts.roles import is_portal_admin
 from setup_portal.teams.models import Membership
+from setup_portal.teams.roles import is_portal_admin
 
 from .fields import StrictBooleanField, StrictCharField, StrictChoiceField, StrictIntegerField
 

@@ -85,7 +85,7 @@ def test_it_filters_the_audit_log(alice, alice_api):
 
 
 def test_portal_administrators_list_teams_and_users(alice, bob_api, django_user_model):
-    from setup_portal.accounts.roles import set_portal_admin
+    from setup_portal.teams.roles import set_portal_admin
 
     from .conftest import key_client
 

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from setup_portal.accounts.roles import set_portal_admin
 from setup_portal.api.problems import PROBLEM_CONTENT_TYPE
 from setup_portal.instances.models import Instance, ProvisioningJob
 from setup_portal.teams.models import GroupMapping, Membership
+from setup_portal.teams.roles import set_portal_admin
 from setup_portal.wizard.actions import do_create_setup
 from tests import fuzz
 from tests.api.rest.conftest import key_client

@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from setup_portal.accounts.roles import is_portal_admin, set_portal_admin
 from setup_portal.audit.models import AuditEvent
 from setup_portal.teams.models import Membership, Team
+from setup_portal.teams.roles import is_portal_admin, set_portal_admin
 
 from .conftest import key_client
 

@@ -103,8 +103,8 @@ def test_team_leads_do_not_provision(bob, sandbox):
 
 
 def test_it_puts_the_instance_in_a_team_the_caller_administers(alice, sandbox):
-    from setup_portal.accounts.roles import set_role
     from setup_portal.teams.models import Team
+    from setup_portal.teams.roles import set_role
 
     other = Team.objects.create(name="Team B")
     api = key_client(alice)

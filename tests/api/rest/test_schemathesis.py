@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from setup_portal.accounts.roles import is_portal_admin, set_portal_admin
 from setup_portal.api.keys import do_create_api_key
 from setup_portal.instances.models import HealthCheck, Instance, InstanceReview, JobStep, ProvisioningJob
 from setup_portal.teams.models import Membership, Team
+from setup_portal.teams.roles import is_portal_admin, set_portal_admin
 from setup_portal.wizard.actions import do_create_setup
 from tests.conftest import ROOT, _make_user, private_broker_env, subprocess_env
 from tests.instances.factories import make_instance

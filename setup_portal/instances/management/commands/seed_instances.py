@@ -28,13 +28,13 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from setup_portal.accounts.roles import ensure_roles, set_role
 from setup_portal.audit.models import AuditEvent
 from setup_portal.crypto import EncryptedTextField, mask
 from setup_portal.instances.models import HealthCheck, Instance, InstanceReview, JobStep, ProvisioningJob
 from setup_portal.instances.provisioning import STEP_KEYS
 from setup_portal.stats import counters
 from setup_portal.teams.models import Membership, Team
+from setup_portal.teams.roles import ensure_roles, set_role
 from setup_portal.wizard.models import Setup, StageRecord
 from setup_portal.wizard.stages import STAGE_KEYS
 

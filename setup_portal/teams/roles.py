@@ -1,6 +1,6 @@
 """Roles: a role is held in a team (teams.Membership: admin or team lead); portal administrators
 are a Django group (superusers count). These helpers are the one place that knows how roles are
-stored; what a role may do is decided in setup_portal/permissions.py.
+stored; what a role may do is decided in teams/permissions.py.
 
 The "Admin" and "Team lead" groups are where roles lived before teams: the teams migration read
 them into Default-team memberships, and nothing consults them any more.

@@ -11,12 +11,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from setup_portal import permissions
-from setup_portal.accounts import roles
-from setup_portal.accounts.actions import do_add_membership, do_create_team, do_rename_team
-from setup_portal.accounts.forms import AddMemberForm, TeamNameForm
+from setup_portal.teams import permissions, roles
+from setup_portal.teams.models import Membership, Team
 
-from .models import Membership, Team
+from .actions import do_add_membership, do_create_team, do_rename_team
+from .forms import AddMemberForm, TeamNameForm
 
 
 def _team_for(user, team_id: int) -> Team:

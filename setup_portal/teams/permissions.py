@@ -1,7 +1,7 @@
 """Who may do what: the one place that decides, for the pages, the management API and events.
 
 Every setup and instance belongs to a team; people hold a role in teams (teams.Membership):
-- a portal administrator (accounts.roles.is_portal_admin; superusers count) manages users,
+- a portal administrator (teams.roles.is_portal_admin; superusers count) manages users,
   teams and memberships and sees every team's setups, instances and audit events;
 - an admin of a team runs the wizard for it and changes the team's instances (rotate a secret,
   disable, enable, delete, test the connection, edit, webhooks) and continues their own drafts;
@@ -9,10 +9,15 @@ Every setup and instance belongs to a team; people hold a role in teams (teams.M
 - superusers also change any team's instances (they are admins of every team);
 - anyone else sees nothing.
 
+The rules read plain `team_id` / `owner_id` (and `status` of a setup) and import no other app's
+models, so every part may use them. The queries stay next to their models and build on
+`team_scope` and `visible_or_404` here: `instances.access` (visible_instances, instance_for),
+`wizard.access` (visible_setups, setup_for), `audit.access` (visible_audit_events).
+
 Objects of a team the user cannot see do not exist for them: `instance_for` and `setup_for` fetch
-through `visible_instances` / `visible_setups` and answer 404, so other teams' ids are not
-confirmed. A visible object the user may not act on answers 403 with the rule's reason (a team
-lead on an admin's page, say). A user with no role at all gets 403 "no role yet" everywhere.
+through the visible rows and answer 404, so other teams' ids are not confirmed. A visible object
+the user may not act on answers 403 with the rule's reason (a team lead on an admin's page, say).
+A user with no role at all gets 403 "no role yet" everywhere.
 
 Team ids are read once per request (cached on the user object by teams.models.roles_of).
 """
@@ -26,15 +31,12 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from setup_portal.accounts.roles import can_review, is_portal_admin
-from setup_portal.api.models import ApiKey
-from setup_portal.audit.models import AuditEvent
-from setup_portal.instances.models import Instance
-from setup_portal.teams.models import Membership, Team, roles_of
-from setup_portal.wizard.models import Setup
+from .models import Membership, Team, roles_of
+from .roles import can_review, is_portal_admin
 
 ADMIN = Membership.Role.ADMIN
 TEAM_LEAD = Membership.Role.TEAM_LEAD
+SETUP_DRAFT = "draft"  # wizard.Setup.Status.DRAFT: only drafts are edited
 
 
 def team_ids(user, role: str | None = None) -> frozenset[int]:
@@ -59,43 +61,25 @@ def team_scope(user, field: str = "team_id") -> Q:
     return Q(**{f"{field}__in": team_ids(user)})
 
 
-def visible_instances(user) -> QuerySet[Instance]:
-    """Portal administrators: every instance; others: their teams' (any role)."""
-    return Instance.objects.filter(team_scope(user))
-
-
-def visible_setups(user) -> QuerySet[Setup]:
-    """Portal administrators: every setup; others: their teams' (any role)."""
-    return Setup.objects.filter(team_scope(user))
-
-
-def visible_audit_events(user) -> QuerySet[AuditEvent]:
-    """Portal administrators: everything; others: the events of their teams' setups and
-    instances (and teams). Events with no team (users, API keys) are the portal administrators'."""
-    if _sees_all(user):
-        return AuditEvent.objects.all()
-    return AuditEvent.objects.filter(team_scope(user))
-
-
-def can_view_instance(user, instance: Instance) -> bool:
+def can_view_instance(user, instance) -> bool:
     return _sees_all(user) or instance.team_id in team_ids(user)
 
 
-def can_change_instance(user, instance: Instance) -> bool:
+def can_change_instance(user, instance) -> bool:
     return user.is_authenticated and (user.is_superuser or instance.team_id in team_ids(user, ADMIN))
 
 
-def can_review_instance(user, instance: Instance) -> bool:
+def can_review_instance(user, instance) -> bool:
     # Admins provision, so they do not approve their own work.
     return instance.team_id in team_ids(user, TEAM_LEAD)
 
 
-def can_view_setup(user, setup: Setup) -> bool:
+def can_view_setup(user, setup) -> bool:
     return _sees_all(user) or setup.team_id in team_ids(user)
 
 
-def can_edit_setup(user, setup: Setup) -> bool:
-    return (setup.owner_id == user.pk and setup.status == Setup.Status.DRAFT
+def can_edit_setup(user, setup) -> bool:
+    return (setup.owner_id == user.pk and setup.status == SETUP_DRAFT
             and (user.is_superuser or setup.team_id in team_ids(user, ADMIN)))
 
 
@@ -122,7 +106,7 @@ def visible_teams(user) -> QuerySet[Team]:
     return Team.objects.filter(pk__in=team_ids(user, ADMIN))
 
 
-def can_revoke_api_key(user, api_key: ApiKey) -> bool:
+def can_revoke_api_key(user, api_key) -> bool:
     # Portal administrators too: a key of someone who left, or one that leaked.
     return user.is_authenticated and (api_key.owner_id == user.pk or is_portal_admin(user))
 
@@ -145,7 +129,9 @@ def check(allowed: Callable[..., bool], user, target) -> None:
         raise PermissionDenied(REASONS[allowed])
 
 
-def _visible_or_404(user, rows: QuerySet, pk, allowed: Callable[..., bool]):
+def visible_or_404(user, rows: QuerySet, pk, allowed: Callable[..., bool]):
+    """The row `pk` of `rows` if `user` sees it (else 404: `rows` are already narrowed to the
+    user's teams by the caller, see team_scope) and `allowed(user, row)` (else 403)."""
     if not can_see_portal(user):
         raise PermissionDenied(NO_ROLE)
     try:
@@ -157,27 +143,13 @@ def _visible_or_404(user, rows: QuerySet, pk, allowed: Callable[..., bool]):
     return found
 
 
-def instance_for(user, instance_id, allowed: Callable[..., bool] = can_view_instance, *, rows=None) -> Instance:
-    """The instance with this id if `user` may see it (else 404) and `allowed` (else 403).
-    `rows` narrows or prepares the queryset (select_related, excluding deleted ones)."""
-    base = rows if rows is not None else Instance.objects.all()
-    return _visible_or_404(user, base.filter(team_scope(user)), instance_id, allowed)
-
-
-def setup_for(user, setup_id, allowed: Callable[..., bool] = can_view_setup, *, rows=None) -> Setup:
-    """The setup with this id if `user` may see it (else 404) and `allowed` (else 403)."""
-    base = rows if rows is not None else Setup.objects.all()
-    return _visible_or_404(user, base.filter(team_scope(user)), setup_id, allowed)
-
-
-
 def team_leads(team_id: int) -> QuerySet:
     """The active team leads of a team: who reviews its instances."""
     return (get_user_model().objects.filter(is_active=True, memberships__team_id=team_id,
                                             memberships__role=TEAM_LEAD).order_by("pk"))
 
 
-def people_to_tell(instance: Instance) -> list:
+def people_to_tell(instance) -> list:
     """Who hears about an instance (notifications, e-mail): its owner and its team's team leads,
     active accounts only, each once."""
     owner = get_user_model().objects.filter(pk=instance.owner_id, is_active=True)
