@@ -30,3 +30,26 @@ def strings(node: ast.AST | None) -> set[str]:
     if node is None:
         return set()
     return {n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+
+
+def keyword_spread(node: ast.Call) -> bool:
+    """Whether a call passes `**mapping`: which names it sets cannot be read from the code."""
+    return any(k.arg is None for k in node.keywords)
+
+
+def saves_after_setattr(tree: ast.AST, exempt: set[str] = frozenset()) -> list[tuple[int, str]]:
+    """`x.save(...)` in a function that also sets attributes of the same `x` (any expression: `inst`,
+    `job.instance`) by a variable name, `setattr(x, name, value)`: what it writes cannot be read from
+    the code. Receivers whose chain starts at a name in `exempt` (rows of other models) are left out."""
+    found = set()
+    for func in ast.walk(tree):
+        if not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        calls = [n for n in ast.walk(func) if isinstance(n, ast.Call)]
+        dynamic = {ast.unparse(c.args[0]) for c in calls
+                   if isinstance(c.func, ast.Name) and c.func.id == "setattr" and len(c.args) == 3
+                   and not isinstance(c.args[1], ast.Constant) and root_name(c.args[0]) not in exempt}
+        found |= {(c.lineno, ast.unparse(c.func.value)) for c in calls
+                  if isinstance(c.func, ast.Attribute) and c.func.attr == "save"
+                  and ast.unparse(c.func.value) in dynamic}
+    return sorted(found)

@@ -5,16 +5,9 @@ from __future__ import annotations
 from django import forms
 
 from . import guard
-from .models import LIFECYCLE_TYPES, Delivery
+from .models import Delivery, LifecycleType
 
-LIFECYCLE_LABELS = {
-    "instance.ready": "Ready (provisioned)", "instance.failed": "Provisioning failed",
-    "instance.needs_reauth": "Needs re-authentication", "instance.health_failing": "Health check failing",
-    "instance.health_recovered": "Health recovered", "instance.secret_expiring": "Client secret expiring (30/7/1 days)",
-    "instance.disabled": "Disabled", "instance.enabled": "Enabled", "instance.deleted": "Deleted",
-    "instance.review_changed": "Review changed",
-}
-LIFECYCLE_CHOICES = [(t, f"{LIFECYCLE_LABELS.get(t, t)} ({t})") for t in LIFECYCLE_TYPES]
+LIFECYCLE_CHOICES = [(t.value, f"{t.label} ({t.value})") for t in LifecycleType]
 
 
 def clean_callback_url(url: str) -> str:

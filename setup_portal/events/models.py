@@ -12,19 +12,22 @@ from django.utils import timezone
 
 from setup_portal.crypto import EncryptedTextField
 
-# Every lifecycle event type, in the order the settings form lists them.
-LIFECYCLE_TYPES = [
-    "instance.ready",
-    "instance.failed",
-    "instance.needs_reauth",
-    "instance.health_failing",
-    "instance.health_recovered",
-    "instance.secret_expiring",
-    "instance.disabled",
-    "instance.enabled",
-    "instance.deleted",
-    "instance.review_changed",
-]
+
+class LifecycleType(models.TextChoices):
+    """Every lifecycle event type (what happened to an instance), in the order the settings form lists
+    them, with its label; every other list of them is derived from this one."""
+
+    READY = "instance.ready", "Ready (provisioned)"
+    FAILED = "instance.failed", "Provisioning failed"
+    NEEDS_REAUTH = "instance.needs_reauth", "Needs re-authentication"
+    HEALTH_FAILING = "instance.health_failing", "Health check failing"
+    HEALTH_RECOVERED = "instance.health_recovered", "Health recovered"
+    SECRET_EXPIRING = "instance.secret_expiring", "Client secret expiring (30/7/1 days)"
+    DISABLED = "instance.disabled", "Disabled"
+    ENABLED = "instance.enabled", "Enabled"
+    DELETED = "instance.deleted", "Deleted"
+    REVIEW_CHANGED = "instance.review_changed", "Review changed"
+
 
 # Crockford base32: sortable, no ambiguous letters; 26 characters like a ULID.
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -49,7 +52,7 @@ def new_webhook_secret() -> str:
 
 
 def default_lifecycle_types() -> list[str]:
-    return list(LIFECYCLE_TYPES)
+    return list(LifecycleType.values)
 
 
 class WebhookEndpoint(models.Model):

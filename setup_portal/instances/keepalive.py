@@ -25,10 +25,9 @@ from setup_portal.audit.models import record
 from setup_portal.azure.client import AzureError
 from setup_portal.azure.errors import explain, reauthentication_code
 from setup_portal.dataverse.client import DataverseError, who_am_i
-from setup_portal.events import lifecycle
 from setup_portal.teams import permissions
 
-from . import state
+from . import lifecycle, state
 from .models import HealthCheck, Instance
 from .provisioning import StepFailed, checked_url
 from .tokens import acquire_token_for_instance

@@ -1,5 +1,5 @@
 """About reviews: the team lead who asked for changes hears (bell and e-mail) when the instance is
-back, with what changed. The other team leads are told it waits for review by events/lifecycle.py."""
+back, with what changed. The other team leads are told it waits for review by lifecycle.py."""
 
 from __future__ import annotations
 

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.utils import timezone
 
 from setup_portal.azure.client import AzureError
 from setup_portal.dataverse import client as dataverse
@@ -96,12 +95,6 @@ def _token(instance: Instance) -> str:
     return acquire_token_for_instance(instance).access_token
 
 
-def _save(instance: Instance, **fields) -> None:
-    Instance.objects.filter(pk=instance.pk).update(**fields, updated_at=timezone.now())
-    for name, value in fields.items():
-        setattr(instance, name, value)
-
-
 def run_acquire_token(instance: Instance) -> str:
     checked_url(instance)
     result = acquire_token_for_instance(instance)
@@ -111,14 +104,14 @@ def run_acquire_token(instance: Instance) -> str:
 
 def run_whoami(instance: Instance) -> str:
     ids = dataverse.who_am_i(checked_url(instance), _token(instance))
-    _save(instance, dataverse_user_id=ids["UserId"], business_unit_id=ids["BusinessUnitId"],
-          organization_id=ids["OrganizationId"])
+    state.record_identity(instance, user_id=ids["UserId"], business_unit_id=ids["BusinessUnitId"],
+                          organization_id=ids["OrganizationId"])
     return f"User {ids['UserId']} in business unit {ids['BusinessUnitId']}."
 
 
 def run_organization(instance: Instance) -> str:
     org = dataverse.current_organization(checked_url(instance), _token(instance))
-    _save(instance, organization_name=org["name"][:200], organization_version=org["version"][:32])
+    state.record_organization(instance, name=org["name"][:200], version=org["version"][:32])
     return f"{org['name'] or 'Organization'}, version {org['version'] or 'unknown'}."
 
 

@@ -22,10 +22,9 @@ from django.utils import timezone
 
 from setup_portal.audit.models import record
 from setup_portal.azure.errors import explain, reauthentication_code
-from setup_portal.events import lifecycle
 from setup_portal.stats import counters
 
-from . import token_reveal
+from . import lifecycle, token_reveal
 from .instance_token import new_instance_token, token_hash, token_prefix
 from .models import HealthCheck, Instance, ProvisioningJob
 
@@ -89,6 +88,21 @@ def _counted_before(inst: Instance, also_save: Iterable[str]) -> dict:
 
 
 # What the worker observed --------------------------------------------------------------------------
+
+def record_identity(inst: Instance, *, user_id: str, business_unit_id: str, organization_id: str) -> None:
+    """What WhoAmI answered while provisioning: the Dataverse user the portal signs in as, its business
+    unit and organization (not state: no transition, no event)."""
+    Instance.objects.filter(pk=inst.pk).update(dataverse_user_id=user_id, business_unit_id=business_unit_id,
+                                               organization_id=organization_id, updated_at=timezone.now())
+    inst.dataverse_user_id, inst.business_unit_id, inst.organization_id = user_id, business_unit_id, organization_id
+
+
+def record_organization(inst: Instance, *, name: str, version: str) -> None:
+    """The organization's name and version as Dataverse reported them while provisioning."""
+    Instance.objects.filter(pk=inst.pk).update(organization_name=name, organization_version=version,
+                                               updated_at=timezone.now())
+    inst.organization_name, inst.organization_version = name, version
+
 
 @transaction.atomic
 def mark_ready(job: ProvisioningJob, *, acting_user) -> Instance | None:

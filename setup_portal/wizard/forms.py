@@ -23,7 +23,7 @@ from setup_portal.azure.clouds import GUID, AuthType, Cloud, InvalidTenant, norm
 from setup_portal.azure.errors import explain
 from setup_portal.dataverse.dynamics_url import SANDBOX_REGION, InvalidDynamicsUrl, normalize_dynamics_url
 from setup_portal.events.forms import EndpointFields
-from setup_portal.events.models import LIFECYCLE_TYPES
+from setup_portal.events.models import LifecycleType
 from setup_portal.teams import permissions
 from setup_portal.teams.models import Team
 
@@ -739,7 +739,7 @@ class InstanceForm(EndpointFields, StageForm):
             saved["tags"] = ", ".join(saved["tags"])
         return {"polling_enabled": False, "polling_resources": ["accounts", "contacts"],
                 "polling_interval_minutes": 15, "filter_nulls": True, "events_enabled": False,
-                "lifecycle_types": list(LIFECYCLE_TYPES), **saved}
+                "lifecycle_types": list(LifecycleType.values), **saved}
 
     def clean_name(self) -> str:
         return clean_instance_name(self.cleaned_data["name"], team_id=self.setup.team_id)

@@ -29,6 +29,9 @@ WRITE_METHODS = {"update", "create", "get_or_create", "update_or_create", "bulk_
 # the status codes of HTTP responses and exceptions.
 OTHER_STATUS_ENUMS = {"Setup", "ProvisioningJob", "JobStep", "StepAttempt", "AuthFlow"}
 NOT_INSTANCES = {"self", "response", "resp", "exc"}
+# Rows of other models that code sets by a variable field name and then saves: a setup's stage
+# values (wizard/actions.py), a table's poll progress (PollState).
+OTHER_ROWS = {"setup", "state"}
 
 
 def _foreign_status(value: ast.AST | None) -> bool:
@@ -48,12 +51,15 @@ def _call_writes_state(node: ast.Call) -> str | None:
     func, keywords = node.func, {k.arg for k in node.keywords}
     if isinstance(func, ast.Name) and func.id == "setattr" and len(node.args) > 1:
         return "setattr" if python_source.strings(node.args[1]) & state.STATE_FIELDS else None
+    # `**fields` may hold any field: as good as naming a state field.
+    spread = python_source.keyword_spread(node)
     if isinstance(func, ast.Name) and func.id == "Instance":
-        return "Instance(...)" if keywords & state.STATE_FIELDS else None
+        return "Instance(...)" if keywords & state.STATE_FIELDS or spread else None
     if not isinstance(func, ast.Attribute):
         return None
     if func.attr in WRITE_METHODS and python_source.root_name(func) == "Instance":
-        return f"Instance...{func.attr}(...)" if keywords & state.STATE_FIELDS or "bulk" in func.attr else None
+        writes = keywords & state.STATE_FIELDS or spread or "bulk" in func.attr
+        return f"Instance...{func.attr}(...)" if writes else None
     if func.attr == "save":
         fields = next((k.value for k in node.keywords if k.arg == "update_fields"), None)
         # "status" alone is every model's field; assigning it is what the rule above catches.
@@ -63,8 +69,10 @@ def _call_writes_state(node: ast.Call) -> str | None:
 
 def state_writes(source: str) -> list[str]:
     """Every place in `source` that writes an instance's status, health or review ("line: what")."""
-    found = []
-    for node in ast.walk(python_source.parse(source)):
+    tree = python_source.parse(source)
+    found = [f"{line}: {receiver}.save() after setattr() by a variable name"
+             for line, receiver in python_source.saves_after_setattr(tree, NOT_INSTANCES | OTHER_ROWS)]
+    for node in ast.walk(tree):
         if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign):
             found += [f"{node.lineno}: assigns .{field}" for field in _assigned_state(node)]
         elif isinstance(node, ast.Call) and (what := _call_writes_state(node)):
@@ -89,6 +97,39 @@ setattr(inst, "reviewed_by", bob)
 Instance.objects.bulk_create(rows)
 """
     assert [line.split(":")[0] for line in state_writes(source)] == ["2", "3", "3", "4", "7", "9", "11", "13", "14"]
+
+
+def test_it_finds_writes_it_cannot_read_the_fields_of():
+    """`**fields` and setattr() by a variable name, on any receiver (not only one called `instance`)."""
+    source = """
+Instance.objects.filter(pk=1).update(**fields)
+Instance.objects.filter(pk=1).update(**{"status": "ready"})
+Instance(name="a", **values)
+Instance.objects.filter(pk=1).update(name="x")
+
+
+def copy(row, fields):
+    for name, value in fields.items():
+        setattr(row, name, value)
+    row.save()
+
+
+def copy_to_job_instance(job, fields):
+    for name in fields:
+        setattr(job.instance, name, fields[name])
+    job.instance.save(update_fields=list(fields))
+
+
+def only_sets(row, name):
+    setattr(row, name, 1)
+    other.save()
+
+
+def by_a_literal_name(row):
+    setattr(row, "name", "x")
+    row.save()
+"""
+    assert [line.split(":")[0] for line in state_writes(source)] == ["2", "3", "4", "11", "17"]
 
 
 def test_it_has_one_writer_of_instance_state():

@@ -20,6 +20,8 @@ COUNTED = ({f.removesuffix("_id") for f in counters.ROW_FIELDS} | set(counters.R
            | set(state.STATE_FIELDS))
 CREATES = {"create", "get_or_create", "update_or_create", "bulk_create", "bulk_update"}
 INSTANCE_NAMES = {"inst", "instance", "instances"}
+# Rows of other models that code sets by a variable field name and then saves (see tests/instances/test_state.py).
+OTHER_ROWS = {"self", "setup", "state"}
 RAW_WRITE = re.compile(r"\b(insert\s+into|update|delete\s+from)\s+\"?instances_instance\b", re.IGNORECASE)
 
 
@@ -32,9 +34,11 @@ def _offence(node: ast.AST) -> str | None:
     keywords = {k.arg for k in node.keywords if k.arg}
     if root == "Instance" and method in CREATES:
         return f"Instance...{method}(): create instances with state.transition() (it counts them)"
+    if root == "Instance" and method == "update" and python_source.keyword_spread(node):
+        return "Instance...update(**fields): which fields change cannot be read; name them"
     if root == "Instance" and method == "update" and keywords & COUNTED:
         return f"Instance...update({', '.join(sorted(keywords & COUNTED))}): counted fields change in transition()"
-    if method == "delete" and (root == "Instance" or root in INSTANCE_NAMES):
+    if method == "delete" and (root == "Instance" or _last_name(node.func.value) in INSTANCE_NAMES):
         return "deleting instance rows: do_delete_instance keeps the row (status Deleted) through transition()"
     if method == "save":
         fields = next((k.value for k in node.keywords if k.arg == "update_fields"), None)
@@ -43,10 +47,17 @@ def _offence(node: ast.AST) -> str | None:
     return None
 
 
+def _last_name(node: ast.AST) -> str | None:
+    """The name an expression ends with: `inst`, `job.instance`, `setup.instance`."""
+    return node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else None
+
+
 def writers(source: str) -> list[str]:
     tree = python_source.parse(source)
-    return sorted((f"{node.lineno}: {what}" for node in ast.walk(tree) if (what := _offence(node))),
-                  key=lambda line: int(line.split(":")[0]))
+    found = [f"{node.lineno}: {what}" for node in ast.walk(tree) if (what := _offence(node))]
+    found += [f"{line}: {receiver}.save() after setattr() by a variable name: name the fields"
+              for line, receiver in python_source.saves_after_setattr(tree, OTHER_ROWS)]
+    return sorted(found, key=lambda line: int(line.split(":")[0]))
 
 
 def test_it_finds_every_kind_of_writer():
@@ -62,6 +73,29 @@ cursor.execute("UPDATE instances_instance SET tags = ''")
 Instance.objects.bulk_create(rows)
 '''
     assert [line.split(":")[0] for line in writers(source)] == ["2", "3", "5", "6", "7", "9", "10"]
+
+
+def test_it_finds_writes_it_cannot_read_the_fields_of():
+    """`**fields`, setattr() by a variable name and deletes through any receiver ending in an instance."""
+    source = '''
+Instance.objects.filter(pk=1).update(**fields)
+job.instance.delete()
+setup.instance.delete()
+endpoint.delete()
+
+
+def copy(row, fields):
+    for name, value in fields.items():
+        setattr(row, name, value)
+    row.save()
+
+
+def copy_to_job_instance(job, fields):
+    for name in fields:
+        setattr(job.instance, name, fields[name])
+    job.instance.save(update_fields=list(fields))
+'''
+    assert [line.split(":")[0] for line in writers(source)] == ["2", "3", "4", "11", "17"]
 
 
 def test_only_transition_changes_what_the_counters_count():

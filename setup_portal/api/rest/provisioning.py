@@ -23,7 +23,7 @@ from setup_portal.azure.clouds import AuthType
 from setup_portal.azure.errors import explain
 from setup_portal.dataverse.client import DataverseError
 from setup_portal.events import endpoints
-from setup_portal.events.models import LIFECYCLE_TYPES
+from setup_portal.events.models import LifecycleType
 from setup_portal.instances.models import ProvisioningJob
 from setup_portal.wizard import actions as wizard
 from setup_portal.wizard.forms import (
@@ -107,7 +107,7 @@ def _instance_fields(data: dict) -> dict:
               "polling_interval_minutes": data.get("polling_interval_minutes", 15),
               "filter_nulls": data["filter_nulls"], "events_enabled": bool(webhooks.get("enabled")),
               "callback_url": webhooks.get("callback_url", ""),
-              "lifecycle_types": webhooks.get("lifecycle_types", list(LIFECYCLE_TYPES))}
+              "lifecycle_types": webhooks.get("lifecycle_types", list(LifecycleType.values))}
     return {name: value for name, value in fields.items() if value is not False}  # unticked boxes are absent
 
 

@@ -13,7 +13,7 @@ from rest_framework import serializers
 from setup_portal.azure.certificates import MAX_UPLOAD_BYTES, Certificate, CredentialKind
 from setup_portal.azure.clouds import AuthType, Cloud
 from setup_portal.events import tables as polled_tables
-from setup_portal.events.models import LIFECYCLE_TYPES
+from setup_portal.events.models import LifecycleType
 from setup_portal.instances.filters import SECRET_CHOICES, SORTS
 from setup_portal.instances.models import Instance, JobStep, ProvisioningJob
 from setup_portal.instances.provisioning import STEP_LABELS
@@ -294,8 +294,8 @@ def page_of(item: serializers.Serializer, name: str) -> serializers.Serializer:
 class WebhooksIn(serializers.Serializer):
     enabled = StrictBooleanField()
     callback_url = StrictCharField(required=False, allow_blank=True, max_length=2000)
-    lifecycle_types = serializers.ListField(child=StrictChoiceField(choices=LIFECYCLE_TYPES), required=False,
-                                            max_length=len(LIFECYCLE_TYPES))
+    lifecycle_types = serializers.ListField(child=StrictChoiceField(choices=LifecycleType.values), required=False,
+                                            max_length=len(LifecycleType.values))
 
 
 class InstanceSettingsIn(serializers.Serializer):

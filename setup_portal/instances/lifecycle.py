@@ -1,4 +1,4 @@
-"""Lifecycle events: what instances/state.py's transition() changed, as instance.* events.
+"""Lifecycle events: what state.py's transition() changed, as instance.* events (events.models.LifecycleType).
 
 `on_transition` runs inside the state change's transaction (transition() calls it after the
 save), so an event exists exactly when its change commits, and its delivery is enqueued on
@@ -15,12 +15,13 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from setup_portal.instances.models import Instance
+from setup_portal.events.actions import emit_event
+from setup_portal.events.models import LifecycleType as Type
+from setup_portal.events.models import PollState, RealtimeHook
+from setup_portal.events.notifications import notify
 from setup_portal.teams import permissions
 
-from .actions import emit_event
-from .models import PollState, RealtimeHook
-from .notifications import notify
+from .models import Instance
 
 log = logging.getLogger(__name__)
 Status, Health = Instance.Status, Instance.Health
@@ -37,13 +38,13 @@ def _status_event(before: str, after: str) -> str | None:
     if before == after:
         return None
     if after == Status.READY:
-        return "instance.enabled" if before == Status.DISABLED else "instance.ready"
-    named = {Status.FAILED: "instance.failed", Status.NEEDS_REAUTH: "instance.needs_reauth",
-             Status.DISABLED: "instance.disabled", Status.DELETED: "instance.deleted"}
+        return Type.ENABLED if before == Status.DISABLED else Type.READY
+    named = {Status.FAILED: Type.FAILED, Status.NEEDS_REAUTH: Type.NEEDS_REAUTH, Status.DISABLED: Type.DISABLED,
+             Status.DELETED: Type.DELETED}
     if after in named:
         return named[after]
     if before == Status.DISABLED:
-        return "instance.enabled"  # enabled back into a state that has no event of its own
+        return Type.ENABLED  # enabled back into a state that has no event of its own
     return None
 
 
@@ -51,9 +52,9 @@ def _health_event(before: str, after: str) -> str | None:
     if before == after:
         return None
     if after == Health.FAILING:
-        return "instance.health_failing"
+        return Type.HEALTH_FAILING
     if before == Health.FAILING and after == Health.HEALTHY:
-        return "instance.health_recovered"
+        return Type.HEALTH_RECOVERED
     return None
 
 
@@ -82,7 +83,7 @@ def on_transition(inst: Instance, before: dict, *, data: dict | None = None) -> 
         changes.append((health_type, {"from": before["health"], "to": inst.health, "detail": inst.health_detail,
                                       "checked_at": _iso(inst.health_checked_at)}))
     if before["review_state"] != inst.review_state:
-        changes.append(("instance.review_changed", {
+        changes.append((Type.REVIEW_CHANGED, {
             "from": before["review_state"], "to": inst.review_state, "comment": inst.review_comment,
             "reviewed_by": inst.reviewed_by.get_username() if inst.reviewed_by_id else ""}))
     # A deleted instance's row keeps an erased name; the payload says the name it had.
@@ -126,7 +127,7 @@ def _waits_for_review(status_type: str | None, inst: Instance, before: dict) -> 
     """Ready and never reviewed, or resubmitted after a change request: the team leads' turn."""
     if inst.status != Status.READY:
         return False
-    if status_type == "instance.ready" and inst.review_state == Instance.Review.PENDING:
+    if status_type == Type.READY and inst.review_state == Instance.Review.PENDING:
         return True
     return (inst.review_state == Instance.Review.RESUBMITTED
             and before["review_state"] != Instance.Review.RESUBMITTED)
@@ -148,15 +149,15 @@ def _emit(inst: Instance, event_type: str, data: dict, **kwargs) -> None:
 def emit_secret_expiring(inst: Instance, *, days: int, days_left: int) -> None:
     """instance.secret_expiring, once per (expiry date, reminder threshold) like the e-mail reminder."""
     expires = inst.secret_expires_on.isoformat() if inst.secret_expires_on else ""
-    _emit(inst, "instance.secret_expiring",
+    _emit(inst, Type.SECRET_EXPIRING,
           {"instance": describe(inst), "expires_on": expires, "days_left": days_left, "reminder_days": days},
-          dedupe_key=f"instance.secret_expiring:{expires}:{days}")
+          dedupe_key=f"{Type.SECRET_EXPIRING.value}:{expires}:{days}")
 
 
 # Lifecycle events whose people are told too (e-mail and the portal's bell), besides the webhook.
 NOTIFY = {
-    "instance.needs_reauth": ("needs_reauth", "{name} needs re-authentication: {reason}"),
-    "instance.health_failing": ("health_failing", "{name} failed its health check: {reason}"),
+    Type.NEEDS_REAUTH: ("needs_reauth", "{name} needs re-authentication: {reason}"),
+    Type.HEALTH_FAILING: ("health_failing", "{name} failed its health check: {reason}"),
 }
 
 
@@ -165,7 +166,7 @@ def _notify(instance_id, event_type: str) -> None:
     if inst is None:
         return
     kind, template = NOTIFY[event_type]
-    reason = (inst.status_detail if event_type == "instance.needs_reauth" else inst.health_detail) or "no detail"
+    reason = (inst.status_detail if event_type == Type.NEEDS_REAUTH else inst.health_detail) or "no detail"
     message = template.format(name=inst.name, reason=reason)[:500]
     link = reverse("instances:detail", args=[inst.pk])
     try:
