@@ -2,6 +2,11 @@ from django.urls import include, path, re_path
 
 from setup_portal import views
 from setup_portal.accounts import views as account_views
+from setup_portal.instances import create_views
+from setup_portal.wizard import urls as wizard_urls
+
+# The wizard's pages, and "Promote…" on an instance, which starts a setup (the instances app's view).
+wizard_patterns = [path("promote/<uuid:instance_id>/", create_views.promote, name="promote"), *wizard_urls.urlpatterns]
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -11,7 +16,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("", include("setup_portal.api.key_urls")),  # /account/api-keys/, /users/api-keys/, /api/v1/me
     path("users/", include("setup_portal.accounts.urls")),
-    path("setup/", include("setup_portal.wizard.urls")),
+    path("setup/", include((wizard_patterns, wizard_urls.app_name))),
     path("azure/", include("setup_portal.azure.urls")),
     path("instances/", include("setup_portal.instances.urls")),
     path("", include("setup_portal.events.urls")),  # /instances/<id>/events/, /deliveries/, /notifications/

@@ -1,4 +1,4 @@
-"""Form fields shared by the portal's filters."""
+"""Form fields and checks shared by the portal's forms (filters, the wizard, instance settings)."""
 
 from __future__ import annotations
 
@@ -29,3 +29,10 @@ class FilterDateField(forms.DateField):
         if value and not EARLIEST_FILTER_DATE <= value <= LATEST_FILTER_DATE:
             raise forms.ValidationError(f"Pick a date between {EARLIEST_FILTER_DATE.isoformat()} and "
                                         f"{LATEST_FILTER_DATE.isoformat()}.", code="out_of_range")
+
+
+def plain_text(value: str, label: str) -> str:
+    """Reject control characters: nothing an admin types needs them, and they hide things in logs."""
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise forms.ValidationError(f"The {label} contains invisible control characters; type it again.")
+    return value

@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from setup_portal.wizard.stages import STAGE_KEYS
+from setup_portal.wizard.stages import STAGES
 from tests.conftest import ROOT
 from tests.instances.factories import make_instance
 
@@ -47,7 +47,7 @@ def portal_paths(alice, bob, alice_client):
     instance = make_instance(alice)
     values = {"setup_id": str(setup.pk), "instance_id": str(instance.pk), "pk": str(bob.pk),
               "user_id": str(bob.pk), "uidb36": "1", "key": "x"}
-    paths = {_fill(route, {**values, "stage": stage}) for route in _routes(get_resolver()) for stage in STAGE_KEYS}
+    paths = {_fill(route, {**values, "stage": stage}) for route in _routes(get_resolver()) for stage in STAGES.keys}
     paths |= {"/no/such/page/", "/static/css/portal.css", "/static/vendor/htmx.min.js"}
     return sorted(paths - NOT_PAGES)
 

@@ -15,7 +15,7 @@ from setup_portal.crypto import mask
 from setup_portal.teams.models import Membership, Team, roles_of
 
 from .models import Setup, StageRecord
-from .stages import REVIEWED_STAGES, STAGE_KEYS, next_stage
+from .stages import STAGES, next_stage, position
 
 # Secret fields and the hint field that identifies each without revealing it (a certificate's
 # private key is identified by its certificate's thumbprint, which the changes bring along).
@@ -86,7 +86,7 @@ def do_complete_stage(setup: Setup, stage: str, *, changes: dict[str, Any], star
     voided: set[str] = set()
     for field in changed:
         voided |= VOIDS.get(field, set())
-    if changed and stage in REVIEWED_STAGES:
+    if changed and stage in {reviewed.key for reviewed in STAGES.reviewed}:
         voided.add("review")
     if AUTHORIZATION_FIELDS.intersection(changed) and setup.authorized_at:
         setup.authorized_at = None
@@ -147,7 +147,7 @@ def do_generate_setup_certificate(setup: Setup, *, acting_user) -> Certificate:
     setup.certificate_pem = certificate.certificate_pem
     setup.certificate_key = certificate.private_key_pem
     setup.certificate_thumbprint = certificate.thumbprint
-    if setup.current_stage in STAGE_KEYS and STAGE_KEYS.index(setup.current_stage) > STAGE_KEYS.index("keys"):
+    if setup.current_stage in STAGES and position(setup.current_stage) > position("keys"):
         setup.current_stage = "keys"
     setup.save(update_fields=["credential_kind", "certificate_pem", "certificate_key", "certificate_thumbprint",
                               "current_stage", "updated_at"])
@@ -196,71 +196,32 @@ def do_fill_from_sandbox(setup: Setup, info: dict, *, acting_user) -> Setup:
 
 
 @transaction.atomic
-def do_finish_setup(setup: Setup, *, settings: dict, started_at: dt.datetime | None, acting_user):
-    """Stage 8: record it and hand over to the instances app, which creates the instance and its job."""
-    from setup_portal.instances.actions import do_create_instance
+def do_complete_last_stage(setup: Setup, stage: str, *, settings: dict, started_at: dt.datetime | None,
+                           acting_user) -> StageRecord:
+    """Keep the last stage's values with the setup (instance_settings) and record the stage done.
 
+    The stage itself (stage 8, "Create instance") belongs to the instances app, which calls this
+    before it creates the instance from the setup.
+    """
     now = timezone.now()
     started_at = started_at or now
-    promoted_from = (setup.instance_settings or {}).get("promoted_from")
-    if promoted_from:
-        settings = {**settings, "promoted_from": promoted_from}
     Setup.objects.filter(pk=setup.pk).update(instance_settings=settings)
-    StageRecord.objects.create(setup=setup, stage="instance", user=acting_user, values={**settings, "source": "form"},
-                               started_at=started_at,
-                               duration_ms=max(0, int((now - started_at).total_seconds() * 1000)), valid=True)
-    job = do_create_instance(
-        setup, name=settings["name"], tags=settings["tags"], polling_enabled=settings["polling_enabled"],
-        polling_resources=settings["polling_resources"],
-        polling_interval_minutes=settings["polling_interval_minutes"], filter_nulls=settings["filter_nulls"],
-        acting_user=acting_user,
-    )
-    if promoted_from:
-        _link_promotion(promoted_from, job.instance, acting_user=acting_user)
-    return job
-
-
-def _link_promotion(source_id: str, instance, *, acting_user) -> None:
-    """A promoted setup's instance points at its rehearsal (same team only), and both logs say so."""
-    source = type(instance).objects.filter(pk=source_id, team_id=instance.team_id).first()
-    if source is None or instance.promoted_from_id:
-        return
-    type(instance).objects.filter(pk=instance.pk).update(promoted_from=source)
-    instance.promoted_from = source
-    record("instance.promoted", source, actor=acting_user, data={"to": str(instance.pk), "name": instance.name})
-    record("instance.promoted_from", instance, actor=acting_user, data={"from": str(source.pk), "name": source.name})
-
-
-PROMOTION_SUFFIX = " (production)"
+    return StageRecord.objects.create(setup=setup, stage=stage, user=acting_user,
+                                      values={**settings, "source": "form"}, started_at=started_at,
+                                      duration_ms=max(0, int((now - started_at).total_seconds() * 1000)), valid=True)
 
 
 @transaction.atomic
-def do_start_promotion(instance, *, acting_user) -> Setup:
-    """A new setup for the production twin of a rehearsed instance (sandbox or a test environment).
+def do_create_filled_setup(*, team_id: int, fields: dict[str, Any], instance_settings: dict, source: str,
+                           acting_user, audit_data: dict) -> Setup:
+    """A new setup with what carries over from elsewhere filled in (a promotion: instances/creation.py).
 
-    What carries over is filled in: the account stage's prerequisites, the authentication type and
-    the instance stage's settings (name with a suffix, tags, polling, webhooks' callback and event
-    types, filter nulls); the setup starts at the environment stage, so what differs is asked
-    again: environment, directory and application, keys, permissions, authorization. The webhook
-    signing secret is not carried: the new instance's endpoint makes its own.
+    `fields` are the Setup's own values; its account stage counts as done, and it starts at the
+    environment stage, where what differs is asked again.
     """
-    source_setup = instance.setup
-    endpoint = getattr(instance, "webhook_endpoint", None)
-    setup = Setup.objects.create(
-        owner=acting_user, team_id=instance.team_id, use_sandbox=instance.use_sandbox, cloud=instance.cloud,
-        auth_type=instance.auth_type, multi_tenant=source_setup.multi_tenant if source_setup else False,
-        prerequisites=dict(source_setup.prerequisites) if source_setup else {}, current_stage="environment",
-        instance_settings={
-            "name": (instance.name + PROMOTION_SUFFIX)[:100], "tags": instance.tag_list,
-            "polling_enabled": instance.polling_enabled, "polling_resources": list(instance.polling_resources),
-            "polling_interval_minutes": instance.polling_interval_minutes, "filter_nulls": instance.filter_nulls,
-            "events_enabled": bool(endpoint and endpoint.enabled), "callback_url": endpoint.url if endpoint else "",
-            "lifecycle_types": list(endpoint.lifecycle_types) if endpoint else [],
-            "promoted_from": str(instance.pk),
-        },
-    )
+    setup = Setup.objects.create(owner=acting_user, team_id=team_id, current_stage="environment",
+                                 instance_settings=instance_settings, **fields)
     StageRecord.objects.create(setup=setup, stage="account", user=acting_user, started_at=timezone.now(),
-                               values={**setup.prerequisites, "source": "promotion"}, valid=True)
-    record("setup.created", setup, actor=acting_user, data={"promoted_from": str(instance.pk)})
-    record("instance.promotion_started", instance, actor=acting_user, data={"setup": str(setup.pk)})
+                               values={**setup.prerequisites, "source": source}, valid=True)
+    record("setup.created", setup, actor=acting_user, data=audit_data)
     return setup

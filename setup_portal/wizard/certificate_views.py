@@ -16,7 +16,7 @@ from setup_portal.teams.roles import reviewer_required
 from setup_portal.wizard.access import setup_for
 
 from . import actions
-from .forms import certificate_changes
+from .keys_form import certificate_changes
 from .models import Setup
 
 DOWNLOADS = {"cer": "application/pkix-cert", "pem": "application/x-pem-file"}

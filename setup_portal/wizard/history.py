@@ -15,7 +15,7 @@ from django.db.models import Max, QuerySet
 from django.db.models.functions import Coalesce, Greatest
 
 from .models import Setup, StageRecord
-from .stages import STAGE_KEYS, position, stage_name
+from .stages import STAGES, position, stage_name
 
 _FIELD_PREFIX = re.compile(r"^(?:[a-z_]+|__all__): ")
 
@@ -90,7 +90,7 @@ def list_drafts(queryset: QuerySet[Setup], *, limit: int) -> list[Draft]:
             .order_by("-last_activity").prefetch_related("stage_records")[:limit])
     items = []
     for setup in rows:
-        stage = setup.current_stage if setup.current_stage in STAGE_KEYS else STAGE_KEYS[0]
+        stage = setup.current_stage if setup.current_stage in STAGES else STAGES.keys[0]
         records = list(setup.stage_records.all())
         refused, refused_stage, error = _refused_in_a_row(records)
         chosen = any(r.stage == "application" and r.valid for r in records)

@@ -1,49 +1,103 @@
-"""The eight wizard stages, in order, and which of them a setup has done or may open."""
+"""The wizard's stages as objects, in one catalogue, and which of them a setup has done or may open.
+
+Each stage says what it is called, the form that takes its values (if any), its template, the
+handler that serves its page, and whether the review stage shows its values. The wizard's
+pages (views.py) and the management API's provisioning both read the catalogue. The wizard
+registers its first seven stages (catalogue.py); the instances app adds stage 8 ("Create
+instance") when it loads, so the wizard never imports what comes after it.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 from .models import AuthType, Setup, StageRecord
 
-STAGES: list[tuple[str, str]] = [
-    ("account", "Account"),
-    ("environment", "Environment"),
-    ("application", "Directory and application"),
-    ("keys", "Keys and client ID"),
-    ("permissions", "Permissions"),
-    ("review", "Review and save"),
-    ("authorize", "Authorize"),
-    ("instance", "Create instance"),
-]
-STAGE_KEYS = [key for key, _ in STAGES]
-STAGE_NAMES = dict(STAGES)
-# Custom authentication has no app keys: stage 4 asks for a user's sign-in instead.
-CUSTOM_AUTH_NAMES = {"keys": "Sign-in account"}
-# Stages whose values the review stage shows; changing any of them means reviewing again.
-REVIEWED_STAGES = STAGE_KEYS[:5]
+
+@dataclass(frozen=True)
+class Stage:
+    key: str
+    title: str
+    # The stage's page: handler(request, setup, key, progress) -> HttpResponse, for the setup's owner.
+    handler: Callable = field(repr=False)
+    form: type | None = None  # the form that takes its values (forms.StageForm), if it has one
+    reviewed: bool = False  # the review stage shows its values; changing one means reviewing again
+    custom_title: str = ""  # what it is called under custom authentication, when that differs
+    template: str = ""  # wizard/<key>.html unless given
+
+    def __post_init__(self):
+        if not self.template:
+            object.__setattr__(self, "template", f"wizard/{self.key}.html")
+
+    def title_for(self, auth_type: str) -> str:
+        return self.custom_title if auth_type == AuthType.CUSTOM and self.custom_title else self.title
+
+
+class Catalogue:
+    """The stages in order; `key in STAGES`, `STAGES[key]`, iteration and len() as for a list of them."""
+
+    def __init__(self) -> None:
+        self._stages: list[Stage] = []
+
+    def register(self, stage: Stage, *, after: str | None = None) -> None:
+        """Add `stage` at the end, or right after the stage `after` (which must be there already)."""
+        if stage.key in self:
+            raise ValueError(f"The wizard already has a stage {stage.key!r}.")
+        at = self.keys.index(after) + 1 if after is not None else len(self._stages)
+        self._stages.insert(at, stage)
+
+    def __iter__(self) -> Iterator[Stage]:
+        return iter(self._stages)
+
+    def __len__(self) -> int:
+        return len(self._stages)
+
+    def __contains__(self, key: object) -> bool:
+        return any(stage.key == key for stage in self._stages)
+
+    def __getitem__(self, key: str) -> Stage:
+        for stage in self._stages:
+            if stage.key == key:
+                return stage
+        raise KeyError(key)
+
+    @property
+    def keys(self) -> list[str]:
+        return [stage.key for stage in self._stages]
+
+    @property
+    def reviewed(self) -> list[Stage]:
+        return [stage for stage in self._stages if stage.reviewed]
+
+    @property
+    def last(self) -> str:
+        return self._stages[-1].key
+
+
+STAGES = Catalogue()
 
 
 def stage_name(stage: str, auth_type: str = "") -> str:
     """What a stage is called for this setup's authentication type (unknown keys: the key itself)."""
-    if auth_type == AuthType.CUSTOM and stage in CUSTOM_AUTH_NAMES:
-        return CUSTOM_AUTH_NAMES[stage]
-    return STAGE_NAMES.get(stage, stage)
+    return STAGES[stage].title_for(auth_type) if stage in STAGES else stage
 
 
 def position(stage: str) -> int:
     """1-based position of a stage ("Step 3 of 8")."""
-    return STAGE_KEYS.index(stage) + 1
+    return STAGES.keys.index(stage) + 1
 
 
 def next_stage(stage: str) -> str:
-    i = STAGE_KEYS.index(stage)
-    return STAGE_KEYS[min(i + 1, len(STAGE_KEYS) - 1)]
+    keys = STAGES.keys
+    i = keys.index(stage)
+    return keys[min(i + 1, len(keys) - 1)]
 
 
 def previous_stage(stage: str) -> str | None:
-    i = STAGE_KEYS.index(stage)
-    return STAGE_KEYS[i - 1] if i else None
+    keys = STAGES.keys
+    i = keys.index(stage)
+    return keys[i - 1] if i else None
 
 
 @dataclass
@@ -69,18 +123,19 @@ class Progress:
 
     def first_open(self) -> str:
         """The first stage not done yet: every stage up to it may be opened."""
-        for key in STAGE_KEYS:
+        for key in STAGES.keys:
             if key not in self.done:
                 return key
-        return STAGE_KEYS[-1]
+        return STAGES.last
 
     def can_open(self, stage: str) -> bool:
-        return STAGE_KEYS.index(stage) <= STAGE_KEYS.index(self.first_open())
+        keys = STAGES.keys
+        return keys.index(stage) <= keys.index(self.first_open())
 
     def steps(self, viewing: str) -> list[dict]:
         """Items for the step indicator."""
         items = []
-        for number, key in enumerate(STAGE_KEYS, start=1):
+        for number, key in enumerate(STAGES.keys, start=1):
             if key == viewing:
                 state = "current"
             elif key in self.done:

@@ -10,10 +10,10 @@ from django.test.utils import CaptureQueriesContext
 from setup_portal.audit.models import AuditEvent, record
 from setup_portal.events.models import Notification
 from setup_portal.instances.access import visible_instances
+from setup_portal.instances.forms import InstanceForm
 from setup_portal.instances.models import Instance
 from setup_portal.teams import permissions
 from setup_portal.teams.roles import set_portal_admin, set_role
-from setup_portal.wizard.forms import InstanceForm
 from setup_portal.wizard.models import Setup
 from tests.api.rest.conftest import key_client
 from tests.instances.factories import make_instance

@@ -13,11 +13,11 @@ from setup_portal.azure.certificates import Certificate
 from setup_portal.events import endpoints, realtime
 from setup_portal.events.forms import EndpointForm
 from setup_portal.instances import actions, filters
+from setup_portal.instances.creation import do_start_promotion
 from setup_portal.instances.forms import EditInstanceForm
 from setup_portal.instances.lifecycle_forms import DisableForm
 from setup_portal.instances.models import Instance
 from setup_portal.teams import permissions
-from setup_portal.wizard import actions as wizard_actions
 from setup_portal.wizard.models import Setup
 
 from ..problems import Problem
@@ -274,7 +274,7 @@ class InstancePromote(ManagementView):
         inst = instance_for(request, instance_id, permissions.can_change_instance)
         if inst.status != Instance.Status.READY:
             raise Problem(409, f"Only a Ready instance can be promoted; this one is {inst.get_status_display()}.")
-        setup = wizard_actions.do_start_promotion(inst, acting_user=request.user)
+        setup = do_start_promotion(inst, acting_user=request.user)
         return Response(s.SetupDetailOut(setup).data, status=201,
                         headers={"Location": reverse("rest:setup", args=[setup.pk])})
 

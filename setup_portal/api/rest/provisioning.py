@@ -1,14 +1,16 @@
 """POST /api/v1/instances: the wizard without a browser, for server-to-server and custom sign-in.
 
-The request runs through the wizard's own stage forms, in order, each recorded as a stage of a
-new setup (source "api"), then the same authorization without a browser as stage 7 and the same
-`do_finish_setup` as stage 8. Everything happens in one transaction: a value refused at any
-stage leaves nothing behind. OAuth 2.0 needs a person to sign in, so for it the API stops
-after the review stage and answers with the wizard page that continues.
+The request runs through the forms of the wizard's stages that take values, in the catalogue's
+order (wizard/stages.py), each recorded as a stage of a new setup (source "api"), then the same
+authorization without a browser as stage 7 and the same `do_finish_setup` as stage 8.
+Everything happens in one transaction: a value refused at any stage leaves nothing behind.
+OAuth 2.0 needs a person to sign in, so for it the API stops after the review stage and answers
+with the wizard page that continues.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -24,17 +26,11 @@ from setup_portal.azure.errors import explain
 from setup_portal.dataverse.client import DataverseError
 from setup_portal.events import endpoints
 from setup_portal.events.models import LifecycleType
+from setup_portal.instances.creation import do_finish_setup
 from setup_portal.instances.models import ProvisioningJob
 from setup_portal.wizard import actions as wizard
-from setup_portal.wizard.forms import (
-    AccountForm,
-    ApplicationForm,
-    EnvironmentForm,
-    InstanceForm,
-    KeysForm,
-    PermissionsForm,
-)
 from setup_portal.wizard.models import Setup
+from setup_portal.wizard.stages import STAGES, Stage
 
 from ..problems import Problem
 from .base import conflict, invalid
@@ -58,19 +54,20 @@ def _sandbox_info(setup: Setup) -> dict | None:
     return sandbox_info()
 
 
-def _stage(setup: Setup, stage: str, form_class, data: dict, *, user, started_at, prefix: str = "",
+def _stage(setup: Setup, stage: Stage, data: dict, *, user, started_at, prefix: str = "",
            files: dict | None = None) -> None:
     """Run one wizard stage's form over `data`; record the stage, or raise 422 with its errors."""
+    form_class = stage.form
     form = (form_class(data, setup=setup, sandbox=_sandbox_info(setup), files=files) if files is not None else
             form_class(data, setup=setup, sandbox=_sandbox_info(setup)))
     if not form.is_valid():
         raise invalid(form, prefix=prefix, names=API_NAMES)
-    if stage == "account" and "team" in data and getattr(form.chosen_team, "pk", None) != data["team"]:
+    if stage.key == "account" and "team" in data and getattr(form.chosen_team, "pk", None) != data["team"]:
         # The form asks only an admin of several teams; anyone else may name just their own team.
         raise Problem(422, "Some values are not valid.", slug="validation",
-                      errors={"team": [form.fields.get("team", AccountForm.base_fields["team"])
+                      errors={"team": [form.fields.get("team", form_class.base_fields["team"])
                                        .error_messages["invalid_choice"]]})
-    wizard.do_complete_stage(setup, stage, changes=form.changes(), started_at=started_at, notes=form.notes(),
+    wizard.do_complete_stage(setup, stage.key, changes=form.changes(), started_at=started_at, notes=form.notes(),
                              source=SOURCE, acting_user=user)
     setup.refresh_from_db()
 
@@ -97,6 +94,30 @@ def _credentials(data: dict) -> tuple[dict, dict]:
 def wants_generated_certificate(data: dict) -> bool:
     creds = data.get("credentials") or {}
     return creds.get("credential_kind") == CredentialKind.CERTIFICATE and bool(creds.get("generate"))
+
+
+def _stage_values(data: dict) -> dict[str, Callable[[], dict]]:
+    """For each stage that takes values: its form's data from the request (and files, and the prefix
+    its errors get), read when the stage's turn comes."""
+
+    def account() -> dict:
+        values = {"dynamics_account": True, "consent_admin": True, "register_app": True}
+        if "team" in data:  # asked for (and checked) only when the caller is an admin of several teams
+            values["team"] = data["team"]
+        return {"data": values}
+
+    def keys() -> dict:
+        values, files = _credentials(data)
+        return {"data": values, "files": files, "prefix": "credentials."}
+
+    return {
+        "account": account,
+        "environment": lambda: {"data": {k: data[k] for k in ("dynamics_url", "tenant", "cloud")}},
+        "application": lambda: {"data": {"auth_type": data["auth_type"], "app_registered": True,
+                                         "account_types": "multi" if data["multi_tenant"] else "single"}},
+        "keys": keys,
+        "permissions": lambda: {"data": {"confirmed": True}},
+    }
 
 
 def _instance_fields(data: dict) -> dict:
@@ -146,26 +167,17 @@ def provision(data: dict, *, user, api_key_prefix: str = "", setup: Setup | None
     wizard's Keys page does: Azure AD can check the certificate only once it is uploaded to the app."""
     started_at = timezone.now()
     setup = setup or wizard.do_create_setup(acting_user=user)
-    account = {"dynamics_account": True, "consent_admin": True, "register_app": True}
-    if "team" in data:  # asked for (and checked) only when the caller is an admin of several teams
-        account["team"] = data["team"]
-    _stage(setup, "account", AccountForm, account, user=user, started_at=started_at)
-    _stage(setup, "environment", EnvironmentForm,
-           {k: data[k] for k in ("dynamics_url", "tenant", "cloud")}, user=user, started_at=started_at)
-    _stage(setup, "application", ApplicationForm,
-           {"auth_type": data["auth_type"], "account_types": "multi" if data["multi_tenant"] else "single",
-            "app_registered": True}, user=user, started_at=started_at)
-    if wants_generated_certificate(data):
-        if setup.auth_type == AuthType.CUSTOM:
-            raise Problem(422, "Some values are not valid.", slug="validation",
-                          errors={"credentials.generate": ["Custom sign-in uses a user's name and password, not a "
-                                                           "certificate."]})
-        return Outcome(setup, None, certificate=wizard.do_generate_setup_certificate(setup, acting_user=user))
-    values, files = _credentials(data)
-    _stage(setup, "keys", KeysForm, values, user=user, started_at=started_at, prefix="credentials.", files=files)
-    _stage(setup, "permissions", PermissionsForm, {"confirmed": True}, user=user, started_at=started_at)
+    values = _stage_values(data)
+    for stage in STAGES.reviewed:  # the stages whose forms take values, in the wizard's order
+        if stage.key == "keys" and wants_generated_certificate(data):
+            if setup.auth_type == AuthType.CUSTOM:
+                raise Problem(422, "Some values are not valid.", slug="validation",
+                              errors={"credentials.generate": ["Custom sign-in uses a user's name and password, "
+                                                               "not a certificate."]})
+            return Outcome(setup, None, certificate=wizard.do_generate_setup_certificate(setup, acting_user=user))
+        _stage(setup, stage, user=user, started_at=started_at, **values[stage.key]())
     wizard.do_complete_stage(setup, "review", changes={}, started_at=started_at, source=SOURCE, acting_user=user)
-    instance_form = InstanceForm(_instance_fields(data), setup=setup)
+    instance_form = STAGES["instance"].form(_instance_fields(data), setup=setup)
     if not instance_form.is_valid():  # checked before signing in, so a bad name costs no token request
         raise invalid(instance_form)
     if setup.auth_type == AuthType.OAUTH2:
@@ -174,8 +186,7 @@ def provision(data: dict, *, user, api_key_prefix: str = "", setup: Setup | None
     setup.refresh_from_db()
     try:
         with transaction.atomic():
-            job = wizard.do_finish_setup(setup, settings=instance_form.settings(), started_at=started_at,
-                                         acting_user=user)
+            job = do_finish_setup(setup, settings=instance_form.settings(), started_at=started_at, acting_user=user)
     except IntegrityError:  # another instance took the name between the check and the insert
         raise conflict({"name": ["An instance with this name was just created. Pick another name."]}) from None
     if api_key_prefix:

@@ -15,9 +15,9 @@ from setup_portal.azure.clouds import AuthType, Cloud
 from setup_portal.events import tables as polled_tables
 from setup_portal.events.models import LifecycleType
 from setup_portal.instances.filters import SECRET_CHOICES, SORTS
+from setup_portal.instances.forms import POLLING_RESOURCES
 from setup_portal.instances.models import Instance, JobStep, ProvisioningJob
 from setup_portal.instances.provisioning import STEP_LABELS
-from setup_portal.wizard.forms import POLLING_RESOURCES
 from setup_portal.wizard.models import Setup
 
 from .fields import Base64FileField, StrictBooleanField, StrictCharField, StrictChoiceField, StrictIntegerField

@@ -36,7 +36,7 @@ from setup_portal.stats import counters
 from setup_portal.teams.models import Membership, Team
 from setup_portal.teams.roles import ensure_roles, set_role
 from setup_portal.wizard.models import Setup, StageRecord
-from setup_portal.wizard.stages import STAGE_KEYS
+from setup_portal.wizard.stages import STAGES
 
 COMPANIES = ["contoso", "fabrikam", "northwind", "adventureworks", "tailspin", "wingtip", "litware", "proseware",
              "fourthcoffee", "woodgrove", "alpineski", "margies", "relecloud", "lamna", "trey"]
@@ -381,8 +381,8 @@ class Seeder:
                                          dynamics_url=inst.dynamics_url, region=inst.region,
                                          tenant=inst.tenant, auth_type=inst.auth_type, client_id=inst.client_id)
             Instance.objects.filter(pk=inst.pk).update(setup=setup)
-            at = inst.created_at - dt.timedelta(minutes=len(STAGE_KEYS) * 3)
-            for key in STAGE_KEYS:
+            at = inst.created_at - dt.timedelta(minutes=len(STAGES) * 3)
+            for key in STAGES.keys:
                 took = self.rng.randrange(15_000, 240_000)
                 at += dt.timedelta(milliseconds=took)
                 records.append(StageRecord(setup=setup, stage=key, user_id=inst.owner_id,

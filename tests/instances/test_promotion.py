@@ -5,7 +5,7 @@ from __future__ import annotations
 from setup_portal.audit.models import AuditEvent
 from setup_portal.events.models import WebhookEndpoint
 from setup_portal.instances.models import Instance
-from setup_portal.wizard import actions
+from setup_portal.instances import creation
 from setup_portal.wizard.models import Setup, StageRecord
 from tests.instances.factories import make_instance
 
@@ -38,9 +38,9 @@ def test_it_starts_a_setup_with_what_carries_over(alice, alice_client):
 
 def test_it_links_the_new_instance_and_its_rehearsal(alice):
     source = _rehearsal(alice)
-    setup = actions.do_start_promotion(source, acting_user=alice)
+    setup = creation.do_start_promotion(source, acting_user=alice)
     settings = {**setup.instance_settings, "tags": setup.instance_settings["tags"]}
-    job = actions.do_finish_setup(setup, settings=settings, started_at=None, acting_user=alice)
+    job = creation.do_finish_setup(setup, settings=settings, started_at=None, acting_user=alice)
     promoted = Instance.objects.get(pk=job.instance_id)
     assert promoted.promoted_from == source and list(source.promotions.all()) == [promoted]
     assert promoted.name == "Contoso Sales (production)" and promoted.polling_interval_minutes == 30
