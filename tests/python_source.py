@@ -53,3 +53,30 @@ def saves_after_setattr(tree: ast.AST, exempt: set[str] = frozenset()) -> list[t
                   if isinstance(c.func, ast.Attribute) and c.func.attr == "save"
                   and ast.unparse(c.func.value) in dynamic}
     return sorted(found)
+
+
+# For the guards' own tests: saves after setattr() by a variable name, on any receiver. The guards
+# must find lines 5 and 11 and nothing else.
+SETATTR_WRITES = """
+def copy(row, fields):
+    for name, value in fields.items():
+        setattr(row, name, value)
+    row.save()
+
+
+def copy_to_job_instance(job, fields):
+    for name in fields:
+        setattr(job.instance, name, fields[name])
+    job.instance.save(update_fields=list(fields))
+
+
+def only_sets(row, name):
+    setattr(row, name, 1)
+    other.save()
+
+
+def by_a_literal_name(row):
+    setattr(row, "name", "x")
+    row.save()
+"""
+SETATTR_WRITE_LINES = ["5", "11"]
