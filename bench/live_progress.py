@@ -149,11 +149,12 @@ def run(port: int) -> None:
     from django.contrib.auth import get_user_model
     from playwright.sync_api import sync_playwright
 
-    from setup_portal.azure.actions import do_authorize_without_browser, do_record_setup_authorization
+    from setup_portal.azure.flows import do_authorize_without_browser
     from setup_portal.instances.actions import do_create_instance
     from setup_portal.instances.models import Instance
     from setup_portal.sandbox.info import sandbox_info
     from setup_portal.teams.roles import set_role
+    from setup_portal.wizard.actions import do_record_setup_authorization
     from setup_portal.wizard.models import Setup
 
     # Playwright's sync API runs an event loop in this thread; the ORM calls here are still synchronous.
@@ -181,7 +182,7 @@ def run(port: int) -> None:
             setup = Setup.objects.create(owner=alice, use_sandbox=True, dynamics_url=info["dynamics_url"],
                                          tenant=info["tenant_id"], auth_type="s2s", client_id=info["s2s_client_id"],
                                          client_secret=info["s2s_client_secret"])
-            authorization = do_authorize_without_browser(setup, user=alice)
+            authorization = do_authorize_without_browser(user=alice, setup=setup)
             do_record_setup_authorization(setup, authorization=authorization, flow=None, acting_user=alice)
             sandbox_fault(info, endpoint="whoami", latency_ms=600, times=1)
             job = do_create_instance(setup, name=f"live-{i}", tags=[], polling_enabled=False, polling_resources=[],

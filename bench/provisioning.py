@@ -198,11 +198,12 @@ def main() -> None:
 def run(worker: subprocess.Popen) -> None:
     from django.contrib.auth import get_user_model
 
-    from setup_portal.azure.actions import do_complete_authorization, do_start_authorization
+    from setup_portal.azure.flows import do_start_authorization
     from setup_portal.instances.actions import do_create_instance
     from setup_portal.instances.models import Instance
     from setup_portal.instances.tokens import acquire_token_for_instance
     from setup_portal.sandbox.info import sandbox_info
+    from setup_portal.signin.actions import do_complete_authorization
     from setup_portal.wizard.models import Setup
 
     info = sandbox_info()
@@ -261,10 +262,11 @@ def throughput() -> None:
     from django.db import transaction
     from django.db.models import Count, Max
 
-    from setup_portal.azure.actions import do_authorize_without_browser, do_record_setup_authorization
+    from setup_portal.azure.flows import do_authorize_without_browser
     from setup_portal.instances.actions import do_create_instance
     from setup_portal.instances.models import Instance, ProvisioningJob, StepAttempt
     from setup_portal.sandbox.info import sandbox_info
+    from setup_portal.wizard.actions import do_record_setup_authorization
     from setup_portal.wizard.models import Setup
 
     if BROKER.startswith("redis"):
@@ -279,7 +281,7 @@ def throughput() -> None:
         setup = Setup.objects.create(owner=alice, use_sandbox=True, dynamics_url=info["dynamics_url"],
                                      tenant=info["tenant_id"], auth_type="s2s", client_id=info["s2s_client_id"],
                                      client_secret=info["s2s_client_secret"])
-        authorization = do_authorize_without_browser(setup, user=alice)  # a real client-credentials grant each
+        authorization = do_authorize_without_browser(user=alice, setup=setup)  # a real client-credentials grant each
         do_record_setup_authorization(setup, authorization=authorization, flow=None, acting_user=alice)
         setups.append(setup)
     prep_s = time.monotonic() - prep_started

@@ -17,7 +17,7 @@ urlpatterns = [
     path("", include("setup_portal.api.key_urls")),  # /account/api-keys/, /users/api-keys/, /api/v1/me
     path("users/", include("setup_portal.accounts.urls")),
     path("setup/", include((wizard_patterns, wizard_urls.app_name))),
-    path("azure/", include("setup_portal.azure.urls")),
+    path("azure/", include("setup_portal.signin.urls")),
     path("instances/", include("setup_portal.instances.urls")),
     path("", include("setup_portal.events.urls")),  # /instances/<id>/events/, /deliveries/, /notifications/
     path("hooks/", include("setup_portal.events.hooks_urls")),  # Dataverse pushes changes here (real-time mode)

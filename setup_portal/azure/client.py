@@ -2,7 +2,7 @@
 
 Model-free: plain credentials and a serialized token cache in, a TokenResult (with the new
 serialized cache) out, or an AzureError that says whether a retry may help. The caller
-saves what it gets (azure.actions, instances.tokens).
+saves what it gets (azure.flows, azure.discovery, instances.tokens).
 
 Every call builds a fresh msal application whose `http_client` is an outbound session
 (see setup_portal.outbound). Fresh application objects also keep msal's in-memory cache of

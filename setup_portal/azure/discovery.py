@@ -27,11 +27,10 @@ from setup_portal.text import storable
 from . import client
 from .client import AzureError, Credentials
 from .clouds import AuthType, Cloud
-from .models import AuthFlow
+from .models import FLOW_LIFETIME, AuthFlow
 
 # The list is for picking one now; after this it is forgotten (a new search is one sign-in away).
 LIST_LIFETIME = timedelta(minutes=15)
-FLOW_LIFETIME = timedelta(minutes=10)  # as every sign-in request (azure.actions)
 MAX_ENVIRONMENTS = 200
 INSTANCES_PATH = "/api/discovery/v2.0/Instances"
 SANDBOX = "sandbox"
@@ -111,8 +110,7 @@ def complete_discovery(flow: AuthFlow, answer: dict) -> AuthFlow:
         result = client.redeem_auth_code(creds, flow=json.loads(str(flow.flow)), answer=answer, public=True)
         environments = fetch_instances(creds.dynamics_url, result.access_token, use_sandbox=creds.use_sandbox)
     except AzureError as exc:
-        flow.error_code, flow.error_detail = exc.code[:64], exc.description[:300]
-        flow.save(update_fields=["error_code", "error_detail"])
+        flow.record_error(exc.code, exc.description)
         return flow
     flow.discovered = {**where, "signed_in_as": result.claims.get("preferred_username", ""),
                        "tenant_id": result.claims.get("tid", ""), "found_at": timezone.now().isoformat(),

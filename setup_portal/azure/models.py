@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 
 from setup_portal.crypto import EncryptedTextField
+
+# How long an answer from Azure AD is awaited, for every kind of flow: codes live about ten minutes anyway.
+FLOW_LIFETIME = timedelta(minutes=10)
 
 
 class AuthFlow(models.Model):
@@ -45,6 +50,11 @@ class AuthFlow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_purpose_display()} flow {self.state[:8]}…"
+
+    def record_error(self, code: str, detail: str) -> None:
+        """The answer was a refusal (or could not be used): kept, so a reload explains it again."""
+        self.error_code, self.error_detail = code[:64], detail[:300]
+        self.save(update_fields=["error_code", "error_detail"])
 
 
 class Authorization(models.Model):

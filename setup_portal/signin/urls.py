@@ -2,6 +2,7 @@ from django.urls import path
 
 from . import views
 
+# The namespace and paths stay "azure" (/azure/callback/ is the redirect URI registered with Azure AD).
 app_name = "azure"
 
 urlpatterns = [

@@ -1,7 +1,7 @@
 """The OAuth redirect dance: start (authorize, reauthorize, admin consent) and Azure AD's answers.
 
-All Azure AD traffic goes through client.py and all recording through actions.py; these
-views only decide where the admin goes.
+All Azure AD traffic and the flows' rows go through the engine (setup_portal.azure), what a sign-in
+completes through actions.py; these views only decide where the admin goes.
 
 Azure AD posts a sign-in's answer (response_mode=form_post), so the code never sits in a
 URL or an access log. That POST comes from Azure's origin: under SameSite=Lax it carries no
@@ -15,7 +15,6 @@ from __future__ import annotations
 import uuid
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
@@ -25,56 +24,39 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from setup_portal.azure.client import AzureError, error_from_redirect
+from setup_portal.azure.clouds import AuthType
+from setup_portal.azure.errors import explain
+from setup_portal.azure.flows import (
+    ISSUED_STATE,
+    do_authorize_without_browser,
+    do_start_admin_consent,
+    do_start_authorization,
+    redirect_uri_for,
+)
+from setup_portal.azure.models import AuthFlow
 from setup_portal.dataverse.client import DataverseError
 from setup_portal.instances.access import instance_for
-from setup_portal.instances.actions import do_reauthenticate_instance
 from setup_portal.instances.models import Instance
 from setup_portal.teams import permissions
 from setup_portal.teams.roles import admin_required
 from setup_portal.wizard.access import setup_for
 from setup_portal.wizard.models import Setup
+from setup_portal.wizard.stages import STAGES
 
-from .actions import (
-    ISSUED_STATE,
-    do_authorize_without_browser,
-    do_complete_admin_consent,
-    do_complete_authorization,
-    do_record_setup_authorization,
-    do_start_admin_consent,
-    do_start_authorization,
-)
-from .client import AzureError, error_from_redirect
-from .clouds import AuthType
-from .errors import explain
-from .models import AuthFlow
-
-WIZARD_STAGES = {"account", "environment", "application", "keys", "permissions", "review", "authorize", "instance"}
-LOOPBACK_HOSTS = {"127.0.0.1", "[::1]"}
-
-
-def redirect_uri_for(request: HttpRequest) -> str:
-    """The redirect URI registered with Azure AD: PORTAL_BASE_URL + /azure/callback/.
-
-    A request that reached the portal on a loopback address (tests, end-to-end runs, a
-    second local portal on another port) uses its own origin instead: Azure AD and the
-    sandbox accept any port on a loopback redirect URI, and the browser must come back
-    to the server that holds this run's data.
-    """
-    if request.get_host().rsplit(":", 1)[0] in LOOPBACK_HOSTS:
-        return request.build_absolute_uri("/azure/callback/")
-    return settings.PORTAL_BASE_URL + "/azure/callback/"
+from .actions import do_complete_admin_consent, do_complete_authorization, do_finish_sign_in
 
 
 def _fix_url(code: str, *, setup: Setup | None, instance: Instance | None,
              stage: str | None = None) -> tuple[str, str]:
     """Where the "fix it" button goes, and its label (`stage`: the wizard stage the request came from)."""
     explanation = explain(code)
-    if setup is not None and stage in WIZARD_STAGES:
+    if setup is not None and stage in STAGES:
         return reverse("wizard:stage", kwargs={"setup_id": setup.pk, "stage": stage}), "Try again"
     if instance is not None:
         return reverse("instances:detail", kwargs={"instance_id": instance.pk}), "Back to the instance"
     if setup is not None:
-        stage = explanation.fix_stage if explanation.fix_stage in WIZARD_STAGES else "authorize"
+        stage = explanation.fix_stage if explanation.fix_stage in STAGES else "authorize"
         label = "Try again" if stage == "authorize" else f"Go to the {stage.capitalize()} stage"
         return reverse("wizard:stage", kwargs={"setup_id": setup.pk, "stage": stage}), label
     return reverse("home"), "Back to the portal"
@@ -99,17 +81,33 @@ def _own_draft(request: HttpRequest, setup_id: uuid.UUID) -> Setup:
 @require_POST
 @admin_required
 def authorize(request: HttpRequest, setup_id: uuid.UUID) -> HttpResponse:
-    setup = _own_draft(request, setup_id)
+    """Stage 7's "Authorize": sign in for the owner's draft."""
+    return _sign_in(request, setup=_own_draft(request, setup_id))
+
+
+@require_POST
+@admin_required
+def reauthorize(request: HttpRequest, instance_id: uuid.UUID) -> HttpResponse:
+    """Run the sign-in again for an existing instance: same id, new authorization, history kept."""
+    return _sign_in(request, instance=instance_for(request.user, instance_id, permissions.can_change_instance,
+                                                   rows=Instance.objects.exclude(status=Instance.Status.DELETED)))
+
+
+def _sign_in(request: HttpRequest, *, setup: Setup | None = None, instance: Instance | None = None) -> HttpResponse:
+    """OAuth goes to Azure AD (the callback finishes it); server-to-server and custom get a token now."""
     try:
-        if setup.auth_type == AuthType.OAUTH2:
-            return redirect(do_start_authorization(user=request.user, setup=setup,
+        if (setup or instance).auth_type == AuthType.OAUTH2:
+            return redirect(do_start_authorization(user=request.user, setup=setup, instance=instance,
                                                    redirect_uri=redirect_uri_for(request)))
-        authorization = do_authorize_without_browser(setup, user=request.user)
+        authorization = do_authorize_without_browser(user=request.user, setup=setup, instance=instance)
     except AzureError as exc:
-        return error_page(request, exc.code, exc.description, setup=setup)
+        return error_page(request, exc.code, exc.description, setup=setup, instance=instance)
     except DataverseError as exc:
-        return error_page(request, exc.catalogue_code, exc.message, setup=setup)
-    do_record_setup_authorization(setup, authorization=authorization, flow=None, acting_user=request.user)
+        return error_page(request, exc.catalogue_code, exc.message, setup=setup, instance=instance)
+    do_finish_sign_in(authorization, flow=None, acting_user=request.user)
+    if instance is not None:
+        messages.success(request, "New token issued. The instance is being verified again.")
+        return redirect("instances:progress", instance_id=instance.pk)
     messages.success(request, "Azure AD issued a token with these credentials. Next: create the instance.")
     return redirect("wizard:stage", setup_id=setup.pk, stage="instance")
 
@@ -230,23 +228,3 @@ def _unrequested_consent(request: HttpRequest) -> HttpResponse:
     """
     granted = request.GET.get("admin_consent", "").lower() == "true" and not request.GET.get("error")
     return render(request, "azure/consent_answer.html", {"granted": granted})
-
-
-@require_POST
-@admin_required
-def reauthorize(request: HttpRequest, instance_id: uuid.UUID) -> HttpResponse:
-    """Run the sign-in again for an existing instance: same id, new authorization, history kept."""
-    instance = instance_for(request.user, instance_id, permissions.can_change_instance,
-                                        rows=Instance.objects.exclude(status=Instance.Status.DELETED))
-    try:
-        if instance.auth_type == AuthType.OAUTH2:
-            return redirect(do_start_authorization(user=request.user, instance=instance,
-                                                   redirect_uri=redirect_uri_for(request)))
-        authorization = do_authorize_without_browser(instance, user=request.user)
-    except AzureError as exc:
-        return error_page(request, exc.code, exc.description, instance=instance)
-    except DataverseError as exc:
-        return error_page(request, exc.catalogue_code, exc.message, instance=instance)
-    job = do_reauthenticate_instance(instance, authorization=authorization, acting_user=request.user)
-    messages.success(request, "New token issued. The instance is being verified again.")
-    return redirect("instances:progress", instance_id=job.instance_id)

@@ -11,6 +11,7 @@ from django.utils import timezone
 from setup_portal.audit.models import record
 from setup_portal.azure.certificates import Certificate, CredentialKind, generate_certificate
 from setup_portal.azure.clouds import AuthType, Cloud
+from setup_portal.azure.models import AuthFlow, Authorization
 from setup_portal.crypto import mask
 from setup_portal.teams.models import Membership, Team, roles_of
 
@@ -121,6 +122,20 @@ def do_record_failed_stage(setup: Setup, stage: str, *, values: dict[str, str], 
         setup=setup, stage=stage, user=acting_user, values=clean, started_at=started_at,
         duration_ms=max(0, int((now - started_at).total_seconds() * 1000)), valid=False, messages=errors[:20],
     )
+
+
+@transaction.atomic
+def do_record_setup_authorization(setup: Setup, *, authorization: Authorization, flow: AuthFlow | None,
+                                  acting_user) -> Setup:
+    """Stage 7 done: the setup is authorized, the stage is recorded (who, when, how long), audited."""
+    do_complete_stage(setup, "authorize", changes={"authorized_at": authorization.created_at},
+                      started_at=flow.created_at if flow else None, source="azure", acting_user=acting_user)
+    record("setup.authorized", setup, actor=acting_user,
+           data={"authorization": authorization.pk, "auth_type": setup.auth_type,
+                 "signed_in_as": authorization.claims.get("preferred_username", ""),
+                 "tenant": authorization.claims.get("tid", setup.tenant)})
+    setup.refresh_from_db()
+    return setup
 
 
 @transaction.atomic

@@ -14,7 +14,7 @@ from django.urls import NoReverseMatch, reverse
 from setup_portal.azure import discovery
 from setup_portal.azure.client import AzureError
 from setup_portal.azure.clouds import authority_host
-from setup_portal.azure.views import redirect_uri_for
+from setup_portal.azure.flows import redirect_uri_for
 
 from . import actions, certificate_views
 from .forms import ConfirmForm, DiscoveryForm, EnvironmentForm

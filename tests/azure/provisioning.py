@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import time
 
-from setup_portal.azure.actions import (
-    do_authorize_without_browser,
-    do_complete_authorization,
-    do_record_setup_authorization,
-    do_start_authorization,
-)
 from setup_portal.azure.client import Credentials, acquire_token_for_client
+from setup_portal.azure.flows import do_authorize_without_browser, do_start_authorization
 from setup_portal.azure.models import Authorization
 from setup_portal.instances.actions import do_create_instance
 from setup_portal.instances.models import ProvisioningJob
+from setup_portal.signin.actions import do_complete_authorization
+from setup_portal.wizard.actions import do_record_setup_authorization
 from setup_portal.wizard.models import Setup
 
 REDIRECT_URI = "http://127.0.0.1:8000/azure/callback/"
@@ -43,7 +40,7 @@ def authorize_setup(setup: Setup, sandbox, *, whoami: bool = True) -> None:
         flow = do_complete_authorization(user=setup.owner, answer=answer)  # records the setup's authorization
         assert flow.authorization is not None, (flow.error_code, flow.error_detail)
     elif whoami:
-        authorization = do_authorize_without_browser(setup, user=setup.owner)
+        authorization = do_authorize_without_browser(user=setup.owner, setup=setup)
         do_record_setup_authorization(setup, authorization=authorization, flow=None, acting_user=setup.owner)
     else:
         result = acquire_token_for_client(Credentials.of(setup))

@@ -14,9 +14,9 @@ from django.test import Client
 from django.utils import timezone
 
 from setup_portal.audit.models import AuditEvent
-from setup_portal.azure.actions import do_complete_authorization
 from setup_portal.azure.client import AzureError
 from setup_portal.azure.models import AuthFlow, Authorization
+from setup_portal.signin.actions import do_complete_authorization
 from setup_portal.wizard.models import StageRecord
 
 from .conftest import authorize, outcome, post_answer, start

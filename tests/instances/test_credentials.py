@@ -13,7 +13,7 @@ from django.apps import apps
 from django.db import connection, models
 from django.utils import timezone
 
-from setup_portal.azure.actions import do_authorize_without_browser
+from setup_portal.azure.flows import do_authorize_without_browser
 from setup_portal.azure.models import AuthFlow, Authorization
 from setup_portal.crypto import EncryptedTextField, decrypt, mask
 from setup_portal.instances.actions import do_reauthenticate_instance
@@ -76,7 +76,7 @@ def test_re_authentication_moves_the_new_sign_in_too(alice, sbx):
     setup = _setup(alice, sbx, "s2s")
     create_instance(setup)
     inst = Instance.objects.get()
-    authorization = do_authorize_without_browser(inst, user=alice)
+    authorization = do_authorize_without_browser(user=alice, instance=inst)
     assert authorization.token_cache, "the sign-in's cache waits on the authorization until it is used"
     do_reauthenticate_instance(inst, authorization=authorization, acting_user=alice)
     authorization.refresh_from_db()

@@ -18,11 +18,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from setup_portal.azure.actions import do_authorize_without_browser, do_record_setup_authorization
 from setup_portal.azure.certificates import Certificate, CredentialKind
 from setup_portal.azure.client import AzureError
 from setup_portal.azure.clouds import AuthType
 from setup_portal.azure.errors import explain
+from setup_portal.azure.flows import do_authorize_without_browser
 from setup_portal.dataverse.client import DataverseError
 from setup_portal.events import endpoints
 from setup_portal.events.models import LifecycleType
@@ -135,7 +135,7 @@ def _instance_fields(data: dict) -> dict:
 def _authorize(setup: Setup, *, user) -> None:
     """Stage 7 for server-to-server and custom: a token now, as the wizard's Authorize button gets one."""
     try:
-        authorization = do_authorize_without_browser(setup, user=user)
+        authorization = do_authorize_without_browser(user=user, setup=setup)
     except AzureError as exc:
         if exc.retryable:
             raise Problem(503, f"Azure AD could not be reached ({exc.code}); nothing was created. Try again.",
@@ -146,7 +146,7 @@ def _authorize(setup: Setup, *, user) -> None:
             raise Problem(503, "Dynamics CRM could not be reached; nothing was created. Try again.",
                           code=exc.catalogue_code, headers={"Retry-After": "30"}) from None
         raise _refused(exc.catalogue_code, exc.message) from None
-    do_record_setup_authorization(setup, authorization=authorization, flow=None, acting_user=user)
+    wizard.do_record_setup_authorization(setup, authorization=authorization, flow=None, acting_user=user)
 
 
 def _refused(code: str, description: str) -> Problem:
