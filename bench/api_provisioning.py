@@ -114,7 +114,7 @@ def main() -> None:
 def run(base: str) -> None:
     from django.contrib.auth import get_user_model
 
-    from setup_portal.api.keys import do_create_api_key
+    from setup_portal.api.keys.actions import do_create_api_key
     from setup_portal.sandbox.info import sandbox_info
     from setup_portal.teams.roles import set_role
 

@@ -64,7 +64,7 @@ def direct_request(api: str) -> tuple[str, dict]:
     """The request the portal sends for PORTAL_QUERY (same URL, headers and the instance's own token)."""
     import requests
 
-    from setup_portal.api import access
+    from setup_portal.api.crm import access
     from setup_portal.crm.query import build_list_query
     from setup_portal.crm.resources import ACCOUNTS
     from setup_portal.dataverse.client import ODATA_HEADERS

@@ -44,6 +44,6 @@ def child_exit(server, worker) -> None:
 
 def worker_exit(server, worker) -> None:
     # The instance API's call log rows still queued for this worker's writer thread (api/calllog.py).
-    calllog = sys.modules.get("setup_portal.api.calllog")
+    calllog = sys.modules.get("setup_portal.api.crm.calllog")
     if calllog is not None:
         calllog.flush()

@@ -161,7 +161,7 @@ MIDDLEWARE = [
     "setup_portal.observability.middleware.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # The instance API (/api/v1/crm/, token-authenticated JSON) skips the page middleware below.
-    "setup_portal.api.middleware.InstanceApiMiddleware",
+    "setup_portal.api.crm.middleware.InstanceApiMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -14,7 +14,7 @@ urlpatterns = [
     path("accounts/password/reset/", account_views.password_reset),
     re_path(r"^accounts/password/reset/key/(?P<uidb36>[0-9A-Za-z]+)-(?P<key>.+)/$", account_views.password_reset),
     path("accounts/", include("allauth.urls")),
-    path("", include("setup_portal.api.key_urls")),  # /account/api-keys/, /users/api-keys/, /api/v1/me
+    path("", include("setup_portal.api.keys.urls")),  # /account/api-keys/, /users/api-keys/, /api/v1/me
     path("users/", include("setup_portal.accounts.urls")),
     path("setup/", include((wizard_patterns, wizard_urls.app_name))),
     path("azure/", include("setup_portal.signin.urls")),
@@ -22,6 +22,6 @@ urlpatterns = [
     path("", include("setup_portal.events.urls")),  # /instances/<id>/events/, /deliveries/, /notifications/
     path("hooks/", include("setup_portal.events.hooks_urls")),  # Dataverse pushes changes here (real-time mode)
     path("audit/", include("setup_portal.audit.urls")),
-    path("api/v1/crm/", include("setup_portal.api.urls")),
+    path("api/v1/crm/", include("setup_portal.api.crm.urls")),
     path("api/v1/", include("setup_portal.api.rest.urls")),
 ]

@@ -16,7 +16,7 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync 
 os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
 os.environ.setdefault("OUTBOUND_LOOPBACK_ONLY", "1")  # no test reaches Microsoft, whatever it types
 # A call's log row written before the response is closed, so a test sees it right after the call
-# (tests/api/test_calllog_writer.py runs the background writer under gunicorn).
+# (tests/api/crm/test_calllog_writer.py runs the background writer under gunicorn).
 os.environ.setdefault("CRM_CALL_LOG_WRITER", "inline")
 
 from config.settings import *  # noqa: E402,F403

@@ -357,7 +357,7 @@ def world(db, django_user_model):
 
 def _api_key(owner) -> int | None:
     try:
-        from setup_portal.api.keys import do_create_api_key
+        from setup_portal.api.keys.actions import do_create_api_key
     except ImportError:
         return None
     return do_create_api_key(owner, name="table", acting_user=owner).api_key.pk

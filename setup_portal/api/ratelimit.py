@@ -52,16 +52,22 @@ def parse_limit(spec: str) -> Limit | None:
     return Limit(rate, burst)
 
 
-@lru_cache(maxsize=4)
-def _parsed(spec: str) -> Limit | None:
+def setting_limit(name: str) -> Limit | None:
+    """The limit the setting `name` holds (parsed once per value); ImproperlyConfigured if it does not parse."""
+    return _parsed(name, getattr(settings, name))
+
+
+@lru_cache(maxsize=8)
+def _parsed(name: str, spec: str) -> Limit | None:
     try:
         return parse_limit(spec)
     except ValueError as exc:
-        raise ImproperlyConfigured(f"CRM_RATE_LIMIT: {exc}") from None
+        raise ImproperlyConfigured(f"{name}: {exc}") from None
 
 
 def configured_limit() -> Limit | None:
-    return _parsed(settings.CRM_RATE_LIMIT)
+    """The instance API's limit per instance."""
+    return setting_limit("CRM_RATE_LIMIT")
 
 
 # KEYS[1]: the bucket; ARGV: interval (s), burst, expiry (ms). Returns "" when allowed, else the wait.

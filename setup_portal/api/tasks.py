@@ -8,7 +8,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from .idempotency import KEEP_FOR
+from .crm.idempotency import KEEP_FOR
 from .models import ApiCall, IdempotentResponse
 
 BATCH = 5000

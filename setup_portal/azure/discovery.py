@@ -16,12 +16,11 @@ import json
 from dataclasses import dataclass
 from datetime import timedelta
 
-import requests
 from django.conf import settings
 from django.utils import timezone
 
+from setup_portal.dataverse import client as dataverse
 from setup_portal.dataverse.dynamics_url import InvalidDynamicsUrl, normalize_dynamics_url
-from setup_portal.outbound import SandboxDisabled, outbound_session, retry_after_seconds
 from setup_portal.text import storable
 
 from . import client
@@ -32,7 +31,6 @@ from .models import FLOW_LIFETIME, AuthFlow
 # The list is for picking one now; after this it is forgotten (a new search is one sign-in away).
 LIST_LIFETIME = timedelta(minutes=15)
 MAX_ENVIRONMENTS = 200
-INSTANCES_PATH = "/api/discovery/v2.0/Instances"
 SANDBOX = "sandbox"
 
 
@@ -122,30 +120,9 @@ def complete_discovery(flow: AuthFlow, answer: dict) -> AuthFlow:
 def fetch_instances(base: str, access_token: str, *, use_sandbox: bool) -> list[dict]:
     """GET <base>/api/discovery/v2.0/Instances with the user's token: the environments, checked and sorted."""
     try:
-        session = outbound_session(use_sandbox=use_sandbox)
-    except SandboxDisabled as exc:
-        raise AzureError("sandbox_disabled", str(exc)) from None
-    try:
-        response = session.get(base + INSTANCES_PATH, headers={
-            "Authorization": f"Bearer {access_token}", "Accept": "application/json",
-            "OData-MaxVersion": "4.0", "OData-Version": "4.0"}, allow_redirects=False)
-    except requests.Timeout:
-        raise AzureError("timeout", "The Global Discovery Service did not answer in time.", retryable=True) from None
-    except requests.RequestException:
-        raise AzureError("connection_error", "The Global Discovery Service could not be reached.",
-                         retryable=True) from None
-    if response.status_code in (401, 403):
-        raise AzureError("discovery_refused", f"The Global Discovery Service answered HTTP {response.status_code}.")
-    if response.status_code == 429 or response.status_code >= 500:
-        raise AzureError(f"http_{response.status_code}",
-                         f"The Global Discovery Service answered HTTP {response.status_code}.",
-                         retryable=True, retry_after=retry_after_seconds(response))
-    try:
-        rows = response.json()["value"] if response.status_code == 200 else None
-    except (ValueError, KeyError, TypeError):
-        rows = None
-    if not isinstance(rows, list):
-        raise AzureError("discovery_failed", "The Global Discovery Service gave an answer the portal could not use.")
+        rows = dataverse.discovery_instances(base, access_token, use_sandbox=use_sandbox)
+    except dataverse.DataverseError as exc:
+        raise AzureError(exc.code, exc.message, retryable=exc.retryable, retry_after=exc.retry_after) from None
     found = [_environment(row, use_sandbox=use_sandbox) for row in rows[:MAX_ENVIRONMENTS] if isinstance(row, dict)]
     return sorted(found, key=lambda e: (e["state"] != 0, e["friendly_name"].lower()))
 

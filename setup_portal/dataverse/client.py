@@ -1,18 +1,31 @@
-"""Dataverse (Dynamics 365) Web API client: the read-only calls provisioning, keep-alive and polling need.
+"""THE Dataverse (Dynamics 365) client: every call the portal makes to Dataverse goes through here.
 
-Every call has a timeout and OData headers, and every failure becomes a DataverseError
-that says whether a retry may help (5xx, 429 with Retry-After, timeouts, resets).
-Callers pass a URL already checked by `normalize_dynamics_url` (the SSRF guard).
+- The read-only calls provisioning, keep-alive and polling need (`who_am_i`, `get_url`, ...): every
+  call has a timeout and OData headers, and every failure becomes a DataverseError that says whether
+  a retry may help (5xx, 429 with Retry-After, timeouts, resets).
+- `send`: the instance API's calls, on transport.py's kept-open connections, with one retry after a
+  refused token and GETs retried within a budget.
+- `discovery_instances`: the Global Discovery Service's list of the environments a user can open.
+
+Callers pass a URL already checked by `normalize_dynamics_url` (dynamics_url.py, the SSRF guard),
+and plain values: what needs an instance row (its token cache, its lock) stays with the caller.
 """
 
 from __future__ import annotations
 
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
 
-from setup_portal.outbound import outbound_session, retry_after_seconds
+from setup_portal.observability import tracing
+from setup_portal.outbound import SandboxDisabled, outbound_session, retry_after_seconds
+
+from . import transport
 
 API = "/api/data/v9.2"
 ODATA_HEADERS = {"OData-MaxVersion": "4.0", "OData-Version": "4.0", "Accept": "application/json"}
@@ -151,3 +164,130 @@ def probe_accounts(dynamics_url: str, access_token: str) -> None:
     """Read one account: proves an application user / security role lets us read records."""
     # Reference: https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query-data-web-api
     _get(dynamics_url, access_token, "/accounts", params={"$top": "1", "$select": "accountid"})
+
+
+# --- the instance API's calls ----------------------------------------------------------------------
+# A call sends the cached access token; on a 401 it asks for a new one and retries once (the
+# request was not executed). GETs are retried on 429, 503, dropped connections and timeouts,
+# honouring Retry-After, while the total stays within CRM_RETRY_BUDGET_SECONDS: the first try has
+# OUTBOUND_TIMEOUT_SECONDS, a retry only what is left of the budget (so with a budget shorter than
+# the timeout, a timed-out GET is not tried again). Writes are never retried blindly.
+# Reference: https://learn.microsoft.com/power-apps/developer/data-platform/api-limits
+# (Retry-After on 429), https://learn.microsoft.com/power-apps/developer/data-platform/webapi/compose-http-requests-handle-errors
+RETRYABLE_STATUS = (429, 503)
+# A retry after a timeout needs at least this much of the budget left to be worth sending.
+MIN_RETRY_SECONDS = 0.5
+
+
+class Unreachable(Exception):
+    """No answer from Dataverse: `timeout` tells a slow service from a refused or dropped connection."""
+
+    def __init__(self, message: str, *, timeout: bool):
+        super().__init__(message)
+        self.timeout = timeout
+
+
+@dataclass
+class Outcome:
+    response: requests.Response
+    upstream_ms: int
+    retries: int
+
+    @property
+    def request_id(self) -> str:
+        return self.response.headers.get("x-ms-service-request-id", "")[:64]
+
+
+def _wait(response: requests.Response | None, failure: Exception | None, retries: int) -> float | None:
+    """Seconds to wait before retrying a GET, or None when this answer is final."""
+    if failure is not None:
+        # A dropped or refused connection, or one that did not answer in time, may pass on the next try.
+        if not isinstance(failure, requests.ConnectionError | requests.Timeout):
+            return None
+    elif response.status_code not in RETRYABLE_STATUS:
+        return None
+    server_wait = retry_after_seconds(response) if response is not None else None
+    if server_wait is not None:
+        return server_wait
+    return random.uniform(0.5, 1.0) * 0.25 * 2 ** retries
+
+
+def send(method: str, url: str, *, token: Callable[[str | None], str], params=None, body=None,
+         headers: dict | None = None, use_sandbox: bool) -> Outcome:
+    """One Web API call to `url` (already checked). `token(None)` gives the access token to send,
+    `token(rejected)` a new one after Dataverse refused `rejected`; what it raises passes through.
+    Raises Unreachable when Dataverse did not answer, SandboxDisabled for a switched-off sandbox."""
+    retry = method == "GET"
+    budget = settings.CRM_RETRY_BUDGET_SECONDS
+    started = time.monotonic()
+    retries = 0
+    upstream_ms = 0
+    refreshed = False
+    timeout = None  # the first try: OUTBOUND_TIMEOUT_SECONDS
+    access_token = token(None)
+    while True:
+        sent = time.monotonic()
+        response, failure = None, None
+        try:
+            with tracing.outbound_span("dataverse", method, url) as call:
+                response = transport.request(
+                    method, url, params=params, body=body, use_sandbox=use_sandbox, timeout=timeout,
+                    headers={**ODATA_HEADERS, **(headers or {}), **call.headers,
+                             "Authorization": f"Bearer {access_token}"})
+                call.answered(response.status_code)
+        except requests.RequestException as exc:
+            failure = exc
+        upstream_ms += round((time.monotonic() - sent) * 1000)
+        if response is not None and response.status_code == 401 and not refreshed:
+            refreshed = True
+            access_token = token(access_token)
+            continue
+        wait = _wait(response, failure, retries) if retry else None
+        if wait is not None:
+            left = budget - (time.monotonic() - started) - wait
+            if left >= (MIN_RETRY_SECONDS if isinstance(failure, requests.Timeout) else 0):
+                time.sleep(wait)
+                retries += 1
+                timeout = min(settings.OUTBOUND_TIMEOUT_SECONDS, max(left, MIN_RETRY_SECONDS))
+                continue
+        if failure is not None:
+            raise Unreachable(str(failure), timeout=isinstance(failure, requests.Timeout))
+        return Outcome(response, upstream_ms, retries)
+
+
+# --- the Global Discovery Service ------------------------------------------------------------------
+DISCOVERY_INSTANCES_PATH = "/api/discovery/v2.0/Instances"
+
+
+def discovery_instances(base: str, access_token: str, *, use_sandbox: bool) -> list:
+    """The rows of <base>/api/discovery/v2.0/Instances (the Global Discovery Service at `base`) for
+    the user the token speaks for, as Microsoft sends them; DataverseError when there is no list."""
+    # Reference: https://learn.microsoft.com/power-apps/developer/data-platform/webapi/discover-url-organization-web-api
+    try:
+        session = outbound_session(use_sandbox=use_sandbox)
+    except SandboxDisabled as exc:
+        raise DataverseError(0, "sandbox_disabled", str(exc)) from None
+    try:
+        response = session.get(base + DISCOVERY_INSTANCES_PATH, headers={
+            "Authorization": f"Bearer {access_token}", "Accept": "application/json",
+            "OData-MaxVersion": "4.0", "OData-Version": "4.0"}, allow_redirects=False)
+    except requests.Timeout:
+        raise DataverseError(0, "timeout", "The Global Discovery Service did not answer in time.",
+                             retryable=True) from None
+    except requests.RequestException:
+        raise DataverseError(0, "connection_error", "The Global Discovery Service could not be reached.",
+                             retryable=True) from None
+    status = response.status_code
+    if status in (401, 403):
+        raise DataverseError(status, "discovery_refused", f"The Global Discovery Service answered HTTP {status}.")
+    if status == 429 or status >= 500:
+        raise DataverseError(status, f"http_{status}", f"The Global Discovery Service answered HTTP {status}.",
+                             retryable=True, retry_after=retry_after_seconds(response))
+    try:
+        rows = response.json()["value"] if status == 200 else None
+    except (ValueError, KeyError, TypeError):
+        rows = None
+    if not isinstance(rows, list):
+        raise DataverseError(status, "discovery_failed",
+                             "The Global Discovery Service gave an answer the portal could not use.")
+    return rows

@@ -23,7 +23,7 @@ from setup_portal.instances import access as instance_access
 from setup_portal.teams import permissions
 from setup_portal.wizard.history import collapse_attempts
 
-from . import actions, api_panel, certificate_views, filters, token_reveal
+from . import actions, certificate_views, filters, token_reveal
 from .lifecycle_forms import DeleteForm, DisableForm, ReviewForm, RotateSecretForm
 from .models import Instance, InstanceReview
 from .provisioning import STEP_LABELS
@@ -75,7 +75,7 @@ def detail(request: HttpRequest, instance_id) -> HttpResponse:
         "review_form": ReviewForm(),
         "pending_since": _pending_since(request, inst),
         "status_explanation": explain(inst.status_code) if inst.status_code else None,
-        "api": api_panel.panel(inst), "trace_on": inst.trace_logging_on(),
+        "trace_on": inst.trace_logging_on(),
         "token_waiting": token_reveal.waiting_for(inst, request.user), "token_hours": token_reveal.REVEAL_HOURS,
     }
     return render(request, "instances/detail.html", ctx)

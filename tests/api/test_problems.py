@@ -8,7 +8,7 @@ import pytest
 import requests
 from django.http import Http404
 
-from setup_portal.api.gateway import json_of
+from setup_portal.api.crm.gateway import json_of
 from setup_portal.api.problems import PROBLEM_CONTENT_TYPE, TYPE_PREFIX, Problem, exception_handler
 
 

@@ -76,7 +76,7 @@ def test_it_issues_a_new_token_held_for_its_issuer_and_the_old_one_stops(alice_c
 
 
 def test_the_old_token_stops_and_the_new_one_is_accepted_by_the_api(alice_client, inst):
-    from setup_portal.api.authentication import _find
+    from setup_portal.api.crm.authentication import _find
 
     assert _find(OLD_TOKEN) == inst
     alice_client.post(_url(inst), {"confirmed": "yes"})

@@ -15,10 +15,10 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from setup_portal.api import key_auth
+from setup_portal.api.keys import auth as key_auth
 from setup_portal.api.parsers import JSONBodyParser
 from setup_portal.api.problems import Problem
-from setup_portal.api.views import AsciiJSONRenderer
+from setup_portal.api.renderers import AsciiJSONRenderer
 from setup_portal.instances import access as instance_access
 from setup_portal.instances.models import Instance
 from setup_portal.teams import permissions

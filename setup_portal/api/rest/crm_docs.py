@@ -12,7 +12,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from setup_portal.api.openapi_views import instance_document
+from setup_portal.api.crm.openapi_views import instance_document
 from setup_portal.api.problems import Problem
 from setup_portal.instances.models import Instance
 

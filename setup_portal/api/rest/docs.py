@@ -14,7 +14,7 @@ from django.utils.decorators import method_decorator
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.authentication import SessionAuthentication
 
-from setup_portal.api import key_auth
+from setup_portal.api.keys import auth as key_auth
 
 from .base import PortalUser, exception_handler
 

@@ -64,7 +64,7 @@ def operation(*, summary: str, description: str, responses: dict, errors: tuple[
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
-    target_class = "setup_portal.api.key_auth.ApiKeyAuthentication"
+    target_class = "setup_portal.api.keys.auth.ApiKeyAuthentication"
     name = "apiKey"
 
     def get_security_definition(self, auto_schema):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 from django.test import Client
 
-from setup_portal.api.keys import do_create_api_key
+from setup_portal.api.keys.actions import do_create_api_key
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from setup_portal.api.authentication import _find
+from setup_portal.api.crm.authentication import _find
 from setup_portal.audit.models import AuditEvent
 from setup_portal.instances import actions, state, token_reveal
 from setup_portal.instances.models import HealthCheck, Instance, JobStep, ProvisioningJob

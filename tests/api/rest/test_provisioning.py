@@ -7,7 +7,7 @@ from uuid import UUID
 
 import pytest
 
-from setup_portal.api.authentication import _find
+from setup_portal.api.crm.authentication import _find
 from setup_portal.instances.models import Instance, ProvisioningJob
 from setup_portal.wizard.models import Setup, StageRecord
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from setup_portal.api.keys import do_create_api_key
+from setup_portal.api.keys.actions import do_create_api_key
 from setup_portal.instances.models import HealthCheck, Instance, InstanceReview, JobStep, ProvisioningJob
 from setup_portal.teams.models import Membership, Team
 from setup_portal.teams.roles import is_portal_admin, set_portal_admin

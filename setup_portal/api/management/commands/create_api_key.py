@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from setup_portal.api.keys import DEFAULT_DAYS, MAX_DAYS, ApiKeyError, do_create_api_key
+from setup_portal.api.keys.actions import DEFAULT_DAYS, MAX_DAYS, ApiKeyError, do_create_api_key
 
 
 class Command(BaseCommand):

@@ -1,0 +1,1 @@
+"""Personal API keys for the management API: made, checked, revoked and rate-limited here."""
