@@ -17,8 +17,9 @@ from datetime import date
 from decimal import Decimal
 
 from .errors import QueryError, shorten
-from .query import In, to_odata
+from .odata import to_odata
 from .resources import Field, Resource, to_dataverse
+from .where import In
 
 MAX_RECORDS = 1000
 MODES = ("create", "upsert")

@@ -1,11 +1,7 @@
-"""The list options of the instance API, parsed and rendered to OData: `where` (where.py), `fields`,
-`orderBy`, `pageSize`; `ListQuery` is a whole list request ready for the Web API.
+"""The list options of the instance API: `where` (parsed by where.py, written as `$filter` by
+odata.py), `fields`, `orderBy`, `pageSize`; `ListQuery` is a whole list request ready for the Web API.
 
-The tree of a `where`, never the caller's text, is rendered to `$filter`: strings are re-quoted,
-every other literal is written from its parsed value. `like` patterns become
-`startswith`/`endswith`/`contains`; `in` becomes an `or` of `eq`.
-
-Reference: https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query/filter-rows
+Reference: https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query-data-web-api
 """
 
 from __future__ import annotations
@@ -13,76 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import QueryError, shorten
-from .evaluate import evaluate
+from .odata import to_odata
 from .resources import Field, Resource, known_names
-from .where import (
-    MAX_CONDITIONS,
-    MAX_DEPTH,
-    MAX_IN_ITEMS,
-    MAX_LENGTH,
-    MIN_DATE,
-    OPERATORS,
-    ORDERED_TYPES,
-    And,
-    Compare,
-    In,
-    IsNull,
-    Like,
-    Node,
-    Not,
-    Or,
-    _literal,
-    _quote,
-    like_function,
-    parse_where,
-    to_where,
-)
-
-__all__ = ["QueryError", "ListQuery", "build_list_query", "parse_where", "to_where", "to_odata", "evaluate",
-           "parse_fields", "parse_order_by", "parse_page_size", "select_option", "Compare", "Like", "In",
-           "IsNull", "And", "Or", "Not", "Node", "like_function", "ORDERED_TYPES", "OPERATORS", "MAX_LENGTH",
-           "MAX_DEPTH", "MAX_IN_ITEMS", "MAX_CONDITIONS", "MIN_DATE"]
+from .where import Node, parse_where
 
 MAX_ORDER_TERMS = 5
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 
 
-# --- rendering to OData $filter ----------------------------------------------------------------
-def to_odata(node: Node, resource: Resource) -> str:
-    """`$filter` for a tree made by parse_where over the same resource."""
-    if isinstance(node, Compare):
-        return f"{_column(node.field, resource)} {OPERATORS[node.op]} {_literal(node.value)}"
-    if isinstance(node, Like):
-        function, text = like_function(node.pattern, node.field)
-        column = _column(node.field, resource)
-        return f"{column} eq {_quote(text)}" if function == "eq" else f"{function}({column},{_quote(text)})"
-    if isinstance(node, In):
-        column = _column(node.field, resource)
-        terms = [f"{column} eq {_literal(v)}" for v in node.values]
-        return terms[0] if len(terms) == 1 else "(" + " or ".join(terms) + ")"
-    if isinstance(node, IsNull):
-        return f"{_column(node.field, resource)} {'ne' if node.negated else 'eq'} null"
-    if isinstance(node, And | Or):
-        word = " and " if isinstance(node, And) else " or "
-        return word.join(f"({to_odata(p, resource)})" if isinstance(p, And | Or) else to_odata(p, resource)
-                         for p in node.parts)
-    operand = node.operand
-    if isinstance(operand, Not):
-        # not not x is x, also for unknown (null) values; it keeps nesting within the server's limit.
-        return to_odata(operand.operand, resource)
-    # Always parenthesized: in OData, `not` binds tighter than `eq`.
-    return f"not ({to_odata(operand, resource)})"
-
-
-def _column(name: str, resource: Resource) -> str:
-    f = resource.field(name)
-    if f is None:
-        raise ValueError(f"{name!r} is not a field of {resource.name}")  # a programming error, not the caller's
-    return f.column
-
-
-# --- fields, orderBy, pageSize and the whole list query ---------------------------------------------
 def parse_fields(text: str, resource: Resource) -> tuple[Field, ...]:
     """`name, city` -> the fields, key first; QueryError (param "fields") for unknown names."""
     names = [n.strip() for n in text.split(",")] if isinstance(text, str) and text.strip() else []

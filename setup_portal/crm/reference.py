@@ -5,7 +5,8 @@ management API's docs (/api/v1/docs/, through a schema hook) and anything else t
 from __future__ import annotations
 
 from .bulk import MAX_RECORDS
-from .query import DEFAULT_PAGE_SIZE, MAX_CONDITIONS, MAX_IN_ITEMS, MAX_LENGTH, MAX_PAGE_SIZE, OPERATORS
+from .query import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from .where import MAX_CONDITIONS, MAX_IN_ITEMS, MAX_LENGTH, OPERATORS
 
 MAX_BATCH_OPERATIONS = 100  # operations in one `POST batch` (api/batch_views.py)
 

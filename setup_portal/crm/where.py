@@ -1,4 +1,4 @@
-"""The `where` language: its tree, tokenizer and parser, and its canonical text (to_where).
+"""The `where` language: its tree, its parser (over where_tokens.py's tokens), and its canonical text (to_where).
 
 `where` is a small expression language over a resource's API field names:
 
@@ -11,13 +11,13 @@ Comparisons `= != <> < <= > >=`, `like` / `not like`, `in` / `not in`, `is [not]
 `true`/`false`, dates (`2025-01-31`), date-times (`2025-01-31T09:30:00Z`, an offset, or none for UTC)
 and GUIDs (bare or quoted). Keywords ignore case; so do field names.
 
-A tokenizer and a recursive-descent parser build a typed tree (the dataclasses below), checking
-every literal against its field's type. The tree, never the caller's text, is rendered to
-`$filter`: strings are re-quoted, every other literal is written from its parsed value. `like`
+A tokenizer (where_tokens.py) and a recursive-descent parser build a typed tree (the dataclasses
+below), checking every literal against its field's type. The tree, never the caller's text, is
+rendered to `$filter` (odata.py): strings are re-quoted, every other literal is written from its parsed value. `like`
 patterns become `startswith`/`endswith`/`contains` (`%` at the start and/or end only; `_`
 matches any one character, as in SQL and in Dataverse); `in` becomes an `or` of `eq`.
 
-`evaluate` gives a tree's meaning over API records in Python, with SQL's three-valued logic
+`evaluate` (evaluate.py) gives a tree's meaning over API records in Python, with SQL's three-valued logic
 (a comparison with a null field is unknown; `not unknown` is unknown; only true matches) and
 case-insensitive text as in the sandbox (ASCII letters only; real Dataverse's collation also
 ignores accents and the case of other letters).
@@ -28,7 +28,6 @@ and https://learn.microsoft.com/power-apps/developer/data-platform/wildcard-char
 
 from __future__ import annotations
 
-import re
 import unicodedata
 import uuid
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from decimal import Decimal
 
 from .errors import QueryError, shorten
 from .resources import Field, Resource, choice_words, format_datetime, known_names, number_range
+from .where_tokens import DATE_LITERAL, DATETIME_LITERAL, GUID_LITERAL, Token, tokenize
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 20
@@ -49,7 +49,6 @@ MIN_DATE = date(1753, 1, 1)
 
 OPERATORS = {"=": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
 ORDERED_TYPES = frozenset({"string", "decimal", "int", "datetime", "date"})
-KEYWORDS = frozenset({"and", "or", "not", "like", "in", "is", "null", "true", "false"})
 Value = str | int | Decimal | bool | date | datetime | uuid.UUID
 
 # --- the tree --------------------------------------------------------------------------------
@@ -94,90 +93,6 @@ class Not:
 
 
 Node = Compare | Like | In | IsNull | And | Or | Not
-
-
-# --- tokens ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Token:
-    kind: str  # name string number guid date datetime op ( ) , end
-    text: str  # for strings: the value, quotes undone
-    pos: int
-
-    @property
-    def word(self) -> str:
-        """The keyword this token is, lower-cased, or ''."""
-        return self.text.lower() if self.kind == "name" and self.text.lower() in KEYWORDS else ""
-
-
-# [0-9], not \d: \d also matches other scripts' digits.
-_GUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
-_DATETIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?"
-                       r"(?:Z|[+-][0-9]{2}:[0-9]{2})?")
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_OP = re.compile(r"<=|>=|!=|<>|=|<|>")
-# Tried in this order; a literal must not run on into letters or digits (`5abc`, `2025-01-01t10:00`).
-_LITERALS = (("guid", _GUID), ("datetime", _DATETIME), ("date", _DATE), ("number", _NUMBER))
-_RUNS_ON = re.compile(r"[A-Za-z0-9_.:-]")
-_WORD = re.compile(r"[^\s(),']+")
-
-
-def tokenize(text: str) -> list[Token]:
-    tokens: list[Token] = []
-    pos = 0
-    while pos < len(text):
-        ch = text[pos]
-        if ch in " \t\r\n":
-            pos += 1
-        elif ch in "(),":
-            tokens.append(Token(ch, ch, pos))
-            pos += 1
-        elif ch == "'":
-            value, end = _string(text, pos)
-            tokens.append(Token("string", value, pos))
-            pos = end
-        else:
-            token = _lexeme(text, pos)
-            tokens.append(token)
-            pos += len(token.text)
-    tokens.append(Token("end", "", len(text)))
-    return tokens
-
-
-def _string(text: str, start: int) -> tuple[str, int]:
-    """A single-quoted string from `start`; two quotes stand for one."""
-    chars, pos = [], start + 1
-    while pos < len(text):
-        if text[pos] == "'":
-            if text.startswith("''", pos):
-                chars.append("'")
-                pos += 2
-                continue
-            return "".join(chars), pos + 1
-        chars.append(text[pos])
-        pos += 1
-    raise QueryError(f"The string that starts at position {start} has no closing quote (write '' for a quote "
-                     "inside a string).", param="where")
-
-
-def _lexeme(text: str, pos: int) -> Token:
-    for kind, pattern in _LITERALS:
-        match = pattern.match(text, pos)
-        if match and not _RUNS_ON.match(text, match.end()):
-            return Token(kind, match.group(), pos)
-    for kind, pattern in (("name", _NAME), ("op", _OP)):
-        match = pattern.match(text, pos)
-        if match:
-            return Token(kind, match.group(), pos)
-    if text[pos] == '"':
-        raise QueryError(f'Strings are written in single quotes, not double quotes (position {pos}).', param="where")
-    if text[pos].isdigit():
-        word = _WORD.match(text, pos).group()
-        raise QueryError(f"'{shorten(word, 30)}' at position {pos} is not a number, date, date-time or "
-                         "GUID this language reads (dates look like 2025-01-31, date-times like "
-                         "2025-01-31T09:30:00Z).", param="where")
-    raise QueryError(f"Unexpected character '{shorten(text[pos])}' at position {pos}.", param="where")
 
 
 # --- parsing ---------------------------------------------------------------------------------
@@ -403,13 +318,13 @@ def _decimal(token: Token, f: Field) -> Decimal:
 
 
 def _guid(token: Token, f: Field) -> uuid.UUID | None:
-    if token.kind == "string" and not _GUID.fullmatch(token.text):
+    if token.kind == "string" and not GUID_LITERAL.fullmatch(token.text):
         return None
     return uuid.UUID(token.text)
 
 
 def _day(token: Token, f: Field) -> date | None:
-    if token.kind == "string" and not _DATE.fullmatch(token.text):
+    if token.kind == "string" and not DATE_LITERAL.fullmatch(token.text):
         return None
     try:
         value = date.fromisoformat(token.text)
@@ -425,10 +340,10 @@ def _day(token: Token, f: Field) -> date | None:
 def _moment(token: Token, f: Field) -> datetime | None:
     """A date-time in UTC; a date alone means its midnight in UTC, as does a date-time without offset."""
     text = token.text
-    if _DATE.fullmatch(text):
+    if DATE_LITERAL.fullmatch(text):
         day = _day(Token("date", text, token.pos), f)
         return datetime(day.year, day.month, day.day, tzinfo=UTC) if day else None
-    if not _DATETIME.fullmatch(text):
+    if not DATETIME_LITERAL.fullmatch(text):
         return None
     problem = "is not a real date-time"
     try:
@@ -488,11 +403,11 @@ def like_function(pattern: str, field: str = "") -> tuple[str, str]:
 def to_where(node: Node) -> str:
     """The canonical `where` text of a tree: parse_where(to_where(t)) == t."""
     if isinstance(node, Compare):
-        return f"{node.field} {node.op} {_literal(node.value)}"
+        return f"{node.field} {node.op} {literal(node.value)}"
     if isinstance(node, Like):
-        return f"{node.field} like {_quote(node.pattern)}"
+        return f"{node.field} like {quote(node.pattern)}"
     if isinstance(node, In):
-        return f"{node.field} in ({', '.join(_literal(v) for v in node.values)})"
+        return f"{node.field} in ({', '.join(literal(v) for v in node.values)})"
     if isinstance(node, IsNull):
         return f"{node.field} is {'not ' if node.negated else ''}null"
     if isinstance(node, And | Or):
@@ -502,17 +417,17 @@ def to_where(node: Node) -> str:
     return f"not ({to_where(operand)})" if isinstance(operand, And | Or) else f"not {to_where(operand)}"
 
 
-def _quote(text: str) -> str:
+def quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _literal(value: Value) -> str:
+def literal(value: Value) -> str:
     """A value as a literal; `where` and OData write them alike (strings quoted with '' for a quote,
     numbers without exponent, GUIDs bare, dates as 2025-01-31, date-times in UTC with Z)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return _quote(value)
+        return quote(value)
     if isinstance(value, Decimal):
         return format(value, "f")
     if isinstance(value, datetime):

@@ -8,8 +8,9 @@ filter against the sandbox's schema, which checks every column name and literal 
 
 from __future__ import annotations
 
-from setup_portal.crm.query import And, Compare, In, IsNull, Like, Node, Not, Or, like_function, to_odata
+from setup_portal.crm.odata import to_odata
 from setup_portal.crm.resources import Resource
+from setup_portal.crm.where import And, Compare, In, IsNull, Like, Node, Not, Or, like_function
 from setup_portal.sandbox.data import odata_filter as sandbox_odata
 from setup_portal.sandbox.data.schema import TABLES
 

@@ -9,8 +9,8 @@ from decimal import Decimal
 
 from hypothesis import strategies as st
 
-from setup_portal.crm.query import ORDERED_TYPES, And, Compare, In, IsNull, Like, Not, Or
 from setup_portal.crm.resources import Field, Resource
+from setup_portal.crm.where import ORDERED_TYPES, And, Compare, In, IsNull, Like, Not, Or
 
 # Text that has broken query languages before: quotes, OData words, wildcards, unicode.
 AWKWARD_TEXT = ["", "'", "''", "a'b", "O'Brien", "Margie's", ")", "(", " or 1 eq 1", "') or (name ne '",

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from setup_portal.crm.cursor import SALT, NextPage, make_cursor, read_cursor
 from setup_portal.crm.errors import QueryError
-from setup_portal.crm.query import build_list_query, evaluate
+from setup_portal.crm.evaluate import evaluate
+from setup_portal.crm.query import build_list_query
 from setup_portal.crm.resources import ACCOUNTS, CONTACTS, to_record
 
 from ..fuzz import SPECIAL_TEXT

@@ -11,8 +11,11 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from setup_portal.crm.query import QueryError, evaluate, parse_where, to_odata, to_where
+from setup_portal.crm.errors import QueryError
+from setup_portal.crm.evaluate import evaluate
+from setup_portal.crm.odata import to_odata
 from setup_portal.crm.resources import ACCOUNTS, CONTACTS, RESOURCES, to_record
+from setup_portal.crm.where import parse_where, to_where
 
 from .strategies import INJECTIONS, field_samples, trees
 

@@ -9,25 +9,12 @@ from decimal import Decimal
 import pytest
 
 from setup_portal.crm import query
-from setup_portal.crm.query import (
-    And,
-    Compare,
-    In,
-    IsNull,
-    Like,
-    Not,
-    Or,
-    QueryError,
-    build_list_query,
-    evaluate,
-    parse_fields,
-    parse_order_by,
-    parse_page_size,
-    parse_where,
-    to_odata,
-    to_where,
-)
+from setup_portal.crm.errors import QueryError
+from setup_portal.crm.evaluate import evaluate
+from setup_portal.crm.odata import to_odata
+from setup_portal.crm.query import build_list_query, parse_fields, parse_order_by, parse_page_size
 from setup_portal.crm.resources import ACCOUNTS, CONTACTS, RESOURCES, TASKS
+from setup_portal.crm.where import And, Compare, In, IsNull, Like, Not, Or, parse_where, to_where
 
 from .odata_check import assert_same_meaning
 from .strategies import INJECTIONS

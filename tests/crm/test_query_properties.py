@@ -6,16 +6,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from setup_portal.crm.query import (
-    ListQuery,
-    QueryError,
-    build_list_query,
-    parse_where,
-    to_odata,
-    to_where,
-)
+from setup_portal.crm.errors import QueryError
+from setup_portal.crm.odata import to_odata
+from setup_portal.crm.query import ListQuery, build_list_query
 from setup_portal.crm.resources import RESOURCES
-from setup_portal.crm.where import KEYWORDS
+from setup_portal.crm.where import parse_where, to_where
+from setup_portal.crm.where_tokens import KEYWORDS
 
 from ..fuzz import SPECIAL_TEXT
 from .odata_check import assert_same_meaning

@@ -9,8 +9,9 @@ from django.test import RequestFactory
 from hypothesis import HealthCheck, given, settings
 
 from setup_portal.api.crm import metadata
-from setup_portal.crm.query import evaluate, parse_where, to_where
+from setup_portal.crm.evaluate import evaluate
 from setup_portal.crm.resources import RESOURCES
+from setup_portal.crm.where import parse_where, to_where
 from tests.crm.strategies import INJECTIONS, field_samples, trees
 
 THROUGH_THE_API = settings(max_examples=40, deadline=None,

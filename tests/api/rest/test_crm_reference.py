@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from setup_portal.crm.query import OPERATORS
 from setup_portal.crm.reference import markdown
+from setup_portal.crm.where import OPERATORS
 
 
 def test_it_lists_every_operator_and_limit():
