@@ -22,7 +22,7 @@ def clean_callback_url(url: str) -> str:
 
 
 class EndpointFields(forms.Form):
-    """The webhook settings; the wizard's InstanceForm mixes the same fields in."""
+    """The webhook settings; stage 8's InstanceForm (instances/forms.py) mixes the same fields in."""
 
     events_enabled = forms.BooleanField(
         label="Send events to a callback URL (webhooks)", required=False,
