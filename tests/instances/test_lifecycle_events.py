@@ -9,8 +9,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from setup_portal.events.models import Event
-from setup_portal.instances import keepalive, state
+from setup_portal.events.forms import LIFECYCLE_CHOICES
+from setup_portal.events.models import Event, LifecycleType, default_lifecycle_types
+from setup_portal.instances import keepalive, lifecycle, state
 from setup_portal.instances.models import Instance, ProvisioningJob
 from tests.instances.factories import SECRET, make_instance, sandbox_s2s_instance
 
@@ -119,3 +120,9 @@ def test_it_emits_nothing_for_a_change_that_is_not_a_lifecycle_event(alice_clien
     alice_client.post(_url("enable", inst), {"confirmed": "yes"})  # refused: not disabled
     state.transition(inst, "instance.updated", acting_user=None)
     assert _types(inst) == []
+
+
+def test_every_list_of_lifecycle_types_comes_from_the_one_enum():
+    assert [value for value, _ in LIFECYCLE_CHOICES] == LifecycleType.values == default_lifecycle_types()
+    assert LIFECYCLE_CHOICES[0] == ("instance.ready", "Ready (provisioned) (instance.ready)")
+    assert set(lifecycle.NOTIFY) <= set(LifecycleType.values)
