@@ -43,7 +43,7 @@ def child_exit(server, worker) -> None:
 
 
 def worker_exit(server, worker) -> None:
-    # The instance API's call log rows still queued for this worker's writer thread (api/calllog.py).
+    # The instance API's call log rows still queued for this worker's writer thread (api/crm/calllog.py).
     calllog = sys.modules.get("setup_portal.api.crm.calllog")
     if calllog is not None:
         calllog.flush()

@@ -1,5 +1,5 @@
 """What counts as a secret in text the portal keeps or prints: the call log's traced bodies
-(api/calllog.py) and every log line (observability/logs.py) go through the same rules."""
+(api/crm/calllog.py) and every log line (observability/logs.py) go through the same rules."""
 
 from __future__ import annotations
 

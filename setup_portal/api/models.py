@@ -79,7 +79,7 @@ class ApiKey(models.Model):
     """A person's key for the management API (`dcp_<prefix>_<secret>`), acting with its owner's roles.
 
     Only the prefix (to find the row, and to tell keys apart on the pages) and the SHA-256 of the
-    whole key are kept; the key itself is shown once, when it is made (keys.py).
+    whole key are kept; the key itself is shown once, when it is made (keys/actions.py).
     """
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")

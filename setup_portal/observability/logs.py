@@ -2,7 +2,7 @@
 
 Either way each record carries the ids of its request, user, instance, job and task
 (context.py). Messages are the portal's own: code that logs never passes a secret (secrets
-are typed so their repr is masked, api/calllog.py redacts bodies), and this formatter runs the
+are typed so their repr is masked, api/crm/calllog.py redacts bodies), and this formatter runs the
 same redaction over the message as a last guard against a token pasted into an error text.
 """
 

@@ -50,7 +50,7 @@ class RequestObservabilityMiddleware:
 
     def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs) -> None:
         # Pages: the signed-in user is known once the session middleware has run (the user is lazy;
-        # the view reads it anyway). The instance API binds its instance itself (api/views.py).
+        # the view reads it anyway). The instance API binds its instance itself (api/crm/views.py).
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
             context.bind_to_request(request, user_id=user.pk)

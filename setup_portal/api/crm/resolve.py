@@ -3,7 +3,7 @@
 A friendly resource (accounts, contacts, …) is first served from its hand-picked fields alone, which
 needs no metadata: today's calls cost what they cost before. When a request names something those
 fields do not have (a column such as `fax`, a choice by its label), or names any other table, the
-instance's metadata answers (api/metadata.py, read on first use); a name the stored copy lacks makes
+instance's metadata answers (metadata.py, read on first use); a name the stored copy lacks makes
 it read the metadata again, at most once a minute, before the 400 or 404.
 """
 
