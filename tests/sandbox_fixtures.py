@@ -247,3 +247,10 @@ def clean_sandbox(sandbox):
     sandbox.clear_faults()
     yield sandbox
     sandbox.clear_faults()
+
+
+@pytest.fixture
+def sbx(clean_sandbox):
+    """The sandbox with a clean slate (no faults, codes, refresh tokens, runtime consents)."""
+    clean_sandbox.reset()
+    return clean_sandbox

@@ -21,8 +21,8 @@ from setup_portal.instances.models import Instance
 from setup_portal.instances.tokens import acquire_token_for_instance
 from setup_portal.wizard.actions import do_create_setup, do_fill_from_sandbox
 from setup_portal.wizard.models import Setup
-from tests.azure.conftest import outcome, post_answer
 from tests.azure.provisioning import authorize_setup, create_instance, wait_for_job
+from tests.signin.conftest import outcome, post_answer
 
 from .factories import SECRET, make_instance
 

@@ -19,8 +19,8 @@ from setup_portal.instances.models import Instance, JobStep, ProvisioningJob, St
 from setup_portal.instances.provisioning import STEP_KEYS
 from setup_portal.instances.tasks import provision_instance, sweep_stale_jobs
 from setup_portal.instances.tokens import acquire_token_for_instance
-from tests.azure.conftest import outcome, post_answer
 from tests.azure.provisioning import authorize_setup, create_instance, sandbox_setup, wait_for_job, wait_until
+from tests.signin.conftest import outcome, post_answer
 
 pytestmark = [pytest.mark.slow]
 
@@ -78,7 +78,7 @@ def test_polling_off_skips_its_check(sbx, celery_worker, alice):
 def test_a_missing_application_user_fails_with_an_explanation(sbx, celery_worker, alice, alice_client):
     setup = sandbox_setup(alice, sbx, "s2s", client_id=sbx.info["no_app_user_client_id"],
                           client_secret=sbx.info["no_app_user_client_secret"])
-    authorize_setup(setup, sbx, whoami=False)  # Authorize itself refuses this app (tests/azure/test_views.py)
+    authorize_setup(setup, sbx, whoami=False)  # Authorize itself refuses this app (tests/signin/test_views.py)
     job = wait_for_job(create_instance(setup), celery_worker)
     assert job.status == "failed" and job.error_code == "dataverse_403"
     instance = Instance.objects.get()

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from setup_portal.audit.models import AuditEvent
 from setup_portal.azure.models import AuthFlow
-from tests.azure.conftest import callback_path
+from tests.signin.conftest import callback_path
 from tests.wizard.helpers import new_setup, sandbox_values, walk
 
 pytestmark = pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""Setups wired to the sandbox tenant, and the browser part of the OAuth dance."""
+"""Setups wired to the sandbox tenant, and the browser part of the OAuth dance (the /azure/ views)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,6 @@ from django.test import Client
 
 from setup_portal.wizard.models import Setup
 from tests.conftest import _make_user
-
-
-@pytest.fixture
-def sbx(clean_sandbox):
-    """The sandbox with a clean slate (no faults, codes, refresh tokens, runtime consents)."""
-    clean_sandbox.reset()
-    return clean_sandbox
 
 
 @pytest.fixture
