@@ -51,7 +51,11 @@ class OutboundSession(requests.Session):
 
 
 def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
+    return is_loopback_host(urlsplit(url).hostname or "")
+
+
+def is_loopback_host(host: str) -> bool:
+    """What OUTBOUND_LOOPBACK_ONLY lets through: localhost or a loopback address."""
     if host == "localhost":
         return True
     try:

@@ -29,6 +29,13 @@ def storable_json(value: Any) -> Any:
     return value
 
 
+# A GUID (what Microsoft calls a UUID) as text: 8-4-4-4-12 hex digits, either case, no braces.
+# GUID_TEXT finds one inside other text; GUID_PATTERN (the management API's schema shows it) and
+# GUID match the whole value.
+GUID_TEXT = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+GUID_PATTERN = rf"^{GUID_TEXT}$"
+GUID = re.compile(GUID_PATTERN)
+
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")
 
 

@@ -14,8 +14,9 @@ from django.views.decorators.http import require_POST
 from setup_portal.teams import permissions, roles
 from setup_portal.teams.models import Membership, Team
 
-from .actions import do_add_membership, do_create_team, do_rename_team
+from .actions import do_create_team, do_rename_team
 from .forms import AddMemberForm, TeamNameForm
+from .views import add_membership
 
 
 def _team_for(user, team_id: int) -> Team:
@@ -98,11 +99,5 @@ def team_member_add(request: HttpRequest, team_id: int) -> HttpResponse:
     form = AddMemberForm(request.POST, team=team)
     if not form.is_valid():
         return _team_page(request, team, add_form=form, status=400)
-    user, role = form.cleaned_data["user"], Membership.Role(form.cleaned_data["role"])
-    try:
-        do_add_membership(user, team, role, acting_user=request.user)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
-        messages.success(request, f"{user.get_username()} is now {role.label} of {team.name}.")
+    add_membership(request, form.cleaned_data["user"], team, Membership.Role(form.cleaned_data["role"]))
     return redirect("team_detail", team_id=team.pk)

@@ -89,14 +89,18 @@ def membership_add(request: HttpRequest, user_id: int) -> HttpResponse:
     form = AddToTeamForm(request.POST, user=target)
     if not form.is_valid():
         return _user_page(request, target, add_form=form, status=400)
-    team, role = form.cleaned_data["team"], form.cleaned_data["role"]
+    add_membership(request, target, form.cleaned_data["team"], form.cleaned_data["role"])
+    return redirect("user_detail", user_id=target.pk)
+
+
+def add_membership(request: HttpRequest, user, team, role: str) -> None:
+    """Put `user` in `team` with `role` and say how it went (from a user's page or a team's)."""
     try:
-        do_add_membership(target, team, role, acting_user=request.user)
+        do_add_membership(user, team, role, acting_user=request.user)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, f"{target.get_username()} is now {Membership.Role(role).label} of {team.name}.")
-    return redirect("user_detail", user_id=target.pk)
+        messages.success(request, f"{user.get_username()} is now {Membership.Role(role).label} of {team.name}.")
 
 
 def _back(request: HttpRequest, membership: Membership) -> str:

@@ -15,10 +15,10 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from setup_portal.audit.access import visible_audit_events
 from setup_portal.forms import FilterDateField
 from setup_portal.teams.roles import is_admin, reviewer_required
 
+from .access import visible_audit_events
 from .models import AuditEvent, without_hints
 
 PAGE_SIZE = 50

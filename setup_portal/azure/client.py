@@ -28,9 +28,9 @@ from django.utils import timezone
 from setup_portal.outbound import OutboundSession, SandboxDisabled, outbound_session, retry_after_seconds
 from setup_portal.sandbox.info import bases as sandbox_bases
 from setup_portal.sandbox.info import sandbox_info
-from setup_portal.text import storable
+from setup_portal.text import GUID, storable
 
-from .clouds import GUID, AuthType, admin_consent_url, authority_host
+from .clouds import AuthType, admin_consent_url, authority_host
 from .id_token import IdTokenInvalid, tenant_id_from_issuer, verify_id_token
 
 _AADSTS = re.compile(r"AADSTS(\d+)")

@@ -14,6 +14,8 @@ from urllib.parse import urlencode
 
 from django.db import models
 
+from setup_portal.text import GUID
+
 
 class Cloud(models.TextChoices):
     PUBLIC = "public", "Public (worldwide)"
@@ -36,7 +38,6 @@ AUTHORITY_HOSTS = {
 # Multi-tenant aliases: the portal needs one specific directory (AADSTS50194 otherwise).
 _ALIASES = {"common", "organizations", "consumers"}
 _DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
-GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 
 
 class InvalidTenant(ValueError):

@@ -17,7 +17,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from .clouds import GUID
+from setup_portal.text import GUID
 
 ALLOWED_ALGS = ["RS256"]
 # https://<host>/<tenant GUID>/v2.0 (Microsoft's v2 issuer), the GUID in the second-to-last segment

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from setup_portal.text import GUID_TEXT
+
 from .errors import QueryError, shorten
 
 KEYWORDS = frozenset({"and", "or", "not", "like", "in", "is", "null", "true", "false"})
@@ -23,7 +25,7 @@ class Token:
 
 
 # [0-9], not \d: \d also matches other scripts' digits.
-GUID_LITERAL = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
+GUID_LITERAL = re.compile(GUID_TEXT)
 DATETIME_LITERAL = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?"
                        r"(?:Z|[+-][0-9]{2}:[0-9]{2})?")
 DATE_LITERAL = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")

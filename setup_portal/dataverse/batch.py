@@ -17,8 +17,10 @@ import re
 import uuid
 from dataclasses import dataclass, field
 
+from setup_portal.text import GUID_TEXT
+
 MAX_REQUESTS = 1000  # Dataverse refuses a batch with more requests than this (change sets' counted)
-_ENTITY_ID = re.compile(r"\(([0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})\)$")
+_ENTITY_ID = re.compile(rf"\(({GUID_TEXT})\)$")
 
 
 class BatchFormatError(ValueError):

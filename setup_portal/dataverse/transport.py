@@ -20,7 +20,6 @@ https://learn.microsoft.com/power-apps/developer/data-platform/api-limits (affin
 from __future__ import annotations
 
 import http.client
-import ipaddress
 import json
 import os
 import ssl
@@ -36,7 +35,7 @@ from requests.structures import CaseInsensitiveDict
 from requests.utils import DEFAULT_CA_BUNDLE_PATH, default_headers, get_encoding_from_headers, get_environ_proxies
 from urllib3.util.wait import wait_for_read
 
-from setup_portal.outbound import OutboundSession, SandboxDisabled, outbound_session
+from setup_portal.outbound import OutboundSession, SandboxDisabled, is_loopback_host, outbound_session
 from setup_portal.sandbox.info import sandbox_info
 
 _local = threading.local()
@@ -175,7 +174,7 @@ def request(method: str, url: str, *, params=None, body=None, headers: dict, use
     except TypeError:  # a parameter value that cannot be a cache key: let requests prepare it
         return _session(use_sandbox).request(method, url, params=params, allow_redirects=False,
                                              headers=headers, timeout=timeout, **_payload(body))
-    if settings.OUTBOUND_LOOPBACK_ONLY and not _loopback(host):
+    if settings.OUTBOUND_LOOPBACK_ONLY and not is_loopback_host(host):
         raise requests.ConnectionError(f"OUTBOUND_LOOPBACK_ONLY is on: no call to {host}")
     if not use_sandbox and _proxied(scheme, host, port):
         return _session(use_sandbox).request(method, url, params=params, allow_redirects=False,
@@ -237,13 +236,3 @@ def request(method: str, url: str, *, params=None, body=None, headers: dict, use
 def _payload(body) -> dict:
     """requests' keyword for a body: bytes as they are (a $batch body), anything else as JSON."""
     return {"data": body} if isinstance(body, bytes) else {"json": body}
-
-
-def _loopback(host: str) -> bool:
-    """The outbound session's OUTBOUND_LOOPBACK_ONLY test, on a host name."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

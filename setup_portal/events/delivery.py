@@ -18,10 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import random
-import socket
-import uuid
 
 from django.conf import settings
 from django.db import transaction
@@ -31,6 +28,7 @@ from django.utils import timezone
 
 from setup_portal.audit.models import record
 from setup_portal.observability import metrics
+from setup_portal.observability.context import worker_name
 
 from . import guard
 from .models import Delivery, DeliveryAttempt, WebhookEndpoint
@@ -45,10 +43,6 @@ WAITING = (S.PENDING, S.FAILED)
 # so no broker holds a message for hours.
 COUNTDOWN_LIMIT = 300
 SWEEP_BATCH = 500
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def lease_seconds() -> int:

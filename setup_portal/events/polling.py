@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import random
-import socket
 import uuid
 from urllib.parse import parse_qs, urlsplit
 
@@ -122,10 +120,6 @@ class LeaseLost(Exception):
 
 
 # --- handing polls out ----------------------------------------------------------------------------
-
-def _worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
 
 def next_poll_time(inst: Instance, now: dt.datetime) -> dt.datetime:
     """One interval from now, give or take 10% (at most a minute), so instances set up together
@@ -222,7 +216,7 @@ def plan_polls(limit: int = 2000) -> int:
 def poll_instance(instance_id: str, ticket: str | None = None) -> str:
     """Poll every table of one instance; "not-claimed" when another poll holds it (or the ticket is stale)."""
     now = timezone.now()
-    worker = _worker_name()
+    worker = context.worker_name()
     inst = Instance.objects.filter(pollable(), pk=instance_id).first()
     if inst is None:
         PollState.objects.filter(instance_id=instance_id, lease_owner=ticket or "-").update(

@@ -16,13 +16,13 @@ from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET
 
-from setup_portal.instances.access import visible_instances
 from setup_portal.stats import counters
 from setup_portal.teams import permissions
 from setup_portal.teams.models import Team
 from setup_portal.teams.roles import is_portal_admin, reviewer_required
 
 from . import filters, paging
+from .access import visible_instances
 from .models import Instance
 
 # Filtered lists are counted up to here ("more than 1,000"): an exact count of a filter matching

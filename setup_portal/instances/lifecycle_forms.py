@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 from django import forms
 from django.utils import timezone
 
 from setup_portal.azure.certificates import MAX_UPLOAD_BYTES, CertificateInvalid, load_uploaded
+from setup_portal.text import GUID
 
-GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 MAX_SECRET_MONTHS = 24
 
 

@@ -15,11 +15,8 @@ the next worker, which resumes at the unfinished step.
 from __future__ import annotations
 
 import logging
-import os
 import random
-import socket
 import time
-import uuid
 from datetime import timedelta
 
 from celery import shared_task
@@ -57,10 +54,6 @@ def backoff(tries: int, retry_after: float | None) -> float:
     return min(delay, ceiling)
 
 
-def _worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
 def claim_job(job_id: int, worker: str) -> bool:
     now = timezone.now()
     claimed = (
@@ -84,7 +77,7 @@ def renew_lease(job_id: int, worker: str, *, extra: float = 0) -> bool:
 @shared_task(name="instances.provision_instance", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def provision_instance(job_id: int) -> str:
     """Run (or resume) a provisioning job. Returns a word for the worker log."""
-    worker = _worker_name()
+    worker = context.worker_name()
     if not claim_job(job_id, worker):
         return "not-claimed"  # finished, gone, or another worker holds the lease
     job = ProvisioningJob.objects.select_related("instance").get(pk=job_id)

@@ -3,7 +3,9 @@ a task, a provisioning job, an instance API call) and read by the log filter (lo
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 import uuid
 from contextvars import ContextVar, Token
 
@@ -49,3 +51,9 @@ def get(name: str) -> str | None:
 
 def current() -> dict[str, str]:
     return {name: value for name, var in _vars.items() if (value := var.get()) is not None}
+
+
+def worker_name() -> str:
+    """This process's name on the rows it claims (provisioning jobs, deliveries, polls): host, pid
+    and a random part, so two claims by one process are told apart too."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

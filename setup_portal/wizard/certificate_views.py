@@ -13,9 +13,9 @@ from setup_portal.azure.certificates import Certificate, generate_certificate
 from setup_portal.azure.client import AzureError, register_sandbox_certificate
 from setup_portal.azure.clouds import AuthType
 from setup_portal.teams.roles import reviewer_required
-from setup_portal.wizard.access import setup_for
 
 from . import actions
+from .access import setup_for
 from .keys_form import certificate_changes
 from .models import Setup
 

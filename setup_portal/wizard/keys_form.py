@@ -18,9 +18,10 @@ from setup_portal.azure.certificates import (
     load_uploaded,
 )
 from setup_portal.azure.client import AzureError, verify_client_secret
-from setup_portal.azure.clouds import GUID, AuthType
+from setup_portal.azure.clouds import AuthType
 from setup_portal.azure.errors import explain
 from setup_portal.forms import plain_text
+from setup_portal.text import GUID
 
 from .forms import StageForm
 from .models import Setup

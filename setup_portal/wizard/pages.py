@@ -5,7 +5,6 @@ in the instances app) build on these."""
 from __future__ import annotations
 
 import datetime as dt
-import logging
 
 from django.conf import settings
 from django.contrib import messages
@@ -20,22 +19,7 @@ from .models import AuthType, Setup
 from .stages import STAGES, Progress, next_stage, position, previous_stage, stage_name
 from .summary import setup_summary
 
-log = logging.getLogger(__name__)
-
 SESSION_KEY = "wizard_stage_started"
-
-
-def sandbox_info() -> dict | None:
-    """The sandbox tenant's values, or None when it is off or cannot say (not started yet)."""
-    if not settings.SANDBOX_ENABLED:
-        return None
-    try:
-        from setup_portal.sandbox.info import sandbox_info
-
-        return sandbox_info()
-    except Exception:  # whatever the sandbox raises, the admin gets a page with a message, not a 500
-        log.exception("sandbox_info failed")
-        return None
 
 
 def started_at(request: HttpRequest, setup: Setup, stage: str, *, remember: bool) -> dt.datetime | None:

@@ -20,13 +20,13 @@ from . import actions, certificate_views
 from .forms import ConfirmForm, DiscoveryForm, EnvironmentForm
 from .history import collapse_attempts
 from .models import AuthType, Setup
-from .pages import advance, consent_url, render_stage, sandbox_info, started_at
-from .stages import STAGES, Progress
+from .pages import advance, consent_url, render_stage, started_at
+from .stages import STAGES, Progress, sandbox_values
 
 
 def form_stage(request: HttpRequest, setup: Setup, stage: str, progress: Progress) -> HttpResponse:
     form_class = STAGES[stage].form
-    sandbox = sandbox_info() if setup.use_sandbox else None
+    sandbox = sandbox_values(setup)
     started = started_at(request, setup, stage, remember=request.method == "GET")
     if request.method != "POST":
         form = form_class(setup=setup, sandbox=sandbox)

@@ -9,10 +9,15 @@ instance") when it loads, so the wizard never imports what comes after it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from django.conf import settings
+
 from .models import AuthType, Setup, StageRecord
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -147,3 +152,17 @@ class Progress:
             items.append({"key": key, "name": stage_name(key, self.auth_type), "number": number, "state": state,
                           "openable": self.can_open(key)})
         return items
+
+
+def sandbox_values(setup: Setup | None = None) -> dict | None:
+    """The sandbox tenant's values for the stage forms (pages and the management API): None when
+    the sandbox is off, the setup is not a sandbox one, or the sandbox cannot say (not started yet)."""
+    if not settings.SANDBOX_ENABLED or (setup is not None and not setup.use_sandbox):
+        return None
+    try:
+        from setup_portal.sandbox.info import sandbox_info
+
+        return sandbox_info()
+    except Exception:  # whatever the sandbox raises, the admin gets a page with a message, not a 500
+        log.exception("sandbox_info failed")
+        return None

@@ -24,8 +24,8 @@ from .access import setup_for, visible_setups
 from .forms import SetupTeamForm
 from .history import collapse_attempts, list_drafts
 from .models import Setup
-from .pages import render_stage, sandbox_info
-from .stages import STAGES, Progress, stage_name
+from .pages import render_stage
+from .stages import STAGES, Progress, sandbox_values, stage_name
 
 
 def _get_setup(request: HttpRequest, setup_id: uuid.UUID) -> tuple[Setup, bool]:
@@ -66,7 +66,7 @@ def new(request: HttpRequest) -> HttpResponse:
 def use_sandbox(request: HttpRequest) -> HttpResponse:
     if not settings.SANDBOX_ENABLED:
         raise Http404("The sandbox tenant is not enabled.")
-    info = sandbox_info()
+    info = sandbox_values()
     if not info:
         messages.error(request, "The sandbox tenant is not running. Start it with `make run` "
                                 "(or `python manage.py run_sandbox`) and try again.")

@@ -14,6 +14,7 @@ from rest_framework import serializers
 from setup_portal.accounts.forms import TEAM_NAME_MAX_LENGTH, AddUserForm
 from setup_portal.teams.models import Membership
 from setup_portal.teams.roles import is_portal_admin
+from setup_portal.text import GUID_PATTERN
 
 from .fields import StrictBooleanField, StrictCharField, StrictChoiceField, StrictIntegerField
 
@@ -160,17 +161,14 @@ class GroupMappingOut(serializers.Serializer):
         return reverse("rest:group-mapping", args=[mapping.pk])
 
 
-UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-
-
-@extend_schema_field({"type": "string", "format": "uuid", "pattern": UUID_PATTERN,
+@extend_schema_field({"type": "string", "format": "uuid", "pattern": GUID_PATTERN,
                       "description": "The group's object ID (Entra admin center: Groups › the group › Object ID)."})
 class GroupIdField(StrictCharField):
     """Shown as a UUID in the schema and held to its pattern here (400); the page's form reads it."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.validators.append(RegexValidator(UUID_PATTERN, message="Send the group's object ID, such as "
+        self.validators.append(RegexValidator(GUID_PATTERN, message="Send the group's object ID, such as "
                                                                     "5b7e3c1a-9d2f-4e8b-a6c4-1f0e2d3c4b5a."))
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -30,7 +29,7 @@ from setup_portal.instances.creation import do_finish_setup
 from setup_portal.instances.models import ProvisioningJob
 from setup_portal.wizard import actions as wizard
 from setup_portal.wizard.models import Setup
-from setup_portal.wizard.stages import STAGES, Stage
+from setup_portal.wizard.stages import STAGES, Stage, sandbox_values
 
 from ..problems import Problem
 from .base import conflict, invalid
@@ -46,20 +45,12 @@ class Outcome:
     certificate: Certificate | None = None  # generated: its public part goes to the app registration
 
 
-def _sandbox_info(setup: Setup) -> dict | None:
-    if not (settings.SANDBOX_ENABLED and setup.use_sandbox):
-        return None
-    from setup_portal.sandbox.info import sandbox_info
-
-    return sandbox_info()
-
-
 def _stage(setup: Setup, stage: Stage, data: dict, *, user, started_at, prefix: str = "",
            files: dict | None = None) -> None:
     """Run one wizard stage's form over `data`; record the stage, or raise 422 with its errors."""
     form_class = stage.form
-    form = (form_class(data, setup=setup, sandbox=_sandbox_info(setup), files=files) if files is not None else
-            form_class(data, setup=setup, sandbox=_sandbox_info(setup)))
+    form = (form_class(data, setup=setup, sandbox=sandbox_values(setup), files=files) if files is not None else
+            form_class(data, setup=setup, sandbox=sandbox_values(setup)))
     if not form.is_valid():
         raise invalid(form, prefix=prefix, names=API_NAMES)
     if stage.key == "account" and "team" in data and getattr(form.chosen_team, "pk", None) != data["team"]:
