@@ -182,8 +182,8 @@ def run() -> None:
     from django.utils import timezone
 
     from setup_portal.events.models import Delivery, DeliveryAttempt, Event, PollState, WebhookEndpoint
-    from setup_portal.events.polling import plan_polls, poll_instance
     from setup_portal.instances.models import Instance
+    from setup_portal.polling.poller import plan_polls, poll_instance
     from setup_portal.sandbox.info import sandbox_info
 
     info = sandbox_info()

@@ -158,9 +158,9 @@ def latencies(crm: Crm, bin_name: str, committed: dict[str, float], timeout: flo
 
 def instance(owner, info, name: str, bin_url: str, *, realtime: bool):
     from setup_portal.events.models import RealtimeHook, WebhookEndpoint
-    from setup_portal.events.polling import poll_instance
-    from setup_portal.events.realtime import sync_realtime
     from setup_portal.instances.models import Instance
+    from setup_portal.polling.poller import poll_instance
+    from setup_portal.polling.realtime import sync_realtime
 
     inst = Instance.objects.create(owner=owner, name=name, dynamics_url=info["dynamics_url"], tenant=info["tenant_id"],
                                    auth_type="s2s", client_id=info["s2s_client_id"],
@@ -218,7 +218,7 @@ def run() -> None:
 
 def measure_realtime(crm: Crm, owner, info: dict, bin_base: str, out: list[str]) -> None:
     from setup_portal.events.models import RealtimeHook
-    from setup_portal.events.realtime import sync_realtime
+    from setup_portal.polling.realtime import sync_realtime
 
     rt = instance(owner, info, "bench-rt", bin_base + "rt", realtime=True)
     committed = paced(crm, RT_CHANGES, RT_RATE, "rt")
@@ -233,7 +233,7 @@ def measure_realtime(crm: Crm, owner, info: dict, bin_base: str, out: list[str])
 def measure_polling(crm: Crm, owner, info: dict, bin_base: str, out: list[str]) -> None:
     """Polling at a 1-minute interval, the planner called every minute as beat does."""
     from setup_portal.events.models import PollState
-    from setup_portal.events.polling import plan_polls
+    from setup_portal.polling.poller import plan_polls
 
     poll = instance(owner, info, "bench-poll", bin_base + "poll", realtime=False)
     committed, started, next_plan = {}, time.monotonic(), time.monotonic() + 60
@@ -262,7 +262,7 @@ def measure_polling(crm: Crm, owner, info: dict, bin_base: str, out: list[str]) 
 def measure_drops(crm: Crm, owner, info: dict, bin_base: str, out: list[str]) -> None:
     """10,000 changes, 5% of pushes dropped, then the reconciliation poll."""
     from setup_portal.events.models import Delivery, Event, PollState
-    from setup_portal.events.polling import poll_instance
+    from setup_portal.polling.poller import poll_instance
 
     drop = instance(owner, info, "bench-drop", bin_base + "drop", realtime=True)
     crm.admin("POST", "webhook-faults", {"drop_percent": 5})

@@ -149,6 +149,7 @@ INSTALLED_APPS = [
     "setup_portal.sandbox",
     "setup_portal.events",
     "setup_portal.stats",
+    "setup_portal.polling",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and Redoc served from static/, never a CDN
 ]
@@ -380,7 +381,7 @@ CELERY_TIMEZONE = TIME_ZONE
 # A worker holds a provisioning job for this long between heartbeats; the sweeper
 # hands jobs with an expired lease to another worker (a worker that died mid-job).
 PROVISIONING_LEASE_SECONDS = env_int("PROVISIONING_LEASE_SECONDS", 60, minimum=4)
-# Change polling (events/polling.py): how long a poll holds an instance before another worker may take it,
+# Change polling (polling/poller.py): how long a poll holds an instance before another worker may take it,
 # the tables always polled by modifiedon (no change tracking in that environment), and how far back a
 # modifiedon poll looks again for rows committed late with an earlier stamp.
 EVENTS_POLL_LEASE_SECONDS = env_int("EVENTS_POLL_LEASE_SECONDS", 300, minimum=10)

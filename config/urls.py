@@ -2,7 +2,8 @@ from django.urls import include, path, re_path
 
 from setup_portal import views
 from setup_portal.accounts import views as account_views
-from setup_portal.instances import create_views
+from setup_portal.events import urls as event_urls
+from setup_portal.instances import create_views, webhook_urls
 from setup_portal.wizard import urls as wizard_urls
 
 # The wizard's pages, and "Promote…" on an instance, which starts a setup (the instances app's view).
@@ -19,8 +20,9 @@ urlpatterns = [
     path("setup/", include((wizard_patterns, wizard_urls.app_name))),
     path("azure/", include("setup_portal.signin.urls")),
     path("instances/", include("setup_portal.instances.urls")),
-    path("", include("setup_portal.events.urls")),  # /instances/<id>/events/, /deliveries/, /notifications/
-    path("hooks/", include("setup_portal.events.hooks_urls")),  # Dataverse pushes changes here (real-time mode)
+    # The `events:` names: an instance's /instances/<id>/events/, /deliveries/, /poll/, /realtime/ and /notifications/.
+    path("", include(([*webhook_urls.urlpatterns, *event_urls.urlpatterns], "events"))),
+    path("hooks/", include("setup_portal.polling.hooks_urls")),  # Dataverse pushes changes here (real-time mode)
     path("audit/", include("setup_portal.audit.urls")),
     path("api/v1/crm/", include("setup_portal.api.crm.urls")),
     path("api/v1/", include("setup_portal.api.rest.urls")),

@@ -2,7 +2,7 @@
 store a fresh read, and claim the once-a-minute refresh for unknown names.
 
 Callers bring the instance's Dynamics URL and token (this layer knows no instances); the instance
-API (api/crm/metadata.py) and event polling (events/tables.py) share the one stored copy.
+API (api/crm/metadata.py) and event polling (instances/polled_tables.py) share the one stored copy.
 """
 
 from __future__ import annotations

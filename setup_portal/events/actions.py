@@ -20,15 +20,17 @@ from .models import Delivery, Event, EventCounter, WebhookEndpoint
 
 log = logging.getLogger(__name__)
 
-# events/tasks.py (webhook delivery) defines the task; sending it by name keeps this module free
-# of an import cycle with the delivery code, which imports these models and functions.
+# events/tasks.py (webhook delivery) defines the task under this name. Every delivery is queued
+# through enqueue_delivery, by name, so neither this module nor delivery.py imports the tasks
+# (which import them).
 DELIVER_TASK = "setup_portal.events.tasks.deliver_event"
 
 
-def enqueue_delivery(delivery_id: int) -> None:
+def enqueue_delivery(delivery_id: int, *, countdown: float | None = None) -> None:
+    """Queue one attempt at a delivery (now, or after `countdown` seconds)."""
     from config.celery import app
 
-    app.send_task(DELIVER_TASK, args=[delivery_id])
+    app.send_task(DELIVER_TASK, args=[delivery_id], countdown=countdown)
 
 
 def _next_sequence(instance_id) -> int:

@@ -31,6 +31,7 @@ from setup_portal.observability import metrics
 from setup_portal.observability.context import worker_name
 
 from . import guard
+from .actions import enqueue_delivery
 from .models import Delivery, DeliveryAttempt, WebhookEndpoint
 from .notifications import notify, recipients
 from .signing import body_of, signed_headers
@@ -109,7 +110,7 @@ def deliver(delivery_id: int) -> str:
         if earlier_unfinished(delivery) is None:
             # The earlier one ended while this was being claimed, too late to send this one on: go now.
             Delivery.objects.filter(pk=delivery.pk, status__in=WAITING).update(next_attempt_at=now)
-            enqueue(delivery.pk)
+            enqueue_delivery(delivery.pk)
         return "waiting"
     outcome = _attempt(delivery, endpoint, now)
     return _record(delivery, endpoint, worker, now, outcome)
@@ -154,7 +155,7 @@ def _record(delivery: Delivery, endpoint: WebhookEndpoint, worker: str, started:
             return "lease-lost"
     _count(delivery, result, attempts)
     if result == "retry" and delay is not None and delay <= COUNTDOWN_LIMIT:
-        transaction.on_commit(lambda: enqueue(delivery.pk, countdown=delay))
+        transaction.on_commit(lambda: enqueue_delivery(delivery.pk, countdown=delay))
     if result != "retry":
         send_next_of_record(delivery)
     if result != "succeeded":
@@ -170,12 +171,6 @@ def _count(delivery: Delivery, result: str, attempts: int) -> None:
         metrics.webhook_lag.observe(max(0.0, (timezone.now() - delivery.event.occurred_at).total_seconds()))
 
 
-def enqueue(delivery_id: int, *, countdown: float | None = None) -> None:
-    from .tasks import deliver_event
-
-    deliver_event.apply_async(args=[delivery_id], countdown=countdown)
-
-
 def send_next_of_record(delivery: Delivery) -> None:
     """The delivery of this record's next event, waiting behind this one, goes now."""
     event = delivery.event
@@ -187,7 +182,7 @@ def send_next_of_record(delivery: Delivery) -> None:
            .order_by("event__sequence").first())
     if nxt is not None:
         Delivery.objects.filter(pk=nxt.pk, status__in=WAITING).update(next_attempt_at=timezone.now())
-        enqueue(nxt.pk)
+        enqueue_delivery(nxt.pk)
 
 
 def disable_if_failing_too_long(endpoint_id: int) -> bool:
@@ -230,4 +225,4 @@ def redeliver(delivery: Delivery) -> None:
     """Send a delivery again from the start of its retry schedule (same webhook-id)."""
     Delivery.objects.filter(pk=delivery.pk).exclude(status=S.DELIVERING).update(
         status=S.PENDING, attempts=0, next_attempt_at=timezone.now(), succeeded_at=None)
-    transaction.on_commit(lambda: enqueue(delivery.pk))
+    transaction.on_commit(lambda: enqueue_delivery(delivery.pk))

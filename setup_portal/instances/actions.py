@@ -25,13 +25,13 @@ from setup_portal.azure.clouds import AuthType
 from setup_portal.azure.models import AuthFlow, Authorization
 from setup_portal.crypto import mask
 from setup_portal.events.endpoints import forget_endpoint
-from setup_portal.events.realtime_cleanup import keep_token_for_cleanup
 from setup_portal.wizard.models import Setup
 
 from . import tasks, token_reveal
 from .forms import name_taken
 from .instance_token import new_instance_token, token_hash, token_prefix
 from .models import Instance, InstanceReview, JobStep, ProvisioningJob
+from .polling_settings import keep_token_for_cleanup
 from .provisioning import STEP_KEYS
 from .state import InstanceStateError, transition
 from .tokens import ACCESS_TOKEN_CACHE_KEY

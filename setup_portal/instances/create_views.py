@@ -17,7 +17,7 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
 from setup_portal.events.forms import with_sandbox_bin
-from setup_portal.events.views import set_up_webhooks
+from setup_portal.events.secret_reveal import set_up_webhooks
 from setup_portal.teams import permissions
 from setup_portal.teams.roles import admin_required
 from setup_portal.wizard.models import Setup

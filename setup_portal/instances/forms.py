@@ -8,13 +8,13 @@ from typing import Any
 
 from django import forms
 
-from setup_portal.events import tables as polled_tables
 from setup_portal.events.forms import EndpointFields
 from setup_portal.events.models import LifecycleType
 from setup_portal.forms import plain_text
 from setup_portal.wizard.forms import StageForm
 from setup_portal.wizard.models import Setup
 
+from . import polled_tables
 from .models import Instance
 
 POLLING_RESOURCES = [

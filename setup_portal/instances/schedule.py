@@ -19,8 +19,3 @@ BEAT_SCHEDULE.update({
 BEAT_SCHEDULE.update({
     "instances-erase-expired-token-reveals": {"task": "instances.erase_expired_token_reveals", "schedule": 600.0},
 })
-
-# Events: hand out due change polls (each instance keeps its own interval; see events/polling.py).
-BEAT_SCHEDULE.update({
-    "events-plan-polls": {"task": "events.plan_polls", "schedule": 60.0},
-})

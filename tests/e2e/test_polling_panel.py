@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 
 from setup_portal.events.models import PollState
-from setup_portal.events.polling import poll_instance
+from setup_portal.polling.poller import poll_instance
 from tests.e2e import flows
 from tests.instances.factories import sandbox_s2s_instance
 

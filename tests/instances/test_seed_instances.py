@@ -11,11 +11,11 @@ from django.core.management import call_command
 
 from config.celery import app
 from setup_portal.audit.models import AuditEvent
-from setup_portal.events import polling
 from setup_portal.events.models import Notification
 from setup_portal.events.tasks import send_notification_digests
 from setup_portal.instances import keepalive, state, tasks
 from setup_portal.instances.models import HealthCheck, Instance
+from setup_portal.polling import poller as polling
 
 pytestmark = pytest.mark.django_db
 

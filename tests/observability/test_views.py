@@ -11,8 +11,8 @@ from django.test import Client
 from django.utils import timezone
 
 from setup_portal.events.models import PollState
-from setup_portal.events.polling import poll_instance
 from setup_portal.instances.models import Instance
+from setup_portal.polling.poller import poll_instance
 from tests.api.conftest import Caller, issue_token
 from tests.instances.factories import make_instance, sandbox_s2s_instance
 

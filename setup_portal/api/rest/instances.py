@@ -10,9 +10,9 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from rest_framework.response import Response
 
 from setup_portal.azure.certificates import Certificate
-from setup_portal.events import endpoints, realtime
+from setup_portal.events import endpoints
 from setup_portal.events.forms import EndpointForm
-from setup_portal.instances import actions, filters
+from setup_portal.instances import actions, filters, polling_settings
 from setup_portal.instances.creation import do_start_promotion
 from setup_portal.instances.forms import EditInstanceForm
 from setup_portal.instances.lifecycle_forms import DisableForm
@@ -318,10 +318,10 @@ class InstancePoll(ManagementView):
                parameters=[ID], request=None, responses={202: s.PollRequested}, errors=(404, 409), tags=TAG)
     def post(self, request, instance_id):
         inst = instance_for(request, instance_id, permissions.can_change_instance)
-        if not realtime.do_poll_now(inst, acting_user=request.user):
+        if not polling_settings.do_poll_now(inst, acting_user=request.user):
             raise Problem(409, "Polling runs only while the instance is Ready with polling on.")
         return Response({"requested_at": timezone.now(), "tables": list(inst.polling_resources or []),
-                         "realtime": bool(realtime.realtime_tables(inst))}, status=202)
+                         "realtime": bool(polling_settings.realtime_tables(inst))}, status=202)
 
 
 class InstanceToken(ManagementView):

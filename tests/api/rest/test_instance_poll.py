@@ -7,7 +7,7 @@ from tests.instances.factories import make_instance
 
 
 def test_it_queues_a_poll_of_a_polled_instance(alice, alice_api, django_capture_on_commit_callbacks):
-    """(The worker's part, the poll itself, is tested with a real worker in tests/events/test_realtime.py.)"""
+    """(The worker's part, the poll itself, is tested with a real worker in tests/polling/test_realtime.py.)"""
     inst = make_instance(alice, polling_enabled=True, polling_resources=["accounts", "contacts"])
     with django_capture_on_commit_callbacks() as queued:
         resp = alice_api.post(f"/api/v1/instances/{inst.pk}/poll")

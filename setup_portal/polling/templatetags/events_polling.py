@@ -6,10 +6,10 @@ from django import template
 from django.conf import settings
 
 from setup_portal.crm.resources import RESOURCES
+from setup_portal.events.models import PollState, RealtimeHook
+from setup_portal.instances.polling_settings import realtime_tables
 
-from ..models import PollState, RealtimeHook
-from ..polling import explain_poll_error
-from ..realtime import realtime_tables
+from ..poller import explain_poll_error
 
 register = template.Library()
 _NAMES = {r.entity_set: r.name for r in RESOURCES.values()}

@@ -45,16 +45,16 @@ from setup_portal.azure.errors import Explanation, explain, reauthentication_cod
 from setup_portal.crm.resources import RESOURCES, Resource, format_datetime, to_record
 from setup_portal.dataverse import client as dataverse
 from setup_portal.dataverse.client import API, DataverseError
+from setup_portal.events.actions import emit_event
+from setup_portal.events.models import Event, PollState, RealtimeHook
+from setup_portal.instances import polled_tables
 from setup_portal.instances import state as instance_state
 from setup_portal.instances.models import Instance
+from setup_portal.instances.polling_settings import pollable
 from setup_portal.instances.provisioning import StepFailed, checked_url
 from setup_portal.instances.tokens import acquire_token_for_instance
 from setup_portal.observability import context, metrics
 from setup_portal.outbound import SandboxDisabled
-
-from . import tables as polled_tables
-from .actions import emit_event
-from .models import Event, PollState, RealtimeHook
 
 log = logging.getLogger(__name__)
 
@@ -134,18 +134,14 @@ def next_poll_time(inst: Instance, now: dt.datetime) -> dt.datetime:
 
 def _tables(inst: Instance) -> list[str]:
     """The tables the instance polls, in the order it lists them: friendly resources by entity set, any
-    other table by its logical name (tables.py resolves it when polled; unknown names kept, to report)."""
+    other table by its logical name (instances/polled_tables.py resolves it when polled; unknown names
+    kept, to report)."""
     out: list[str] = []
     for name in inst.polling_resources or []:
         table = polled_tables.poll_table(name)
         if table not in out:
             out.append(table)
     return out
-
-
-def pollable() -> Q:
-    # Seeded instances (seed_instances) have made-up Dynamics URLs: nothing to poll.
-    return Q(status=Instance.Status.READY, polling_enabled=True, seeded=False)
 
 
 def _sync_states(inst: Instance, now: dt.datetime) -> None:

@@ -6,7 +6,8 @@ instance is Ready, polling and real-time are on, one service endpoint (contract 
 instance's random key in an HTTP header) and a Create, Update and Delete step for each watched
 table; otherwise none. What was registered is recorded (RealtimeHook, RealtimeStep) so it can be
 removed. A registration Dynamics CRM refuses (the application user lacks the privilege) leaves the
-instance polling as before and says so in plain words.
+instance polling as before and says so in plain words. The pages' verbs (turn it on or off, rotate
+the key) are instances/polling_settings.py's; they queue this module's work by task name.
 """
 
 from __future__ import annotations
@@ -15,24 +16,22 @@ import logging
 
 import requests
 from django.conf import settings
-from django.db import transaction
 from django.urls import reverse
 
-from setup_portal.audit.models import record
 from setup_portal.azure.client import AzureError
 from setup_portal.dataverse import plugins as dataverse_plugins
 from setup_portal.dataverse.client import DataverseError
+from setup_portal.events.models import RealtimeHook, RealtimeStep
+from setup_portal.instances import polled_tables
 from setup_portal.instances.models import Instance
+from setup_portal.instances.polling_settings import MESSAGES
 from setup_portal.instances.provisioning import StepFailed, checked_url
 from setup_portal.instances.tokens import acquire_token_for_instance
 from setup_portal.outbound import SandboxDisabled
 
-from . import tables as polled_tables
-from .models import RealtimeHook, RealtimeStep, new_hook_key
-from .polling import _ENTITY_SETS, _tables, pollable
+from .poller import _ENTITY_SETS, _tables
 
 log = logging.getLogger(__name__)
-MESSAGES = ("Create", "Update", "Delete")
 REFUSED = ("Dynamics CRM refused to register the portal's webhook: the application user of this instance lacks "
            "the privilege (a System Customizer or System Administrator role registers webhooks). Changes are "
            "polled as before.")
@@ -47,17 +46,6 @@ def wanted_tables(inst: Instance, hook: RealtimeHook) -> list[str]:
     name, as PollState names them): none unless the instance is Ready and polling and real-time are on."""
     live = inst.status == Instance.Status.READY and inst.polling_enabled and hook.enabled and not inst.seeded
     return _tables(inst) if live else []
-
-
-def realtime_tables(inst: Instance) -> set[str]:
-    """Tables whose changes Dataverse pushes (every message registered): polled only to reconcile."""
-    hook = RealtimeHook.objects.filter(instance=inst, state=RealtimeHook.State.ACTIVE).first()
-    if hook is None:
-        return set()
-    counts: dict[str, int] = {}
-    for table in hook.steps.values_list("table", flat=True):
-        counts[table] = counts.get(table, 0) + 1
-    return {table for table, n in counts.items() if n == len(MESSAGES)}
 
 
 def _record(hook: RealtimeHook, state: str, message: str = "") -> None:
@@ -130,7 +118,7 @@ def _register(inst: Instance, hook: RealtimeHook, base: str, token: str, tables:
 
 def _logical_name(inst: Instance, base: str, token: str, table: str) -> str | None:
     """The logical name a polled table's steps are registered under (sdkmessagefilters name tables so):
-    a friendly resource's by its entity set, any other table as polling resolves it (tables.py)."""
+    a friendly resource's by its entity set, any other table as polling resolves it (instances/polled_tables.py)."""
     if table in _ENTITY_SETS:
         return dataverse_plugins.logical_name(base, token, table)
     resource = polled_tables.resource(inst, table, base=base, token=token)
@@ -145,55 +133,6 @@ def _unregister(hook: RealtimeHook, base: str, token: str) -> None:
         dataverse_plugins.delete_webhook(base, token, hook.service_endpoint_id)
     RealtimeHook.objects.filter(pk=hook.pk).update(service_endpoint_id="", cleanup_token="",
                                                    state=RealtimeHook.State.OFF, message="")
-
-
-# --- what the pages and actions call ---------------------------------------------------------------
-SYNC_TASK = "events.sync_realtime"
-
-
-def enqueue_sync(instance_id) -> None:
-    from config.celery import app
-
-    transaction.on_commit(lambda: app.send_task(SYNC_TASK, args=[str(instance_id)]))
-
-
-@transaction.atomic
-def do_set_realtime(inst: Instance, enabled: bool, *, acting_user) -> RealtimeHook:
-    """Turn real-time mode on or off for the instance; the registration follows in the worker."""
-    hook, _ = RealtimeHook.objects.select_for_update().get_or_create(instance=inst)
-    if hook.enabled != enabled:
-        hook.enabled = enabled
-        hook.save(update_fields=["enabled", "updated_at"])
-        record("instance.realtime_on" if enabled else "instance.realtime_off", inst, actor=acting_user)
-    enqueue_sync(inst.pk)
-    return hook
-
-
-def do_poll_now(inst: Instance, *, acting_user) -> bool:
-    """Queue a poll of every watched table now. False when the instance is not polled at all."""
-    if not Instance.objects.filter(pollable(), pk=inst.pk).exists():
-        return False
-    record("instance.polled_now", inst, actor=acting_user)
-    from config.celery import app
-
-    transaction.on_commit(lambda: app.send_task("events.poll_instance", args=[str(inst.pk)]))
-    return True
-
-
-@transaction.atomic
-def do_rotate_hook_key(inst: Instance, *, acting_user) -> bool:
-    """A new key for the instance's webhook: pushes with the previous one are accepted until the
-    endpoint in Dataverse holds the new one (the worker updates it). False without a webhook."""
-    hook = RealtimeHook.objects.select_for_update().filter(instance=inst).first()
-    if hook is None:
-        return False
-    hook.previous_key, hook.key = hook.key, new_hook_key()
-    hook.save(update_fields=["previous_key", "key", "updated_at"])
-    record("instance.realtime_key_rotated", inst, actor=acting_user)
-    from config.celery import app
-
-    transaction.on_commit(lambda: app.send_task("events.push_hook_key", args=[str(inst.pk)]))
-    return True
 
 
 def push_hook_key(instance_id) -> str:

@@ -11,9 +11,10 @@ import pytest
 from standardwebhooks import Webhook
 
 from setup_portal.events.models import Event, PollState, RealtimeHook, WebhookEndpoint
-from setup_portal.events.polling import poll_instance
-from setup_portal.events.realtime import do_rotate_hook_key, push_hook_key, sync_realtime
 from setup_portal.instances.actions import do_delete_instance, do_disable_instance
+from setup_portal.instances.polling_settings import do_rotate_hook_key
+from setup_portal.polling.poller import poll_instance
+from setup_portal.polling.realtime import push_hook_key, sync_realtime
 from tests.conftest import WorkerProcess
 from tests.instances.factories import make_instance, sandbox_s2s_instance
 
@@ -216,7 +217,7 @@ def test_a_saved_settings_change_makes_every_table_due_at_once(alice, sandbox, c
     do_update_instance(inst, polling_interval_minutes=1, polling_resources=["accounts", "contacts"],
                        acting_user=alice)
     assert PollState.objects.get(instance=inst, table="accounts").next_poll_at <= timezone.now()
-    from setup_portal.events.polling import due_instance_ids
+    from setup_portal.polling.poller import due_instance_ids
 
     assert inst.pk in due_instance_ids(timezone.now(), 100)
     assert poll_instance(str(inst.pk)) == "polled"

@@ -1,4 +1,5 @@
-"""Which tables event polling offers and how a polled name becomes a table to read.
+"""Which tables event polling offers an instance and how a polled name becomes a table to read
+(the edit form and the management API offer them; the polling part, setup_portal/polling/, reads them).
 
 Offered: the seven friendly resources under their names (accounts, contacts, …: their events keep
 the names `crm.accounts.created` etc.), then every other table of the environment whose metadata
@@ -22,10 +23,11 @@ from setup_portal.crm.resources import RESOURCES, Resource
 from setup_portal.crm.tables import Catalogue
 from setup_portal.dataverse import stored
 from setup_portal.dataverse.client import DataverseError
-from setup_portal.instances.models import Instance
-from setup_portal.instances.provisioning import StepFailed, checked_url
-from setup_portal.instances.tokens import acquire_token_for_instance
 from setup_portal.outbound import SandboxDisabled
+
+from .models import Instance
+from .provisioning import StepFailed, checked_url
+from .tokens import acquire_token_for_instance
 
 log = logging.getLogger(__name__)
 

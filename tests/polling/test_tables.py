@@ -9,10 +9,10 @@ import time
 from django.utils import timezone
 
 from setup_portal.dataverse import stored
-from setup_portal.events import tables
 from setup_portal.events.models import Event, PollState, WebhookEndpoint
-from setup_portal.events.polling import plan_polls, poll_instance
+from setup_portal.instances import polled_tables as tables
 from setup_portal.instances.forms import EditInstanceForm
+from setup_portal.polling.poller import plan_polls, poll_instance
 from tests.api.rest.conftest import key_client
 from tests.instances.factories import make_instance, sandbox_s2s_instance
 

@@ -1,7 +1,9 @@
-"""Pages of the events app: an instance's webhook settings and its delivery log (notifications: notification_views.py).
+"""An instance's webhook pages (URL names `events:…`, instances/webhook_urls.py): its webhook settings
+and delivery log, and its polling panel's buttons (poll now, real-time on or off, rotate the hook key).
 
 Admins change settings, rotate the signing secret, redeliver and send test events; team leads
 see the settings and the log read-only and never a secret (setup_portal/teams/permissions.py decides).
+The notifications' pages stay with the events (events/notification_views.py).
 """
 
 from __future__ import annotations
@@ -16,37 +18,16 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from setup_portal.instances.views import instance_for
+from setup_portal.events import endpoints
+from setup_portal.events.forms import DeliveryFilter, EndpointForm
+from setup_portal.events.models import Delivery, DeliveryAttempt
+from setup_portal.events.secret_reveal import mark_secret_for_reveal, take_secret_reveal
 from setup_portal.teams import permissions
 
-from . import endpoints, realtime
-from .forms import DeliveryFilter, EndpointForm
-from .models import Delivery, DeliveryAttempt
+from . import polling_settings
+from .views import instance_for
 
 PAGE_SIZE = 50
-REVEAL_KEY = "events.reveal_secret"  # session: endpoint ids whose new secret is shown once
-
-
-def mark_secret_for_reveal(request: HttpRequest, endpoint_id: int) -> None:
-    """The next page that shows this endpoint to this admin shows its new secret, once."""
-    request.session[REVEAL_KEY] = [*request.session.get(REVEAL_KEY, []), endpoint_id]
-
-
-def take_secret_reveal(request: HttpRequest, endpoint) -> str:
-    """The endpoint's secret if this session was promised one look at it; the promise is used up."""
-    pending = request.session.get(REVEAL_KEY, [])
-    if endpoint is None or endpoint.pk not in pending:
-        return ""
-    request.session[REVEAL_KEY] = [pk for pk in pending if pk != endpoint.pk]
-    return str(endpoint.secret)
-
-
-def set_up_webhooks(request: HttpRequest, instance, endpoint_settings: dict) -> None:
-    """Wizard stage 8 turned events on: save them, and promise the admin one look at the secret."""
-    endpoint = endpoints.do_update_endpoint(instance, **endpoint_settings, acting_user=request.user)
-    mark_secret_for_reveal(request, endpoint.pk)
-    messages.info(request, "Webhooks are on. Copy the signing secret from the instance's Events page; "
-                           "it is shown there once.")
 
 
 @require_http_methods(["GET", "POST"])
@@ -150,7 +131,7 @@ def send_test_event(request: HttpRequest, instance_id) -> HttpResponse:
 def poll_now(request: HttpRequest, instance_id) -> HttpResponse:
     """Poll every watched table now (besides the schedule); a poll already running makes this one a no-op."""
     inst = instance_for(request, instance_id, permissions.can_change_instance, live=True)
-    if realtime.do_poll_now(inst, acting_user=request.user):
+    if polling_settings.do_poll_now(inst, acting_user=request.user):
         messages.success(request, "A poll is on its way; the panel shows what it found in a moment.")
     else:
         messages.error(request, "Polling runs only while the instance is Ready with polling on.")
@@ -163,7 +144,7 @@ def set_realtime(request: HttpRequest, instance_id) -> HttpResponse:
     """Turn real-time delivery (Dataverse's own webhooks, registered by the portal) on or off."""
     inst = instance_for(request, instance_id, permissions.can_change_instance, live=True)
     enabled = request.POST.get("enabled") == "1"
-    realtime.do_set_realtime(inst, enabled, acting_user=request.user)
+    polling_settings.do_set_realtime(inst, enabled, acting_user=request.user)
     messages.success(request, "Real-time delivery is being registered in Dynamics CRM." if enabled else
                      "Real-time delivery is off; its webhook is being removed from Dynamics CRM.")
     return redirect(reverse("instances:detail", args=[inst.pk]) + "#polling")
@@ -174,7 +155,7 @@ def set_realtime(request: HttpRequest, instance_id) -> HttpResponse:
 def rotate_hook_key(request: HttpRequest, instance_id) -> HttpResponse:
     """A new key for the webhook Dataverse calls; the previous one works until Dataverse has the new one."""
     inst = instance_for(request, instance_id, permissions.can_change_instance, live=True)
-    if realtime.do_rotate_hook_key(inst, acting_user=request.user):
+    if polling_settings.do_rotate_hook_key(inst, acting_user=request.user):
         messages.success(request, "A new webhook key is being sent to Dynamics CRM; the previous key works until then.")
     else:
         messages.error(request, "Real-time delivery has never been on for this instance: there is no key to rotate.")

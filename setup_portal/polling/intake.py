@@ -3,7 +3,7 @@
 The view only checks the key (constant time), the size and the shape, counts the push and queues
 `take_push`; Dataverse's timeout is 60 s and a slow answer would hold its asynchronous service.
 `take_push` turns the execution context into the event polling would make, for any watched table
-(resolved by tables.py as polling resolves it: the friendly seven as `crm.accounts.*`, any other
+(resolved by instances/polled_tables.py as polling resolves it: the friendly seven as `crm.accounts.*`, any other
 table as `crm.<logical name>.*`): for a Create or Update it reads the row as polling does (so the
 payload has the same shape), for a Delete it needs only the id. The de-duplication key is polling's
 (`table:id:version`, `table:id:deleted`), so a change both pushed and polled is one event; a push
@@ -26,13 +26,12 @@ from django.views.decorators.http import require_POST
 from setup_portal.crm.resources import Resource, to_record
 from setup_portal.dataverse import client as dataverse
 from setup_portal.dataverse.client import API, DataverseError
+from setup_portal.events.actions import emit_event
+from setup_portal.events.models import Event, RealtimeHook, RealtimeStep
+from setup_portal.instances import polled_tables
 from setup_portal.instances.models import Instance
 from setup_portal.instances.provisioning import checked_url
 from setup_portal.instances.tokens import acquire_token_for_instance
-
-from . import tables as polled_tables
-from .actions import emit_event
-from .models import Event, RealtimeHook, RealtimeStep
 
 log = logging.getLogger(__name__)
 MAX_BODY = 512 * 1024  # Dataverse trims its context past 256 KB (x-ms-dynamics-msg-size-exceeded)
@@ -95,7 +94,7 @@ def take_push(instance_id: str, message: str, entity: str, record_id: str) -> st
     if inst is None:
         return "not-ready"
     # Steps are registered per watched table (realtime.py); the step's table is the polled name, read
-    # as polling reads it (tables.py): a friendly resource, `crm.accounts.*`, or any other table of
+    # as polling reads it (instances/polled_tables.py): a friendly resource, `crm.accounts.*`, or any other table of
     # the metadata by logical name, `crm.cr8a2_project.*`.
     step = RealtimeStep.objects.filter(hook__instance=inst, logical_name=entity).first()
     if step is None:

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from setup_portal.events.models import Event, PollState
-from setup_portal.events.polling import plan_polls, poll_instance
+from setup_portal.polling.poller import plan_polls, poll_instance
 from tests.instances.factories import sandbox_s2s_instance
 
 
