@@ -114,7 +114,7 @@ def profile(client: Client, db: Path, url: str) -> list[tuple[str, float]]:
     views = []  # one frame per distinct call stack; the 60 requests do not all share one
 
     def collect(frame) -> None:
-        if frame.function == "dashboard" and "instances/dashboard_views.py" in (frame.file_path_short or ""):
+        if frame.function == "dashboard" and "dashboard/views.py" in (frame.file_path_short or ""):
             views.append(frame)
             return
         for child in frame.children:
@@ -144,7 +144,7 @@ def profile(client: Client, db: Path, url: str) -> list[tuple[str, float]]:
 
 def page_url(user, sort: str, number: int) -> str:
     """Where Next leads after number - 1 pages (pages past 20 are reached by cursor, not by number)."""
-    from setup_portal.instances import filters, paging
+    from setup_portal.dashboard import filters, paging
     from setup_portal.instances.access import visible_instances
 
     rows = filters.filter_instances({"sort": sort}, rows=visible_instances(user)).select_related("owner")

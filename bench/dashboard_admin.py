@@ -8,7 +8,7 @@ import datetime as dt
 from django.contrib import admin
 from django.utils import timezone
 
-from setup_portal.instances.filters import API_CALLS_WINDOW, SECRET_CHOICES, api_calls_since
+from setup_portal.dashboard.filters import API_CALLS_WINDOW, SECRET_CHOICES, api_calls_since
 from setup_portal.instances.models import Instance
 
 TAGS = ["sales", "service", "marketing", "finance", "emea", "apac", "americas", "pilot", "production", "staging"]

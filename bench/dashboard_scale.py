@@ -142,7 +142,7 @@ def run() -> None:
     from django.test.utils import CaptureQueriesContext
 
     from setup_portal.accounts.actions import do_create_user
-    from setup_portal.instances import filters, paging
+    from setup_portal.dashboard import filters, paging
     from setup_portal.instances.models import Instance
     from setup_portal.teams.models import Membership
 

@@ -16,10 +16,10 @@ import setup_portal.observability.celery_signals  # noqa: E402,F401
 @app.on_after_finalize.connect
 def _install_beat_schedule(sender, **kwargs) -> None:
     from setup_portal.api.schedule import BEAT_SCHEDULE as API_SCHEDULE
+    from setup_portal.dashboard.schedule import BEAT_SCHEDULE as DASHBOARD_SCHEDULE
     from setup_portal.events.schedule import BEAT_SCHEDULE as EVENTS_SCHEDULE
     from setup_portal.instances.schedule import BEAT_SCHEDULE
     from setup_portal.polling.schedule import BEAT_SCHEDULE as POLLING_SCHEDULE
-    from setup_portal.stats.schedule import BEAT_SCHEDULE as STATS_SCHEDULE
 
     sender.conf.beat_schedule = {**BEAT_SCHEDULE, **API_SCHEDULE, **EVENTS_SCHEDULE, **POLLING_SCHEDULE,
-                                 **STATS_SCHEDULE, **(sender.conf.beat_schedule or {})}
+                                 **DASHBOARD_SCHEDULE, **(sender.conf.beat_schedule or {})}

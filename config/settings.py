@@ -149,6 +149,7 @@ INSTALLED_APPS = [
     "setup_portal.sandbox",
     "setup_portal.events",
     "setup_portal.stats",
+    "setup_portal.dashboard",
     "setup_portal.polling",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and Redoc served from static/, never a CDN

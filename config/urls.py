@@ -2,8 +2,10 @@ from django.urls import include, path, re_path
 
 from setup_portal import views
 from setup_portal.accounts import views as account_views
+from setup_portal.dashboard import urls as dashboard_urls
 from setup_portal.events import urls as event_urls
 from setup_portal.instances import create_views, webhook_urls
+from setup_portal.instances import urls as instance_urls
 from setup_portal.wizard import urls as wizard_urls
 
 # The wizard's pages, and "Promote…" on an instance, which starts a setup (the instances app's view).
@@ -19,7 +21,7 @@ urlpatterns = [
     path("users/", include("setup_portal.accounts.urls")),
     path("setup/", include((wizard_patterns, wizard_urls.app_name))),
     path("azure/", include("setup_portal.signin.urls")),
-    path("instances/", include("setup_portal.instances.urls")),
+    path("instances/", include(([*dashboard_urls.urlpatterns, *instance_urls.urlpatterns], "instances"))),
     # The `events:` names: an instance's /instances/<id>/events/, /deliveries/, /poll/, /realtime/ and /notifications/.
     path("", include(([*webhook_urls.urlpatterns, *event_urls.urlpatterns], "events"))),
     path("hooks/", include("setup_portal.polling.hooks_urls")),  # Dataverse pushes changes here (real-time mode)

@@ -16,7 +16,7 @@ from setup_portal.azure.client import AzureError
 from setup_portal.azure.errors import explain
 from setup_portal.teams import permissions
 
-from . import actions, filters, views
+from . import actions, dates, views
 from .lifecycle_forms import RotateCertificateForm
 from .models import Instance
 
@@ -35,7 +35,7 @@ def rotate(request: HttpRequest, inst: Instance) -> HttpResponse:
     form = RotateCertificateForm(request.POST if action == "upload" else None,
                                  request.FILES if action == "upload" else None)
     ctx = {"inst": inst, "form": form, "next": _next(inst),
-           "countdown": filters.secret_countdown(inst.secret_expires_on, timezone.localdate())}
+           "countdown": dates.secret_countdown(inst.secret_expires_on, timezone.localdate())}
     if request.method != "POST":
         return render(request, "instances/rotate_certificate.html", ctx)
     try:

@@ -1,12 +1,9 @@
 from django.urls import path
 
-from . import certificate_views, dashboard_views, edit_views, progress_views, token_views, views
+from . import certificate_views, edit_views, progress_views, token_views, views
 
-app_name = "instances"
-
+# The `instances:` names; config/urls.py adds the dashboard's (dashboard/urls.py) to them.
 urlpatterns = [
-    path("", dashboard_views.dashboard, name="dashboard"),
-    path("export.csv", dashboard_views.export_csv, name="export"),
     path("<uuid:instance_id>/", views.detail, name="detail"),
     path("<uuid:instance_id>/status.json", views.status_json, name="status"),
     path("<uuid:instance_id>/approve/", views.approve, name="approve"),

@@ -1,6 +1,6 @@
 """Instance page, review and lifecycle actions.
 
-The dashboard lives in dashboard_views.py, the progress pages in progress_views.py.
+The dashboard lives in setup_portal/dashboard/, the progress pages in progress_views.py.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from setup_portal.instances import access as instance_access
 from setup_portal.teams import permissions
 from setup_portal.wizard.history import collapse_attempts
 
-from . import actions, certificate_views, filters, token_reveal
+from . import actions, certificate_views, dates, token_reveal
 from .lifecycle_forms import DeleteForm, DisableForm, ReviewForm, RotateSecretForm
 from .models import Instance, InstanceReview
 from .provisioning import STEP_LABELS
@@ -63,7 +63,7 @@ def detail(request: HttpRequest, instance_id) -> HttpResponse:
     stages = collapse_attempts(setup.stage_records.select_related("user"), setup.auth_type) if setup else []
     ctx = {
         "inst": inst, "today": today,
-        "countdown": filters.secret_countdown(inst.secret_expires_on, today),
+        "countdown": dates.secret_countdown(inst.secret_expires_on, today),
         "stages": stages,
         "jobs": _jobs(inst),
         "checks": inst.health_checks.select_related("triggered_by")[:20],
@@ -99,7 +99,7 @@ def _open_request(inst: Instance) -> InstanceReview | None:
 
 def _pending_since(request: HttpRequest, inst: Instance) -> dt.datetime | None:
     """The time a health check was asked for, while no check newer than that exists yet."""
-    since = filters.parse_recent_moment(request.GET.get("since", ""), timezone.now())
+    since = dates.parse_recent_moment(request.GET.get("since", ""), timezone.now())
     if since is None:
         return None
     if inst.health_checked_at and inst.health_checked_at >= since:
@@ -244,7 +244,7 @@ def rotate_secret(request: HttpRequest, instance_id) -> HttpResponse:
     if inst.credential_kind == CredentialKind.CERTIFICATE:
         return certificate_views.rotate(request, inst)
     form = RotateSecretForm(request.POST or None)
-    ctx = {"inst": inst, "form": form, "countdown": filters.secret_countdown(inst.secret_expires_on,
+    ctx = {"inst": inst, "form": form, "countdown": dates.secret_countdown(inst.secret_expires_on,
                                                                              timezone.localdate())}
     if request.method == "GET":
         return render(request, "instances/rotate_secret.html", ctx)

@@ -1,5 +1,5 @@
-"""The dashboard's counters: what one instance contributes, deltas applied in the writer's
-transaction, the readers, and the recount that `check_counters` compares them with.
+"""The dashboard's counters, the write side: what one instance contributes, deltas applied in the
+writer's transaction, and the recount that `check_counters` compares them with.
 
 Every counted value of an instance (team, owner, status, review, health, secret expiry,
 tags, creation day, time to Ready) is a key in one of stats/models.py's tables. A change is
@@ -7,7 +7,9 @@ tags, creation day, time to Ready) is a key in one of stats/models.py's tables. 
 (INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n on SQLite and PostgreSQL), in a
 fixed order, so two transactions never wait on each other's counter rows in opposite orders.
 instances/state.py's transition() is the one caller for changes; seed_instances adds whole
-batches through `add_rows`.
+batches through `add_rows`. This module takes plain values (an instance's fields, or the
+instances' queryset to recount) and imports no instance code: the stats sit below the instances.
+The readers (tiles, chart, filter choices) are the dashboard's (dashboard/counters.py).
 """
 
 from __future__ import annotations
@@ -19,18 +21,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, models, transaction
-from django.db.models import Count, F, FloatField, Func, Q, Sum
+from django.db.models import Count, F, FloatField, Func, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
-
-from setup_portal.instances.models import Instance
 
 from .models import DailyProvisioning, OwnerCount, SecretExpiryCount, StateCount, TagCount
 
 # The instance fields (attnames) the counters depend on; `snapshot` reads them.
 ROW_FIELDS = ("team_id", "owner_id", "status", "review_state", "health", "secret_expires_on", "tags",
               "created_at", "ready_at")
-DELETED = Instance.Status.DELETED
+# Instance.Status.DELETED (instances/models.py; tests/stats/test_counters.py keeps them equal): a deleted
+# instance's secret no longer counts as expiring.
+DELETED = "deleted"
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ TABLES = (STATE, SECRETS, TAGS, OWNERS, DAYS)
 Counts = dict[Table, dict[tuple, list]]
 
 
-def snapshot(inst: Instance) -> dict[str, Any]:
+def snapshot(inst) -> dict[str, Any]:
     return {field: getattr(inst, field) for field in ROW_FIELDS}
 
 
@@ -140,108 +142,6 @@ def add_rows(rows: Iterable[Mapping[str, Any]]) -> None:
     apply(rows_delta(rows))
 
 
-# Reading ----------------------------------------------------------------------------------------------
-
-SECRET_WARN_DAYS = 30
-SECRET_DANGER_DAYS = 7
-AWAITING_STATES = (Instance.Review.PENDING, Instance.Review.RESUBMITTED)
-
-
-def _scoped(queryset, team_ids: Iterable[int] | None):
-    return queryset if team_ids is None else queryset.filter(team_id__in=list(team_ids))
-
-
-@dataclass(frozen=True)
-class StateCounts:
-    """Instances per (status, review state, health) in the teams asked for, summed over those teams."""
-
-    rows: dict[tuple[str, str, str], int]
-
-    def total(self, *, statuses: Iterable[str] | None = None, reviews: Iterable[str] | None = None,
-              healths: Iterable[str] | None = None) -> int:
-        """How many match: None is any value (deleted instances count only when `statuses` names them)."""
-        statuses = set(statuses) if statuses is not None else set(Instance.Status.values) - {DELETED}
-        reviews = set(reviews) if reviews is not None else None
-        healths = set(healths) if healths is not None else None
-        return sum(n for (status, review, health), n in self.rows.items()
-                   if status in statuses and (reviews is None or review in reviews)
-                   and (healths is None or health in healths))
-
-
-def state_counts(team_ids: Iterable[int] | None) -> StateCounts:
-    rows = (_scoped(StateCount.objects, team_ids).order_by().values_list("status", "review_state", "health")
-            .annotate(total=Sum("n")))
-    return StateCounts({(status, review, health): total for status, review, health, total in rows if total})
-
-
-@dataclass(frozen=True)
-class SecretCounts:
-    expired: int  # expiry before today
-    expiring: int  # today .. today + SECRET_WARN_DAYS
-    within_week: int  # before today + SECRET_DANGER_DAYS, expired included
-
-
-def secret_counts(team_ids: Iterable[int] | None, today: dt.date) -> SecretCounts:
-    soon, week = today + dt.timedelta(days=SECRET_WARN_DAYS), today + dt.timedelta(days=SECRET_DANGER_DAYS)
-    sums = _scoped(SecretExpiryCount.objects, team_ids).filter(expires_on__lte=soon).aggregate(
-        expired=Sum("n", filter=Q(expires_on__lt=today)), expiring=Sum("n", filter=Q(expires_on__gte=today)),
-        within_week=Sum("n", filter=Q(expires_on__lte=week)))
-    return SecretCounts(**{name: value or 0 for name, value in sums.items()})
-
-
-def tiles(states: StateCounts, secrets: SecretCounts) -> dict[str, int]:
-    """The dashboard's summary tiles (deleted instances are left out of all but their own count)."""
-    counts = {f"status_{status}": states.total(statuses=[status]) for status in Instance.Status.values}
-    counts.update(total=states.total(), secrets_expiring=secrets.expiring, secrets_expired=secrets.expired,
-                  health_failing=states.total(healths=[Instance.Health.FAILING]),
-                  awaiting_review=states.total(reviews=AWAITING_STATES))
-    return counts
-
-
-@dataclass(frozen=True)
-class ChartDay:
-    day: dt.date
-    created: int
-    avg_seconds: float | None
-
-
-def provisioning_by_day(team_ids: Iterable[int] | None, today: dt.date, days: int) -> list[ChartDay]:
-    """Instances created per day over the last `days` days and their average time to Ready."""
-    start = today - dt.timedelta(days=days - 1)
-    rows = (_scoped(DailyProvisioning.objects, team_ids).filter(day__gte=start, day__lte=today).order_by()
-            .values("day").annotate(created=Sum("created"), ready=Sum("ready"), seconds=Sum("ready_seconds")))
-    by_day = {row["day"]: row for row in rows}
-    result = []
-    for offset in range(days):
-        day = start + dt.timedelta(days=offset)
-        row = by_day.get(day)
-        created = row["created"] if row else 0
-        avg = row["seconds"] / row["ready"] if row and row["ready"] else None
-        result.append(ChartDay(day, created, avg))
-    return result
-
-
-def filter_choices(team_ids: Iterable[int] | None) -> tuple[list[str], list[str]]:
-    """The tags and the owners' user names in use in these teams, for the filters (one UNION query)."""
-    kind = models.CharField()
-    tags = (_scoped(TagCount.objects, team_ids).filter(n__gt=0).order_by()
-            .values_list(models.Value("tag", output_field=kind), "tag"))
-    owners = (_scoped(OwnerCount.objects, team_ids).filter(n__gt=0).order_by()
-              .values_list(models.Value("owner", output_field=kind), "owner__username"))
-    found: dict[str, list[str]] = {"tag": [], "owner": []}
-    for what, value in tags.union(owners):
-        found[what].append(value)
-    return sorted(found["tag"]), sorted(found["owner"])
-
-
-def tag_choices(team_ids: Iterable[int] | None) -> list[str]:
-    return filter_choices(team_ids)[0]
-
-
-def owner_choices(team_ids: Iterable[int] | None) -> list[str]:
-    return filter_choices(team_ids)[1]
-
-
 # Recounting -------------------------------------------------------------------------------------------
 
 class SecondsBetween(Func):
@@ -261,11 +161,11 @@ class SecondsBetween(Func):
                            arg_joiner=" - ", **extra)
 
 
-def recount(instances: models.QuerySet | None = None) -> Counts:
-    """The counters as they should be, from the instances table (GROUP BY queries, no row loop).
-    `instances`: the migration that fills the counters passes its historical model's rows."""
+def recount(instances: models.QuerySet) -> Counts:
+    """The counters as they should be, from the instances' rows (GROUP BY queries, no row loop): every
+    instance (`Instance.objects.all()`), or the historical model's in the migration that fills them."""
     counts = _new()
-    rows = (Instance.objects.all() if instances is None else instances).order_by()
+    rows = instances.order_by()
     for team, status, review, health, n in (rows.values_list("team_id", "status", "review_state", "health")
                                             .annotate(n=Count("*"))):
         counts[STATE][(team, status, review, health)][0] += n
@@ -332,12 +232,12 @@ def _lock_counters() -> None:
             cursor.execute(f"LOCK TABLE {', '.join(q(t.name) for t in TABLES)} IN SHARE ROW EXCLUSIVE MODE")
 
 
-def check(*, repair: bool = False) -> list[Drift]:
-    """Compare the counters with a recount; with `repair`, replace them by the recount.
-    Returns the drift found (before any repair)."""
+def check(instances: models.QuerySet, *, repair: bool = False) -> list[Drift]:
+    """Compare the counters with a recount of `instances` (every instance); with `repair`, replace
+    them by the recount. Returns the drift found (before any repair)."""
     with transaction.atomic():
         _lock_counters()
-        want = recount()
+        want = recount(instances)
         drift = compare(stored(), want)
         if drift and repair:
             for table in TABLES:

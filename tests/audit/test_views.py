@@ -13,7 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from setup_portal.audit.models import AuditEvent, record
-from setup_portal.instances.management.commands.seed_instances import Crew, Seeder
+from setup_portal.dashboard.management.commands.seed_instances import Crew, Seeder
 from setup_portal.instances.models import Instance
 from tests.instances.factories import make_instance
 

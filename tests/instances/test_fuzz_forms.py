@@ -10,7 +10,7 @@ from django.utils import timezone
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from setup_portal.instances.filters import parse_recent_moment
+from setup_portal.instances.dates import parse_recent_moment
 from setup_portal.instances.models import Instance, InstanceReview
 from tests import fuzz
 

@@ -23,7 +23,7 @@ from .factories import make_instance, sandbox_oauth_instance
 ROOT = Path(__file__).resolve().parents[2] / "setup_portal"
 OWNER = ROOT / "instances" / "state.py"
 # Demo and benchmark rows are built whole with bulk_create (10,000 of them); no state changes there.
-EXEMPT = {ROOT / "instances" / "management" / "commands" / "seed_instances.py"}
+EXEMPT = {ROOT / "dashboard" / "management" / "commands" / "seed_instances.py"}
 WRITE_METHODS = {"update", "create", "get_or_create", "update_or_create", "bulk_create", "bulk_update"}
 # Other models' own status fields, assigned from their own enums, are not instance state; nor are
 # the status codes of HTTP responses and exceptions.

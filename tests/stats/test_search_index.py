@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from setup_portal.instances import filters
+from setup_portal.dashboard import filters
 from setup_portal.instances.models import Instance
 from tests.instances.factories import make_instance
 

@@ -10,9 +10,10 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from rest_framework.response import Response
 
 from setup_portal.azure.certificates import Certificate
+from setup_portal.dashboard import filters
 from setup_portal.events import endpoints
 from setup_portal.events.forms import EndpointForm
-from setup_portal.instances import actions, filters, polling_settings
+from setup_portal.instances import actions, polling_settings
 from setup_portal.instances.creation import do_start_promotion
 from setup_portal.instances.forms import EditInstanceForm
 from setup_portal.instances.lifecycle_forms import DisableForm

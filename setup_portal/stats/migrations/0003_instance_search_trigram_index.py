@@ -1,14 +1,14 @@
 """PostgreSQL only: a trigram index for the dashboard's search (pg_trgm).
 
 The search looks for the text anywhere in an instance's name, URL, tenant, client ID,
-organization, tags and region; instances/filters.py's SearchText builds the same expression
+organization, tags and region; dashboard/filters.py's SearchText builds the same expression
 (one string of those columns), so `ILIKE '%text%'` on it is answered from this GIN index
 instead of reading every row. SQLite has no such index and keeps the plain LIKE path.
 """
 
 from django.db import migrations
 
-# Keep in step with setup_portal/instances/filters.py (SEARCH_COLUMNS, SearchText).
+# Keep in step with setup_portal/dashboard/filters.py (SEARCH_COLUMNS, SearchText).
 # chr(31), the unit separator, between columns: no search text contains it, so no match spans two columns.
 EXPRESSION = ("(name || chr(31) || dynamics_url || chr(31) || tenant || chr(31) || client_id || chr(31) "
               "|| organization_name || chr(31) || tags || chr(31) || region)")

@@ -10,12 +10,12 @@ import io
 import pytest
 from django.test import Client
 
-from setup_portal.instances import dashboard_views, paging
+from setup_portal.dashboard import paging
+from setup_portal.dashboard import views as dashboard_views
 from setup_portal.instances.models import Instance
 from setup_portal.teams.models import Team
 from setup_portal.teams.roles import set_portal_admin, set_role
-
-from .factories import make_instance
+from tests.instances.factories import make_instance
 
 URL = "/instances/"
 

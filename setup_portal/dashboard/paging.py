@@ -24,7 +24,7 @@ from .filters import NULLABLE_SORTS, SORTS
 
 PAGE_SIZE = 50
 MAX_NUMBERED_PAGE = 20
-_SALT = "setup_portal.instances.paging"
+_SALT = "setup_portal.instances.paging"  # as before the move: cursors in links already shared stay valid
 # How each sort field's value travels in a cursor (JSON): back from text to what the column holds.
 _DATES = {"secret_expires_on"}
 _MOMENTS = {"created_at", "health_checked_at", "access_token_expires_at"}

@@ -2,8 +2,8 @@
 
 Everything the dashboard shows is derived from GET parameters so a filtered view is a
 link that can be shared. The queries stay few and constant whatever the number of rows: the
-tiles, chart and filter choices read per-team counters (stats/counters.py), the list reads one
-page (keyset pagination, instances/paging.py), and a total comes from the counters or a capped count.
+tiles, chart and filter choices read per-team counters (dashboard/counters.py), the list reads one
+page (keyset pagination, dashboard/paging.py), and a total comes from the counters or a capped count.
 
 Search: on PostgreSQL one ILIKE over the searched columns joined into one string, the
 expression of the trigram index created by stats/migrations/0003 (pg_trgm); on SQLite a
@@ -13,7 +13,6 @@ LIKE per column, correct and slower.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -32,14 +31,13 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from setup_portal.api.models import ApiCall
-from setup_portal.stats.counters import AWAITING_STATES, SECRET_DANGER_DAYS, SECRET_WARN_DAYS, ChartDay
+from setup_portal.instances.dates import SECRET_DANGER_DAYS, SECRET_WARN_DAYS
+from setup_portal.instances.models import Instance
 
-from .models import Instance
+from .counters import AWAITING_STATES, ChartDay
 
 CHART_DAYS = 30
 API_CALLS_WINDOW = dt.timedelta(hours=24)
@@ -87,7 +85,7 @@ def _attrs_html(attrs: dict) -> str:
 class QuickSelect(forms.Select):
     """forms.Select with the markup of Django's select.html and select_option.html written in Python:
     the dashboard shows five selects, and their templates (an include per option) cost about a sixth
-    of the page's CPU. tests/instances/test_dashboard.py compares the two outputs."""
+    of the page's CPU. tests/dashboard/test_dashboard.py compares the two outputs."""
 
     def render(self, name, value, attrs=None, renderer=None) -> SafeString:
         widget = self.get_context(name, value, attrs)["widget"]
@@ -146,24 +144,6 @@ class InstanceFilterForm(forms.Form):
 
 
 # A `?since=` the portal put in a link after asking for a health check is minutes old.
-RECENT_MOMENT_WINDOW = dt.timedelta(hours=1)
-
-
-def parse_recent_moment(raw: str, now: dt.datetime) -> dt.datetime | None:
-    """An aware ISO timestamp from a query string, if it lies within the last hour (a minute of clock
-    skew allowed); None for anything else: malformed, impossible (February 30), naive, or years
-    away -- where rendering it in local time would overflow."""
-    try:
-        moment = parse_datetime(raw)
-    except ValueError:
-        return None
-    if moment is None or timezone.is_naive(moment):
-        return None
-    if not now - RECENT_MOMENT_WINDOW <= moment <= now + dt.timedelta(minutes=1):
-        return None
-    return moment
-
-
 def matching(data: dict, *, today: dt.date | None = None,
              rows: QuerySet[Instance] | None = None) -> QuerySet[Instance]:
     """`rows` (every instance when None; the dashboard passes the viewer's) that match the
@@ -211,9 +191,11 @@ def filter_instances(data: dict, *, today: dt.date | None = None,
 
 def api_calls_since(since: dt.datetime) -> Coalesce:
     """Each row's API calls since `since`, in the rows' own query: a correlated COUNT that reads
-    apicall_instance_time_idx, so the page costs no query per row and the column sorts in SQL."""
-    calls = (ApiCall.objects.filter(instance=OuterRef("pk"), created_at__gte=since).order_by()
-             .values("instance").annotate(n=Count("*")).values("n"))
+    apicall_instance_time_idx, so the page costs no query per row and the column sorts in SQL.
+    The calls (api/models.py's ApiCall) are reached through the instance's `api_calls` relation:
+    the api part sits above the dashboard, which imports none of it."""
+    calls = (Instance.objects.filter(pk=OuterRef("pk"), api_calls__created_at__gte=since).order_by()
+             .values("pk").annotate(n=Count("api_calls")).values("n"))
     return Coalesce(Subquery(calls, output_field=IntegerField()), 0)
 
 
@@ -273,30 +255,6 @@ def sort_fields(sort: str) -> list:
     else:
         first = F(field).desc() if descending else F(field).asc()
     return [first, F("id").desc() if descending else F("id").asc()]
-
-
-@dataclass(frozen=True)
-class SecretCountdown:
-    days: int | None
-    label: str
-    css: str  # badge class
-
-
-def secret_countdown(expires_on: dt.date | None, today: dt.date) -> SecretCountdown:
-    """'in 12 days' in amber within 30 days, red within 7, 'expired' once past."""
-    if expires_on is None:
-        return SecretCountdown(None, "—", "")
-    days = (expires_on - today).days
-    if days < 0:
-        return SecretCountdown(days, f"expired {-days} day{'s' if days != -1 else ''} ago", "badge-bad")
-    if days == 0:
-        return SecretCountdown(days, "expires today", "badge-bad")
-    label = f"{days} day{'s' if days != 1 else ''} left"
-    if days <= SECRET_DANGER_DAYS:
-        return SecretCountdown(days, label, "badge-bad")
-    if days <= SECRET_WARN_DAYS:
-        return SecretCountdown(days, label, "badge-warn")
-    return SecretCountdown(days, label, "")
 
 
 def chart_geometry(days: list[ChartDay], *, width: int = 1200, height: int = 130) -> dict:

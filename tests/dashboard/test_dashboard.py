@@ -13,11 +13,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from setup_portal.dashboard.filters import InstanceFilterForm, QuickSelect
 from setup_portal.instances import state
-from setup_portal.instances.filters import InstanceFilterForm, QuickSelect, secret_countdown
+from setup_portal.instances.dates import secret_countdown
 from setup_portal.instances.models import Instance
-
-from .factories import SECRET, make_instance
+from tests.instances.factories import SECRET, make_instance
 
 URL = "/instances/"
 
@@ -59,7 +59,7 @@ def test_it_shows_every_column(alice, bob_client):
 
 
 def test_row_values_are_escaped(alice, bob_client):
-    """The rows are built in Python (dashboard_views.ROW_HTML), not by the template's autoescape."""
+    """The rows are built in Python (dashboard/views.py's ROW_HTML), not by the template's autoescape."""
     make_instance(alice, name='<script>alert("n")</script>', region="<b>EU</b>", tags=",r&d,<i>,",
                   health=Instance.Health.FAILING, health_checked_at=timezone.now(),
                   health_detail='401 "Unauthorized" <img src=x>')

@@ -1,4 +1,5 @@
-"""The dashboard: every instance a reviewer may see, filtered, sorted and paged, and its CSV export."""
+"""The dashboard: every instance a reviewer may see, filtered, sorted and paged, and its CSV export
+(URL names instances:dashboard and instances:export, dashboard/urls.py)."""
 
 from __future__ import annotations
 
@@ -16,14 +17,14 @@ from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET
 
-from setup_portal.stats import counters
+from setup_portal.instances.access import visible_instances
+from setup_portal.instances.dates import SECRET_WARN_DAYS, secret_countdown
+from setup_portal.instances.models import Instance
 from setup_portal.teams import permissions
 from setup_portal.teams.models import Team
 from setup_portal.teams.roles import is_portal_admin, reviewer_required
 
-from . import filters, paging
-from .access import visible_instances
-from .models import Instance
+from . import counters, filters, paging
 
 # Filtered lists are counted up to here ("more than 1,000"): an exact count of a filter matching
 # most of a million rows would read them all. Unfiltered and state-only lists are counted exactly
@@ -71,7 +72,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "teams": form.fields["team"].choices[1:],
         "team_param": f"team={data['team']}&" if data.get("team") else "",
         "filtered": any(data.get(k) for k in filters.FILTERS),
-        "warn_days": counters.SECRET_WARN_DAYS, "count_cap": COUNT_CAP,
+        "warn_days": SECRET_WARN_DAYS, "count_cap": COUNT_CAP,
     }
     return render(request, "instances/dashboard.html", ctx, status=200 if valid else 400)
 
@@ -170,8 +171,8 @@ def _time_html(value: dt.datetime) -> str:
 def _row_html(inst: Instance, now: dt.datetime, today: dt.date, detail_url: tuple[str, str],
               tag_link_base: str) -> SafeString:
     """One row of the table. Dates are UTC text that the page's script turns into "3 hours ago";
-    the secret column counts down (filters.secret_countdown)."""
-    countdown = filters.secret_countdown(inst.secret_expires_on, today)
+    the secret column counts down (instances/dates.py)."""
+    countdown = secret_countdown(inst.secret_expires_on, today)
     if countdown.days is not None:
         css = f' class="badge {escape(countdown.css)}"' if countdown.css else ""
         secret = (f'<span{css} title="Expires {escape(inst.secret_expires_on.isoformat())}">'

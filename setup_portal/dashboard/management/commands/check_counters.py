@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from setup_portal.instances.models import Instance
 from setup_portal.stats import counters
 
 SHOWN = 50
@@ -20,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--repair", action="store_true", help="Replace drifted counters by the recount")
 
     def handle(self, *args, repair: bool, **options):
-        drift = counters.check(repair=repair)
+        drift = counters.check(Instance.objects.all(), repair=repair)
         if not drift:
             self.stdout.write(self.style.SUCCESS("Counters match a recount of the instances."))
             return
