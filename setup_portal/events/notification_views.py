@@ -1,5 +1,5 @@
-"""The notifications page (grouped entries, filtered by instance and kind), reading them, and
-muting an instance: a person who mutes one gets no bell entry and no e-mail about it."""
+"""The notifications page (grouped entries, filtered by instance and kind) and reading them. Muting an
+instance (a button on its page and on this one) is the instances' page: instances/mute_views.py."""
 
 from __future__ import annotations
 
@@ -14,11 +14,9 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from setup_portal.instances.access import instance_for
-
 from .forms import NotificationFilter
 from .models import NOTIFICATION_KINDS
-from .notifications import do_mute_instance, do_unmute_instance, mark_read, muted_instances, notifications_of
+from .notifications import mark_read, muted_instances, notifications_of
 
 PAGE_SIZE = 50
 
@@ -63,29 +61,3 @@ def read_all_notifications(request: HttpRequest) -> HttpResponse:
     messages.success(request, f"Marked {count} notification{'s' if count != 1 else ''} read.")
     query = urlencode({"instance": chosen.get("instance_id", ""), "kind": chosen.get("kind", "")}) if chosen else ""
     return redirect(reverse("events:notifications") + (f"?{query}" if query else ""))
-
-
-@require_POST
-@login_required
-def mute_instance(request: HttpRequest, instance_id) -> HttpResponse:
-    inst = instance_for(request.user, instance_id)
-    do_mute_instance(inst, acting_user=request.user)
-    messages.success(request, f"Muted {inst.name}: you get no notifications or e-mail about it until you unmute it.")
-    return _back(request, inst)
-
-
-@require_POST
-@login_required
-def unmute_instance(request: HttpRequest, instance_id) -> HttpResponse:
-    inst = instance_for(request.user, instance_id)
-    do_unmute_instance(inst, acting_user=request.user)
-    messages.success(request, f"Unmuted {inst.name}: you hear about it again.")
-    return _back(request, inst)
-
-
-def _back(request: HttpRequest, inst) -> HttpResponse:
-    """To the page the form was on (the instance page or the notifications page)."""
-    target = request.POST.get("next", "")
-    if target.startswith("/") and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        return redirect(target)
-    return redirect("instances:detail", inst.pk)

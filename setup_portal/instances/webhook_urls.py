@@ -1,9 +1,10 @@
-"""An instance's webhook pages and polling buttons, under /instances/<id>/. Their URL names are the
-`events:` namespace's (events:settings, events:deliveries, …), which config/urls.py makes of these
-and the notifications' pages (events/urls.py)."""
+"""An instance's webhook pages, polling buttons and mute buttons, under /instances/<id>/. Their URL
+names are the `events:` namespace's (events:settings, events:deliveries, …), which config/urls.py
+makes of these and the notifications' pages (events/urls.py)."""
 
 from django.urls import path
 
+from . import mute_views
 from . import webhook_views as views
 
 urlpatterns = [
@@ -15,4 +16,6 @@ urlpatterns = [
     path("instances/<uuid:instance_id>/poll/", views.poll_now, name="poll_now"),
     path("instances/<uuid:instance_id>/realtime/", views.set_realtime, name="set_realtime"),
     path("instances/<uuid:instance_id>/realtime/rotate-key/", views.rotate_hook_key, name="rotate_hook_key"),
+    path("instances/<uuid:instance_id>/notifications/mute/", mute_views.mute_instance, name="mute_instance"),
+    path("instances/<uuid:instance_id>/notifications/unmute/", mute_views.unmute_instance, name="unmute_instance"),
 ]
