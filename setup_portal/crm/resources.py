@@ -93,6 +93,10 @@ class Resource:
     fields: tuple[Field, ...]
     # How many of the fields (from the first) a record has when the caller names none; 0: all of them.
     defaults: int = 0
+    # The seven friendly resources': how the portal's forms list it, and the Dataverse table (logical
+    # name) it reads. RESOURCES below is the one catalogue of them (polling's choices, the provisioning probe).
+    label: str = field(default="", compare=False)
+    logical_name: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         by_name = {f.name.lower(): f for f in self.fields}
@@ -180,7 +184,7 @@ ACCOUNTS = Resource("accounts", "accounts", "accountid", True, (
     _lookup("primaryContactId", "_primarycontactid_value", {"primarycontactid": "contacts"}),
     _lookup("parentAccountId", "_parentaccountid_value", {"parentaccountid": "accounts"}),
     *_common(),
-))
+), label="Accounts", logical_name="account")
 
 CONTACTS = Resource("contacts", "contacts", "contactid", True, (
     _id("contactid"),
@@ -197,7 +201,7 @@ CONTACTS = Resource("contacts", "contacts", "contactid", True, (
     _lookup("parentCustomerId", "_parentcustomerid_value",
             {f"parentcustomerid_{name}": target for name, target in CUSTOMER.items()}),
     *_common(),
-))
+), label="Contacts", logical_name="contact")
 
 LEADS = Resource("leads", "leads", "leadid", True, (
     _id("leadid"),
@@ -213,7 +217,7 @@ LEADS = Resource("leads", "leads", "leadid", True, (
     Field("leadSource", "leadsourcecode", "int"),
     Field("description", "description", "string", sortable=False),
     *_common(),
-))
+), label="Leads", logical_name="lead")
 
 OPPORTUNITIES = Resource("opportunities", "opportunities", "opportunityid", True, (
     _id("opportunityid"),
@@ -226,7 +230,7 @@ OPPORTUNITIES = Resource("opportunities", "opportunities", "opportunityid", True
     _lookup("parentAccountId", "_parentaccountid_value", {"parentaccountid": "accounts"}),
     _lookup("parentContactId", "_parentcontactid_value", {"parentcontactid": "contacts"}),
     *_common(),
-))
+), label="Opportunities", logical_name="opportunity")
 
 _TASK_FIELDS = (
     Field("subject", "subject", "string"),
@@ -244,7 +248,7 @@ TASKS = Resource("tasks", "tasks", "activityid", True, (
     *_TASK_FIELDS[:4],
     Field("percentComplete", "percentcomplete", "int"),
     *_TASK_FIELDS[4:],
-))
+), label="Tasks", logical_name="task")
 
 NOTES = Resource("notes", "annotations", "annotationid", True, (
     _id("annotationid"),
@@ -256,16 +260,19 @@ NOTES = Resource("notes", "annotations", "annotationid", True, (
     Field("objectType", "objecttypecode", "string", read_only=True),
     _lookup("regardingId", "_objectid_value", {f"objectid_{name}": target for name, target in REGARDING.items()}),
     *_common(state=False),
-))
+), label="Notes", logical_name="annotation")
 
 # Activities are read through activitypointers: every task is also an activity there. Writes go
 # to the activity's own table (tasks), so every field here is read-only.
 ACTIVITIES = Resource("activities", "activitypointers", "activityid", False, tuple(
     Field(f.name, f.column, f.type, True, f.sortable, f.navigation) for f in (_id("activityid"), *_TASK_FIELDS)
-))
+), label="Activities", logical_name="activitypointer")
 
 RESOURCES: dict[str, Resource] = {r.name: r for r in
                                   (ACCOUNTS, CONTACTS, LEADS, OPPORTUNITIES, TASKS, NOTES, ACTIVITIES)}
+# The friendly resources as the portal offers them to poll (the wizard's and edit form's choices, the
+# management API's), in catalogue order: (name, label).
+FRIENDLY_CHOICES: list[tuple[str, str]] = [(r.name, r.label) for r in RESOURCES.values()]
 # Lookup targets: entity set -> logical name. A body may name a target either way ("account" or "accounts").
 _LOGICAL_NAMES = {**{target: name for name, target in REGARDING.items()}, "systemusers": "systemuser"}
 _TARGET_ALIASES = {**{name: target for target, name in _LOGICAL_NAMES.items()},

@@ -148,7 +148,8 @@ def _with_columns(alias: Resource, table: Table | None) -> Resource:
     extra = tuple(f for column, f in columns.items() if column not in {f.column for f in alias.fields})
     if not alias.writable:
         extra = tuple(_read_only(f) for f in extra)
-    return Resource(alias.name, alias.entity_set, alias.key, alias.writable, (*own, *extra), defaults=len(own))
+    return Resource(alias.name, alias.entity_set, alias.key, alias.writable, (*own, *extra), defaults=len(own),
+                    label=alias.label, logical_name=alias.logical_name)
 
 
 def _table(raw: dict, entity_sets: dict, navigation: dict) -> Table:

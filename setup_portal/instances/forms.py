@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms
 
+from setup_portal.crm.resources import FRIENDLY_CHOICES
 from setup_portal.events.forms import EndpointFields
 from setup_portal.events.models import LifecycleType
 from setup_portal.forms import plain_text
@@ -16,11 +17,6 @@ from setup_portal.wizard.models import Setup
 
 from . import polled_tables
 from .models import Instance
-
-POLLING_RESOURCES = [
-    ("accounts", "Accounts"), ("contacts", "Contacts"), ("leads", "Leads"), ("opportunities", "Opportunities"),
-    ("tasks", "Tasks"), ("notes", "Notes"), ("activities", "Activities"),
-]
 
 
 def normalize_tags(raw: str) -> list[str]:
@@ -89,7 +85,7 @@ class InstanceForm(EndpointFields, StageForm):
         # portal.js disables the polling options while this is off; without JavaScript clean() ignores them.
         widget=forms.CheckboxInput(attrs={"data-controls": "#polling-options"}))
     polling_resources = forms.MultipleChoiceField(
-        label="Resources to poll", choices=POLLING_RESOURCES, required=False,
+        label="Resources to poll", choices=FRIENDLY_CHOICES, required=False,
         widget=forms.CheckboxSelectMultiple,
         error_messages={"invalid_choice": "Pick from the listed resources."})
     polling_interval_minutes = forms.IntegerField(

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 import requests
 
 from setup_portal.azure.client import AzureError
-from setup_portal.crm.resources import RESOURCES, Resource
+from setup_portal.crm.resources import FRIENDLY_CHOICES, RESOURCES, Resource
 from setup_portal.crm.tables import Catalogue
 from setup_portal.dataverse import stored
 from setup_portal.dataverse.client import DataverseError
@@ -31,8 +31,6 @@ from .tokens import acquire_token_for_instance
 
 log = logging.getLogger(__name__)
 
-FRIENDLY_LABELS = {"accounts": "Accounts", "contacts": "Contacts", "leads": "Leads", "opportunities": "Opportunities",
-                   "tasks": "Tasks", "notes": "Notes", "activities": "Activities"}
 # The friendly resources' tables (entity sets), offered under the friendly name only.
 _FRIENDLY_SETS = {r.entity_set for r in RESOURCES.values()}
 UNKNOWN_TABLE_REFRESH = timedelta(minutes=1)  # as the instance API: one re-read a minute for a name it lacks
@@ -78,7 +76,7 @@ def choices(inst: Instance | None, *, keep: list[str] | tuple = ()) -> list[tupl
     """What polling offers for `inst`: the friendly resources, then its change-tracked tables.
     Without an instance, or when its metadata cannot be read, the friendly ones and `keep` (the
     names already chosen, so saving the form again does not drop them)."""
-    offered = list(FRIENDLY_LABELS.items())
+    offered = list(FRIENDLY_CHOICES)
     if inst is not None and time.monotonic() - _failed.get(inst.pk, -READ_RETRY_SECONDS) >= READ_RETRY_SECONDS:
         try:
             offered += tracked(catalogue(inst))

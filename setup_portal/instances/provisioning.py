@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from setup_portal.azure.client import AzureError
+from setup_portal.crm.resources import RESOURCES
 from setup_portal.dataverse import client as dataverse
 from setup_portal.dataverse.client import DataverseError
 from setup_portal.dataverse.dynamics_url import InvalidDynamicsUrl, normalize_dynamics_url
@@ -35,15 +36,7 @@ STEP_KEYS = [key for key, _ in STEPS]
 STEP_LABELS = dict(STEPS)
 
 # Polling resources the wizard offers -> the Dataverse entity (logical name) each one reads.
-POLLING_ENTITIES = {
-    "accounts": "account",
-    "contacts": "contact",
-    "leads": "lead",
-    "opportunities": "opportunity",
-    "tasks": "task",
-    "notes": "annotation",
-    "activities": "activitypointer",
-}
+POLLING_ENTITIES = {r.name: r.logical_name for r in RESOURCES.values()}
 
 
 class StepFailed(Exception):

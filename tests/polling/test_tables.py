@@ -8,15 +8,31 @@ import time
 
 from django.utils import timezone
 
+from setup_portal.crm.resources import FRIENDLY_CHOICES, RESOURCES
+from setup_portal.crm.tables import Catalogue
 from setup_portal.dataverse import stored
 from setup_portal.events.models import Event, PollState, WebhookEndpoint
 from setup_portal.instances import polled_tables as tables
-from setup_portal.instances.forms import EditInstanceForm
+from setup_portal.instances import provisioning
+from setup_portal.instances.forms import EditInstanceForm, InstanceForm
 from setup_portal.polling.poller import plan_polls, poll_instance
 from tests.api.rest.conftest import key_client
 from tests.instances.factories import make_instance, sandbox_s2s_instance
 
 FRIENDLY = ["accounts", "contacts", "leads", "opportunities", "tasks", "notes", "activities"]
+
+
+def test_the_friendly_tables_are_defined_once():
+    """crm/resources.py's RESOURCES name, label and locate the seven; the forms' choices, the polling
+    choices and the provisioning probe read them there."""
+    assert [name for name, _ in FRIENDLY_CHOICES] == list(RESOURCES) == FRIENDLY
+    assert InstanceForm.base_fields["polling_resources"].choices == FRIENDLY_CHOICES
+    assert tables.choices(None) == FRIENDLY_CHOICES
+    assert provisioning.POLLING_ENTITIES == {
+        "accounts": "account", "contacts": "contact", "leads": "lead", "opportunities": "opportunity",
+        "tasks": "task", "notes": "annotation", "activities": "activitypointer"}
+    # An environment's catalogue keeps them on the friendly aliases it widens with the table's columns.
+    assert Catalogue([]).resource("notes").logical_name == "annotation"
 
 
 def _instance(alice, sandbox, **fields):

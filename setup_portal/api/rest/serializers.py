@@ -12,17 +12,17 @@ from rest_framework import serializers
 
 from setup_portal.azure.certificates import MAX_UPLOAD_BYTES, Certificate, CredentialKind
 from setup_portal.azure.clouds import AuthType, Cloud
+from setup_portal.crm.resources import RESOURCES
 from setup_portal.dashboard.filters import SECRET_CHOICES, SORTS
 from setup_portal.events.models import LifecycleType
 from setup_portal.instances import polled_tables
-from setup_portal.instances.forms import POLLING_RESOURCES
 from setup_portal.instances.models import Instance, JobStep, ProvisioningJob
 from setup_portal.instances.provisioning import STEP_LABELS
 from setup_portal.wizard.models import Setup
 
 from .fields import Base64FileField, StrictBooleanField, StrictCharField, StrictChoiceField, StrictIntegerField
 
-RESOURCE_KEYS = [key for key, _ in POLLING_RESOURCES]
+RESOURCE_KEYS = list(RESOURCES)
 
 
 class Problem(serializers.Serializer):
