@@ -21,6 +21,7 @@ from setup_portal.events.models import PollState, RealtimeHook
 from setup_portal.events.notifications import notify
 from setup_portal.teams import permissions
 
+from . import polling_settings
 from .models import Instance
 
 log = logging.getLogger(__name__)
@@ -110,17 +111,11 @@ def _follow_polling_settings(inst: Instance, before: dict, data: dict) -> None:
     if changed:
         transaction.on_commit(functools.partial(_poll_due_now, inst.pk))
     if (changed or before["status"] != inst.status) and RealtimeHook.objects.filter(instance=inst).exists():
-        transaction.on_commit(functools.partial(_send_task, "events.sync_realtime", str(inst.pk)))
+        polling_settings.enqueue_sync(inst.pk)
 
 
 def _poll_due_now(instance_id) -> None:
     PollState.objects.filter(instance_id=instance_id).update(next_poll_at=timezone.now())
-
-
-def _send_task(name: str, *args) -> None:
-    from config.celery import app  # the events app's tasks import this module's callers; by name avoids a cycle
-
-    app.send_task(name, args=list(args))
 
 
 def _waits_for_review(status_type: str | None, inst: Instance, before: dict) -> bool:
