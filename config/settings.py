@@ -7,119 +7,26 @@ ImproperlyConfigured naming the variable.
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import tempfile
 from pathlib import Path
 
 import dj_database_url
-import environ
-from cryptography.fernet import Fernet
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from config.environment import checked_secrets, env, env_bool, env_int, env_list, env_str
 from setup_portal.azure.clouds import AUTHORITY_HOSTS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VERSION = (BASE_DIR / "VERSION").read_text().strip()
 
-env = environ.Env()
-
-
-def _read(name: str, cast, default):
-    """Read one variable, turning a parse failure into a message that names it."""
-    if name not in os.environ:
-        return default
-    raw = os.environ[name]
-    try:
-        return cast(name)
-    except (ValueError, TypeError, ImproperlyConfigured) as exc:
-        raise ImproperlyConfigured(f"{name}={raw!r} is not valid: {exc}") from None
-
-
-def env_bool(name: str, default: bool) -> bool:
-    if name not in os.environ:
-        return default
-    raw = os.environ[name].strip().lower()
-    if raw in {"1", "true", "yes", "on"}:
-        return True
-    if raw in {"0", "false", "no", "off", ""}:
-        return False
-    raise ImproperlyConfigured(f"{name}={os.environ[name]!r} is not valid: use 1/0, true/false, yes/no or on/off")
-
-
-def env_int(name: str, default: int, *, minimum: int = 0) -> int:
-    value = _read(name, env.int, default)
-    if value < minimum:
-        raise ImproperlyConfigured(f"{name}={value} is not valid: must be at least {minimum}")
-    return value
-
-
-def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default).strip()
-
-
-def env_list(name: str, default: list[str]) -> list[str]:
-    if name not in os.environ:
-        return default
-    return [item.strip() for item in os.environ[name].split(",") if item.strip()]
-
-
 DEBUG = env_bool("DEBUG", True)
-
-SECRET_KEY = env_str("SECRET_KEY")
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [])
-# Fernet keys for secrets at rest; the first encrypts, all decrypt (rotation).
-FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS", [])
-
-# The SECRET_KEY line of .env.example: long enough to pass the length check, so refused by name.
-_ENV_EXAMPLE_SECRET_KEY = "change-me-to-50-or-more-random-characters-python-c-import-secrets-token_urlsafe-50"
-# Development's keys, published here: with DEBUG off they are refused, as are keys of (nearly) one character.
-_DEVELOPMENT_SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production-0123456789"
-_DEVELOPMENT_FIELD_KEY = "ZGV2ZWxvcG1lbnQta2V5LW5vdC1mb3ItcHJvZHVjdGk="
-_MAKE_SECRET_KEY = "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`"
-_MAKE_FIELD_KEY = "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`"
-
-if not DEBUG:
-    missing = [n for n, v in [("SECRET_KEY", SECRET_KEY), ("ALLOWED_HOSTS", ALLOWED_HOSTS),
-                              ("FIELD_ENCRYPTION_KEYS", FIELD_ENCRYPTION_KEYS)] if not v]
-    if missing:
-        raise ImproperlyConfigured(
-            "With DEBUG off the portal needs " + ", ".join(missing) + " set in the environment."
-        )
-    if len(SECRET_KEY) < 50:
-        raise ImproperlyConfigured("SECRET_KEY is too short: use at least 50 random characters.")
-    if SECRET_KEY == _ENV_EXAMPLE_SECRET_KEY:
-        raise ImproperlyConfigured(f"SECRET_KEY is the placeholder from .env.example: generate one with "
-                                   f"{_MAKE_SECRET_KEY}.")
-    if SECRET_KEY == _DEVELOPMENT_SECRET_KEY or SECRET_KEY.startswith("django-insecure-"):
-        raise ImproperlyConfigured("SECRET_KEY is the development key published in config/settings.py: "
-                                   f"generate one with {_MAKE_SECRET_KEY}.")
-    if len(set(SECRET_KEY)) < 5:  # Django's deploy check's bar too
-        raise ImproperlyConfigured(f"SECRET_KEY is one character (or fewer than five) repeated: generate one with "
-                                   f"{_MAKE_SECRET_KEY}.")
-    if _DEVELOPMENT_FIELD_KEY in FIELD_ENCRYPTION_KEYS:
-        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS holds the development key published in config/settings.py, "
-                                   f"with which anyone can read the secrets stored: make one with {_MAKE_FIELD_KEY} "
-                                   "(secrets stored with the development key must then be entered again).")
-else:
-    SECRET_KEY = SECRET_KEY or _DEVELOPMENT_SECRET_KEY
-    ALLOWED_HOSTS = ALLOWED_HOSTS or ["127.0.0.1", "localhost", "[::1]", "testserver"]
-    # A fixed development key so a restart can still read what it stored.
-    FIELD_ENCRYPTION_KEYS = FIELD_ENCRYPTION_KEYS or [_DEVELOPMENT_FIELD_KEY]
-
-for _key in FIELD_ENCRYPTION_KEYS:
-    try:
-        Fernet(_key)
-    except ValueError:
-        raise ImproperlyConfigured(
-            "FIELD_ENCRYPTION_KEYS holds a value that is not a Fernet key "
-            f"(32 url-safe base64-encoded bytes; make one with {_MAKE_FIELD_KEY})."
-        ) from None
-    if not DEBUG and len(set(base64.urlsafe_b64decode(_key))) == 1:  # "AAAA…A=": 32 zero bytes
-        raise ImproperlyConfigured(f"FIELD_ENCRYPTION_KEYS holds a key of one byte repeated: make one with "
-                                   f"{_MAKE_FIELD_KEY}.")
+SECRET_KEY, ALLOWED_HOSTS, FIELD_ENCRYPTION_KEYS = checked_secrets(
+    DEBUG, env_str("SECRET_KEY"), env_list("ALLOWED_HOSTS", []),
+    # Fernet keys for secrets at rest; the first encrypts, all decrypt (rotation).
+    env_list("FIELD_ENCRYPTION_KEYS", []))
 
 VAR_DIR = Path(env_str("VAR_DIR") or BASE_DIR / "var")
 VAR_DIR.mkdir(parents=True, exist_ok=True)

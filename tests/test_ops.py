@@ -3,7 +3,6 @@ by processes, no Django admin site, `make run`'s ports, and which app may import
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import signal
@@ -18,7 +17,6 @@ import requests
 import yaml
 from django.test import Client
 
-from tests import python_source
 from tests.accounts.test_foundation import PRODUCTION_ENV, run_manage
 from tests.conftest import PASSWORD, ROOT, subprocess_env
 
@@ -192,25 +190,6 @@ def test_make_run_prints_the_ports_it_really_uses(tmp_path):
         os.killpg(proc.pid, signal.SIGINT)
         output = proc.communicate(timeout=30)[0]
     assert "Stopped web, worker, beat and sandbox." in output
-
-
-def _imports(folder: Path) -> set[str]:
-    names: set[str] = set()
-    for path in folder.rglob("*.py"):
-        for node in ast.walk(python_source.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                names.add(node.module)
-            elif isinstance(node, ast.Import):
-                names.update(alias.name for alias in node.names)
-    return names
-
-
-def test_accounts_imports_no_app_above_it():
-    """Arrows point down: accounts (users, roles) is used by the other apps, never the reverse."""
-    upward = {name for name in _imports(ROOT / "setup_portal" / "accounts")
-              if name.startswith(("setup_portal.instances", "setup_portal.wizard", "setup_portal.azure",
-                                  "setup_portal.dataverse", "setup_portal.sandbox", "setup_portal.views"))}
-    assert upward == set()
 
 
 def test_no_way_of_starting_the_portal_logs_the_basic_auth_user(tmp_path, db):

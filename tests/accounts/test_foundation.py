@@ -28,7 +28,7 @@ PRODUCTION_ENV = {
     "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     "EMAIL_URL": "smtp+tls://portal:mail-password@smtp.example.com:587",
 }
-# The development keys config/settings.py uses with DEBUG on (and publishes).
+# The development keys config/environment.py gives with DEBUG on (and publishes).
 DEVELOPMENT_SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production-0123456789"
 DEVELOPMENT_FIELD_KEY = "ZGV2ZWxvcG1lbnQta2V5LW5vdC1mb3ItcHJvZHVjdGk="
 ENV_EXAMPLE = dict(line.split("=", 1) for line in (ROOT / ".env.example").read_text().splitlines()
