@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from setup_portal.audit.models import AuditEvent
 from setup_portal.events.models import WebhookEndpoint
-from setup_portal.instances.models import Instance
 from setup_portal.instances import creation
+from setup_portal.instances.models import Instance
 from setup_portal.wizard.models import Setup, StageRecord
 from tests.instances.factories import make_instance
 
