@@ -13,6 +13,7 @@ import functools
 import logging
 import uuid
 
+from celery import current_app
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -28,9 +29,7 @@ DELIVER_TASK = "setup_portal.events.tasks.deliver_event"
 
 def enqueue_delivery(delivery_id: int, *, countdown: float | None = None) -> None:
     """Queue one attempt at a delivery (now, or after `countdown` seconds)."""
-    from config.celery import app
-
-    app.send_task(DELIVER_TASK, args=[delivery_id], countdown=countdown)
+    current_app.send_task(DELIVER_TASK, args=[delivery_id], countdown=countdown)
 
 
 def _next_sequence(instance_id) -> int:

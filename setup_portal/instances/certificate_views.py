@@ -16,7 +16,8 @@ from setup_portal.azure.client import AzureError
 from setup_portal.azure.errors import explain
 from setup_portal.teams import permissions
 
-from . import actions, dates, views
+from . import actions, dates
+from .access import instance_for
 from .lifecycle_forms import RotateCertificateForm
 from .models import Instance
 
@@ -67,7 +68,7 @@ def rotate(request: HttpRequest, inst: Instance) -> HttpResponse:
 @require_GET
 @login_required
 def download_next(request: HttpRequest, instance_id, fmt: str) -> HttpResponse:
-    inst = views.instance_for(request, instance_id, permissions.can_change_instance)
+    inst = instance_for(request.user, instance_id, permissions.can_change_instance)
     certificate = _next(inst)
     if fmt not in DOWNLOADS or certificate is None:
         raise Http404("No next certificate to download.")

@@ -13,6 +13,7 @@ import functools
 import logging
 
 import requests
+from celery import current_app
 from django.db import transaction
 from django.db.models import Q
 
@@ -34,9 +35,7 @@ PUSH_KEY_TASK = "events.push_hook_key"
 
 
 def _send(task: str, instance_id) -> None:
-    from config.celery import app
-
-    app.send_task(task, args=[str(instance_id)])
+    current_app.send_task(task, args=[str(instance_id)])
 
 
 def pollable() -> Q:

@@ -17,6 +17,7 @@ import hmac
 import json
 import logging
 
+from celery import current_app
 from django.db.models import F
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
@@ -70,9 +71,7 @@ def dataverse_push(request: HttpRequest, instance_id) -> HttpResponse:
     if message not in KINDS:
         return HttpResponse(status=204)  # a message the portal did not register: nothing to do
     RealtimeHook.objects.filter(pk=hook.pk).update(last_push_at=timezone.now(), pushes=F("pushes") + 1)
-    from config.celery import app
-
-    app.send_task(TAKE_TASK, args=[str(instance_id), message, entity[:100], record_id[:64]])
+    current_app.send_task(TAKE_TASK, args=[str(instance_id), message, entity[:100], record_id[:64]])
     return HttpResponse(status=202)
 
 
