@@ -2,9 +2,8 @@
 
 `read_bulk()` reads the call (`{"records": [...], "mode": "create" | "upsert", "key": "id" | <field>}`),
 `prepare()` converts each record by its fields' types (resources.to_dataverse). A record that
-fails is refused with its index and field named; the view refuses the whole call when any
-record is (the call broke the table's schema, so nothing is sent), while what Dataverse itself
-refuses later is answered per record. Nothing here touches the network.
+fails becomes that record's outcome (400, the field named) and the others go on, so one bad
+record does not sink a CreateMultiple of 999 good ones. Nothing here touches the network.
 
 Reference: https://learn.microsoft.com/power-apps/developer/data-platform/bulk-operations
 """
@@ -89,6 +88,10 @@ def read_bulk(body: object, resource: Resource) -> BulkCall:
     records = body["records"]
     if not 1 <= len(records) <= MAX_RECORDS:
         raise QueryError(f"Send 1 to {MAX_RECORDS:,} records in one call (this one has {len(records):,}).",
+                         param="body", field="records")
+    shapeless = next((i for i, record in enumerate(records) if not isinstance(record, dict)), None)
+    if shapeless is not None:  # not a record at all: the call is malformed, not one record of it
+        raise QueryError(f"records[{shapeless}] is not an object: each record is {{\"field\": value, ...}}.",
                          param="body", field="records")
     mode = body.get("mode", "create")
     if mode not in MODES:

@@ -113,12 +113,16 @@ def _table_paths(name: str, key: str, resource: Resource, label: str) -> dict:
         "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 255}}],
         "requestBody": {"required": True, "content": _json({
             "type": "object", "required": ["records"], "additionalProperties": False,
-            "properties": {"records": {"type": "array", "minItems": 1, "maxItems": MAX_RECORDS,
-                                       "items": _ref(f"{key}Create")},
+            # Each record is checked on its own and a bad one is refused in `results`, not with the call:
+            # so the schema asks for objects and names the record schema rather than holding the call to it.
+            "properties": {"records": {"type": "array", "minItems": 1, "maxItems": MAX_RECORDS, "items": {
+                               "type": "object", "description": f"A record as POST /{name} takes it (schema "
+                               f"{key}Create); one that breaks it is refused on its own, in results."}},
                            "mode": {"enum": list(MODES)},
                            "key": {"type": "string", "description": "upsert: the field records are matched by"}}})},
-        "description": "Every record is checked against the table's columns first; when any fails, nothing "
-                       "is sent and the 400's `results` name each failing record.",
+        "description": f"Records are checked one by one against {key}Create: a record that breaks it is "
+                       "refused in `results` (status 400, the field named) and the others are written; a "
+                       "call whose every record is refused is a 400.",
         "responses": {"200": {"description": "Each record's outcome, in the order sent.", "content": _json({
             "type": "object", "required": ["total", "succeeded", "failed", "results"],
             "properties": {"total": {"type": "integer"}, "succeeded": {"type": "integer"},

@@ -61,10 +61,8 @@ to the instance and table, valid one hour).
 `POST <table>` (201, `Location`), `PATCH <table>/<id>` (never creates; `If-Match: <_etag>` → 412 when
 stale), `DELETE <table>/<id>`. `Idempotency-Key: <key>` on a POST replays its first answer for 24 hours
 (`Idempotent-Replayed: true`). `POST <table>/bulk` `{{"records": [...], "mode": "create"|"upsert",
-"key": "id"|<field>}}` writes up to {MAX_RECORDS:,} records. Every record is checked against the table's
-columns first: if any fails, nothing is sent and the answer is a 400 whose `results` name each failing
-record (index, field, detail). Otherwise it answers each record's outcome as Dynamics CRM decided it
-(index, status, id, problem). `POST batch` `{{"operations": [{{"method", "path", "body"}}], "atomic": true}}` runs
+"key": "id"|<field>}}` writes up to {MAX_RECORDS:,} records and answers each one's outcome (index,
+status, id, problem). `POST batch` `{{"operations": [{{"method", "path", "body"}}], "atomic": true}}` runs
 up to {MAX_BATCH_OPERATIONS} operations in one Dynamics CRM batch (all or nothing when atomic).
 
 ### Errors

@@ -50,10 +50,10 @@ class BulkView(CrmView):
             if fresh is not None:
                 table, res = table_of(request._request, request.auth, name, fresh)
                 call, plan = _checked(data, res)
-        if plan.refused:
-            # A record that breaks the table's schema makes the call bad input as a whole: nothing is sent,
-            # so the caller fixes those records and sends the same call again (no half-written import).
-            raise Problem(400, _refused_detail(len(plan.refused), len(call.records)), slug="invalid-records",
+        if not plan.pending and all(o.status == 400 for o in plan.refused):
+            # Nothing can be sent: the call as a whole is bad input, not a partial success.
+            raise Problem(400, f"None of the {len(plan.refused)} records can be written; each one's problem is in "
+                               "results.", slug="invalid-records",
                           extra={"results": [o.as_json() for o in plan.refused]})
         sender = Sender(request._request, request.auth, table, res)
         outcomes = sender.write(call, plan)
@@ -64,13 +64,6 @@ class BulkView(CrmView):
             "sentAs": sorted(sender.sent_as), "requests": sender.requests,
             "results": [o.as_json() for o in outcomes],
         })
-
-
-def _refused_detail(refused: int, total: int) -> str:
-    if refused == total:
-        return f"None of the {total:,} records can be written; each one's problem is in results."
-    return (f"{refused:,} of the {total:,} records cannot be written as sent, so none was sent: fix those (each "
-            "one's problem is in results) and send the call again.")
 
 
 def _checked(data, res: Resource) -> tuple[BulkCall, Plan]:
