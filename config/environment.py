@@ -105,3 +105,36 @@ def checked_secrets(debug: bool, secret_key: str, allowed_hosts: list[str],
             raise ImproperlyConfigured(f"FIELD_ENCRYPTION_KEYS holds a key of one byte repeated: make one with "
                                        f"{_MAKE_FIELD_KEY}.")
     return secret_key, allowed_hosts, field_keys
+
+
+def microsoft_login_app_from(*, client_id: str, tenant: str, authority: str, secret: str,
+                             certificate_file: str, key_file: str) -> dict | None:
+    """allauth's app entry for "Sign in with Microsoft", or None when it is off; a client secret or
+    a certificate (checked here, so a bad file stops the start and names its variable)."""
+    from setup_portal.accounts.microsoft import credential  # pure: no models
+
+    if key_file and not certificate_file:
+        raise ImproperlyConfigured("MICROSOFT_LOGIN_CERTIFICATE_KEY_FILE needs MICROSOFT_LOGIN_CERTIFICATE_FILE.")
+    if secret and certificate_file:
+        raise ImproperlyConfigured("Set MICROSOFT_LOGIN_SECRET or MICROSOFT_LOGIN_CERTIFICATE_FILE, not both.")
+    if not any([client_id, tenant, secret, certificate_file]):
+        return None
+    if not (client_id and tenant and (secret or certificate_file)):
+        raise ImproperlyConfigured("Set MICROSOFT_LOGIN_CLIENT_ID, MICROSOFT_LOGIN_TENANT and MICROSOFT_LOGIN_SECRET "
+                                   "(or MICROSOFT_LOGIN_CERTIFICATE_FILE), or none of them.")
+    if tenant.lower() in {"common", "organizations", "consumers"}:
+        raise ImproperlyConfigured("MICROSOFT_LOGIN_TENANT must name your directory (its ID or domain), "
+                                   f"not {tenant!r}.")
+    # The id_token carries what the portal needs; Graph's userinfo would cost a call per sign-in.
+    settings = {"server_url": f"{authority}/{tenant}/v2.0", "fetch_userinfo": False,
+                "token_auth_method": "client_secret_post"}
+    if certificate_file:
+        try:
+            credential.load(certificate_file, key_file)
+        except credential.CredentialError as exc:
+            name = "MICROSOFT_LOGIN_CERTIFICATE_KEY_FILE" if exc.part == "key" and key_file else (
+                "MICROSOFT_LOGIN_CERTIFICATE_FILE")
+            raise ImproperlyConfigured(f"{name}: {exc}") from None
+        settings["certificate"] = {"certificate_file": certificate_file, "key_file": key_file}
+    return {"provider_id": "microsoft", "name": "Microsoft", "client_id": client_id, "secret": secret,
+            "settings": settings}

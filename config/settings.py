@@ -16,7 +16,7 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from config.environment import checked_secrets, env, env_bool, env_int, env_list, env_str
+from config.environment import checked_secrets, env, env_bool, env_int, env_list, env_str, microsoft_login_app_from
 from setup_portal.azure.clouds import AUTHORITY_HOSTS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -192,10 +192,14 @@ MFA_TOTP_ISSUER = "Dynamics CRM Setup Portal"
 # "Sign in with Microsoft": Entra ID through allauth's OpenID Connect provider, on only when its
 # settings are given. The tenant is one directory (its GUID or domain), never "organizations" or
 # "common": allauth holds the id_token's issuer to the discovery document's, and a multi-tenant
-# sign-in would let any directory's user name match a portal user (nOAuth). Client secret only:
-# allauth's provider has no certificate (private_key_jwt) client authentication.
+# sign-in would let any directory's user name match a portal user (nOAuth). The portal proves
+# itself with a client secret or a certificate (a PEM certificate and its unencrypted private key,
+# in one file or two): allauth's provider has no certificate (private_key_jwt) client
+# authentication, so its provider class is the portal's (setup_portal/accounts/microsoft/).
 MICROSOFT_LOGIN_CLIENT_ID = env_str("MICROSOFT_LOGIN_CLIENT_ID")
 MICROSOFT_LOGIN_SECRET = env_str("MICROSOFT_LOGIN_SECRET")
+MICROSOFT_LOGIN_CERTIFICATE_FILE = env_str("MICROSOFT_LOGIN_CERTIFICATE_FILE")
+MICROSOFT_LOGIN_CERTIFICATE_KEY_FILE = env_str("MICROSOFT_LOGIN_CERTIFICATE_KEY_FILE")
 MICROSOFT_LOGIN_TENANT = env_str("MICROSOFT_LOGIN_TENANT")
 MICROSOFT_LOGIN_AUTHORITY = env_str("MICROSOFT_LOGIN_AUTHORITY", "https://login.microsoftonline.com").rstrip("/")
 # A CA file the calls to the authority trust instead of the system's (the sandbox's ca.pem).
@@ -203,22 +207,14 @@ MICROSOFT_LOGIN_CA_FILE = env_str("MICROSOFT_LOGIN_CA_FILE")
 # Microsoft Graph, asked for a user's groups when the id_token has the groups overage claim.
 MICROSOFT_LOGIN_GRAPH_URL = env_str("MICROSOFT_LOGIN_GRAPH_URL", "https://graph.microsoft.com").rstrip("/")
 INSTALLED_APPS.append("allauth.socialaccount.providers.openid_connect")
-SOCIALACCOUNT_PROVIDERS: dict = {"openid_connect": {"APPS": []}}
-_microsoft_settings = [MICROSOFT_LOGIN_CLIENT_ID, MICROSOFT_LOGIN_SECRET, MICROSOFT_LOGIN_TENANT]
-if all(_microsoft_settings):
-    if MICROSOFT_LOGIN_TENANT.lower() in {"common", "organizations", "consumers"}:
-        raise ImproperlyConfigured("MICROSOFT_LOGIN_TENANT must name your directory (its ID or domain), "
-                                   f"not {MICROSOFT_LOGIN_TENANT!r}.")
-    SOCIALACCOUNT_PROVIDERS["openid_connect"]["APPS"].append({
-        "provider_id": "microsoft", "name": "Microsoft",
-        "client_id": MICROSOFT_LOGIN_CLIENT_ID, "secret": MICROSOFT_LOGIN_SECRET,
-        # The id_token carries what the portal needs; Graph's userinfo would cost a call per sign-in.
-        "settings": {"server_url": f"{MICROSOFT_LOGIN_AUTHORITY}/{MICROSOFT_LOGIN_TENANT}/v2.0",
-                     "fetch_userinfo": False, "token_auth_method": "client_secret_post"},
-    })
-elif any(_microsoft_settings):
-    raise ImproperlyConfigured("Set MICROSOFT_LOGIN_CLIENT_ID, MICROSOFT_LOGIN_SECRET and MICROSOFT_LOGIN_TENANT, "
-                               "or none of them.")
+SOCIALACCOUNT_PROVIDERS: dict = {"openid_connect": {
+    "APPS": [], "provider_class": "setup_portal.accounts.microsoft.provider.MicrosoftProvider"}}
+_microsoft_login_app = microsoft_login_app_from(
+    client_id=MICROSOFT_LOGIN_CLIENT_ID, tenant=MICROSOFT_LOGIN_TENANT, authority=MICROSOFT_LOGIN_AUTHORITY,
+    secret=MICROSOFT_LOGIN_SECRET, certificate_file=MICROSOFT_LOGIN_CERTIFICATE_FILE,
+    key_file=MICROSOFT_LOGIN_CERTIFICATE_KEY_FILE)
+if _microsoft_login_app:
+    SOCIALACCOUNT_PROVIDERS["openid_connect"]["APPS"].append(_microsoft_login_app)
 # Local (username and password) sign-in can be turned off once everyone signs in with Microsoft;
 # the break-glass accounts (portal administrators named here) keep it for when Entra is down.
 LOCAL_LOGIN_ENABLED = env_bool("LOCAL_LOGIN_ENABLED", True)
