@@ -122,3 +122,11 @@ def test_a_bad_certificate_key_file_stops_the_settings_naming_the_variable(tmp_p
     assert refused.returncode != 0
     assert "ImproperlyConfigured: MICROSOFT_LOGIN_CERTIFICATE_KEY_FILE: cannot read" in refused.stderr
     assert "BEGIN" not in refused.stderr
+
+
+def test_a_key_file_gone_since_the_start_gets_a_clear_page(sandbox, tmp_path):
+    _, cert_file, key_file = certificate_files(tmp_path)
+    with override_settings(**certificate_settings(cert_file, key_file)):
+        Path(key_file).unlink()
+        page = browser().post("/accounts/oidc/microsoft/login/")
+    assert page.status_code == 502 and b"sign-in certificate cannot be used" in page.content

@@ -47,7 +47,7 @@ class MicrosoftOAuth2Adapter(OpenIDConnectOAuth2Adapter):
                                                         certificate.get("key_file", ""))
             except credential_mod.CredentialError as exc:  # the file changed since the settings checked it
                 logger.error("Sign in with Microsoft: the sign-in certificate cannot be used: %s", exc)
-                raise ImmediateHttpResponse(_refused(request, "")) from None
+                raise ImmediateHttpResponse(_refused(request, "", unreadable=True)) from None
         return client
 
     def get_access_token_data(self, request: HttpRequest, app, client, pkce_code_verifier=None):
@@ -67,22 +67,23 @@ def _aadsts(message: str) -> str:
     return found.group(0) if found else ""
 
 
-def _refused(request: HttpRequest, code: str):
-    return render(request, "account/microsoft_refused.html", {"certificate_refused": True, "code": code},
-                  status=502)
+def _refused(request: HttpRequest, code: str, *, unreadable: bool = False):
+    return render(request, "account/microsoft_refused.html",
+                  {"certificate_refused": True, "code": code, "unreadable": unreadable}, status=502)
 
 
-@login_not_required
-def login(request: HttpRequest, provider_id):
-    try:
-        return OAuth2LoginView.adapter_view(MicrosoftOAuth2Adapter(request, provider_id))(request)
-    except SocialApp.DoesNotExist:
-        raise Http404 from None
+def _adapter_view(view_class):
+    """allauth's view (login or callback) for the app `provider_id` names, with this adapter."""
+
+    @login_not_required
+    def view(request: HttpRequest, provider_id):
+        try:
+            return view_class.adapter_view(MicrosoftOAuth2Adapter(request, provider_id))(request)
+        except SocialApp.DoesNotExist:
+            raise Http404 from None
+
+    return view
 
 
-@login_not_required
-def callback(request: HttpRequest, provider_id):
-    try:
-        return OAuth2CallbackView.adapter_view(MicrosoftOAuth2Adapter(request, provider_id))(request)
-    except SocialApp.DoesNotExist:
-        raise Http404 from None
+login = _adapter_view(OAuth2LoginView)
+callback = _adapter_view(OAuth2CallbackView)
