@@ -132,12 +132,6 @@ def _text(row: dict, key: str, limit: int = 200) -> str:
     return storable(str(value))[:limit] if isinstance(value, str | int) and not isinstance(value, bool) else ""
 
 
-# OrganizationType, as Microsoft names the kinds a person picks between.
-# Reference: https://learn.microsoft.com/power-apps/developer/data-platform/webapi/reference/organizationtype
-ORGANIZATION_TYPES = {0: "Production", 4: "Production", 5: "Sandbox", 6: "Sandbox", 7: "Preview", 9: "Trial",
-                      11: "Trial", 12: "Default", 13: "Developer", 14: "Trial", 15: "Teams"}
-
-
 def _environment(row: dict, *, use_sandbox: bool) -> dict:
     """One Instances row as the portal keeps it, with whether the URL guard lets it be picked."""
     state, kind = row.get("State"), row.get("OrganizationType")
@@ -147,7 +141,7 @@ def _environment(row: dict, *, use_sandbox: bool) -> dict:
            "region": _text(row, "Region", 40), "version": _text(row, "Version", 40),
            "state": state if isinstance(state, int) and not isinstance(state, bool) else -1,
            "tenant_id": _text(row, "TenantId", 64), "environment_id": _text(row, "EnvironmentId", 64),
-           "kind": ORGANIZATION_TYPES.get(kind, "") if type(kind) is int else "",
+           "kind": dataverse.organization_type(kind) if type(kind) is int else "",
            "usable": False, "reason": ""}
     if env["state"] != 0:
         env["reason"] = "Disabled" if env["state"] == 1 else "Not available"

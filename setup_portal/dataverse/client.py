@@ -139,15 +139,35 @@ def who_am_i(dynamics_url: str, access_token: str) -> dict:
     return {k: data.get(k, "") for k in ("UserId", "BusinessUnitId", "OrganizationId")}
 
 
+# OrganizationType, as Microsoft names the kinds a person picks between: by value (the Global
+# Discovery Service's Instances give the number) and by member name (the Web API writes the enum
+# as its name, as in RetrieveCurrentOrganization's Detail). Others (Support, Monitoring…) are "".
+# Reference: https://learn.microsoft.com/power-apps/developer/data-platform/webapi/reference/organizationtype
+ORGANIZATION_TYPES = {0: "Production", 4: "Production", 5: "Sandbox", 6: "Sandbox", 7: "Preview", 9: "Trial",
+                      11: "Trial", 12: "Default", 13: "Developer", 14: "Trial", 15: "Teams"}
+ORGANIZATION_TYPE_MEMBERS = {"Customer": 0, "Secondary": 4, "CustomerTest": 5, "CustomerFreeTest": 6,
+                             "CustomerPreview": 7, "TestDrive": 9, "EmailTrial": 11, "Default": 12,
+                             "Developer": 13, "Trial": 14, "Teams": 15}
+
+
+def organization_type(value) -> str:
+    """The portal's name ("Production", "Sandbox"…) for an OrganizationType number or member name."""
+    if isinstance(value, str):
+        value = ORGANIZATION_TYPE_MEMBERS.get(value)
+    return ORGANIZATION_TYPES.get(value, "") if type(value) is int else ""
+
+
 def current_organization(dynamics_url: str, access_token: str) -> dict:
-    """{"name", "version", "organization_id"} of the environment."""
+    """{"name", "version", "organization_id", "organization_type"} of the environment (the type by
+    the portal's name for it, "" when not reported)."""
     # Reference: https://learn.microsoft.com/power-apps/developer/data-platform/webapi/reference/retrievecurrentorganization
     data = _get(dynamics_url, access_token, "/RetrieveCurrentOrganization(AccessType=@p1)",
                 params={"@p1": "Microsoft.Dynamics.CRM.EndpointAccessType'Default'"})
     detail = data.get("Detail") or {}
     return {"name": str(detail.get("FriendlyName") or detail.get("UniqueName") or ""),
             "version": str(detail.get("OrganizationVersion") or ""),
-            "organization_id": str(detail.get("OrganizationId") or "")}
+            "organization_id": str(detail.get("OrganizationId") or ""),
+            "organization_type": organization_type(detail.get("OrganizationType"))}
 
 
 def entity_set_names(dynamics_url: str, access_token: str) -> set[str]:

@@ -25,7 +25,7 @@ from setup_portal.wizard.pages import forget_started, render_stage, started_at
 from setup_portal.wizard.stages import STAGES, Progress, Stage
 
 from .access import instance_for
-from .creation import STAGE, do_finish_setup, do_start_promotion
+from .creation import PRODUCTION_REFUSAL, STAGE, do_finish_setup, do_start_promotion
 from .forms import InstanceForm
 
 
@@ -65,6 +65,9 @@ def promote(request: HttpRequest, instance_id: uuid.UUID) -> HttpResponse:
     instance = instance_for(request.user, instance_id, permissions.can_change_instance)
     if instance.status != "ready":
         messages.error(request, "Only a Ready instance can be promoted: finish or fix its rehearsal first.")
+        return redirect(f"/instances/{instance.pk}/")
+    if instance.is_production:
+        messages.error(request, PRODUCTION_REFUSAL.format(name=instance.name))
         return redirect(f"/instances/{instance.pk}/")
     setup = do_start_promotion(instance, acting_user=request.user)
     messages.success(request, f"Promoting “{instance.name}”: its settings are filled in. Pick the production "

@@ -21,6 +21,11 @@ from .models import Instance, ProvisioningJob
 
 STAGE = "instance"
 PROMOTION_SUFFIX = " (production)"
+# Promote… is for a rehearsal: a Ready instance whose environment Dataverse did not report as
+# Production (a type not reported, as for instances provisioned before the portal recorded it, does
+# not stop it; the page says it is unknown). The page's button, its view and the API ask the same.
+PRODUCTION_REFUSAL = ("“{name}” is in a production environment (Dataverse reports its type as Production): "
+                      "Promote… sets up production from a rehearsal, so there is nothing to promote it to.")
 
 
 @transaction.atomic

@@ -111,6 +111,10 @@ class Instance(models.Model):
     organization_id = models.CharField(max_length=36, blank=True)
     organization_name = models.CharField(max_length=200, blank=True)
     organization_version = models.CharField(max_length=32, blank=True)
+    # Its OrganizationType as RetrieveCurrentOrganization reported it while provisioning, by the
+    # portal's name for it (Production, Sandbox, Developer, Trial…: dataverse/client.py); blank:
+    # not reported (instances provisioned before the portal recorded it).
+    environment_type = models.CharField(max_length=32, blank=True)
 
     # Health (latest check; history in HealthCheck)
     health = models.CharField(max_length=16, choices=Health.choices, default=Health.UNKNOWN, db_index=True)
@@ -152,6 +156,11 @@ class Instance(models.Model):
     def trace_logging_on(self, now=None) -> bool:
         """Whether API calls keep their bodies now: trace logging switches itself off at trace_until."""
         return self.trace_until is not None and self.trace_until > (now or timezone.now())
+
+    @property
+    def is_production(self) -> bool:
+        """Dataverse reported a production environment: there is nothing to promote it to."""
+        return self.environment_type == "Production"
 
     @property
     def tag_list(self) -> list[str]:

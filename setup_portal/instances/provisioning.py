@@ -104,8 +104,10 @@ def run_whoami(instance: Instance) -> str:
 
 def run_organization(instance: Instance) -> str:
     org = dataverse.current_organization(checked_url(instance), _token(instance))
-    state.record_organization(instance, name=org["name"][:200], version=org["version"][:32])
-    return f"{org['name'] or 'Organization'}, version {org['version'] or 'unknown'}."
+    state.record_organization(instance, name=org["name"][:200], version=org["version"][:32],
+                              environment_type=org["organization_type"][:32])
+    kind = f" ({org['organization_type']} environment)" if org["organization_type"] else ""
+    return f"{org['name'] or 'Organization'}, version {org['version'] or 'unknown'}{kind}."
 
 
 def run_permission_probe(instance: Instance) -> str:

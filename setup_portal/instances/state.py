@@ -97,11 +97,12 @@ def record_identity(inst: Instance, *, user_id: str, business_unit_id: str, orga
     inst.dataverse_user_id, inst.business_unit_id, inst.organization_id = user_id, business_unit_id, organization_id
 
 
-def record_organization(inst: Instance, *, name: str, version: str) -> None:
-    """The organization's name and version as Dataverse reported them while provisioning."""
+def record_organization(inst: Instance, *, name: str, version: str, environment_type: str = "") -> None:
+    """The organization's name, version and type as Dataverse reported them while provisioning."""
     Instance.objects.filter(pk=inst.pk).update(organization_name=name, organization_version=version,
-                                               updated_at=timezone.now())
+                                               environment_type=environment_type, updated_at=timezone.now())
     inst.organization_name, inst.organization_version = name, version
+    inst.environment_type = environment_type
 
 
 @transaction.atomic

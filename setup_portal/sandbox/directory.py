@@ -101,6 +101,15 @@ class App:
         return next((s for s in self.secrets if s.is_expired()), None)
 
 
+# OrganizationType's members by value; the Global Discovery Service gives the number, the Web API
+# (an OData enum in JSON) the name.
+# Reference: https://learn.microsoft.com/power-apps/developer/data-platform/webapi/reference/organizationtype
+ORGANIZATION_TYPE_NAMES = dict(enumerate((
+    "Customer", "Monitoring", "Support", "BackEnd", "Secondary", "CustomerTest", "CustomerFreeTest",
+    "CustomerPreview", "Placeholder", "TestDrive", "MsftInvestigation", "EmailTrial", "Default", "Developer",
+    "Trial", "Teams", "Platform")))
+
+
 @dataclass
 class Environment:
     name: str
@@ -119,6 +128,11 @@ class Environment:
     # Its OrganizationType: 0 Customer (production), 5 CustomerTest (sandbox); Contoso is the
     # rehearsal, Contoso Europe the production environment a rehearsal is promoted to.
     organization_type: int = 0
+
+    @property
+    def organization_type_name(self) -> str:
+        """The OrganizationType member's name, as the Web API writes an enum (RetrieveCurrentOrganization)."""
+        return ORGANIZATION_TYPE_NAMES.get(self.organization_type, str(self.organization_type))
 
     def url(self, backchannel_base: str) -> str:
         return f"{backchannel_base}/dataverse/{self.name}"

@@ -14,7 +14,7 @@ from setup_portal.dashboard import filters
 from setup_portal.events import endpoints
 from setup_portal.events.forms import EndpointForm
 from setup_portal.instances import actions, polling_settings
-from setup_portal.instances.creation import do_start_promotion
+from setup_portal.instances.creation import PRODUCTION_REFUSAL, do_start_promotion
 from setup_portal.instances.forms import EditInstanceForm
 from setup_portal.instances.lifecycle_forms import DisableForm
 from setup_portal.instances.models import Instance
@@ -261,7 +261,9 @@ class InstanceDisable(ManagementView):
 class InstancePromote(ManagementView):
     @operation(summary="Promote a rehearsed instance", operation_id="promoteInstance",
                description="Starts a new setup (a draft) for the production twin of a Ready instance rehearsed "
-                           "against the sandbox or a test environment, as Promote… does on its page: the "
+                           "against the sandbox or a test environment, as Promote… does on its page (409 for an instance "
+                           "whose environment Dataverse reported as Production; one whose type was not reported "
+                           "can be promoted): the "
                            "authentication type, the account stage and the instance settings (name with "
                            "' (production)', tags, polling, filter nulls, webhooks' callback and event types) "
                            "carry over; the draft waits at the environment stage, and the rest (environment, "
@@ -275,6 +277,8 @@ class InstancePromote(ManagementView):
         inst = instance_for(request, instance_id, permissions.can_change_instance)
         if inst.status != Instance.Status.READY:
             raise Problem(409, f"Only a Ready instance can be promoted; this one is {inst.get_status_display()}.")
+        if inst.is_production:
+            raise Problem(409, PRODUCTION_REFUSAL.format(name=inst.name))
         setup = do_start_promotion(inst, acting_user=request.user)
         return Response(s.SetupDetailOut(setup).data, status=201,
                         headers={"Location": reverse("rest:setup", args=[setup.pk])})

@@ -208,6 +208,7 @@ def _current_organization(env: Environment, base: str) -> dict:
             "OrganizationVersion": env.version, "EnvironmentId": env.environment_id, "Geo": env.geo,
             "TenantId": current().directory.tenant.id, "UrlName": env.unique_name, "UniqueName": env.unique_name,
             "State": "Enabled", "DatacenterId": env.environment_id,
+            "OrganizationType": env.organization_type_name, "SchemaType": "Standard",
             "Endpoints": {"Count": 3, "IsReadOnly": False,
                           "Keys": ["WebApplication", "OrganizationService", "OrganizationDataService"],
                           "Values": [f"{web}/", f"{web}/XRMServices/2011/Organization.svc",
