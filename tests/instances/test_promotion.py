@@ -58,3 +58,22 @@ def test_it_refuses_an_instance_that_is_not_ready(alice, alice_client):
 def test_it_requires_admin_access(bob_client, alice):
     source = _rehearsal(alice)
     assert bob_client.post(f"/setup/promote/{source.pk}/").status_code == 403
+
+
+def test_it_refuses_a_production_instance_and_says_why(alice, alice_client):
+    source = make_instance(alice, name="Contoso Live", environment_type="Production")
+    page = alice_client.get(f"/instances/{source.pk}/").content.decode()
+    assert "Promote…" not in page and "Production" in page
+    response = alice_client.post(f"/setup/promote/{source.pk}/", follow=True)
+    assert response.redirect_chain == [(f"/instances/{source.pk}/", 302)]
+    assert "production environment" in response.content.decode()
+    assert not Setup.objects.filter(instance_settings__promoted_from=str(source.pk)).exists()
+
+
+def test_a_sandbox_or_unreported_environment_is_still_promoted(alice, alice_client):
+    for kind, shown in (("Sandbox", "Sandbox"), ("", "not reported")):
+        source = make_instance(alice, name=f"Rehearsal {kind or 'unknown'}", environment_type=kind)
+        page = alice_client.get(f"/instances/{source.pk}/").content.decode()
+        assert "Promote…" in page and shown in page
+        response = alice_client.post(f"/setup/promote/{source.pk}/")
+        assert response.status_code == 302 and response["Location"].endswith("/environment/")

@@ -57,6 +57,7 @@ def test_it_provisions_an_instance(sbx, celery_worker, alice, auth_type):
     assert instance.status == "ready" and instance.ready_at
     assert instance.dataverse_user_id and instance.business_unit_id and instance.organization_id
     assert instance.organization_name and instance.organization_version
+    assert instance.environment_type == "Sandbox"  # the seed's contoso is a CustomerTest organization
     assert len(instance.token_hash) == 64 and instance.token_prefix.startswith("dci_")
     assert instance.token_pending_reveal  # waits for its owner's first look
     assert instance.health == "healthy" and instance.health_checks.count() == 1

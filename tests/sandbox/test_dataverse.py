@@ -61,6 +61,7 @@ def test_organization_entity_definitions_and_accounts(sbx, info, app_token):
     org = _get(sbx, path, app_token).json()
     assert org["Detail"]["FriendlyName"] == info["organization_name"]
     assert org["Detail"]["TenantId"] == info["tenant_id"]
+    assert org["Detail"]["OrganizationType"] == "CustomerTest"  # the enum's member name, as the Web API writes it
     names = [e["LogicalName"] for e in _get(sbx, "EntityDefinitions?$select=LogicalName", app_token).json()["value"]]
     assert "account" in names
     accounts = _get(sbx, "accounts?$top=1", app_token).json()["value"]

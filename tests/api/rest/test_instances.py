@@ -186,3 +186,11 @@ def test_it_refuses_to_promote_an_instance_that_is_not_ready(alice, alice_api, b
     response = alice_api.post(_url(inst, "/promote"))
     assert response.status_code == 409 and "Ready" in response.json()["detail"]
     assert bob_api.post(_url(make_instance(alice), "/promote")).status_code == 403
+
+
+def test_it_refuses_to_promote_a_production_instance(alice, alice_api):
+    inst = make_instance(alice, environment_type="Production")
+    response = alice_api.post(_url(inst, "/promote"))
+    assert response.status_code == 409 and "production environment" in response.json()["detail"]
+    sandbox = make_instance(alice, name="Rehearsal", environment_type="Sandbox")
+    assert alice_api.post(_url(sandbox, "/promote")).status_code == 201
