@@ -63,8 +63,11 @@ def test_it_promotes_a_rehearsal_to_another_environment(page, stack, sandbox):
     assert promoted.polling_resources == rehearsal.polling_resources
     page.goto(f"/instances/{promoted.pk}/")
     expect(page.locator("dl.facts").filter(has_text="Promoted from")).to_contain_text("Contoso Sales")
+    expect(page.locator("dt:text-is('Environment type') + dd")).to_contain_text("Production")
+    expect(page.get_by_role("button", name="Promote…")).to_have_count(0)  # nothing to promote production to
     page.shots("promoted-instance")
     page.goto(f"/instances/{rehearsal.pk}/")
     expect(page.get_by_role("link", name="Contoso Sales (production)")).to_be_visible()
+    expect(page.locator("dt:text-is('Environment type') + dd")).to_have_text("Sandbox")
     verbs = set(AuditEvent.objects.values_list("verb", flat=True))
     assert {"instance.promotion_started", "instance.promoted", "instance.promoted_from"} <= verbs
