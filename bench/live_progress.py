@@ -84,7 +84,9 @@ start_sandbox = functools.partial(processes.start_sandbox, WORK)
 def start_worker() -> subprocess.Popen:
     return spawn(["-m", "celery", "-A", "config", "worker", "--loglevel=INFO", "--concurrency=1",
                   "--without-gossip", "--without-mingle", "--without-heartbeat"], "worker.log",
-                 lambda: b"ready." in (WORK / "worker.log").read_bytes(), "the worker")
+                 lambda: b"ready." in (WORK / "worker.log").read_bytes(), "the worker",
+                 # Celery says "ready." at INFO; the portal's WARNING level (LOG_LEVEL) would hide it.
+                 env={"LOG_LEVEL": "INFO"})
 
 
 def gunicorn_flags() -> list[str]:

@@ -13,9 +13,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def spawn(work: Path, args: list[str], log: str, ready: Callable[[], bool], what: str) -> subprocess.Popen:
+def spawn(work: Path, args: list[str], log: str, ready: Callable[[], bool], what: str,
+          env: dict[str, str] | None = None) -> subprocess.Popen:
     """A child process of the portal's, logging to work/<log>; returns once `ready()` is true."""
-    proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=dict(os.environ), stdout=open(work / log, "ab"),
+    proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env={**os.environ, **(env or {})},
+                            stdout=open(work / log, "ab"),
                             stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 60
     while not ready():
