@@ -97,7 +97,8 @@ def start_worker(n: int) -> subprocess.Popen:
     log = f"worker{n}.log"
     return spawn(["-m", "celery", "-A", "config", "worker", "--loglevel=INFO", "--concurrency=1", "--pool=prefork",
                   "--without-gossip", "--without-mingle", "--without-heartbeat", f"--hostname=bench{n}@%h"],
-                 log, lambda: b"ready." in (WORK / log).read_bytes(), f"worker {n}")
+                 log, lambda: b"ready." in (WORK / log).read_bytes(), f"worker {n}",
+                 env={"LOG_LEVEL": "INFO"})  # Celery's "ready." is INFO: LOG_LEVEL=WARNING would hide it
 
 
 def stop(proc: subprocess.Popen) -> None:
