@@ -41,6 +41,8 @@ POLL_CHANGES = int(os.environ.get("BENCH_POLL_CHANGES", "90"))
 POLL_MINUTES = int(os.environ.get("BENCH_POLL_MINUTES", "3"))
 DROP_CHANGES = int(os.environ.get("BENCH_DROP_CHANGES", "10000"))
 DROP_RATE = float(os.environ.get("BENCH_DROP_RATE", "50"))
+CONCURRENCY = int(os.environ.get("BENCH_RT_CONCURRENCY", "1"))  # processes per worker node
+STALL_SECONDS = 180  # the workers are given up on when nothing moved for this long
 
 
 def _free_port() -> int:
@@ -72,8 +74,9 @@ spawn = functools.partial(processes.spawn, WORK)
 
 def start_worker(n: int) -> subprocess.Popen:
     log = f"worker{n}.log"
-    return spawn(["-m", "celery", "-A", "config", "worker", "--loglevel=INFO", "--concurrency=1", "--pool=prefork",
-                  "--without-gossip", "--without-mingle", "--without-heartbeat", f"--hostname=rt{n}@%h"],
+    return spawn(["-m", "celery", "-A", "config", "worker", "--loglevel=INFO", f"--concurrency={CONCURRENCY}",
+                  "--pool=prefork", "--without-gossip", "--without-mingle", "--without-heartbeat",
+                  f"--hostname=rt{n}@%h"],
                  log, lambda: b"ready." in (WORK / log).read_bytes(), f"worker {n}")
 
 
@@ -154,6 +157,20 @@ def latencies(crm: Crm, bin_name: str, committed: dict[str, float], timeout: flo
             return sorted(got.values())
         time.sleep(0.5)
     raise SystemExit(f"{len(committed) - len(got)} changes not delivered in time; logs in {WORK}")
+
+
+def wait_for(count, target, what: str) -> int:
+    """Wait until count() reaches target() (or target), or until it stops moving for STALL_SECONDS."""
+    goal = target if callable(target) else lambda: target
+    last, moved = count(), time.monotonic()
+    while last < goal() and time.monotonic() - moved < STALL_SECONDS:
+        time.sleep(1)
+        now = count()
+        if now != last:
+            last, moved = now, time.monotonic()
+    if last < goal():
+        print(f"  {what}: {last:,} of {goal():,}, nothing moved for {STALL_SECONDS} s", file=sys.stderr)
+    return last
 
 
 def instance(owner, info, name: str, bin_url: str, *, realtime: bool):
@@ -266,35 +283,42 @@ def measure_drops(crm: Crm, owner, info: dict, bin_base: str, out: list[str]) ->
 
     drop = instance(owner, info, "bench-drop", bin_base + "drop", realtime=True)
     crm.admin("POST", "webhook-faults", {"drop_percent": 5})
+    before = crm.admin("GET", "webhook-faults")["counters"]  # the sandbox counts since it started
+
+    def dispatch() -> dict:
+        now = crm.admin("GET", "webhook-faults")["counters"]
+        return {name: now[name] - before[name] for name in now}
+
     begun = time.monotonic()
     committed = paced(crm, DROP_CHANGES, DROP_RATE, "drop")
-    counters = crm.admin("GET", "webhook-faults")["counters"]
-    time.sleep(5)
+    created = time.monotonic()
+    events = Event.objects.filter(instance=drop, type__startswith="crm.")
+
+    def expected() -> int:  # every push the sandbox did not drop (or give up on) becomes an event
+        counters = dispatch()
+        return DROP_CHANGES - counters["dropped"] - counters["gave_up"]
+
+    pushed = wait_for(events.count, expected, "events from pushes")
+    counters = dispatch()
     crm.admin("DELETE", "webhook-faults")
-    wait_deadline = time.monotonic() + 900
-    while time.monotonic() < wait_deadline:
-        pushed = Event.objects.filter(instance=drop).count()
-        if pushed >= DROP_CHANGES - counters["dropped"] - 1:
-            break
-        time.sleep(1)
-    time.sleep(5)
+    pushes_done = time.monotonic()
     assert poll_instance(str(drop.pk)) == "polled"
     caught = PollState.objects.get(instance=drop).changes_found
-    deadline = time.monotonic() + 900
-    events = Event.objects.filter(instance=drop, type__startswith="crm.")
-    while time.monotonic() < deadline:
-        done = Delivery.objects.filter(event__in=events, status=Delivery.Status.SUCCEEDED).count()
-        if done >= events.count():
-            break
-        time.sleep(1)
-    ids = set(events.values_list("data__id", flat=True))
-    lost = len(set(committed) - ids)
-    received = crm.bin("drop")["count"]
-    duplicated = received - events.count()
-    out += ["", f"Drops: {DROP_CHANGES:,} creates at {DROP_RATE:g}/s, the sandbox dropped "
-            f"{counters['dropped']} pushes ({counters['dropped'] / max(1, DROP_CHANGES):.1%}); the reconciliation poll "
-            f"caught {caught}; events {events.count():,}, lost {lost}, receipts at the bin {received:,}, duplicated "
-            f"webhook ids {duplicated}; {time.monotonic() - begun:.0f} s from the first create to the last delivery."]
+    wait_for(lambda: Delivery.objects.filter(event__in=events, status=Delivery.Status.SUCCEEDED).count(),
+             events.count(), "deliveries")
+    ids = list(events.values_list("data__id", flat=True))
+    lost = len(set(committed) - set(ids))
+    duplicated_events = len(ids) - len(set(ids))
+    received = wait_for(lambda: crm.bin("drop")["count"], len(ids), "receipts at the bin")
+    out += ["", f"Drops: {DROP_CHANGES:,} creates at {DROP_RATE:g}/s ({created - begun:.0f} s), the sandbox dropped "
+            f"{counters['dropped']} of {DROP_CHANGES:,} pushes "
+            f"({counters['dropped'] / max(1, DROP_CHANGES):.1%}); events from pushes {pushed:,}, "
+            f"{pushes_done - begun:.0f} s after the first create; the reconciliation poll caught {caught}; "
+            f"events {len(ids):,} for {len(set(ids)):,} records, lost {lost}, duplicated events {duplicated_events}; "
+            f"receipts at the bin {received:,} (beyond one per event: {received - len(ids)}); "
+            f"{time.monotonic() - begun:.0f} s from the first create to the last delivery; the sandbox's dispatch "
+            f"counters {counters}."]
+    print(out[-1], file=sys.stderr)
 
 
 if __name__ == "__main__":
