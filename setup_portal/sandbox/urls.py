@@ -46,6 +46,8 @@ urlpatterns = [
     path("dataverse/<str:env_name>/api/data/v9.2/", backchannel(dataverse.web_api), {"path": ""}),
     path("dataverse/<str:env_name>/api/data/v9.2/<path:path>", backchannel(dataverse.web_api)),
     path("dataverse/<str:env_name>/<path:path>", backchannel(dataverse.not_web_api)),
+    path("dataverse/<str:env_name>/", backchannel(dataverse.not_web_api)),
+    path("dataverse/<str:env_name>", backchannel(dataverse.not_web_api)),
     path("api/discovery/v2.0/Instances", backchannel(discovery.instances)),
     path("_sandbox/health", backchannel(admin.health)),
     path("_sandbox/faults", backchannel(admin.faults)),

@@ -161,6 +161,18 @@ def test_it_refuses_more_than_1000_requests(app_api):
     assert accounts_named(app_api, name) == []
 
 
+def test_it_takes_exactly_1000_requests_counting_those_in_change_sets(app_api):
+    name = f"Just Enough {uuid.uuid4().hex[:8]}"
+    items = [change_set("changeset_g7", [http_part("POST", "accounts", {"name": name}, content_id="1"),
+                                         http_part("PATCH", "$1", {"telephone1": "555-1000"}, content_id="2")])]
+    resp = send(app_api, items + [http_part("GET", "WhoAmI")] * 998)
+    assert resp.status_code == 200, resp.text[:300]
+    changes, *gets = answers(resp)
+    assert [a.status for a in changes] == [204, 204] and len(gets) == 998
+    assert {a.status for a in gets} == {200}
+    assert len(accounts_named(app_api, name)) == 1
+
+
 def test_it_refuses_a_get_inside_a_change_set_and_a_body_that_is_not_multipart(app_api):
     resp = send(app_api, [change_set("changeset_d4", [http_part("GET", "WhoAmI")])])
     assert resp.status_code == 400
@@ -179,6 +191,22 @@ def test_it_counts_a_batch_as_one_request_against_the_limits(app_api):
         resp = send(app_api, [http_part("GET", "WhoAmI")] * 10)
         assert resp.status_code == 200 and len(answers(resp)) == 10
         assert resp.headers["x-ms-ratelimit-burst-remaining-xrm-requests"] == "2"
+    finally:
+        set_limits(app_api.sbx)
+
+
+def test_every_part_of_a_batch_counts_towards_the_execution_time(app_api):
+    """As documented: bundling requests in a batch does not escape the combined execution-time limit.
+    delay_ms makes the batch and each of its parts take that long: 150 + 6 x 150 ms crosses 1,000 ms,
+    which no single request here comes near."""
+    set_limits(app_api.sbx, execution_ms=1000, delay_ms=150)
+    try:
+        resp = send(app_api, [http_part("GET", "WhoAmI")] * 6)
+        assert resp.status_code == 200 and len(answers(resp)) == 6
+        (usage,) = app_api.sbx.admin("GET", "dataverse/limits")["usage"]
+        assert usage["requests"] == 1 and usage["execution_ms"] >= 7 * 150
+        throttled = app_api.get("WhoAmI")
+        assert throttled.status_code == 429 and throttled.json()["error"]["code"] == "0x80072321"
     finally:
         set_limits(app_api.sbx)
 

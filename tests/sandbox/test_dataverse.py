@@ -75,6 +75,8 @@ def test_no_token_gets_a_challenge(sbx, info):
     challenge = resp.headers["WWW-Authenticate"]
     assert challenge.startswith("Bearer authorization_uri=")
     assert f"resource_id={info['dynamics_url']}/" in challenge
+    # An empty body, as Dataverse's: nothing that calls itself a page.
+    assert resp.content == b"" and "Content-Type" not in resp.headers
 
 
 def test_an_expired_token(sbx):

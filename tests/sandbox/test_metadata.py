@@ -28,11 +28,13 @@ def test_unknown_paths_answer_dataverse_json_errors(app_api, path):
     assert resp.json()["error"]["code"] == "0x8006088a"
 
 
-@pytest.mark.parametrize("where", ["/api/data/v8.0/accounts", "-nowhere/api/data/v9.2/accounts"])
+@pytest.mark.parametrize("where", ["/api/data/v8.0/accounts", "-nowhere/api/data/v9.2/accounts", "/", ""],
+                         ids=["other-version", "unknown-environment", "environment-root/", "environment-root"])
 def test_paths_beside_the_web_api_answer_json_too(app_api, where):
     resp = app_api.get(app_api.base.replace("/api/data/v9.2/", where))
 
-    assert resp.status_code == 404 and resp.json()["error"]["message"].startswith("Resource not found")
+    assert resp.status_code == 404 and resp.headers["Content-Type"].startswith("application/json")
+    assert resp.json()["error"]["message"].startswith("Resource not found")
 
 
 def test_it_selects_and_filters_entity_definitions(app_api):
@@ -68,6 +70,38 @@ def test_it_expands_attributes_with_their_own_select_and_filter(app_api):
     assert {a["LogicalName"]: a["AttributeType"] for a in account["Attributes"]} == {
         "cr8a2_tier": "Picklist", "cr8a2_annualbudget": "Money", "cr8a2_projectid": "Lookup",
         "cr8a2_renewaldate": "DateTime"}
+
+
+def test_contact_has_the_publishers_columns_too(app_api):
+    """A choice, a money, a lookup to a custom table and a date-only column on contact as on account,
+    described by the metadata and taken by the data service."""
+    base = "EntityDefinitions(LogicalName='contact')/Attributes"
+    custom = app_api.ok("GET", f"{base}?$select=LogicalName,AttributeType&$filter=IsCustomAttribute eq true")
+    assert {a["LogicalName"]: a["AttributeType"] for a in custom["value"]} == {
+        "cr8a2_tier": "Picklist", "cr8a2_preferredchannel": "Picklist", "cr8a2_spendlimit": "Money",
+        "cr8a2_projectid": "Lookup", "cr8a2_firstcontactdate": "DateTime"}
+    channel = app_api.ok("GET", f"{base}(LogicalName='cr8a2_preferredchannel')/Microsoft.Dynamics.CRM."
+                                "PicklistAttributeMetadata?$select=LogicalName&$expand=OptionSet")
+    labels = {o["Value"]: o["Label"]["UserLocalizedLabel"]["Label"] for o in channel["OptionSet"]["Options"]}
+    assert labels[100000002] == "Teams" and min(labels) == 100000000  # the publisher's option value prefix
+    project = app_api.ok("GET", f"{base}(LogicalName='cr8a2_projectid')/Microsoft.Dynamics.CRM."
+                                "LookupAttributeMetadata?$select=Targets")
+    assert project["Targets"] == ["cr8a2_project"]
+    first = app_api.ok("GET", f"{base}(LogicalName='cr8a2_firstcontactdate')/Microsoft.Dynamics.CRM."
+                              "DateTimeAttributeMetadata?$select=DateTimeBehavior,Format")
+    assert first["DateTimeBehavior"]["Value"] == "DateOnly" and first["Format"] == "DateOnly"
+
+    some_project = app_api.ok("GET", "cr8a2_projects?$top=1&$select=cr8a2_projectid")["value"][0]["cr8a2_projectid"]
+    created = app_api.post("contacts", {"lastname": "Customised", "cr8a2_preferredchannel": 100000002,
+                                        "cr8a2_spendlimit": 2500.75, "cr8a2_firstcontactdate": "2025-03-14",
+                                        "cr8a2_ProjectId@odata.bind": f"/cr8a2_projects({some_project})"},
+                           prefer="return=representation")
+    assert created.status_code == 201, created.text
+    row = app_api.ok("GET", f"contacts({created.json()['contactid']})")
+    assert (row["cr8a2_preferredchannel"], row["cr8a2_spendlimit"], row["cr8a2_firstcontactdate"],
+            row["_cr8a2_projectid_value"]) == (100000002, 2500.75, "2025-03-14", some_project)
+    refused = app_api.post("contacts", {"lastname": "Customised", "cr8a2_preferredchannel": 5})
+    assert refused.status_code == 400 and "cr8a2_preferredchannel" in refused.json()["error"]["message"]
 
 
 @pytest.mark.parametrize("key", ["LogicalName='account'", ACCOUNT_ID])

@@ -47,6 +47,8 @@ def _unauthorized(env: Environment, reason: str = "") -> HttpResponse:
     if reason:
         challenge = f'Bearer error="invalid_token", error_description="{reason}", ' + challenge[len("Bearer "):]
     response = HttpResponse(b"", status=401)
+    # An empty body, as Dataverse sends it: no Content-Type (Django's default would call it HTML).
+    del response["Content-Type"]
     response["WWW-Authenticate"] = challenge
     return response
 
@@ -99,9 +101,11 @@ def _missing_privilege(member: dict, entity: str) -> HttpResponse:
 
 
 @csrf_exempt
-def not_web_api(request: HttpRequest, env_name: str, path: str) -> HttpResponse:
-    """Anything under an environment's host that is not the v9.2 Web API: Dataverse's JSON error, not a page."""
-    response = _error(404, "0x8006088a", f"Resource not found for the segment '{path.split('/', 1)[0][:100]}'.")
+def not_web_api(request: HttpRequest, env_name: str, path: str = "") -> HttpResponse:
+    """Anything under an environment's host that is not the v9.2 Web API (its root too): Dataverse's JSON
+    error, not a page."""
+    segment = path.split("/", 1)[0][:100] or env_name[:100]
+    response = _error(404, "0x8006088a", f"Resource not found for the segment '{segment}'.")
     response["x-ms-service-request-id"] = str(uuid.uuid4())
     return response
 
