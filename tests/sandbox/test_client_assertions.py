@@ -20,7 +20,7 @@ from joserfc.jwk import RSAKey
 
 from setup_portal.azure.certificates import generate_certificate
 
-from .conftest import REDIRECT_URI, query_of
+from .conftest import LEE, REDIRECT_URI, query_of
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -65,6 +65,8 @@ def test_it_completes_the_auth_code_flow_and_refreshes_with_a_certificate(sbx, i
     again = sbx.confidential_client(client_credential=_sha1_credential(cert))
     refreshed = again.acquire_token_by_refresh_token(result["refresh_token"], user_scope)
     assert "access_token" in refreshed, refreshed
+    # Delegated tokens name the client's authentication too.
+    assert _claims(result["access_token"])["azpacr"] == _claims(refreshed["access_token"])["azpacr"] == "2"
 
 
 def _claims(token: str) -> dict:
@@ -82,6 +84,11 @@ def test_msal_reuses_one_assertion_for_several_requests_and_tokens_say_certifica
     assert _claims(first["access_token"])["azpacr"] == _claims(second["access_token"])["azpacr"] == "2"
     with_secret = sbx.confidential_client().acquire_token_for_client(_app_scope(info))
     assert _claims(with_secret["access_token"])["azpacr"] == "1"
+
+
+def test_a_public_clients_tokens_say_it_did_not_authenticate(sbx, user_scope):
+    result = sbx.public_client().acquire_token_by_username_password(*LEE, user_scope)
+    assert _claims(result["access_token"])["azpacr"] == "0", result.get("error_description")
 
 
 def _weak_certificate() -> tuple[str, str]:
