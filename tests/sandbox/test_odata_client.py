@@ -103,6 +103,40 @@ def test_it_walks_each_entity_set_creating_a_row_from_the_required_columns(app_a
                            "cr8a2_milestone"}
 
 
+# A value of each AttributeType that an update could carry, were the column writable.
+UPDATE_SAMPLES = {"String": "Sandbox", "Memo": "Sandbox", "DateTime": "2025-05-01T10:00:00Z", "BigInt": 5,
+                  "Integer": 5, "Boolean": True, "Money": 1.5, "Decimal": 1.5}
+
+
+@pytest.mark.parametrize("table", ["account", "contact", "cr8a2_project", "cr8a2_milestone"])
+def test_an_update_may_not_set_what_the_metadata_says_is_not_valid_for_update(app_api, csdl, table):
+    """Every attribute EntityDefinitions calls IsValidForUpdate false is refused in a PATCH, lookups
+    through the navigation property $metadata gives them."""
+    definition = app_api.ok("GET", f"EntityDefinitions(LogicalName='{table}')?$select=EntitySetName,"
+                                   "PrimaryIdAttribute&$expand=Attributes($select=LogicalName,AttributeType,"
+                                   "IsValidForUpdate;$filter=IsValidForUpdate eq false)")
+    sets = {t["LogicalName"]: t["EntitySetName"] for t in app_api.ok("GET", "EntityDefinitions?$select=LogicalName,"
+                                                                            "EntitySetName")["value"]}
+    entity_type = next(t for t in csdl.iter(f"{EDM}EntityType") if t.get("Name") == table)
+    navs = {n.find(f"{EDM}ReferentialConstraint").get("Property"): n
+            for n in entity_type.iter(f"{EDM}NavigationProperty") if n.find(f"{EDM}ReferentialConstraint")
+            is not None}
+    entity_set = definition["EntitySetName"]
+    key = app_api.ok("GET", f"{entity_set}?$top=1")["value"][0][definition["PrimaryIdAttribute"]]
+    refused = []
+    for attribute in definition["Attributes"]:
+        name, kind = attribute["LogicalName"], attribute["AttributeType"]
+        if kind == "Lookup":
+            nav = navs[f"_{name}_value"]
+            body = {f"{nav.get('Name')}@odata.bind": f"/{sets[nav.get('Type').removeprefix('mscrm.')]}({uuid.uuid4()})"}
+        else:
+            body = {name: UPDATE_SAMPLES[kind]}
+        resp = app_api.patch(f"{entity_set}({key})", body)
+        assert resp.status_code == 400 and "read-only" in resp.json()["error"]["message"], (name, resp.text)
+        refused.append(name)
+    assert {"createdon", "modifiedon", "versionnumber", "createdby", "modifiedby"} <= set(refused)
+
+
 def test_the_csdl_declares_keys_types_navigation_partners_and_operations(csdl):
     types = {t.get("Name"): t for t in csdl.iter(f"{EDM}EntityType")}
     account = types["account"]
