@@ -77,7 +77,10 @@ class JobDetail(ManagementView):
         job = _job_for(request, job_id)
         prefix = getattr(request.auth, "prefix", "")  # an API key's; a browser session has none
         job.instance_token = None
-        if prefix:
+        # Only with the status this answer shows: a job read as running whose success commits a moment
+        # later would otherwise hand its token over in an answer that says "running", which a script
+        # following the job ignores, and every later answer would carry none.
+        if prefix and job.status == ProvisioningJob.Status.SUCCEEDED:
             job.instance_token = token_reveal.do_hand_over_token(job.pk, api_key_prefix=prefix,
                                                                  acting_user=request.user)
         return Response(s.JobResultOut(job).data, headers={"Cache-Control": "no-store"})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.db import connection
+
 from setup_portal.api.crm.authentication import _find
 from setup_portal.audit.models import AuditEvent
 from setup_portal.instances import actions, state, token_reveal
@@ -152,6 +154,34 @@ def test_an_unfinished_job_keeps_its_token_for_later(alice, alice_api):
     job.status = ProvisioningJob.Status.SUCCEEDED
     state.mark_ready(job, acting_user=None)
     assert alice_api.get(f"/api/v1/jobs/{job.pk}").json()["instance_token"].startswith("dci_")
+
+
+def test_a_job_finishing_while_its_answer_is_made_hands_its_token_to_an_answer_that_says_succeeded(
+        alice, alice_api):
+    """The worker commits the job's success between the view's read of the job and the hand-over (what a
+    busy machine did to the provisioning test): that answer still says running, so it must not use the
+    token up; the next one says succeeded and carries it."""
+    inst = make_instance(alice, status=Instance.Status.PROVISIONING)
+    job = ProvisioningJob.objects.create(instance=inst, created_by=alice, status=ProvisioningJob.Status.RUNNING,
+                                         api_key_prefix=_key_prefix(alice_api))
+    finished = []
+
+    def the_worker_finishes_now(execute, sql, params, many, context):
+        # The job's row is read; its steps are read next: the worker's commit lands in between.
+        if not finished and "instances_jobstep" in sql:
+            finished.append(True)
+            ProvisioningJob.objects.filter(pk=job.pk).update(status=ProvisioningJob.Status.SUCCEEDED)
+            job.status = ProvisioningJob.Status.SUCCEEDED
+            state.mark_ready(job, acting_user=None)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(the_worker_finishes_now):
+        first = alice_api.get(f"/api/v1/jobs/{job.pk}").json()
+    assert finished
+    assert (first["status"], first["instance_token"]) == ("running", None)
+    second = alice_api.get(f"/api/v1/jobs/{job.pk}").json()
+    assert second["status"] == "succeeded" and second["instance_token"].startswith("dci_")
+    assert _find(second["instance_token"]) == inst
 
 
 def test_the_api_issues_a_new_token_held_like_the_pages(alice, alice_api):
