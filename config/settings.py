@@ -440,7 +440,7 @@ METRICS_PORT = env_int("METRICS_PORT", 0)
 OTEL_EXPORTER_OTLP_ENDPOINT = env_str("OTEL_EXPORTER_OTLP_ENDPOINT")
 OTEL_SERVICE_NAME = env_str("OTEL_SERVICE_NAME", "dynamics-crm-setup-portal")
 # Log lines: human-readable by default, one JSON object a line with LOG_FORMAT=json.
-LOG_FORMAT = env_str("LOG_FORMAT", "plain").lower()
+LOG_FORMAT = (env_str("LOG_FORMAT") or "plain").lower()  # empty: the default too
 if LOG_FORMAT not in {"plain", "json"}:
     raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} is not valid: use plain or json")
 
@@ -452,5 +452,7 @@ LOGGING = {
                    "json": {"()": "setup_portal.observability.logs.JsonFormatter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["ids"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"msal": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
+    # Django's own console handler on "django" (DEBUG only) would write each of its lines a second
+    # time, bare, beside ours: with LOG_FORMAT=json and DEBUG on, a line that is not JSON.
+    "loggers": {"django": {"handlers": []}, "msal": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
 }

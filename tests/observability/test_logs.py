@@ -7,6 +7,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -18,7 +21,7 @@ from setup_portal.api.models import ApiCall
 from setup_portal.observability.logs import ContextFilter, JsonFormatter
 from tests.api.conftest import Caller, issue_token
 from tests.azure.provisioning import authorize_setup, create_instance, sandbox_setup, wait_for_job, wait_until
-from tests.conftest import WorkerProcess
+from tests.conftest import ROOT, WorkerProcess
 from tests.instances.factories import sandbox_s2s_instance
 
 REQUEST_ID = "3f2a9c1e-7b4d-4e8a-9f60-1c2d3e4f5a6b"
@@ -55,6 +58,37 @@ def test_a_page_request_keeps_a_sane_request_id_and_logs_it_with_the_user(json_l
     line = next(entry for entry in _json_lines(json_log.getvalue()) if entry.get("request_id") == REQUEST_ID)
     assert line["level"] == "WARNING" and line["logger"] == "django.request"
     assert line["user_id"] == str(alice.pk) and line["timestamp"].endswith("+00:00")
+
+
+def _a_404_logged_by_the_settings(tmp_path, log_format: str | None) -> str:
+    """What a process started with config.settings (the LOGGING that `make run`, gunicorn and Celery
+    load; DEBUG on, as `make run` has it) writes to stderr for a 404 with our request id; LOG_FORMAT
+    as given, left out when None. Django's line comes once (its own DEBUG console handler is off)."""
+    script = ("from django.test import Client\n"
+              f"print(Client().get('/no/such/page/', HTTP_X_REQUEST_ID='{REQUEST_ID}').status_code)\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "LOG_FORMAT", "DEBUG")}
+    env.update(VAR_DIR=str(tmp_path), DATABASE_URL=f"sqlite:///{tmp_path / 'unused.sqlite3'}",
+               CELERY_BROKER_URL="filesystem://", CELERY_BROKER_DIR=str(tmp_path / "broker"), CACHE_URL="db://")
+    if log_format is not None:
+        env["LOG_FORMAT"] = log_format
+    result = subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.stdout.splitlines()[-1:] == ["404"], result.stderr[-2000:]
+    return result.stderr
+
+
+def test_log_format_json_makes_the_settings_write_json_lines_with_the_request_id(tmp_path):
+    [line] = [json.loads(text) for text in _a_404_logged_by_the_settings(tmp_path, "json").splitlines()
+              if "Not Found" in text]
+    assert line["request_id"] == REQUEST_ID and line["logger"] == "django.request" and line["level"] == "WARNING"
+    assert line["message"] == "Not Found: /no/such/page/" and line["timestamp"].endswith("+00:00")
+
+
+@pytest.mark.parametrize("log_format", [None, ""], ids=["unset", "empty"])
+def test_lines_are_human_readable_by_default(tmp_path, log_format):
+    [line] = [text for text in _a_404_logged_by_the_settings(tmp_path, log_format).splitlines() if "Not Found" in text]
+    assert not line.startswith("{")
+    assert line.endswith(f"WARNING django.request Not Found: /no/such/page/ [request_id={REQUEST_ID}]")
 
 
 @pytest.mark.parametrize("given", ["", "short", "x" * 65, "a b c d e f g h", "id\nInjected: 1", "<script>1</script>"])
