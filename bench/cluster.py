@@ -506,14 +506,25 @@ def haproxy_version() -> str:
     return found.group(1) if found else ""
 
 
+# wrk's --latency prints the 50/75/90/99th percentiles only; the issue asks for the 95th.
+WRK_P95 = """done = function(summary, latency, requests)
+  io.write(string.format("p95-us: %d\\n", latency:percentile(95)))
+end
+"""
+
+
 def wrk(url: str, token: str) -> dict:
-    out = subprocess.run(["wrk", "-t2", "-c16", f"-d{WRK_DURATION}", "--latency", "-H",
+    script = WORK / "p95.lua"
+    script.write_text(WRK_P95)
+    out = subprocess.run(["wrk", "-t2", "-c16", f"-d{WRK_DURATION}", "--latency", "-s", str(script), "-H",
                           f"Authorization: Bearer {token}", "-H", "Accept: application/json", url],
                          capture_output=True, text=True, check=True).stdout
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    p95_ms = int(re.search(r"p95-us: (\d+)", out).group(1)) / 1000
     return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
             "p50": re.search(r"50%\s+([\d.]+\w+)", out).group(1), "p90": re.search(r"90%\s+([\d.]+\w+)", out).group(1),
-            "p99": re.search(r"99%\s+([\d.]+\w+)", out).group(1), "errors": int(bad.group(1)) if bad else 0}
+            "p95": f"{p95_ms:.2f}ms", "p99": re.search(r"99%\s+([\d.]+\w+)", out).group(1),
+            "errors": int(bad.group(1)) if bad else 0}
 
 
 def scaling(balancer: Balancer, web_ports: list[int]) -> str:
@@ -542,10 +553,11 @@ def scaling(balancer: Balancer, web_ports: list[int]) -> str:
     lines = ["### Instance API throughput with 1, 2 and 3 web nodes", "",
              f"wrk (2 threads, 16 connections, {WRK_DURATION} a row) through HAProxy, `GET "
              "/api/v1/crm/accounts?pageSize=10`; the workers, beat and the sandbox keep running beside it.", "",
-             "| web nodes | requests/s | p50 | p90 | p99 | non-2xx |", "|---|---:|---:|---:|---:|---:|"]
-    lines += [f"| {n} | {r['rps']:.0f} | {r['p50']} | {r['p90']} | {r['p99']} | {r['errors']} |" for n, r in rows]
+             "| web nodes | requests/s | p50 | p90 | p95 | p99 | non-2xx |", "|---|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {n} | {r['rps']:.0f} | {r['p50']} | {r['p90']} | {r['p95']} | {r['p99']} | {r['errors']} |"
+              for n, r in rows]
     lines += [f"| the sandbox straight (`accounts?$top=10`, no portal) | {direct['rps']:.0f} | {direct['p50']} | "
-              f"{direct['p90']} | {direct['p99']} | {direct['errors']} |", ""]
+              f"{direct['p90']} | {direct['p95']} | {direct['p99']} | {direct['errors']} |", ""]
     return "\n".join(lines)
 
 
