@@ -7,10 +7,13 @@ import datetime as dt
 import re
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from setup_portal.events.models import PollState
+from setup_portal.instances import state
 from setup_portal.instances.models import Instance
 from setup_portal.polling.poller import poll_instance
 from tests.api.conftest import Caller, issue_token
@@ -111,12 +114,25 @@ def test_a_late_poll_is_observed_per_table(scrape, alice, sandbox, clean_sandbox
 
 
 def test_instances_are_read_from_the_counters(scrape, alice):
-    make_instance(alice, status=Instance.Status.READY)
+    before = scrape()
+    make_instance(alice, status=Instance.Status.READY, health=Instance.Health.HEALTHY)
+    make_instance(alice, status=Instance.Status.READY, health=Instance.Health.FAILING)
     make_instance(alice, status=Instance.Status.FAILED)
+    gone = make_instance(alice, status=Instance.Status.READY, health=Instance.Health.HEALTHY)
+    state.transition(gone, None, acting_user=None, status=Instance.Status.DELETED)
     text = scrape()
-    assert value(text, "portal_instances", status="ready") >= 1
-    assert value(text, "portal_instances", status="failed") >= 1
+
+    def grew(**labels) -> float:
+        return value(text, "portal_instances", **labels) - value(before, "portal_instances", **labels)
+
+    assert grew(status="ready", health="healthy") == 1 and grew(status="ready", health="failing") == 1
+    assert grew(status="failed", health="unknown") == 1
     assert value(text, "portal_instances", status="deleted") == 0
+    # Read from the counters' few rows, never a COUNT over the instances.
+    with CaptureQueriesContext(connection) as queries:
+        scrape()
+    tables = " ".join(q["sql"] for q in queries)
+    assert "stats_statecount" in tables and "instances_instance" not in tables
 
 
 def test_no_label_holds_an_id(scrape, alice_client, alice):
