@@ -111,3 +111,14 @@ def test_it_works_on_a_custom_table_too(app_api):
     assert resp.status_code == 200, resp.text
     (key,) = resp.json()["Ids"]
     assert app_api.ok("GET", f"cr8a2_projects({key})")["cr8a2_name"] == name
+
+
+@pytest.mark.parametrize("entity_set", ["serviceendpoints", "sdkmessageprocessingsteps", "sdkmessagefilters"])
+def test_the_registration_tables_have_no_bulk_messages(app_api, entity_set):
+    """Dataverse enables CreateMultiple table by table; asked on a table without it, it answers 400
+    with 0x8004800d (the portal's bulk writes then fall back to $batch), not a server error."""
+    resp = action(app_api, entity_set, "CreateMultiple", [{"@odata.type": "Microsoft.Dynamics.CRM.x", "name": "x"}])
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["error"]["code"] == "0x8004800d"
+    assert "CreateMultiple" in resp.json()["error"]["message"]
+    assert app_api.post(f"{entity_set}/Microsoft.Dynamics.CRM.Nothing", {}).status_code == 404

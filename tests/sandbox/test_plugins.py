@@ -149,3 +149,10 @@ def test_it_retries_a_failing_endpoint_and_drops_on_request(app_api, receiver, s
         time.sleep(0.05)
     assert sbx.admin("GET", "webhook-faults")["counters"]["dropped"] == 1
     assert len(receiver.received) == 1
+
+
+def test_boolean_columns_of_the_registration_tables_answer_true_or_false(app_api):
+    filters = app_api.ok("GET", "sdkmessagefilters?$top=3")["value"]
+    assert filters and all(f["iscustomprocessingstepallowed"] is True for f in filters)
+    one = app_api.ok("GET", f"sdkmessagefilters({filters[0]['sdkmessagefilterid']})")
+    assert one["iscustomprocessingstepallowed"] is True

@@ -64,6 +64,10 @@ class CrmView(APIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
+        if request.method == "OPTIONS" and "resource" in kwargs:
+            # OPTIONS names the methods this table allows (a read-only table reads only), a 429 included.
+            res, _ = resolve(request._request, request.auth, kwargs["resource"], lambda r: None)
+            self.read_only = not res.writable
         _spend_allowance(request.auth)
 
     def dispatch(self, request, *args, **kwargs):
@@ -77,7 +81,8 @@ class CrmView(APIView):
             self._abandon_key(request)
             raise
         if getattr(self, "read_only", False):
-            response["Allow"] = "GET"  # DRF would list the methods of every resource the view serves
+            # DRF would list the methods of every resource the view serves; a read-only table reads only.
+            response["Allow"] = ", ".join(m for m in self.allowed_methods if m in ("GET", "OPTIONS"))
         instance = getattr(request, "crm_instance", None)
         if instance is None:
             return response

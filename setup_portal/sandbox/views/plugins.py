@@ -14,8 +14,10 @@ from django.http import HttpRequest, HttpResponse
 
 from ..data import errors
 from ..data.errors import DataverseError
+from ..data.multiple import ACTIONS
 from ..data.plugins import ADMIN_ROLES, PluginRegistry
 from ..data.schema import REGISTRATION_TABLES, SERVICE_ENDPOINTS, Column, Table
+from .multiple import NAMESPACE
 from .records import json_response
 
 _KEY = re.compile(r"^\(([0-9a-fA-F-]{36})\)$")
@@ -27,7 +29,15 @@ _VERBS = {"POST": "prvCreate", "PATCH": "prvWrite", "DELETE": "prvDelete", "GET"
 
 def handle(request: HttpRequest, registry: PluginRegistry, member: dict, base: str, path: str) -> HttpResponse:
     name, _, rest = path.partition("(")
-    table = REGISTRATION_TABLES[name.rstrip("/")]
+    entity_set, _, segment = name.rstrip("/").partition("/")
+    table = REGISTRATION_TABLES[entity_set]
+    if segment:
+        # The bulk messages are enabled table by table; the registration tables have none of them.
+        action = segment.removeprefix(NAMESPACE)
+        if action in ACTIONS:
+            raise DataverseError(400, errors.NOT_SUPPORTED, (
+                f"The '{action}' message is not available for the entity '{table.logical_name}'."))
+        raise DataverseError(404, "0x8006088a", f"Resource not found for the segment '{segment[:100]}'.")
     key = _key(table, f"({rest}" if rest else "")
     method = request.method
     if method != "GET" and not ADMIN_ROLES & set(member.get("roles") or ()):
@@ -87,8 +97,13 @@ def _select(request: HttpRequest, table: Table) -> list[str] | None:
 
 def _shown(table: Table, row: dict, select: list[str] | None) -> dict:
     # authvalue is IsValidForRead=false: written, never read back.
-    return {name: row.get(name) for name in (select or [c.name for c in table.columns])
-            if not (table is SERVICE_ENDPOINTS and name == "authvalue")}
+    shown = {name: row.get(name) for name in (select or [c.name for c in table.columns])
+             if not (table is SERVICE_ENDPOINTS and name == "authvalue")}
+    for name, value in shown.items():  # SQLite keeps a Boolean column as 0/1; the Web API answers true/false
+        column = table.column(name)
+        if value is not None and column is not None and column.kind == "bool":
+            shown[name] = bool(value)
+    return shown
 
 
 def _collection(request: HttpRequest, registry: PluginRegistry, table: Table, base: str) -> HttpResponse:

@@ -4,7 +4,11 @@ openapi.json: a real web server (gunicorn) on the test database, the sandbox's D
 400 is an accepted answer to schema-valid requests here: the where, fields, orderBy and nextPage
 parameters are languages of their own that a JSON schema cannot state, and Dataverse refuses values
 no schema knows (a lookup to a record that does not exist, an id already taken). Every check stays
-on otherwise (no 5xx, documented statuses, content types and answer schemas)."""
+on otherwise (no 5xx, documented statuses, content types, answer schemas and Allow headers).
+
+Every operation of the document: each table of the sandbox's environment (standard, custom, read-only
+system tables and the plug-in registration tables the portal's real-time mode writes), objects,
+batch and the document itself — about 70 operations, 2-3 minutes."""
 
 from __future__ import annotations
 
@@ -22,8 +26,6 @@ from tests.instances.factories import sandbox_s2s_instance
 
 ACCEPTED = ["2xx", "400", "401", "403", "404", "409", "412", "429", "5xx"]
 MAX_EXAMPLES = 4
-# Two tables keep the run to a few minutes: a standard one with friendly names and a custom one.
-TABLES = r"^/(accounts|cr8a2_projects)(/|$)"
 
 
 def _config(base_url: str, token: str, path):
@@ -49,7 +51,7 @@ def test_schemathesis_finds_nothing_in_an_instance_api(live_api, sandbox, django
     config = _config(base_url, token, tmp_path / "schemathesis.toml")
     command = [sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "--no-color", "run",
                f"{base_url}/api/v1/crm/openapi.json", "-H", f"Authorization: Bearer {token}",
-               "--include-path-regex", TABLES, "--checks", "all", "--max-examples", str(MAX_EXAMPLES),
+               "--checks", "all", "--max-examples", str(MAX_EXAMPLES),
                "--phases", "examples,coverage,fuzzing", "--workers", "1", "--seed", "23",
                "--request-timeout", "30", "--report", "junit", "--report-dir", str(tmp_path / "report")]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)

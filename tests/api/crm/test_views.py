@@ -70,6 +70,20 @@ def test_it_lists_activities_but_refuses_writes_to_them(app, clean_sandbox):
     assert app.delete(f"/api/v1/crm/activities/{record_id}").status_code == 405
 
 
+def test_options_names_only_the_methods_the_table_allows(app, clean_sandbox):
+    def allow(path: str) -> str:
+        answer = app.client.options(f"/api/v1/crm/{path}", headers=app._headers(None))
+        assert answer.status_code == 200, (path, answer.content)
+        return answer["Allow"]
+
+    assert allow("activities") == allow("systemusers") == "GET, OPTIONS"
+    assert allow("accounts") == allow("cr8a2_projects") == "GET, POST, OPTIONS"
+    record = app.get("/api/v1/crm/activities", {"pageSize": "1"}).json()["records"][0]["id"]
+    assert allow(f"activities/{record}") == "GET, OPTIONS"
+    assert allow(f"accounts/{record}") == "GET, PATCH, DELETE, OPTIONS"
+    assert app.client.options("/api/v1/crm/nosuchtable", headers=app._headers(None)).status_code == 404
+
+
 def test_it_pages_through_a_list_with_next_page(app, clean_sandbox):
     seen, cursor, pages = [], None, 0
     while pages < 4:

@@ -69,7 +69,7 @@ def live_api(sandbox, transactional_db, django_user_model, tmp_path):
     base_url = f"http://127.0.0.1:{port}"
     # The limits have tests of their own; here thousands of requests (and wrong keys, on purpose) in a minute.
     env = subprocess_env(PORTAL_BASE_URL=base_url, API_KEY_RATE_LIMIT="off", AUTH_FAILURE_LIMIT="off",
-                         **private_broker_env(tmp_path / "broker"))
+                         CRM_RATE_LIMIT="off", **private_broker_env(tmp_path / "broker"))
     log = tmp_path / "web.log"
     web = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
