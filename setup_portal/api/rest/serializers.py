@@ -80,6 +80,10 @@ class InstanceOut(serializers.Serializer):
     certificate_thumbprint = serializers.CharField(help_text="The certificate's SHA-1 thumbprint as Entra lists it; "
                                                              "empty with a client secret.")
     organization_name = serializers.CharField()
+    environment_type = serializers.CharField(help_text="Dataverse's OrganizationType as RetrieveCurrentOrganization "
+                                                       "reported it at provisioning (Production, Sandbox, Developer, "
+                                                       "Trial, …); empty when never reported. Promote refuses "
+                                                       "Production.")
     secret_expires_on = serializers.DateField(allow_null=True)
     access_token_expires_at = serializers.DateTimeField(allow_null=True)
     polling_enabled = serializers.BooleanField()

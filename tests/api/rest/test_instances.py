@@ -194,3 +194,7 @@ def test_it_refuses_to_promote_a_production_instance(alice, alice_api):
     assert response.status_code == 409 and "production environment" in response.json()["detail"]
     sandbox = make_instance(alice, name="Rehearsal", environment_type="Sandbox")
     assert alice_api.post(_url(sandbox, "/promote")).status_code == 201
+    # A script can tell which is which before it asks
+    assert alice_api.get(_url(inst, "")).json()["environment_type"] == "Production"
+    listed = {i["name"]: i["environment_type"] for i in alice_api.get(LIST).json()["results"]}
+    assert listed["Rehearsal"] == "Sandbox"
