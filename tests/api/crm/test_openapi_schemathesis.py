@@ -43,6 +43,7 @@ def _config(base_url: str, token: str, path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(960)  # the run's own 900 s budget and the server's start, not pytest.ini's 300 s
 def test_schemathesis_finds_nothing_in_an_instance_api(live_api, sandbox, django_user_model, tmp_path):  # noqa: F811
     base_url, log = live_api
     alice = _make_user(django_user_model, "alice", "admin")
