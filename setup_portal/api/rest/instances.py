@@ -261,9 +261,9 @@ class InstanceDisable(ManagementView):
 class InstancePromote(ManagementView):
     @operation(summary="Promote a rehearsed instance", operation_id="promoteInstance",
                description="Starts a new setup (a draft) for the production twin of a Ready instance rehearsed "
-                           "against the sandbox or a test environment, as Promote… does on its page (409 for an instance "
-                           "whose environment Dataverse reported as Production; one whose type was not reported "
-                           "can be promoted): the "
+                           "against the sandbox or a test environment, as Promote… does on its page (409 for an "
+                           "instance whose environment Dataverse reported as Production; one whose type was not "
+                           "reported can be promoted): the "
                            "authentication type, the account stage and the instance settings (name with "
                            "' (production)', tags, polling, filter nulls, webhooks' callback and event types) "
                            "carry over; the draft waits at the environment stage, and the rest (environment, "
