@@ -43,5 +43,16 @@ def unknown_property(name: str, odata_type: str) -> DataverseError:
     return bad_query(f"Could not find a property named '{name}' on type '{odata_type}'.")
 
 
+def segment_not_found(segment: str) -> DataverseError:
+    """A path segment the Web API has no resource for."""
+    return DataverseError(404, "0x8006088a", f"Resource not found for the segment '{segment}'.")
+
+
+def message_not_available(action: str, logical_name: str) -> DataverseError:
+    """A bulk message (CreateMultiple, …) the table has not enabled."""
+    return DataverseError(400, NOT_SUPPORTED,
+                          f"The '{action}' message is not available for the entity '{logical_name}'.")
+
+
 def not_found(logical_name: str, key: str) -> DataverseError:
     return DataverseError(404, RECORD_NOT_FOUND, f"{logical_name} With Id = {key} Does Not Exist")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 
 from . import errors, service
-from .errors import DataverseError
 from .schema import Table
 from .service import EnvironmentData, Principal
 
@@ -93,5 +92,4 @@ def upsert_multiple(data: EnvironmentData, principal: Principal, table: Table, b
 
 def refuse_read_only(table: Table, action: str) -> None:
     if table.read_only:
-        raise DataverseError(400, errors.NOT_SUPPORTED, (
-            f"The '{action}' message is not available for the entity '{table.logical_name}'."))
+        raise errors.message_not_available(action, table.logical_name)

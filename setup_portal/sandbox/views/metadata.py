@@ -36,7 +36,7 @@ def metadata_document(request: HttpRequest) -> HttpResponse:
 def entity_definitions(request: HttpRequest, base: str, path: str) -> HttpResponse:
     match = PATH.match(path)
     if match is None:
-        raise DataverseError(404, "0x8006088a", f"Resource not found for the segment '{path[:200]}'.")
+        raise errors.segment_not_found(path[:200])
     raw = _options(request)
     if match["table"] is None:
         if "/Attributes" in path:
@@ -88,7 +88,7 @@ def _table(table: Table, options: Options) -> dict:
 def _attributes(table: Table, key: str | None, cast: str | None, raw: dict[str, str], base: str) -> HttpResponse:
     type_name = cast or "AttributeMetadata"
     if cast and cast not in metadata.SUBTYPES:
-        raise DataverseError(404, "0x8006088a", f"Resource not found for the segment '{NS}.{cast}'.")
+        raise errors.segment_not_found(f"{NS}.{cast}")
     options = metadata.parse_options(raw, type_name)
     columns = [c for c in table.columns if _is_a(metadata.attribute_type(c)[1], type_name)]
     where = f"{base}/$metadata#EntityDefinitions('{table.id}')/Attributes" + (f"/{NS}.{cast}" if cast else "")

@@ -24,7 +24,7 @@ def handle(request: HttpRequest, data: EnvironmentData, principal: Principal, ba
            segment: str) -> HttpResponse:
     action = segment[len(NAMESPACE):] if segment.startswith(NAMESPACE) else ""
     if action not in multiple.ACTIONS:
-        raise DataverseError(404, "0x8006088a", f"Resource not found for the segment '{segment[:100]}'.")
+        raise errors.segment_not_found(segment[:100])
     if request.method != "POST":
         raise DataverseError(405, errors.QUERY_SYNTAX, f"The action '{action}' accepts only POST.")
     multiple.refuse_read_only(table, action)

@@ -35,9 +35,8 @@ def handle(request: HttpRequest, registry: PluginRegistry, member: dict, base: s
         # The bulk messages are enabled table by table; the registration tables have none of them.
         action = segment.removeprefix(NAMESPACE)
         if action in ACTIONS:
-            raise DataverseError(400, errors.NOT_SUPPORTED, (
-                f"The '{action}' message is not available for the entity '{table.logical_name}'."))
-        raise DataverseError(404, "0x8006088a", f"Resource not found for the segment '{segment[:100]}'.")
+            raise errors.message_not_available(action, table.logical_name)
+        raise errors.segment_not_found(segment[:100])
     key = _key(table, f"({rest}" if rest else "")
     method = request.method
     if method != "GET" and not ADMIN_ROLES & set(member.get("roles") or ()):

@@ -167,10 +167,10 @@ def _parse_path(path: str) -> tuple[Table, str | None, bool]:
         name, count = name[: -len("/$count")], True
     table = TABLES.get(name.rstrip("/"))
     if table is None:
-        raise DataverseError(404, "0x8006088a", f"Resource not found for the segment '{name.split('/')[0]}'.")
+        raise errors.segment_not_found(name.split('/')[0])
     if not paren:
         if "/" in name.rstrip("/"):
-            raise DataverseError(404, "0x8006088a", f"Resource not found for the segment '{name}'.")
+            raise errors.segment_not_found(name)
         return table, None, count
     inside, close, tail = rest.partition(")")
     if not close or tail.strip("/"):
